@@ -1,0 +1,1 @@
+//! The agent: registration, executors, status updates.

@@ -1,0 +1,1 @@
+//! Command-line tools: mesos-local, mesos-execute.

@@ -1,0 +1,40 @@
+//! The master's flags, under Mesos's names and defaults.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use mesos_flags::Duration;
+
+mesos_flags::flags! {
+    /// Flags of mesos-master.
+    pub struct MasterFlags {
+        /// IP address to listen on (default: all interfaces; advertised as 127.0.0.1 then).
+        ip: Option<IpAddr>,
+        /// Port to listen on; HTTP APIs and the agent link share it.
+        port: u16 = "5050",
+        /// Hostname to advertise (default: the system hostname).
+        hostname: Option<String>,
+        /// Directory for the registry and other persistent state.
+        work_dir: Option<PathBuf>,
+        /// Where the registry lives: `in_memory` or `replicated_log` (kept in --work_dir).
+        registry: String = "replicated_log",
+        /// Allocator to use; `HierarchicalDRF` is built in.
+        allocator: String = "HierarchicalDRF",
+        /// Period of the batch allocation cycle.
+        allocation_interval: Duration = "1secs",
+        /// Rescind offers that were not used for this long (default: never).
+        offer_timeout: Option<Duration>,
+        /// Time without a pong after which a ping to an agent counts as missed.
+        agent_ping_timeout: Duration = "15secs",
+        /// Missed pings after which an agent is considered gone and its tasks lost.
+        max_agent_ping_timeouts: u32 = "5",
+        /// Finished frameworks to keep in the state endpoints.
+        max_completed_frameworks: usize = "50",
+        /// Finished tasks to keep per framework in the state endpoints.
+        max_completed_tasks_per_framework: usize = "1000",
+        /// Human readable name of the cluster, shown in /master/state.
+        cluster: Option<String>,
+        /// Logging level: INFO, WARNING, ERROR (RUST_LOG overrides).
+        logging_level: String = "INFO",
+    }
+}

@@ -1,0 +1,51 @@
+//! Read-only JSON endpoints.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use serde_json::{Map, Value, json};
+
+use super::App;
+use crate::error::ApiError;
+use crate::master::Command;
+
+pub async fn health() -> StatusCode {
+    StatusCode::OK
+}
+
+pub async fn version() -> Json<Value> {
+    Json(json!({
+        "version": mesos_proto::MESOS_VERSION,
+        "build_date": crate::BUILD_DATE,
+        "build_time": 0,
+        "build_user": "",
+    }))
+}
+
+pub async fn state(State(app): State<App>) -> Response {
+    match app.handle.request(|reply| Command::State { reply }).await {
+        Ok(state) => Json(state).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+pub async fn metrics(State(app): State<App>) -> Response {
+    match app.handle.request(|reply| Command::Metrics { reply }).await {
+        Ok(metrics) => Json(metrics).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+pub async fn flags(State(app): State<App>) -> Json<Value> {
+    let flags: Map<String, Value> = app
+        .flags
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    Json(json!({ "flags": flags }))
+}
+
+pub async fn not_found(uri: http::Uri) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, format!("No endpoint at '{}'", uri.path()))
+}

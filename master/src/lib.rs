@@ -1,0 +1,114 @@
+//! The master: frameworks, agents, offers, and the Mesos v1 scheduler API.
+//!
+//! One port serves everything: the Mesos HTTP APIs (HTTP/1.1) and the
+//! internal agent link (gRPC over HTTP/2), told apart per connection.
+
+pub mod allocator;
+pub mod error;
+pub mod flags;
+mod http;
+mod link;
+pub mod master;
+mod validation;
+mod wire;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use mesos_proto::internal::v1::agent_link_server::AgentLinkServer;
+use mesos_proto::v1;
+
+pub use error::MasterError;
+pub use flags::MasterFlags;
+
+/// Shown as `build_date` in `/version` and `/master/state`.
+pub const BUILD_DATE: &str = "";
+
+/// Binds the port and serves until the process ends.
+pub async fn run(flags: MasterFlags) -> Result<(), MasterError> {
+    let (listener, config) = bind(&flags).await?;
+    serve(listener, config, &flags.allocator).await
+}
+
+/// Binds the listening socket and derives the master's identity from it
+/// (port 0 picks a free port, which tests rely on).
+pub async fn bind(flags: &MasterFlags) -> Result<(tokio::net::TcpListener, master::Config), MasterError> {
+    match flags.registry.as_str() {
+        "in_memory" | "replicated_log" => {}
+        other => {
+            return Err(MasterError::Flag(format!(
+                "--registry must be 'in_memory' or 'replicated_log', got '{other}'"
+            )));
+        }
+    }
+    let bind_ip = flags.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let addr = SocketAddr::new(bind_ip, flags.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| MasterError::Bind { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| MasterError::Bind { addr, source })?;
+    let advertised_ip = match local.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => Ipv4Addr::LOCALHOST,
+        IpAddr::V4(ip) => ip,
+        IpAddr::V6(_) => Ipv4Addr::LOCALHOST,
+    };
+    let hostname = flags
+        .hostname
+        .clone()
+        .unwrap_or_else(|| advertised_ip.to_string());
+    let id = uuid::Uuid::new_v4().to_string();
+    let pid = format!("master@{advertised_ip}:{}", local.port());
+    let master_info = v1::MasterInfo {
+        id,
+        ip: wire::packed_ipv4(advertised_ip),
+        port: u32::from(local.port()),
+        pid: Some(pid),
+        hostname: Some(hostname.clone()),
+        version: Some(mesos_proto::MESOS_VERSION.to_string()),
+        address: Some(v1::Address {
+            hostname: Some(hostname),
+            ip: Some(advertised_ip.to_string()),
+            port: i32::from(local.port()),
+        }),
+        capabilities: vec![],
+        ..Default::default()
+    };
+    let config = master::Config {
+        master_info,
+        allocation_interval: flags.allocation_interval.0,
+        offer_timeout: flags.offer_timeout.map(|d| d.0),
+        agent_ping_timeout: flags.agent_ping_timeout.0,
+        max_agent_ping_timeouts: flags.max_agent_ping_timeouts,
+        max_completed_frameworks: flags.max_completed_frameworks,
+        max_completed_tasks_per_framework: flags.max_completed_tasks_per_framework,
+        cluster: flags.cluster.clone(),
+        flags: flags.to_pairs(),
+    };
+    Ok((listener, config))
+}
+
+/// Runs the master on an already bound listener.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    config: master::Config,
+    allocator: &str,
+) -> Result<(), MasterError> {
+    let allocator = allocator::by_name(allocator)?;
+    tracing::info!(
+        pid = config.master_info.pid.as_deref().unwrap_or_default(),
+        allocator = allocator.name(),
+        "master starting"
+    );
+    let flags = Arc::new(config.flags.clone());
+    let handle = master::Master::new(config, allocator).spawn();
+    let grpc = tonic::service::Routes::new(AgentLinkServer::new(link::LinkService::new(handle.clone())))
+        .into_axum_router();
+    // The gRPC router brings its own fallback; ours replaces it so unknown
+    // paths get a plain 404 rather than a gRPC status.
+    let app = http::router(http::App { handle, flags })
+        .merge(grpc)
+        .fallback(http::endpoints::not_found);
+    axum::serve(listener, app).await.map_err(MasterError::Serve)
+}

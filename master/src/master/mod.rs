@@ -1,0 +1,409 @@
+//! The master's state and the one task that owns it.
+//!
+//! Everything mutable lives in [`Master`], driven by a single loop fed by a
+//! channel: HTTP handlers and agent links send [`Command`]s and await the
+//! reply. No lock is held across an await, nothing clones the whole state
+//! per request, and commands are drained in batches so that an allocation
+//! runs once per batch, not once per event.
+
+mod agents;
+mod frameworks;
+mod metrics;
+mod offers;
+mod state_json;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use mesos_plugin_api::allocator::Allocator;
+use mesos_proto::codec::Format;
+use mesos_proto::internal::v1::{MasterToAgent, RegisterAgent, agent_to_master};
+use mesos_proto::v1::{self, scheduler};
+use mesos_resources::Resources;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::ApiError;
+pub use metrics::Counters;
+
+/// Mesos's DEFAULT_HEARTBEAT_INTERVAL for scheduler streams.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
+
+/// Events queued for one subscriber before it counts as stuck and is
+/// disconnected (it will re-subscribe), so a slow framework never blocks the
+/// master or makes it hoard memory.
+const EVENT_QUEUE: usize = 16 * 1024;
+
+/// Commands processed per batch before the loop looks at its timers again.
+const BATCH: usize = 1024;
+
+/// What the master needs to know that does not change while it runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub master_info: v1::MasterInfo,
+    pub allocation_interval: Duration,
+    pub offer_timeout: Option<Duration>,
+    pub agent_ping_timeout: Duration,
+    pub max_agent_ping_timeouts: u32,
+    pub max_completed_frameworks: usize,
+    pub max_completed_tasks_per_framework: usize,
+    pub cluster: Option<String>,
+    /// Effective flags, for `/flags` and `/master/state`.
+    pub flags: Vec<(String, String)>,
+}
+
+/// A request to the master loop.
+pub enum Command {
+    Subscribe {
+        call: scheduler::Call,
+        format: Format,
+        reply: oneshot::Sender<Result<Subscription, ApiError>>,
+    },
+    Call {
+        call: scheduler::Call,
+        stream_id: Option<String>,
+        reply: oneshot::Sender<Result<(), ApiError>>,
+    },
+    SubscriptionClosed {
+        framework_id: String,
+        stream_id: String,
+    },
+    AgentConnected {
+        register: Box<RegisterAgent>,
+        link: AgentLink,
+        reply: oneshot::Sender<Result<String, ApiError>>,
+    },
+    AgentMessage {
+        agent_id: String,
+        conn: u64,
+        message: agent_to_master::Message,
+    },
+    AgentDisconnected {
+        agent_id: String,
+        conn: u64,
+    },
+    State {
+        reply: oneshot::Sender<serde_json::Value>,
+    },
+    Metrics {
+        reply: oneshot::Sender<serde_json::Value>,
+    },
+}
+
+/// A framework's event stream, handed to the HTTP layer.
+#[derive(Debug)]
+pub struct Subscription {
+    pub framework_id: String,
+    pub stream_id: String,
+    /// RecordIO frames, already encoded in the subscriber's format.
+    pub events: mpsc::Receiver<Bytes>,
+}
+
+/// The master's side of an agent's gRPC stream.
+#[derive(Debug, Clone)]
+pub struct AgentLink {
+    /// Distinguishes successive connections of one agent, so a late
+    /// message from a dead stream is not mistaken for the live one.
+    pub conn: u64,
+    pub tx: mpsc::Sender<Result<MasterToAgent, tonic::Status>>,
+}
+
+/// Cheap handle used by the HTTP layer and the agent links.
+#[derive(Debug, Clone)]
+pub struct Handle {
+    tx: mpsc::Sender<Command>,
+}
+
+impl Handle {
+    /// Sends a command and waits for its reply.
+    pub async fn request<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, ApiError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| ApiError::unavailable("Master is shutting down"))?;
+        rx.await
+            .map_err(|_| ApiError::unavailable("Master is shutting down"))
+    }
+
+    /// Sends a command without waiting for a reply, with backpressure.
+    pub async fn request_send(&self, command: Command) -> Result<(), ApiError> {
+        self.tx
+            .send(command)
+            .await
+            .map_err(|_| ApiError::unavailable("Master is shutting down"))
+    }
+
+    /// Sends a command that has no reply; losing it at shutdown is fine.
+    pub fn notify(&self, command: Command) {
+        // Full: deliver it from a task rather than drop a state change.
+        if let Err(mpsc::error::TrySendError::Full(command)) = self.tx.try_send(command) {
+            let tx = self.tx.clone();
+            tokio::spawn(async move {
+                let _ = tx.send(command).await;
+            });
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Connection {
+    stream_id: String,
+    format: Format,
+    tx: mpsc::Sender<Bytes>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Task {
+    /// The state view, as `/master/state` and reconciliation show it.
+    proto: v1::Task,
+    /// What the task holds, normalised; returned once it is terminal.
+    resources: Resources,
+    /// Its resources went back to the allocator already.
+    recovered: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct Framework {
+    id: String,
+    info: v1::FrameworkInfo,
+    role: String,
+    multi_role: bool,
+    partition_aware: bool,
+    conn: Option<Connection>,
+    registered_time: f64,
+    reregistered_time: Option<f64>,
+    unregistered_time: Option<f64>,
+    /// Set while disconnected: removed if not back by then.
+    failover_deadline: Option<Instant>,
+    offers: BTreeSet<String>,
+    tasks: BTreeMap<String, Task>,
+    completed_tasks: VecDeque<v1::Task>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Agent {
+    id: String,
+    info: v1::AgentInfo,
+    pid: String,
+    version: String,
+    total: Resources,
+    link: Option<AgentLink>,
+    last_seen: Instant,
+    last_ping_sent: Instant,
+    ping_sequence: u64,
+    registered_time: f64,
+    reregistered_time: Option<f64>,
+    offers: BTreeSet<String>,
+    /// (framework, executor) -> executor, for custom executors.
+    executors: BTreeMap<(String, String), v1::ExecutorInfo>,
+    /// (framework, task) of every task the master knows on this agent.
+    tasks: BTreeSet<(String, String)>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Offer {
+    id: String,
+    framework_id: String,
+    agent_id: String,
+    resources: Resources,
+    created: Instant,
+}
+
+pub struct Master {
+    config: Config,
+    id: String,
+    start_time: f64,
+    allocator: Box<dyn Allocator>,
+    frameworks: HashMap<String, Framework>,
+    completed_frameworks: VecDeque<Framework>,
+    agents: HashMap<String, Agent>,
+    unreachable_agents: BTreeMap<String, f64>,
+    offers: HashMap<String, Offer>,
+    next_framework: u64,
+    next_agent: u64,
+    next_offer: u64,
+    counters: Counters,
+    /// Something happened that deserves an allocation before the next tick
+    /// (a framework or agent arrived, a framework revived).
+    allocate_soon: bool,
+}
+
+impl Master {
+    pub fn new(config: Config, allocator: Box<dyn Allocator>) -> Self {
+        Self {
+            id: config.master_info.id.clone(),
+            config,
+            start_time: crate::wire::now_secs(),
+            allocator,
+            frameworks: HashMap::new(),
+            completed_frameworks: VecDeque::new(),
+            agents: HashMap::new(),
+            unreachable_agents: BTreeMap::new(),
+            offers: HashMap::new(),
+            next_framework: 0,
+            next_agent: 0,
+            next_offer: 0,
+            counters: Counters::default(),
+            allocate_soon: false,
+        }
+    }
+
+    /// Starts the loop and returns the handle to it.
+    pub fn spawn(self) -> Handle {
+        let (tx, rx) = mpsc::channel(BATCH * 4);
+        tokio::spawn(self.run(rx));
+        Handle { tx }
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        use tokio::time::{MissedTickBehavior, interval};
+        let mut allocation = interval(self.config.allocation_interval);
+        allocation.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let housekeeping_period = (self.config.agent_ping_timeout / 4)
+            .clamp(Duration::from_millis(50), Duration::from_secs(1));
+        let mut housekeeping = interval(housekeeping_period);
+        housekeeping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut heartbeat = interval(HEARTBEAT_INTERVAL);
+        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+
+        loop {
+            tokio::select! {
+                command = rx.recv() => {
+                    let Some(command) = command else { break };
+                    self.handle(command);
+                    for _ in 1..BATCH {
+                        match rx.try_recv() {
+                            Ok(command) => self.handle(command),
+                            Err(_) => break,
+                        }
+                    }
+                    if self.allocate_soon {
+                        self.allocate();
+                    }
+                }
+                _ = allocation.tick() => self.allocate(),
+                _ = housekeeping.tick() => self.housekeeping(Instant::now()),
+                _ = heartbeat.tick() => self.heartbeat(),
+            }
+        }
+        tracing::info!("master loop stopped");
+    }
+
+    fn handle(&mut self, command: Command) {
+        match command {
+            Command::Subscribe {
+                call,
+                format,
+                reply,
+            } => {
+                let _ = reply.send(self.subscribe(call, format));
+            }
+            Command::Call {
+                call,
+                stream_id,
+                reply,
+            } => {
+                let _ = reply.send(self.scheduler_call(call, stream_id));
+            }
+            Command::SubscriptionClosed {
+                framework_id,
+                stream_id,
+            } => self.subscription_closed(&framework_id, &stream_id),
+            Command::AgentConnected {
+                register,
+                link,
+                reply,
+            } => {
+                let _ = reply.send(self.agent_connected(*register, link));
+            }
+            Command::AgentMessage {
+                agent_id,
+                conn,
+                message,
+            } => self.agent_message(&agent_id, conn, message),
+            Command::AgentDisconnected { agent_id, conn } => {
+                self.agent_disconnected(&agent_id, conn)
+            }
+            Command::State { reply } => {
+                let _ = reply.send(self.state_json());
+            }
+            Command::Metrics { reply } => {
+                let _ = reply.send(self.metrics_json());
+            }
+        }
+    }
+
+    fn housekeeping(&mut self, now: Instant) {
+        self.expire_offers(now);
+        self.check_agents(now);
+        self.expire_frameworks(now);
+    }
+
+    fn heartbeat(&mut self) {
+        let event = scheduler::Event {
+            r#type: Some(scheduler::event::Type::Heartbeat as i32),
+            ..Default::default()
+        };
+        let ids: Vec<String> = self
+            .frameworks
+            .values()
+            .filter(|f| f.conn.is_some())
+            .map(|f| f.id.clone())
+            .collect();
+        for id in ids {
+            self.send_event(&id, &event);
+        }
+    }
+
+    /// Encodes and queues an event for a framework. Returns false if the
+    /// framework is not connected (the event is dropped, as Mesos drops
+    /// events for disconnected HTTP frameworks; status updates are retried
+    /// by the agent).
+    fn send_event(&mut self, framework_id: &str, event: &scheduler::Event) -> bool {
+        let Some(framework) = self.frameworks.get_mut(framework_id) else {
+            return false;
+        };
+        let Some(conn) = framework.conn.as_ref() else {
+            return false;
+        };
+        let record = mesos_proto::recordio::frame(&mesos_proto::codec::encode(conn.format, event));
+        match conn.tx.try_send(record) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(
+                    framework = framework_id,
+                    "event queue full; disconnecting the framework so it re-subscribes"
+                );
+                let stream_id = conn.stream_id.clone();
+                self.subscription_closed(framework_id, &stream_id);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                let stream_id = conn.stream_id.clone();
+                self.subscription_closed(framework_id, &stream_id);
+                false
+            }
+        }
+    }
+
+    /// Sends a message down an agent's stream; false if it is not connected.
+    fn send_to_agent(&self, agent_id: &str, message: mesos_proto::internal::v1::master_to_agent::Message) -> bool {
+        let Some(link) = self.agents.get(agent_id).and_then(|a| a.link.as_ref()) else {
+            return false;
+        };
+        let sent = link
+            .tx
+            .try_send(Ok(MasterToAgent {
+                message: Some(message),
+            }))
+            .is_ok();
+        if !sent {
+            tracing::warn!(agent = agent_id, "agent stream is full or closed; message dropped");
+        }
+        sent
+    }
+}

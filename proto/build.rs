@@ -1,0 +1,26 @@
+//! Generates the prost types (with reflection, which the Mesos JSON codec
+//! walks) and the tonic service for the internal agent link.
+
+use std::io;
+
+fn main() -> io::Result<()> {
+    let protos = [
+        "proto/mesos/v1/mesos.proto",
+        "proto/mesos/v1/scheduler/scheduler.proto",
+        "proto/mesos/v1/executor/executor.proto",
+        "proto/mesos/internal/v1/agent_link.proto",
+    ];
+    let includes = ["proto"];
+    for proto in protos {
+        println!("cargo:rerun-if-changed={proto}");
+    }
+
+    let mut config = prost_build::Config::new();
+    prost_reflect_build::Builder::new()
+        .descriptor_pool("crate::DESCRIPTOR_POOL")
+        .configure(&mut config, &protos, &includes)?;
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .compile_with_config(config, &protos, &includes)
+}
