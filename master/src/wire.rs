@@ -9,20 +9,10 @@
 use mesos_proto::v1;
 use mesos_resources::Resources;
 
-/// Normalises resources received from a framework or an agent.
+/// Normalises resources received from a framework or an agent (`Resources`
+/// itself folds the `*` role into "no role").
 pub fn incoming(resources: &[v1::Resource]) -> Resources {
-    let cleaned: Vec<v1::Resource> = resources
-        .iter()
-        .cloned()
-        .map(|mut r| {
-            r.allocation_info = None;
-            if r.role.as_deref() == Some("*") {
-                r.role = None;
-            }
-            r
-        })
-        .collect();
-    Resources::from(cleaned)
+    Resources::from(resources.to_vec()).unallocated()
 }
 
 /// Dresses resources for a framework: MULTI_ROLE frameworks see

@@ -109,15 +109,24 @@ mod tests {
     #[test]
     fn negotiates_like_mesos() {
         assert_eq!(Format::negotiate(None), Some(Format::Json));
-        assert_eq!(Format::negotiate(Some("application/json")), Some(Format::Json));
-        assert_eq!(Format::negotiate(Some("application/x-protobuf")), Some(Format::Protobuf));
+        assert_eq!(
+            Format::negotiate(Some("application/json")),
+            Some(Format::Json)
+        );
+        assert_eq!(
+            Format::negotiate(Some("application/x-protobuf")),
+            Some(Format::Protobuf)
+        );
         assert_eq!(Format::negotiate(Some("*/*")), Some(Format::Json));
         assert_eq!(
             Format::negotiate(Some("application/json;q=0, application/*")),
             Some(Format::Protobuf)
         );
         assert_eq!(Format::negotiate(Some("text/html")), None);
-        assert_eq!(Format::from_content_type("application/json; charset=utf-8"), None);
+        assert_eq!(
+            Format::from_content_type("application/json; charset=utf-8"),
+            None
+        );
     }
 
     #[test]
@@ -131,7 +140,12 @@ mod tests {
         let back: v1::TaskStatus = decode(Format::Protobuf, &bytes).unwrap();
         assert_eq!(back, status);
         // A Filters message is not a TaskStatus: required fields are missing.
-        let filters = encode(Format::Protobuf, &v1::Filters { refuse_seconds: Some(1.0) });
+        let filters = encode(
+            Format::Protobuf,
+            &v1::Filters {
+                refuse_seconds: Some(1.0),
+            },
+        );
         assert!(decode::<v1::TaskStatus>(Format::Protobuf, &filters).is_err());
     }
 }

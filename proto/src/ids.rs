@@ -11,7 +11,10 @@ pub fn validate_id(id: &str) -> Result<(), String> {
         return Err("ID must not be empty".into());
     }
     if id.len() > 255 {
-        return Err(format!("ID must be at most 255 bytes long, got {}", id.len()));
+        return Err(format!(
+            "ID must be at most 255 bytes long, got {}",
+            id.len()
+        ));
     }
     if id == "." || id == ".." {
         return Err(format!("'{id}' is disallowed"));

@@ -59,7 +59,7 @@ pub fn to_json_vec<M: ReflectMessage>(message: &M) -> Vec<u8> {
 /// Renders a dynamic message.
 pub fn message_to_json(message: &DynamicMessage) -> Json {
     let mut object = Map::new();
-    for field in message.descriptor().fields() {
+    for field in declared_fields(&message.descriptor()) {
         if field.is_map() {
             if let Value::Map(entries) = &*message.get_field(&field) {
                 if entries.is_empty() {
@@ -83,7 +83,10 @@ pub fn message_to_json(message: &DynamicMessage) -> Json {
             }
         } else if message.has_field(&field) {
             let value = message.get_field(&field);
-            object.insert(field.name().to_string(), value_to_json(&value, &field.kind()));
+            object.insert(
+                field.name().to_string(),
+                value_to_json(&value, &field.kind()),
+            );
         } else if emits_default(&field) {
             object.insert(
                 field.name().to_string(),
@@ -92,6 +95,18 @@ pub fn message_to_json(message: &DynamicMessage) -> Json {
         }
     }
     Json::Object(object)
+}
+
+/// A message's fields in the order the `.proto` declares them, which is the
+/// order stout writes JSON keys in (and protobuf lists missing required
+/// fields in); prost-reflect's own `fields()` goes by field number instead.
+fn declared_fields(descriptor: &MessageDescriptor) -> Vec<FieldDescriptor> {
+    descriptor
+        .descriptor_proto()
+        .field
+        .iter()
+        .filter_map(|proto| descriptor.get_field(u32::try_from(proto.number()).ok()?))
+        .collect()
 }
 
 /// Mesos renders unset fields that declare an explicit, non-deprecated
@@ -166,7 +181,8 @@ fn value_to_json(value: &Value, kind: &Kind) -> Json {
 
 /// Parses a JSON document into a message, as Mesos does.
 pub fn from_json<M: ReflectMessage + Default>(bytes: &[u8]) -> Result<M, JsonError> {
-    let value: Json = serde_json::from_slice(bytes).map_err(|e| JsonError::Syntax(e.to_string()))?;
+    let value: Json =
+        serde_json::from_slice(bytes).map_err(|e| JsonError::Syntax(e.to_string()))?;
     from_json_value(&value)
 }
 
@@ -200,7 +216,7 @@ fn join(path: &str, name: &str) -> String {
 }
 
 fn collect_missing(message: &DynamicMessage, path: &str, missing: &mut Vec<String>) {
-    for field in message.descriptor().fields() {
+    for field in declared_fields(&message.descriptor()) {
         let field_path = join(path, field.name());
         if field.cardinality() == Cardinality::Required && !message.has_field(&field) {
             missing.push(field_path);
@@ -221,7 +237,11 @@ fn collect_missing(message: &DynamicMessage, path: &str, missing: &mut Vec<Strin
             Value::Map(entries) => {
                 for (k, v) in entries {
                     if let Value::Message(m) = v {
-                        collect_missing(m, &format!("{field_path}[{}]", map_key_string(k)), missing);
+                        collect_missing(
+                            m,
+                            &format!("{field_path}[{}]", map_key_string(k)),
+                            missing,
+                        );
                     }
                 }
             }
@@ -230,7 +250,11 @@ fn collect_missing(message: &DynamicMessage, path: &str, missing: &mut Vec<Strin
     }
 }
 
-fn parse_message(descriptor: &MessageDescriptor, value: &Json, path: &str) -> Result<DynamicMessage, JsonError> {
+fn parse_message(
+    descriptor: &MessageDescriptor,
+    value: &Json,
+    path: &str,
+) -> Result<DynamicMessage, JsonError> {
     let Json::Object(object) = value else {
         return Err(field_error(
             if path.is_empty() { "<root>" } else { path },
@@ -263,12 +287,18 @@ fn parse_message(descriptor: &MessageDescriptor, value: &Json, path: &str) -> Re
             message.set_field(&field, Value::List(values));
         } else {
             if json.is_array() {
-                return Err(field_error(&field_path, "expected a single value, got an array"));
+                return Err(field_error(
+                    &field_path,
+                    "expected a single value, got an array",
+                ));
             }
             match parse_single(&field.kind(), json, &field_path)? {
                 Some(v) => message.set_field(&field, v),
                 None if field.cardinality() == Cardinality::Required => {
-                    return Err(field_error(&field_path, format!("unknown enum value {json}")));
+                    return Err(field_error(
+                        &field_path,
+                        format!("unknown enum value {json}"),
+                    ));
                 }
                 None => {}
             }
@@ -277,7 +307,11 @@ fn parse_message(descriptor: &MessageDescriptor, value: &Json, path: &str) -> Re
     Ok(message)
 }
 
-fn parse_map(field: &FieldDescriptor, json: &Json, path: &str) -> Result<HashMap<MapKey, Value>, JsonError> {
+fn parse_map(
+    field: &FieldDescriptor,
+    json: &Json,
+    path: &str,
+) -> Result<HashMap<MapKey, Value>, JsonError> {
     let Json::Object(object) = json else {
         return Err(field_error(path, "expected a JSON object for a map"));
     };
@@ -298,8 +332,12 @@ fn parse_map(field: &FieldDescriptor, json: &Json, path: &str) -> Result<HashMap
             Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => {
                 MapKey::I64(parse_int(&Json::String(k.clone()), &entry_path)?)
             }
-            Kind::Uint32 | Kind::Fixed32 => MapKey::U32(parse_int(&Json::String(k.clone()), &entry_path)?),
-            Kind::Uint64 | Kind::Fixed64 => MapKey::U64(parse_int(&Json::String(k.clone()), &entry_path)?),
+            Kind::Uint32 | Kind::Fixed32 => {
+                MapKey::U32(parse_int(&Json::String(k.clone()), &entry_path)?)
+            }
+            Kind::Uint64 | Kind::Fixed64 => {
+                MapKey::U64(parse_int(&Json::String(k.clone()), &entry_path)?)
+            }
             _ => return Err(field_error(&entry_path, "unsupported map key type")),
         };
         if let Some(value) = parse_single(&value_kind, v, &entry_path)? {
@@ -331,7 +369,12 @@ fn parse_single(kind: &Kind, json: &Json, path: &str) -> Result<Option<Value>, J
                     .map_err(|e| field_error(path, format!("invalid base64: {e}")))?;
                 Value::Bytes(decoded.into())
             }
-            other => return Err(field_error(path, format!("expected a base64 string, got {other}"))),
+            other => {
+                return Err(field_error(
+                    path,
+                    format!("expected a base64 string, got {other}"),
+                ));
+            }
         },
         Kind::Enum(descriptor) => {
             let found = match json {
@@ -341,7 +384,10 @@ fn parse_single(kind: &Kind, json: &Json, path: &str) -> Result<Option<Value>, J
                     .and_then(|n| i32::try_from(n).ok())
                     .and_then(|n| descriptor.get_value(n)),
                 other => {
-                    return Err(field_error(path, format!("expected an enum name, got {other}")));
+                    return Err(field_error(
+                        path,
+                        format!("expected an enum name, got {other}"),
+                    ));
                 }
             };
             match found {
@@ -359,7 +405,10 @@ fn parse_bool(json: &Json, path: &str) -> Result<bool, JsonError> {
         Json::Bool(b) => Ok(*b),
         Json::String(s) if s == "true" => Ok(true),
         Json::String(s) if s == "false" => Ok(false),
-        other => Err(field_error(path, format!("expected a boolean, got {other}"))),
+        other => Err(field_error(
+            path,
+            format!("expected a boolean, got {other}"),
+        )),
     }
 }
 
@@ -389,7 +438,10 @@ where
             .trim()
             .parse::<T>()
             .map_err(|_| field_error(path, format!("expected an integer, got \"{s}\""))),
-        other => Err(field_error(path, format!("expected an integer, got {other}"))),
+        other => Err(field_error(
+            path,
+            format!("expected an integer, got {other}"),
+        )),
     }
 }
 
@@ -418,12 +470,18 @@ mod tests {
 
     #[test]
     fn renders_defaults_enums_and_bytes_like_mesos() {
-        assert_eq!(to_json(&v1::Filters::default()), json!({"refuse_seconds": 5.0}));
+        assert_eq!(
+            to_json(&v1::Filters::default()),
+            json!({"refuse_seconds": 5.0})
+        );
         let command = v1::CommandInfo {
             value: Some("echo hi".into()),
             ..Default::default()
         };
-        assert_eq!(to_json(&command), json!({"shell": true, "value": "echo hi"}));
+        assert_eq!(
+            to_json(&command),
+            json!({"shell": true, "value": "echo hi"})
+        );
         let status = v1::TaskStatus {
             task_id: v1::TaskId { value: "t1".into() },
             state: v1::TaskState::TaskRunning as i32,
@@ -484,18 +542,22 @@ mod tests {
         assert_eq!(info.checkpoint, Some(true));
         assert_eq!(info.roles, vec!["web".to_string()]);
         // An integer where a double is expected (pymesos sends int timestamps).
-        let status: v1::TaskStatus =
-            from_json(br#"{"task_id":{"value":"t"},"state":"TASK_RUNNING","timestamp":1700000000}"#).unwrap();
+        let status: v1::TaskStatus = from_json(
+            br#"{"task_id":{"value":"t"},"state":"TASK_RUNNING","timestamp":1700000000}"#,
+        )
+        .unwrap();
         assert_eq!(status.timestamp, Some(1.7e9));
         // Unknown enum name on an optional enum: unset.
         let status: v1::TaskStatus =
-            from_json(br#"{"task_id":{"value":"t"},"state":"TASK_RUNNING","source":"NOPE"}"#).unwrap();
+            from_json(br#"{"task_id":{"value":"t"},"state":"TASK_RUNNING","source":"NOPE"}"#)
+                .unwrap();
         assert_eq!(status.source, None);
     }
 
     #[test]
     fn errors_name_the_field() {
-        let err = from_json::<v1::TaskStatus>(br#"{"task_id":{"value":"t"},"state":"NOPE"}"#).unwrap_err();
+        let err = from_json::<v1::TaskStatus>(br#"{"task_id":{"value":"t"},"state":"NOPE"}"#)
+            .unwrap_err();
         assert!(err.to_string().contains("state"), "{err}");
         let err = from_json::<v1::TaskStatus>(br#"{"task_id":{}}"#).unwrap_err();
         assert_eq!(
@@ -504,10 +566,15 @@ mod tests {
         );
         let err = from_json::<v1::Filters>(br#"{"refuse_seconds":[1]}"#).unwrap_err();
         assert!(err.to_string().contains("refuse_seconds"), "{err}");
-        let err = from_json::<scheduler::Call>(br#"{"message":{"agent_id":{"value":"a"},"executor_id":{"value":"e"},"data":"@@"}}"#)
-            .unwrap_err();
+        let err = from_json::<scheduler::Call>(
+            br#"{"message":{"agent_id":{"value":"a"},"executor_id":{"value":"e"},"data":"@@"}}"#,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("message.data"), "{err}");
-        assert!(matches!(from_json::<v1::Filters>(b"{"), Err(JsonError::Syntax(_))));
+        assert!(matches!(
+            from_json::<v1::Filters>(b"{"),
+            Err(JsonError::Syntax(_))
+        ));
         assert!(from_json::<v1::Filters>(b"[]").is_err());
     }
 
@@ -522,7 +589,10 @@ mod tests {
                 name: "ports".into(),
                 r#type: v1::value::Type::Ranges as i32,
                 ranges: Some(v1::value::Ranges {
-                    range: vec![v1::value::Range { begin: 31000, end: 32000 }],
+                    range: vec![v1::value::Range {
+                        begin: 31000,
+                        end: 32000,
+                    }],
                 }),
                 role: Some("*".into()),
                 ..Default::default()
@@ -531,7 +601,10 @@ mod tests {
         };
         let rendered = to_json(&offer);
         assert_eq!(rendered["resources"][0]["type"], json!("RANGES"));
-        assert_eq!(rendered["resources"][0]["ranges"]["range"][0]["end"], json!(32000));
+        assert_eq!(
+            rendered["resources"][0]["ranges"]["range"][0]["end"],
+            json!(32000)
+        );
         let back: v1::Offer = from_json_value(&rendered).unwrap();
         assert_eq!(back, offer);
     }

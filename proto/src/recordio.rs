@@ -51,7 +51,8 @@ impl Decoder {
     /// The next complete record, `Ok(None)` if more bytes are needed.
     pub fn next_record(&mut self) -> Result<Option<Bytes>, RecordIoError> {
         let Some(newline) = self.buffer.iter().position(|b| *b == b'\n') else {
-            if self.buffer.len() > MAX_HEADER_DIGITS || !self.buffer.iter().all(u8::is_ascii_digit) {
+            if self.buffer.len() > MAX_HEADER_DIGITS || !self.buffer.iter().all(u8::is_ascii_digit)
+            {
                 return Err(RecordIoError::BadLength(
                     String::from_utf8_lossy(&self.buffer[..self.buffer.len().min(32)]).into_owned(),
                 ));
@@ -60,10 +61,15 @@ impl Decoder {
         };
         let header = &self.buffer[..newline];
         let text = String::from_utf8_lossy(header).into_owned();
-        if header.is_empty() || header.len() > MAX_HEADER_DIGITS || !header.iter().all(u8::is_ascii_digit) {
+        if header.is_empty()
+            || header.len() > MAX_HEADER_DIGITS
+            || !header.iter().all(u8::is_ascii_digit)
+        {
             return Err(RecordIoError::BadLength(text));
         }
-        let size: usize = text.parse().map_err(|_| RecordIoError::BadLength(text.clone()))?;
+        let size: usize = text
+            .parse()
+            .map_err(|_| RecordIoError::BadLength(text.clone()))?;
         if size == 0 {
             return Err(RecordIoError::BadLength(text));
         }
@@ -87,7 +93,10 @@ mod tests {
 
     #[test]
     fn frames_like_mesos() {
-        assert_eq!(&frame(br#"{"type":"HEARTBEAT"}"#)[..], b"20\n{\"type\":\"HEARTBEAT\"}");
+        assert_eq!(
+            &frame(br#"{"type":"HEARTBEAT"}"#)[..],
+            b"20\n{\"type\":\"HEARTBEAT\"}"
+        );
     }
 
     #[test]
@@ -106,7 +115,10 @@ mod tests {
             while let Some(r) = d.next_record().unwrap() {
                 out.push(r);
             }
-            assert_eq!(out, vec![Bytes::from("hello"), Bytes::from("a longer second record")]);
+            assert_eq!(
+                out,
+                vec![Bytes::from("hello"), Bytes::from("a longer second record")]
+            );
         }
     }
 
@@ -120,6 +132,9 @@ mod tests {
         assert!(d.next_record().is_err());
         let mut d = Decoder::new(4);
         d.push(b"5\nabcde");
-        assert_eq!(d.next_record(), Err(RecordIoError::TooLarge { size: 5, max: 4 }));
+        assert_eq!(
+            d.next_record(),
+            Err(RecordIoError::TooLarge { size: 5, max: 4 })
+        );
     }
 }

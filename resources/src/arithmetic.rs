@@ -72,6 +72,10 @@ fn is_empty_value(r: &v1::Resource) -> bool {
 }
 
 fn normalise(mut r: v1::Resource) -> v1::Resource {
+    // `*` is the default role: spelled out or not, it is the same resource.
+    if r.role.as_deref() == Some("*") {
+        r.role = None;
+    }
     if let Some(s) = r.scalar.as_mut() {
         s.value = round(s.value);
     }
@@ -315,6 +319,13 @@ mod tests {
         assert!(total.contains(&res("cpus(web):1;cpus:2")));
         assert!(!total.contains(&res("cpus:3")), "unreserved cpus are only 2");
         assert_eq!(total.to_string(), "cpus:2; cpus(web):1");
+    }
+
+    #[test]
+    fn star_role_is_the_default_role() {
+        let mut spelled = parse_resources("cpus:1", "*").unwrap();
+        spelled[0].role = Some("*".into());
+        assert_eq!(Resources::from(spelled), res("cpus:1"));
     }
 
     #[test]
