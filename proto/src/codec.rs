@@ -147,5 +147,67 @@ mod tests {
             },
         );
         assert!(decode::<v1::TaskStatus>(Format::Protobuf, &filters).is_err());
+        let err = decode::<v1::TaskStatus>(Format::Protobuf, b"").unwrap_err();
+        assert_eq!(err.to_string(), "Missing required fields: task_id, state");
+        // A nested message missing its own required field.
+        let err =
+            decode::<v1::TaskStatus>(Format::Protobuf, &[0x0a, 0x00, 0x10, 0x01]).unwrap_err();
+        assert_eq!(err.to_string(), "Missing required fields: task_id.value");
+        assert!(matches!(
+            decode::<v1::TaskStatus>(Format::Protobuf, &[0x0a, 0x05]),
+            Err(DecodeError::Protobuf(_))
+        ));
+    }
+
+    #[test]
+    fn negotiation_edge_cases() {
+        let cases = [
+            // Both acceptable: Mesos tries JSON first.
+            (
+                "application/x-protobuf, application/json",
+                Some(Format::Json),
+            ),
+            (
+                "application/x-protobuf;q=1.0, application/json;q=0.1",
+                Some(Format::Json),
+            ),
+            ("application/*", Some(Format::Json)),
+            ("Application/JSON", Some(Format::Json)),
+            (
+                "text/html, application/x-protobuf;q=0.9",
+                Some(Format::Protobuf),
+            ),
+            ("*/*;q=0", None),
+            ("application/json;q=0", None),
+            ("*/*, application/json;q=0", Some(Format::Protobuf)),
+            (
+                "application/*;q=0, application/x-protobuf",
+                Some(Format::Protobuf),
+            ),
+            ("application/recordio", None),
+        ];
+        for (accept, want) in cases {
+            assert_eq!(Format::negotiate(Some(accept)), want, "{accept}");
+        }
+        assert_eq!(
+            Format::from_content_type("application/json"),
+            Some(Format::Json)
+        );
+        assert_eq!(
+            Format::from_content_type("application/x-protobuf"),
+            Some(Format::Protobuf)
+        );
+        assert_eq!(Format::from_content_type("Application/JSON"), None);
+        assert_eq!(Format::Protobuf.media_type(), "application/x-protobuf");
+    }
+
+    #[test]
+    fn json_path_uses_the_mesos_json_codec() {
+        let filters = v1::Filters::default();
+        assert_eq!(encode(Format::Json, &filters), br#"{"refuse_seconds":5.0}"#);
+        let back: v1::Filters = decode(Format::Json, br#"{"refuse_seconds":"1"}"#).unwrap();
+        assert_eq!(back.refuse_seconds, Some(1.0));
+        let err = decode::<v1::TaskStatus>(Format::Json, b"{}").unwrap_err();
+        assert_eq!(err.to_string(), "Missing required fields: task_id, state");
     }
 }

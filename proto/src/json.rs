@@ -516,7 +516,7 @@ mod tests {
     }
 
     #[test]
-    fn subscribed_event_shape() {
+    fn heartbeat_event_has_no_payload() {
         let event = scheduler::Event {
             r#type: Some(scheduler::event::Type::Heartbeat as i32),
             ..Default::default()

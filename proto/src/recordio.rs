@@ -136,5 +136,31 @@ mod tests {
             d.next_record(),
             Err(RecordIoError::TooLarge { size: 5, max: 4 })
         );
+        // A header that can no longer become a length fails before its
+        // newline arrives.
+        let mut d = Decoder::default();
+        d.push(b"12a");
+        assert!(matches!(d.next_record(), Err(RecordIoError::BadLength(_))));
+        let mut d = Decoder::default();
+        d.push(&[b'9'; MAX_HEADER_DIGITS + 1]);
+        assert!(d.next_record().is_err());
+        let mut d = Decoder::default();
+        d.push(b" 5\nhello");
+        assert!(d.next_record().is_err());
+    }
+
+    #[test]
+    fn yields_every_record_of_one_chunk_byte_exact() {
+        let mut d = Decoder::default();
+        let binary = [0u8, 10, 255, b'\n'];
+        let mut chunk = frame(&binary).to_vec();
+        chunk.extend_from_slice(&frame(b"{}"));
+        d.push(&chunk);
+        assert_eq!(
+            d.next_record().unwrap(),
+            Some(Bytes::copy_from_slice(&binary))
+        );
+        assert_eq!(d.next_record().unwrap(), Some(Bytes::from_static(b"{}")));
+        assert_eq!(d.next_record().unwrap(), None);
     }
 }

@@ -1,0 +1,227 @@
+//! A master and agents as real processes on free loopback ports, each in
+//! its own temporary work directory; killed when dropped. If the test
+//! panics, their logs are printed.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// The directory holding the workspace's binaries: tests run from
+/// `target/<profile>/deps`, binaries live in `target/<profile>`.
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir
+}
+
+pub fn binary(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the binaries first (cargo build --workspace --bins)",
+        path.display()
+    );
+    path
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local address").port()
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub agents: usize,
+    pub agent_resources: String,
+    pub master_flags: Vec<String>,
+    pub agent_flags: Vec<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            agents: 1,
+            agent_resources: "cpus:2;mem:2048;disk:4096;ports:[31000-32000]".into(),
+            master_flags: vec!["--allocation_interval=100ms".into()],
+            agent_flags: vec![],
+        }
+    }
+}
+
+struct Process {
+    name: String,
+    child: Child,
+    log: PathBuf,
+}
+
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub master: String,
+    pub agents: Vec<String>,
+    processes: Vec<Process>,
+}
+
+fn spawn(name: &str, program: &Path, args: &[String], log: &Path) -> anyhow::Result<Process> {
+    let file = std::fs::File::create(log)?;
+    let child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(file.try_clone()?))
+        .stderr(Stdio::from(file))
+        .spawn()
+        .with_context(|| format!("starting {}", program.display()))?;
+    Ok(Process {
+        name: name.to_string(),
+        child,
+        log: log.to_path_buf(),
+    })
+}
+
+impl Cluster {
+    pub fn start() -> Cluster {
+        Self::start_with(Options::default())
+    }
+
+    pub fn start_with(options: Options) -> Cluster {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let mut cluster = Cluster {
+            master: format!("127.0.0.1:{}", free_port()),
+            agents: Vec::new(),
+            processes: Vec::new(),
+            dir,
+        };
+        if let Err(e) = cluster.boot(&options) {
+            cluster.dump_logs();
+            panic!("cluster failed to start: {e:#}");
+        }
+        cluster
+    }
+
+    fn boot(&mut self, options: &Options) -> anyhow::Result<()> {
+        let port = self.master.rsplit(':').next().unwrap_or_default().to_string();
+        let mut args = vec![
+            "--ip=127.0.0.1".to_string(),
+            format!("--port={port}"),
+            format!("--work_dir={}", self.dir.path().join("master").display()),
+            "--registry=in_memory".to_string(),
+        ];
+        args.extend(options.master_flags.iter().cloned());
+        let log = self.dir.path().join("master.log");
+        self.processes.push(spawn("master", &binary("mesos-master"), &args, &log)?);
+        self.wait_healthy(&self.master.clone())?;
+        for i in 0..options.agents {
+            self.add_agent(options, i)?;
+        }
+        self.wait_for_agents(options.agents)
+    }
+
+    fn add_agent(&mut self, options: &Options, i: usize) -> anyhow::Result<()> {
+        let address = format!("127.0.0.1:{}", free_port());
+        let port = address.rsplit(':').next().unwrap_or_default().to_string();
+        let mut args = vec![
+            format!("--master={}", self.master),
+            "--ip=127.0.0.1".to_string(),
+            format!("--port={port}"),
+            format!("--work_dir={}", self.dir.path().join(format!("agent-{i}")).display()),
+            format!("--resources={}", options.agent_resources),
+            "--registration_backoff_factor=100ms".to_string(),
+        ];
+        args.extend(options.agent_flags.iter().cloned());
+        let log = self.dir.path().join(format!("agent-{i}.log"));
+        self.processes
+            .push(spawn(&format!("agent-{i}"), &binary("mesos-agent"), &args, &log)?);
+        self.agents.push(address);
+        Ok(())
+    }
+
+    fn check_alive(&mut self) -> anyhow::Result<()> {
+        for p in &mut self.processes {
+            if let Some(status) = p.child.try_wait()? {
+                bail!("{} exited during start-up: {status}", p.name);
+            }
+        }
+        Ok(())
+    }
+
+    fn wait_healthy(&mut self, address: &str) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            self.check_alive()?;
+            if let Ok(r) = crate::raw_http::get(address, "/health")
+                && r.status == 200
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("{address} did not become healthy");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn wait_for_agents(&mut self, expected: usize) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            self.check_alive()?;
+            if self.metric("master/slaves_active").unwrap_or(0.0) as usize >= expected {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("{expected} agent(s) did not register");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// One metric of the master's `/metrics/snapshot`.
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        let r = crate::raw_http::get(&self.master, "/metrics/snapshot").ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&r.body).ok()?;
+        v[name].as_f64()
+    }
+
+    /// The master's `/master/state`.
+    pub fn state(&self) -> serde_json::Value {
+        let r = crate::raw_http::get(&self.master, "/master/state").expect("GET /master/state");
+        serde_json::from_slice(&r.body).expect("state is JSON")
+    }
+
+    /// SIGKILLs agent `i`, as a crash would.
+    pub fn kill_agent(&mut self, i: usize) {
+        let name = format!("agent-{i}");
+        if let Some(p) = self.processes.iter_mut().find(|p| p.name == name) {
+            let _ = p.child.kill();
+            let _ = p.child.wait();
+        }
+    }
+
+    pub fn dump_logs(&self) {
+        for p in &self.processes {
+            let log = std::fs::read_to_string(&p.log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!("----- {} log ({}) -----", p.name, p.log.display());
+            for line in tail.into_iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.dump_logs();
+        }
+        for p in &mut self.processes {
+            let _ = p.child.kill();
+            let _ = p.child.wait();
+        }
+    }
+}
