@@ -111,7 +111,15 @@ impl SchedulerClient {
         self.post(&call, self.stream_id.as_deref()).await.map(drop)
     }
 
-    pub async fn launch(&self, offer_id: &v1::OfferId, tasks: Vec<v1::TaskInfo>) -> Result<(), ClientError> {
+    /// Accepts an offer with a LAUNCH of `tasks`. The unused resources are
+    /// refused for Mesos's default 5 seconds unless `refuse_seconds` says
+    /// otherwise.
+    pub async fn launch(
+        &self,
+        offer_id: &v1::OfferId,
+        tasks: Vec<v1::TaskInfo>,
+        refuse_seconds: Option<f64>,
+    ) -> Result<(), ClientError> {
         self.call(scheduler::Call {
             r#type: Some(scheduler::call::Type::Accept as i32),
             accept: Some(scheduler::call::Accept {
@@ -121,7 +129,9 @@ impl SchedulerClient {
                     launch: Some(v1::offer::operation::Launch { task_infos: tasks }),
                     ..Default::default()
                 }],
-                filters: None,
+                filters: refuse_seconds.map(|s| v1::Filters {
+                    refuse_seconds: Some(s),
+                }),
             }),
             ..Default::default()
         })

@@ -125,7 +125,7 @@ async fn run(flags: ExecuteFlags) -> anyhow::Result<TaskState> {
                         }),
                         ..Default::default()
                     };
-                    client.launch(&offer.id, vec![task]).await?;
+                    client.launch(&offer.id, vec![task], None).await?;
                     launched = true;
                     println!("Submitted task '{}' to agent '{}'", flags.name, offer.agent_id.value);
                 }

@@ -1,0 +1,89 @@
+//! Launch latency: time from sending ACCEPT (one command task) to the
+//! scheduler receiving its TASK_RUNNING, over 100 tasks launched one after
+//! another on one agent. Prints a table.
+//!
+//! cargo build --release --bins && cargo bench -p mesos-tests --bench launch_latency
+
+use std::time::{Duration, Instant};
+
+use mesos_cli::scheduler_client::{SchedulerClient, scalar};
+use mesos_proto::v1::{self, TaskState, scheduler::event};
+use mesos_tests::cluster::{Cluster, Options};
+
+const TASKS: usize = 100;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let cluster = Cluster::start_with(Options {
+        agent_resources: "cpus:64;mem:65536;disk:1024".into(),
+        master_flags: vec!["--allocation_interval=10ms".into()],
+        ..Options::default()
+    });
+    let mut client = SchedulerClient::new(&cluster.master);
+    let mut events = client
+        .subscribe(v1::FrameworkInfo {
+            user: String::new(),
+            name: "launch-latency".into(),
+            ..Default::default()
+        })
+        .await?;
+    let mut latencies = Vec::with_capacity(TASKS);
+    let mut sent: Option<(String, Instant)> = None;
+    while latencies.len() < TASKS {
+        let Some(event) = tokio::time::timeout(Duration::from_secs(30), events.next()).await?? else {
+            anyhow::bail!("subscription closed");
+        };
+        match event.r#type() {
+            event::Type::Offers => {
+                for offer in event.offers.map(|o| o.offers).unwrap_or_default() {
+                    if sent.is_some() {
+                        client.decline(&offer.id, 0.0).await?;
+                        continue;
+                    }
+                    let id = format!("task-{}", latencies.len());
+                    let task = v1::TaskInfo {
+                        name: id.clone(),
+                        task_id: v1::TaskId { value: id.clone() },
+                        agent_id: offer.agent_id.clone(),
+                        resources: vec![scalar("cpus", 0.01), scalar("mem", 16.0)],
+                        command: Some(v1::CommandInfo {
+                            value: Some("true".into()),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    };
+                    sent = Some((id, Instant::now()));
+                    client.launch(&offer.id, vec![task], Some(0.0)).await?;
+                }
+            }
+            event::Type::Update => {
+                let Some(update) = event.update else { continue };
+                let status = update.status;
+                client.acknowledge(&status).await?;
+                if status.state() == TaskState::TaskRunning
+                    && let Some((id, at)) = &sent
+                    && *id == status.task_id.value
+                {
+                    latencies.push(at.elapsed());
+                    sent = None;
+                }
+            }
+            _ => {}
+        }
+    }
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1000.0);
+    println!("ACCEPT -> TASK_RUNNING, {TASKS} command tasks one after another on one agent");
+    println!("| tasks | median | p90 | p99 | max |");
+    println!("|---|---|---|---|---|");
+    println!(
+        "| {} | {} | {} | {} | {} |",
+        latencies.len(),
+        ms(pct(0.5)),
+        ms(pct(0.9)),
+        ms(pct(0.99)),
+        ms(latencies[latencies.len() - 1])
+    );
+    Ok(())
+}
