@@ -9,7 +9,10 @@ use hyper_util::rt::TokioExecutor;
 pub async fn get_json(url: &str) -> Result<serde_json::Value, String> {
     let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let uri: http::Uri = url.parse().map_err(|e| format!("bad URL {url}: {e}"))?;
-    let response = client.get(uri).await.map_err(|e| format!("GET {url}: {e}"))?;
+    let response = client
+        .get(uri)
+        .await
+        .map_err(|e| format!("GET {url}: {e}"))?;
     let status = response.status();
     let body = response
         .into_body()
@@ -18,7 +21,10 @@ pub async fn get_json(url: &str) -> Result<serde_json::Value, String> {
         .map_err(|e| format!("GET {url}: {e}"))?
         .to_bytes();
     if !status.is_success() {
-        return Err(format!("GET {url}: {status}: {}", String::from_utf8_lossy(&body)));
+        return Err(format!(
+            "GET {url}: {status}: {}",
+            String::from_utf8_lossy(&body)
+        ));
     }
     serde_json::from_slice(&body).map_err(|e| format!("GET {url}: invalid JSON: {e}"))
 }

@@ -44,7 +44,11 @@ impl SchedulerClient {
         self.framework_id.as_ref()
     }
 
-    async fn post(&self, call: &scheduler::Call, stream_id: Option<&str>) -> Result<hyper::Response<Incoming>, ClientError> {
+    async fn post(
+        &self,
+        call: &scheduler::Call,
+        stream_id: Option<&str>,
+    ) -> Result<hyper::Response<Incoming>, ClientError> {
         let mut request = hyper::Request::post(&self.url)
             .header(http::header::CONTENT_TYPE, "application/json")
             .header(http::header::ACCEPT, "application/json");
@@ -76,7 +80,10 @@ impl SchedulerClient {
     }
 
     /// Subscribes and waits for SUBSCRIBED; the stream continues after it.
-    pub async fn subscribe(&mut self, framework: v1::FrameworkInfo) -> Result<EventStream, ClientError> {
+    pub async fn subscribe(
+        &mut self,
+        framework: v1::FrameworkInfo,
+    ) -> Result<EventStream, ClientError> {
         let call = scheduler::Call {
             framework_id: framework.id.clone(),
             r#type: Some(scheduler::call::Type::Subscribe as i32),
@@ -138,7 +145,11 @@ impl SchedulerClient {
         .await
     }
 
-    pub async fn decline(&self, offer_id: &v1::OfferId, refuse_seconds: f64) -> Result<(), ClientError> {
+    pub async fn decline(
+        &self,
+        offer_id: &v1::OfferId,
+        refuse_seconds: f64,
+    ) -> Result<(), ClientError> {
         self.call(scheduler::Call {
             r#type: Some(scheduler::call::Type::Decline as i32),
             decline: Some(scheduler::call::Decline {

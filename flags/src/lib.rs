@@ -196,7 +196,11 @@ mod tests {
         assert_eq!(f.interval.0, std::time::Duration::from_secs(1));
         assert_eq!(f.cache.0, 2 << 30);
 
-        let f = load(&["--port=6000"], &[("MESOS_PORT", "7000"), ("MESOS_master", "x")]).unwrap();
+        let f = load(
+            &["--port=6000"],
+            &[("MESOS_PORT", "7000"), ("MESOS_master", "x")],
+        )
+        .unwrap();
         assert_eq!(f.port, 6000, "command line wins");
         assert_eq!(f.master, "x", "env var suffix is lower-cased");
         let f = load(&[], &[("MESOS_MASTER", "y"), ("MESOS_UNRELATED", "z")]).unwrap();
@@ -206,8 +210,19 @@ mod tests {
     #[test]
     fn booleans() {
         assert!(load(&["--master=m", "--verbose"], &[]).unwrap().verbose);
-        assert!(load(&["--master=m", "--verbose=true"], &[]).unwrap().verbose);
-        assert!(!load(&["--master=m", "--no-verbose"], &[("MESOS_VERBOSE", "true")]).unwrap().verbose);
+        assert!(
+            load(&["--master=m", "--verbose=true"], &[])
+                .unwrap()
+                .verbose
+        );
+        assert!(
+            !load(
+                &["--master=m", "--no-verbose"],
+                &[("MESOS_VERBOSE", "true")]
+            )
+            .unwrap()
+            .verbose
+        );
     }
 
     #[test]
@@ -231,7 +246,10 @@ mod tests {
         );
         let err = load(&["--master=m", "--port=abc"], &[]).unwrap_err();
         assert!(err.to_string().contains("'port'"), "{err}");
-        assert_eq!(load(&[], &[]).unwrap_err(), FlagsError::Required("master".into()));
+        assert_eq!(
+            load(&[], &[]).unwrap_err(),
+            FlagsError::Required("master".into())
+        );
         assert_eq!(
             load(&["--master"], &[]).unwrap_err(),
             FlagsError::MissingValue("master".into())
@@ -253,7 +271,14 @@ mod tests {
         let Loaded::Help(help) = TestFlags::load_from(args, Vec::new()).unwrap() else {
             panic!("expected help");
         };
-        for flag in ["--port", "--work_dir", "--master", "--verbose", "Port to listen on", "5050"] {
+        for flag in [
+            "--port",
+            "--work_dir",
+            "--master",
+            "--verbose",
+            "Port to listen on",
+            "5050",
+        ] {
             assert!(help.contains(flag), "{flag} missing from:\n{help}");
         }
         let f = load(&["--master=m"], &[]).unwrap();

@@ -237,7 +237,12 @@ mod tests {
 
     #[test]
     fn durations_round_trip() {
-        for (text, secs) in [("5secs", 5.0), ("15mins", 900.0), ("1weeks", 604800.0), ("500ms", 0.5)] {
+        for (text, secs) in [
+            ("5secs", 5.0),
+            ("15mins", 900.0),
+            ("1weeks", 604800.0),
+            ("500ms", 0.5),
+        ] {
             let d = Duration::parse(text).unwrap();
             assert_eq!(d.0.as_secs_f64(), secs);
             assert_eq!(d.to_string(), text);

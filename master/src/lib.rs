@@ -32,7 +32,9 @@ pub async fn run(flags: MasterFlags) -> Result<(), MasterError> {
 
 /// Binds the listening socket and derives the master's identity from it
 /// (port 0 picks a free port, which tests rely on).
-pub async fn bind(flags: &MasterFlags) -> Result<(tokio::net::TcpListener, master::Config), MasterError> {
+pub async fn bind(
+    flags: &MasterFlags,
+) -> Result<(tokio::net::TcpListener, master::Config), MasterError> {
     match flags.registry.as_str() {
         "in_memory" | "replicated_log" => {}
         other => {
@@ -103,8 +105,9 @@ pub async fn serve(
     );
     let flags = Arc::new(config.flags.clone());
     let handle = master::Master::new(config, allocator).spawn();
-    let grpc = tonic::service::Routes::new(AgentLinkServer::new(link::LinkService::new(handle.clone())))
-        .into_axum_router();
+    let grpc =
+        tonic::service::Routes::new(AgentLinkServer::new(link::LinkService::new(handle.clone())))
+            .into_axum_router();
     // The gRPC router brings its own fallback; ours replaces it so unknown
     // paths get a plain 404 rather than a gRPC status.
     let app = http::router(http::App { handle, flags })

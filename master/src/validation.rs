@@ -72,8 +72,8 @@ pub fn validate_scheduler_call(call: &Call) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mesos_proto::v1::{FrameworkId, TaskId, AgentId};
     use mesos_proto::v1::scheduler::call;
+    use mesos_proto::v1::{AgentId, FrameworkId, TaskId};
 
     fn call_of(kind: Type) -> Call {
         Call {

@@ -71,7 +71,14 @@ pub fn is_terminal(state: v1::TaskState) -> bool {
     use v1::TaskState::*;
     matches!(
         state,
-        TaskFinished | TaskFailed | TaskKilled | TaskError | TaskLost | TaskDropped | TaskGone | TaskGoneByOperator
+        TaskFinished
+            | TaskFailed
+            | TaskKilled
+            | TaskError
+            | TaskLost
+            | TaskDropped
+            | TaskGone
+            | TaskGoneByOperator
     )
 }
 
@@ -101,7 +108,10 @@ mod tests {
             allocation_info: None,
             ..spelled_out.clone()
         };
-        assert_eq!(incoming(&[spelled_out]).into_vec(), incoming(&[plain]).into_vec());
+        assert_eq!(
+            incoming(&[spelled_out]).into_vec(),
+            incoming(&[plain]).into_vec()
+        );
     }
 
     #[test]
@@ -117,7 +127,10 @@ mod tests {
         assert!(old[0].allocation_info.is_none());
         let multi = outgoing(&res, "web", true);
         assert_eq!(
-            multi[0].allocation_info.as_ref().and_then(|a| a.role.as_deref()),
+            multi[0]
+                .allocation_info
+                .as_ref()
+                .and_then(|a| a.role.as_deref()),
             Some("web")
         );
     }

@@ -53,10 +53,16 @@ fn subtract_ranges(a: &[value::Range], b: &[value::Range]) -> Option<Vec<value::
             .position(|r| r.begin <= cut.begin && cut.end <= r.end)?;
         let r = out.remove(i);
         if r.begin < cut.begin {
-            out.push(value::Range { begin: r.begin, end: cut.begin - 1 });
+            out.push(value::Range {
+                begin: r.begin,
+                end: cut.begin - 1,
+            });
         }
         if cut.end < r.end {
-            out.push(value::Range { begin: cut.end + 1, end: r.end });
+            out.push(value::Range {
+                begin: cut.end + 1,
+                end: r.end,
+            });
         }
     }
     Some(coalesce(out))
@@ -169,7 +175,10 @@ impl Resources {
                     existing.scalar = Some(value::Scalar { value: left });
                 }
                 value::Type::Ranges => {
-                    let left = subtract_ranges(&existing.ranges.as_ref()?.range, &r.ranges.as_ref()?.range)?;
+                    let left = subtract_ranges(
+                        &existing.ranges.as_ref()?.range,
+                        &r.ranges.as_ref()?.range,
+                    )?;
                     existing.ranges = Some(value::Ranges { range: left });
                 }
                 value::Type::Set => {
@@ -244,19 +253,34 @@ pub(crate) fn reserved_role(r: &v1::Resource) -> Option<&str> {
 pub(crate) fn value_text(r: &v1::Resource) -> String {
     match r.r#type() {
         value::Type::Scalar => format_scalar(r.scalar.as_ref().map(|s| s.value).unwrap_or(0.0)),
-        value::Type::Ranges => format_ranges(r.ranges.as_ref().map(|x| x.range.as_slice()).unwrap_or(&[])),
-        value::Type::Set => format!("{{{}}}", r.set.as_ref().map(|s| s.item.join(", ")).unwrap_or_default()),
+        value::Type::Ranges => {
+            format_ranges(r.ranges.as_ref().map(|x| x.range.as_slice()).unwrap_or(&[]))
+        }
+        value::Type::Set => format!(
+            "{{{}}}",
+            r.set
+                .as_ref()
+                .map(|s| s.item.join(", "))
+                .unwrap_or_default()
+        ),
         value::Type::Text => String::new(),
     }
 }
 
 pub(crate) fn format_scalar(v: f64) -> String {
     let v = round(v);
-    if v.fract() == 0.0 { format!("{}", v as i64) } else { format!("{v}") }
+    if v.fract() == 0.0 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
 }
 
 pub(crate) fn format_ranges(ranges: &[value::Range]) -> String {
-    let parts: Vec<String> = ranges.iter().map(|r| format!("{}-{}", r.begin, r.end)).collect();
+    let parts: Vec<String> = ranges
+        .iter()
+        .map(|r| format!("{}-{}", r.begin, r.end))
+        .collect();
     format!("[{}]", parts.join(", "))
 }
 
@@ -302,8 +326,13 @@ mod tests {
     #[test]
     fn ranges_and_sets() {
         let total = res("ports:[31000-32000];disks:{a,b,c}");
-        let left = total.checked_sub(&res("ports:[31000-31000,31500-31600];disks:{b}")).unwrap();
-        assert_eq!(left.to_string(), "ports:[31001-31499, 31601-32000]; disks:{a, c}");
+        let left = total
+            .checked_sub(&res("ports:[31000-31000,31500-31600];disks:{b}"))
+            .unwrap();
+        assert_eq!(
+            left.to_string(),
+            "ports:[31001-31499, 31601-32000]; disks:{a, c}"
+        );
         assert!(!total.contains(&res("ports:[30000-31000]")));
         assert!(!total.contains(&res("disks:{z}")));
         let mut back = left;
@@ -317,7 +346,10 @@ mod tests {
         assert_eq!(total.scalar("cpus"), 3.0);
         assert!(!total.contains(&res("cpus(db):1")));
         assert!(total.contains(&res("cpus(web):1;cpus:2")));
-        assert!(!total.contains(&res("cpus:3")), "unreserved cpus are only 2");
+        assert!(
+            !total.contains(&res("cpus:3")),
+            "unreserved cpus are only 2"
+        );
         assert_eq!(total.to_string(), "cpus:2; cpus(web):1");
     }
 

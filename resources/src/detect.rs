@@ -7,13 +7,21 @@ use mesos_proto::v1::{self, value};
 
 /// Mesos's rule: total memory minus 1 GB, or half of it below 2 GB.
 pub fn default_mem_mb(total_mb: u64) -> u64 {
-    if total_mb >= 2048 { total_mb - 1024 } else { total_mb / 2 }
+    if total_mb >= 2048 {
+        total_mb - 1024
+    } else {
+        total_mb / 2
+    }
 }
 
 /// Mesos's rule: the work dir's filesystem size minus 5 GB, or half of it
 /// below 10 GB.
 pub fn default_disk_mb(total_mb: u64) -> u64 {
-    if total_mb >= 10 * 1024 { total_mb - 5 * 1024 } else { total_mb / 2 }
+    if total_mb >= 10 * 1024 {
+        total_mb - 5 * 1024
+    } else {
+        total_mb / 2
+    }
 }
 
 fn total_memory_mb() -> Option<u64> {
@@ -43,10 +51,16 @@ fn scalar(name: &str, value: f64, role: &str) -> v1::Resource {
 }
 
 /// Adds cpus, mem, disk and ports when `resources` does not have them.
-pub fn with_detected_defaults(mut resources: Vec<v1::Resource>, work_dir: &Path, default_role: &str) -> Vec<v1::Resource> {
+pub fn with_detected_defaults(
+    mut resources: Vec<v1::Resource>,
+    work_dir: &Path,
+    default_role: &str,
+) -> Vec<v1::Resource> {
     let has = |rs: &[v1::Resource], name: &str| rs.iter().any(|r| r.name == name);
     if !has(&resources, "cpus") {
-        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let cpus = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
         resources.push(scalar("cpus", cpus as f64, default_role));
     }
     if !has(&resources, "mem") {
@@ -54,7 +68,9 @@ pub fn with_detected_defaults(mut resources: Vec<v1::Resource>, work_dir: &Path,
         resources.push(scalar("mem", mem as f64, default_role));
     }
     if !has(&resources, "disk") {
-        let disk = filesystem_mb(work_dir).map(default_disk_mb).unwrap_or(10 * 1024);
+        let disk = filesystem_mb(work_dir)
+            .map(default_disk_mb)
+            .unwrap_or(10 * 1024);
         resources.push(scalar("disk", disk as f64, default_role));
     }
     if !has(&resources, "ports") {
@@ -62,7 +78,10 @@ pub fn with_detected_defaults(mut resources: Vec<v1::Resource>, work_dir: &Path,
             name: "ports".to_string(),
             r#type: value::Type::Ranges as i32,
             ranges: Some(value::Ranges {
-                range: vec![value::Range { begin: 31000, end: 32000 }],
+                range: vec![value::Range {
+                    begin: 31000,
+                    end: 32000,
+                }],
             }),
             ..Default::default()
         };

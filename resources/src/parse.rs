@@ -43,8 +43,12 @@ fn parse_value(raw: &str) -> Result<Parsed, String> {
             let (begin, end) = part
                 .split_once('-')
                 .ok_or_else(|| format!("expected 'begin-end', got '{part}'"))?;
-            let begin: u64 = begin.parse().map_err(|_| format!("invalid range bound '{begin}'"))?;
-            let end: u64 = end.parse().map_err(|_| format!("invalid range bound '{end}'"))?;
+            let begin: u64 = begin
+                .parse()
+                .map_err(|_| format!("invalid range bound '{begin}'"))?;
+            let end: u64 = end
+                .parse()
+                .map_err(|_| format!("invalid range bound '{end}'"))?;
             if begin > end {
                 return Err(format!("range {begin}-{end} ends before it begins"));
             }
@@ -89,7 +93,8 @@ fn parse_role(name: &str) -> Result<(String, Option<String>), String> {
 pub fn parse_resources(text: &str, default_role: &str) -> Result<Vec<v1::Resource>, ResourceError> {
     let trimmed = text.trim();
     if trimmed.starts_with('[')
-        && let Ok(serde_json::Value::Array(items)) = serde_json::from_str::<serde_json::Value>(trimmed)
+        && let Ok(serde_json::Value::Array(items)) =
+            serde_json::from_str::<serde_json::Value>(trimmed)
     {
         return items
             .iter()
@@ -121,7 +126,10 @@ pub fn parse_resources(text: &str, default_role: &str) -> Result<Vec<v1::Resourc
         };
         match parse_value(value).map_err(|e| resource_error(token, e))? {
             Parsed::Scalar(v) if v < 0.0 => {
-                return Err(resource_error(token, "a scalar resource cannot be negative"));
+                return Err(resource_error(
+                    token,
+                    "a scalar resource cannot be negative",
+                ));
             }
             Parsed::Scalar(v) => {
                 r.r#type = value::Type::Scalar as i32;
@@ -164,7 +172,11 @@ fn apply_role(r: &mut v1::Resource, role: &str) {
 /// are scalars, ranges or text (sets are not allowed).
 pub fn parse_attributes(text: &str) -> Result<Vec<v1::Attribute>, ResourceError> {
     let mut out = Vec::new();
-    for token in text.split([';', '\n']).map(str::trim).filter(|t| !t.is_empty()) {
+    for token in text
+        .split([';', '\n'])
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
         let (name, raw) = token
             .split_once(':')
             .ok_or_else(|| attribute_error(token, "expected 'name:value'"))?;
@@ -185,7 +197,9 @@ pub fn parse_attributes(text: &str) -> Result<Vec<v1::Attribute>, ResourceError>
                 a.r#type = value::Type::Ranges as i32;
                 a.ranges = Some(value::Ranges { range: ranges });
             }
-            Parsed::Set(_) => return Err(attribute_error(token, "set attributes are not supported")),
+            Parsed::Set(_) => {
+                return Err(attribute_error(token, "set attributes are not supported"));
+            }
             Parsed::Text(t) => {
                 a.r#type = value::Type::Text as i32;
                 a.text = Some(value::Text { value: t });
@@ -231,7 +245,15 @@ mod tests {
 
     #[test]
     fn rejects_bad_resources() {
-        for bad in ["cpus", "cpus:1:2", "cpus:abc", "cpus:-1", "ports:[1-2", "ports:1-[2]", "ports:[5-1]"] {
+        for bad in [
+            "cpus",
+            "cpus:1:2",
+            "cpus:abc",
+            "cpus:-1",
+            "ports:[1-2",
+            "ports:1-[2]",
+            "ports:[5-1]",
+        ] {
             assert!(parse_resources(bad, "*").is_err(), "{bad}");
         }
         let err = parse_resources("cpus:abc", "*").unwrap_err();

@@ -40,9 +40,19 @@ pub fn attributes_state_json(attributes: &[v1::Attribute]) -> Value {
     for a in attributes {
         let v = match a.r#type() {
             value::Type::Scalar => json!(a.scalar.as_ref().map(|s| s.value).unwrap_or(0.0)),
-            value::Type::Ranges => json!(format_ranges(a.ranges.as_ref().map(|r| r.range.as_slice()).unwrap_or(&[]))),
-            value::Type::Set => json!(format!("{{{}}}", a.set.as_ref().map(|s| s.item.join(", ")).unwrap_or_default())),
-            value::Type::Text => json!(a.text.as_ref().map(|t| t.value.clone()).unwrap_or_default()),
+            value::Type::Ranges => json!(format_ranges(
+                a.ranges.as_ref().map(|r| r.range.as_slice()).unwrap_or(&[])
+            )),
+            value::Type::Set => json!(format!(
+                "{{{}}}",
+                a.set
+                    .as_ref()
+                    .map(|s| s.item.join(", "))
+                    .unwrap_or_default()
+            )),
+            value::Type::Text => {
+                json!(a.text.as_ref().map(|t| t.value.clone()).unwrap_or_default())
+            }
         };
         out.insert(a.name.clone(), v);
     }
@@ -55,7 +65,9 @@ mod tests {
 
     #[test]
     fn renders_state_shapes() {
-        let r = Resources::from(crate::parse_resources("cpus:2;cpus(web):1.5;mem:64;ports:[1-2,4-5]", "*").unwrap());
+        let r = Resources::from(
+            crate::parse_resources("cpus:2;cpus(web):1.5;mem:64;ports:[1-2,4-5]", "*").unwrap(),
+        );
         assert_eq!(
             state_json(&r),
             json!({"cpus": 3.5, "gpus": 0.0, "mem": 64.0, "disk": 0.0, "ports": "[1-2, 4-5]"})

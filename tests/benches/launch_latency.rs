@@ -4,6 +4,8 @@
 //!
 //! cargo build --release --bins && cargo bench -p mesos-tests --bench launch_latency
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
+
 use std::time::{Duration, Instant};
 
 use mesos_cli::scheduler_client::{SchedulerClient, scalar};
@@ -30,7 +32,8 @@ async fn main() -> anyhow::Result<()> {
     let mut latencies = Vec::with_capacity(TASKS);
     let mut sent: Option<(String, Instant)> = None;
     while latencies.len() < TASKS {
-        let Some(event) = tokio::time::timeout(Duration::from_secs(30), events.next()).await?? else {
+        let Some(event) = tokio::time::timeout(Duration::from_secs(30), events.next()).await??
+        else {
             anyhow::bail!("subscription closed");
         };
         match event.r#type() {

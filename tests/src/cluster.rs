@@ -105,7 +105,12 @@ impl Cluster {
     }
 
     fn boot(&mut self, options: &Options) -> anyhow::Result<()> {
-        let port = self.master.rsplit(':').next().unwrap_or_default().to_string();
+        let port = self
+            .master
+            .rsplit(':')
+            .next()
+            .unwrap_or_default()
+            .to_string();
         let mut args = vec![
             "--ip=127.0.0.1".to_string(),
             format!("--port={port}"),
@@ -114,7 +119,8 @@ impl Cluster {
         ];
         args.extend(options.master_flags.iter().cloned());
         let log = self.dir.path().join("master.log");
-        self.processes.push(spawn("master", &binary("mesos-master"), &args, &log)?);
+        self.processes
+            .push(spawn("master", &binary("mesos-master"), &args, &log)?);
         self.wait_healthy(&self.master.clone())?;
         for i in 0..options.agents {
             self.add_agent(options, i)?;
@@ -129,14 +135,21 @@ impl Cluster {
             format!("--master={}", self.master),
             "--ip=127.0.0.1".to_string(),
             format!("--port={port}"),
-            format!("--work_dir={}", self.dir.path().join(format!("agent-{i}")).display()),
+            format!(
+                "--work_dir={}",
+                self.dir.path().join(format!("agent-{i}")).display()
+            ),
             format!("--resources={}", options.agent_resources),
             "--registration_backoff_factor=100ms".to_string(),
         ];
         args.extend(options.agent_flags.iter().cloned());
         let log = self.dir.path().join(format!("agent-{i}.log"));
-        self.processes
-            .push(spawn(&format!("agent-{i}"), &binary("mesos-agent"), &args, &log)?);
+        self.processes.push(spawn(
+            &format!("agent-{i}"),
+            &binary("mesos-agent"),
+            &args,
+            &log,
+        )?);
         self.agents.push(address);
         Ok(())
     }

@@ -30,7 +30,10 @@ pub fn interpreter() -> Result<PathBuf, String> {
         .map(|s| s.success())
         .unwrap_or(false);
     if !ok {
-        return Err(format!("{} cannot import pymesos: run ./scripts/bootstrap", python.display()));
+        return Err(format!(
+            "{} cannot import pymesos: run ./scripts/bootstrap",
+            python.display()
+        ));
     }
     Ok(python)
 }
@@ -58,7 +61,8 @@ pub struct Outcome {
 /// Runs `tests/python/<script>` with `args`, killing it after `timeout`.
 pub fn run_script(python: &PathBuf, script: &str, args: &[&str], timeout: Duration) -> Outcome {
     let path = repo_root().join("tests/python").join(script);
-    let out_path = std::env::temp_dir().join(format!("pymesos-{}-{script}.log", std::process::id()));
+    let out_path =
+        std::env::temp_dir().join(format!("pymesos-{}-{script}.log", std::process::id()));
     let out = std::fs::File::create(&out_path).expect("create output file");
     let mut child = Command::new(python)
         .arg(&path)

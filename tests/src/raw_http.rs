@@ -28,7 +28,13 @@ impl Response {
 
 /// Sends a request with `Connection: close` and reads the whole response
 /// (de-chunking if needed).
-pub fn request(address: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> std::io::Result<Response> {
+pub fn request(
+    address: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<Response> {
     let mut stream = TcpStream::connect(address)?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
@@ -49,7 +55,12 @@ pub fn get(address: &str, path: &str) -> std::io::Result<Response> {
 
 /// Opens a streaming request and returns the headers plus the socket for
 /// reading the rest.
-pub fn open_stream(address: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> std::io::Result<(Response, Vec<u8>, TcpStream)> {
+pub fn open_stream(
+    address: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<(Response, Vec<u8>, TcpStream)> {
     let mut stream = TcpStream::connect(address)?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut head = format!("POST {path} HTTP/1.1\r\nHost: {address}\r\n");
@@ -116,7 +127,8 @@ fn parse(raw: &[u8]) -> std::io::Result<Response> {
 pub fn dechunk(mut body: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(line_end) = find(body, b"\r\n") {
-        let size = usize::from_str_radix(String::from_utf8_lossy(&body[..line_end]).trim(), 16).unwrap_or(0);
+        let size = usize::from_str_radix(String::from_utf8_lossy(&body[..line_end]).trim(), 16)
+            .unwrap_or(0);
         if size == 0 || body.len() < line_end + 2 + size {
             break;
         }

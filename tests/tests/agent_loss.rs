@@ -1,6 +1,8 @@
 //! An agent that dies is noticed by the master, which tells the framework
 //! its tasks are lost.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
+
 use std::time::Duration;
 
 use mesos_cli::scheduler_client::{SchedulerClient, scalar};
@@ -26,7 +28,9 @@ async fn tasks_of_a_dead_agent_are_reported_lost() {
         })
         .await
         .unwrap();
-    let task_id = v1::TaskId { value: "sleeper".into() };
+    let task_id = v1::TaskId {
+        value: "sleeper".into(),
+    };
     let mut killed = false;
     let mut agent_lost = false;
     let lost = loop {
@@ -80,10 +84,17 @@ async fn tasks_of_a_dead_agent_are_reported_lost() {
     assert!(killed);
     assert_eq!(lost.task_id, task_id);
     assert_eq!(lost.reason(), v1::task_status::Reason::AgentRemoved);
-    assert!(lost.uuid.is_none(), "master-generated updates carry no uuid");
+    assert!(
+        lost.uuid.is_none(),
+        "master-generated updates carry no uuid"
+    );
     // The agent-lost FAILURE follows the task update.
     if !agent_lost {
-        let event = tokio::time::timeout(Duration::from_secs(5), events.next()).await.unwrap().unwrap().unwrap();
+        let event = tokio::time::timeout(Duration::from_secs(5), events.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         assert_eq!(event.r#type(), event::Type::Failure);
     }
     assert_eq!(cluster.metric("master/slaves_unreachable"), Some(1.0));

@@ -1,6 +1,8 @@
 //! The scheduler endpoint's status codes and headers, byte for byte, with
 //! malformed input; the master keeps serving through all of it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
+
 use std::io::Read;
 use std::time::Duration;
 
@@ -9,7 +11,8 @@ use mesos_tests::raw_http::{self, Response};
 
 const PATH: &str = "/api/v1/scheduler";
 const JSON: (&str, &str) = ("Content-Type", "application/json");
-const SUBSCRIBE: &str = r#"{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"u","name":"raw"}}}"#;
+const SUBSCRIBE: &str =
+    r#"{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"u","name":"raw"}}}"#;
 
 fn post(cluster: &Cluster, headers: &[(&str, &str)], body: &str) -> Response {
     raw_http::request(&cluster.master, "POST", PATH, headers, body.as_bytes()).expect("request")
@@ -29,7 +32,10 @@ fn subscribe(cluster: &Cluster) -> (String, String, std::net::TcpStream, Vec<u8>
     assert_eq!(head.header("transfer-encoding"), Some("chunked"));
     assert_eq!(head.header("content-type"), Some("application/json"));
     assert!(head.header("content-length").is_none());
-    let stream_id = head.header("mesos-stream-id").expect("Mesos-Stream-Id").to_string();
+    let stream_id = head
+        .header("mesos-stream-id")
+        .expect("Mesos-Stream-Id")
+        .to_string();
     // Read until SUBSCRIBED and the first HEARTBEAT are both in.
     let mut buf = [0u8; 4096];
     while !String::from_utf8_lossy(&raw_http::dechunk(&rest)).contains("HEARTBEAT") {
@@ -42,10 +48,14 @@ fn subscribe(cluster: &Cluster) -> (String, String, std::net::TcpStream, Vec<u8>
     // RecordIO: "<len>\n<json>" with the first record SUBSCRIBED.
     let (len, tail) = text.split_once('\n').expect("record length");
     let len: usize = len.parse().expect("numeric length");
-    let first: serde_json::Value = serde_json::from_str(&tail[..len]).expect("first record is JSON");
+    let first: serde_json::Value =
+        serde_json::from_str(&tail[..len]).expect("first record is JSON");
     assert_eq!(first["type"], "SUBSCRIBED");
     assert_eq!(first["subscribed"]["heartbeat_interval_seconds"], 15.0);
-    let framework_id = first["subscribed"]["framework_id"]["value"].as_str().expect("id").to_string();
+    let framework_id = first["subscribed"]["framework_id"]["value"]
+        .as_str()
+        .expect("id")
+        .to_string();
     (stream_id, framework_id, socket, events)
 }
 
@@ -68,17 +78,33 @@ fn malformed_calls_get_the_right_status_and_a_message() {
     assert_eq!(r.status, 405);
     assert_eq!(r.header("allow"), Some("POST"));
 
-    let r = post(&cluster, &[JSON], r#"{"type":"TEARDOWN","framework_id":{"value":"nope"}}"#);
+    let r = post(
+        &cluster,
+        &[JSON],
+        r#"{"type":"TEARDOWN","framework_id":{"value":"nope"}}"#,
+    );
     assert_eq!(r.status, 400);
     assert_eq!(r.text(), "Framework cannot be found");
 
-    let r = post(&cluster, &[JSON], r#"{"type":"ACCEPT","framework_id":{"value":"x"}}"#);
+    let r = post(
+        &cluster,
+        &[JSON],
+        r#"{"type":"ACCEPT","framework_id":{"value":"x"}}"#,
+    );
     assert_eq!(r.status, 400);
     assert!(r.text().contains("'accept'"), "{}", r.text());
 
-    let r = post(&cluster, &[JSON], r#"{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"u"}}}"#);
+    let r = post(
+        &cluster,
+        &[JSON],
+        r#"{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"u"}}}"#,
+    );
     assert_eq!(r.status, 400);
-    assert!(r.text().contains("subscribe.framework_info.name"), "{}", r.text());
+    assert!(
+        r.text().contains("subscribe.framework_info.name"),
+        "{}",
+        r.text()
+    );
 
     let r = post(&cluster, &[JSON, ("Accept", "text/html")], SUBSCRIBE);
     assert_eq!(r.status, 406, "{}", r.text());
@@ -87,7 +113,12 @@ fn malformed_calls_get_the_right_status_and_a_message() {
     assert_eq!(r.status, 400);
 
     // Through all of that the master kept serving.
-    assert_eq!(raw_http::get(&cluster.master, "/health").expect("health").status, 200);
+    assert_eq!(
+        raw_http::get(&cluster.master, "/health")
+            .expect("health")
+            .status,
+        200
+    );
     let (stream_id, framework_id, _socket, _) = subscribe(&cluster);
 
     // A call without the stream id, with a wrong one, then a good one.
@@ -97,7 +128,11 @@ fn malformed_calls_get_the_right_status_and_a_message() {
     assert!(r.text().contains("Mesos-Stream-Id"), "{}", r.text());
     let r = post(&cluster, &[JSON, ("Mesos-Stream-Id", "wrong")], &revive);
     assert_eq!(r.status, 400);
-    let r = post(&cluster, &[JSON, ("Mesos-Stream-Id", stream_id.as_str())], &revive);
+    let r = post(
+        &cluster,
+        &[JSON, ("Mesos-Stream-Id", stream_id.as_str())],
+        &revive,
+    );
     assert_eq!(r.status, 202, "{}", r.text());
     assert_eq!(r.header("content-length"), Some("0"));
     assert!(r.body.is_empty());
@@ -107,7 +142,11 @@ fn malformed_calls_get_the_right_status_and_a_message() {
         r#"{{"type":"ACKNOWLEDGE","framework_id":{{"value":"{framework_id}"}},
             "acknowledge":{{"agent_id":{{"value":"a"}},"task_id":{{"value":"t"}},"uuid":"AAAA"}}}}"#
     );
-    let r = post(&cluster, &[JSON, ("Mesos-Stream-Id", stream_id.as_str())], &ack);
+    let r = post(
+        &cluster,
+        &[JSON, ("Mesos-Stream-Id", stream_id.as_str())],
+        &ack,
+    );
     assert_eq!(r.status, 400);
     assert!(r.text().contains("UUID"), "{}", r.text());
 }
@@ -120,13 +159,20 @@ fn calls_after_the_stream_closed_are_forbidden() {
     let revive = format!(r#"{{"type":"REVIVE","framework_id":{{"value":"{framework_id}"}}}}"#);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let r = post(&cluster, &[JSON, ("Mesos-Stream-Id", stream_id.as_str())], &revive);
+        let r = post(
+            &cluster,
+            &[JSON, ("Mesos-Stream-Id", stream_id.as_str())],
+            &revive,
+        );
         if r.status == 403 {
             assert_eq!(r.text(), "Framework is not subscribed");
             break;
         }
         assert_eq!(r.status, 202, "{}", r.text());
-        assert!(std::time::Instant::now() < deadline, "the master never noticed the closed stream");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the master never noticed the closed stream"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let state = cluster.state();
@@ -139,11 +185,16 @@ fn protobuf_subscribe_is_answered_in_protobuf() {
     // SUBSCRIBE{framework_info{user:"u", name:"p"}} encoded by hand:
     // Call.type=1 (field 2, varint), Call.subscribe (field 3) {
     //   framework_info (field 1) { user (1) "u", name (2) "p" } }
-    let body: &[u8] = &[0x10, 0x01, 0x1a, 0x08, 0x0a, 0x06, 0x0a, 0x01, b'u', 0x12, 0x01, b'p'];
+    let body: &[u8] = &[
+        0x10, 0x01, 0x1a, 0x08, 0x0a, 0x06, 0x0a, 0x01, b'u', 0x12, 0x01, b'p',
+    ];
     let (head, _, _socket) = raw_http::open_stream(
         &cluster.master,
         PATH,
-        &[("Content-Type", "application/x-protobuf"), ("Accept", "application/x-protobuf")],
+        &[
+            ("Content-Type", "application/x-protobuf"),
+            ("Accept", "application/x-protobuf"),
+        ],
         body,
     )
     .expect("subscribe");

@@ -63,7 +63,12 @@ fn environment(json: Option<&str>) -> anyhow::Result<Option<v1::Environment>> {
         .into_iter()
         .map(|(name, value)| v1::environment::Variable {
             name,
-            value: Some(value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string())),
+            value: Some(
+                value
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| value.to_string()),
+            ),
             ..Default::default()
         })
         .collect();
@@ -71,7 +76,9 @@ fn environment(json: Option<&str>) -> anyhow::Result<Option<v1::Environment>> {
 }
 
 async fn run(flags: ExecuteFlags) -> anyhow::Result<TaskState> {
-    let wanted = Resources::from(mesos_resources::parse_resources(&flags.resources, "*").context("--resources")?);
+    let wanted = Resources::from(
+        mesos_resources::parse_resources(&flags.resources, "*").context("--resources")?,
+    );
     let env = environment(flags.env.as_deref())?;
     let mut client = SchedulerClient::new(&flags.master);
     let framework = v1::FrameworkInfo {
@@ -84,9 +91,14 @@ async fn run(flags: ExecuteFlags) -> anyhow::Result<TaskState> {
         .subscribe(framework)
         .await
         .with_context(|| format!("subscribing to {}", flags.master))?;
-    let framework_id = client.framework_id().map(|f| f.value.clone()).unwrap_or_default();
+    let framework_id = client
+        .framework_id()
+        .map(|f| f.value.clone())
+        .unwrap_or_default();
     println!("Subscribed with ID {framework_id}");
-    let task_id = v1::TaskId { value: flags.name.clone() };
+    let task_id = v1::TaskId {
+        value: flags.name.clone(),
+    };
     let mut launched = false;
     let mut kill_at: Option<tokio::time::Instant> = None;
 
@@ -98,12 +110,18 @@ async fn run(flags: ExecuteFlags) -> anyhow::Result<TaskState> {
             }
         };
         let Some(event) = next.await else {
-            println!("Killing task '{}' after {:?}", flags.name, flags.kill_after.map(|d| d.0));
+            println!(
+                "Killing task '{}' after {:?}",
+                flags.name,
+                flags.kill_after.map(|d| d.0)
+            );
             client.kill(&task_id).await?;
             kill_at = None;
             continue;
         };
-        let Some(event) = event? else { bail!("the master closed the subscription") };
+        let Some(event) = event? else {
+            bail!("the master closed the subscription")
+        };
         match event.r#type() {
             event::Type::Offers => {
                 for offer in event.offers.map(|o| o.offers).unwrap_or_default() {
@@ -127,18 +145,28 @@ async fn run(flags: ExecuteFlags) -> anyhow::Result<TaskState> {
                     };
                     client.launch(&offer.id, vec![task], None).await?;
                     launched = true;
-                    println!("Submitted task '{}' to agent '{}'", flags.name, offer.agent_id.value);
+                    println!(
+                        "Submitted task '{}' to agent '{}'",
+                        flags.name, offer.agent_id.value
+                    );
                 }
             }
             event::Type::Update => {
                 let Some(update) = event.update else { continue };
                 let status = update.status;
                 let state = status.state();
-                let mut line = format!("Received status update {} for task '{}'", state.as_str_name(), status.task_id.value);
+                let mut line = format!(
+                    "Received status update {} for task '{}'",
+                    state.as_str_name(),
+                    status.task_id.value
+                );
                 if let Some(message) = status.message.as_deref().filter(|m| !m.is_empty()) {
                     line.push_str(&format!("\n  message: '{message}'"));
                 }
-                if let Some(reason) = status.reason.and_then(|r| v1::task_status::Reason::try_from(r).ok()) {
+                if let Some(reason) = status
+                    .reason
+                    .and_then(|r| v1::task_status::Reason::try_from(r).ok())
+                {
                     line.push_str(&format!("\n  reason: {}", reason.as_str_name()));
                 }
                 println!("{line}");
@@ -154,7 +182,10 @@ async fn run(flags: ExecuteFlags) -> anyhow::Result<TaskState> {
                 }
             }
             event::Type::Error => {
-                bail!("error from the master: {}", event.error.map(|e| e.message).unwrap_or_default())
+                bail!(
+                    "error from the master: {}",
+                    event.error.map(|e| e.message).unwrap_or_default()
+                )
             }
             _ => {}
         }
@@ -165,6 +196,13 @@ fn is_terminal(state: TaskState) -> bool {
     use TaskState::*;
     matches!(
         state,
-        TaskFinished | TaskFailed | TaskKilled | TaskError | TaskLost | TaskDropped | TaskGone | TaskGoneByOperator
+        TaskFinished
+            | TaskFailed
+            | TaskKilled
+            | TaskError
+            | TaskLost
+            | TaskDropped
+            | TaskGone
+            | TaskGoneByOperator
     )
 }

@@ -56,7 +56,10 @@ fn sibling(name: &str) -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe().context("locating mesos-local")?;
     let path = exe.with_file_name(name);
     if !path.exists() {
-        bail!("{} not found next to mesos-local (build the workspace: cargo build --bins)", path.display());
+        bail!(
+            "{} not found next to mesos-local (build the workspace: cargo build --bins)",
+            path.display()
+        );
     }
     Ok(path)
 }
@@ -65,10 +68,15 @@ fn spawn(program: &Path, args: &[String], log: Option<&Path>) -> anyhow::Result<
     let mut command = Command::new(program);
     command.args(args).stdin(Stdio::null()).kill_on_drop(true);
     if let Some(log) = log {
-        let file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
-        command.stdout(Stdio::from(file.try_clone()?)).stderr(Stdio::from(file));
+        let file =
+            std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        command
+            .stdout(Stdio::from(file.try_clone()?))
+            .stderr(Stdio::from(file));
     }
-    command.spawn().with_context(|| format!("starting {}", program.display()))
+    command
+        .spawn()
+        .with_context(|| format!("starting {}", program.display()))
 }
 
 async fn run(flags: LocalFlags) -> anyhow::Result<()> {
@@ -76,7 +84,8 @@ async fn run(flags: LocalFlags) -> anyhow::Result<()> {
         Some(dir) => dir,
         None => std::env::temp_dir().join(format!("mesos-local-{}", std::process::id())),
     };
-    std::fs::create_dir_all(&work_dir).with_context(|| format!("creating {}", work_dir.display()))?;
+    std::fs::create_dir_all(&work_dir)
+        .with_context(|| format!("creating {}", work_dir.display()))?;
     let master_addr = format!("{}:{}", flags.ip, flags.port);
     let log = |name: &str| (!flags.verbose).then(|| work_dir.join(format!("{name}.log")));
 
@@ -101,24 +110,41 @@ async fn run(flags: LocalFlags) -> anyhow::Result<()> {
             format!("--master={master_addr}"),
             format!("--ip={}", flags.ip),
             format!("--port={}", flags.agent_port + i),
-            format!("--work_dir={}", work_dir.join(format!("agent-{i}")).display()),
+            format!(
+                "--work_dir={}",
+                work_dir.join(format!("agent-{i}")).display()
+            ),
         ];
         if let Some(r) = &flags.resources {
             args.push(format!("--resources={r}"));
         }
         let agent_log = log(&format!("agent-{i}"));
-        children.push((format!("mesos-agent {i}"), spawn(&agent_bin, &args, agent_log.as_deref())?));
+        children.push((
+            format!("mesos-agent {i}"),
+            spawn(&agent_bin, &args, agent_log.as_deref())?,
+        ));
     }
 
     wait_for_agents(&master_addr, usize::from(flags.num_slaves), &mut children).await?;
-    println!("Mesos master listening on http://{master_addr} with {} agent(s)", flags.num_slaves);
+    println!(
+        "Mesos master listening on http://{master_addr} with {} agent(s)",
+        flags.num_slaves
+    );
     println!("Work directory: {}", work_dir.display());
     if !flags.verbose {
-        println!("Logs: {}/master.log, {}/agent-*.log", work_dir.display(), work_dir.display());
+        println!(
+            "Logs: {}/master.log, {}/agent-*.log",
+            work_dir.display(),
+            work_dir.display()
+        );
     }
     println!("\nRun a task:");
-    println!("  cargo run --release --bin mesos-execute -- --master={master_addr} --name=hello --command='echo hello'");
-    println!("Or point a framework at it, e.g. pymesos: MesosSchedulerDriver(scheduler, framework, \"{master_addr}\")");
+    println!(
+        "  cargo run --release --bin mesos-execute -- --master={master_addr} --name=hello --command='echo hello'"
+    );
+    println!(
+        "Or point a framework at it, e.g. pymesos: MesosSchedulerDriver(scheduler, framework, \"{master_addr}\")"
+    );
     println!("\nPress Ctrl-C to stop.");
 
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -140,7 +166,11 @@ async fn run(flags: LocalFlags) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_agents(master: &str, expected: usize, children: &mut [(String, Child)]) -> anyhow::Result<()> {
+async fn wait_for_agents(
+    master: &str,
+    expected: usize,
+    children: &mut [(String, Child)],
+) -> anyhow::Result<()> {
     let url = format!("http://{master}/metrics/snapshot");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {

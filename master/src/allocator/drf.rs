@@ -69,7 +69,10 @@ impl HierarchicalDrf {
     fn role_shares(&self) -> HashMap<&str, f64> {
         let mut per_role: HashMap<&str, Resources> = HashMap::new();
         for fw in self.frameworks.values() {
-            per_role.entry(fw.role.as_str()).or_default().add(&fw.allocated);
+            per_role
+                .entry(fw.role.as_str())
+                .or_default()
+                .add(&fw.allocated);
         }
         per_role
             .into_iter()
@@ -152,9 +155,16 @@ impl Allocator for HierarchicalDrf {
     }
 
     fn add_framework(&mut self, framework: FrameworkSpec, used: &[(String, Resources)]) {
-        let role = framework.roles.first().cloned().unwrap_or_else(|| "*".to_string());
+        let role = framework
+            .roles
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "*".to_string());
         let suppressed = !framework.suppressed_roles.is_empty()
-            && framework.roles.iter().all(|r| framework.suppressed_roles.contains(r));
+            && framework
+                .roles
+                .iter()
+                .all(|r| framework.suppressed_roles.contains(r));
         self.frameworks.insert(
             framework.id.clone(),
             FrameworkSlot {

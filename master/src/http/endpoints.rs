@@ -47,5 +47,8 @@ pub async fn flags(State(app): State<App>) -> Json<Value> {
 }
 
 pub async fn not_found(uri: http::Uri) -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, format!("No endpoint at '{}'", uri.path()))
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("No endpoint at '{}'", uri.path()),
+    )
 }

@@ -31,7 +31,12 @@ pub async fn scheduler(
     }
 }
 
-async fn handle(app: App, method: Method, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn handle(
+    app: App,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     if method != Method::POST {
         let mut response = ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -56,8 +61,9 @@ async fn handle(app: App, method: Method, headers: HeaderMap, body: Bytes) -> Re
             ),
         )
     })?;
-    let call: Call = codec::decode(format, &body)
-        .map_err(|e| ApiError::bad_request(format!("Failed to parse body into Call protobuf: {e}")))?;
+    let call: Call = codec::decode(format, &body).map_err(|e| {
+        ApiError::bad_request(format!("Failed to parse body into Call protobuf: {e}"))
+    })?;
     validate_scheduler_call(&call)
         .map_err(|e| ApiError::bad_request(format!("Failed to validate scheduler::Call: {e}")))?;
 

@@ -48,7 +48,12 @@ impl Master {
                 id
             }
             None => {
-                let id = match info.id.as_ref().map(|i| i.value.clone()).filter(|v| !v.is_empty()) {
+                let id = match info
+                    .id
+                    .as_ref()
+                    .map(|i| i.value.clone())
+                    .filter(|v| !v.is_empty())
+                {
                     // An agent this master has not seen (the master restarted,
                     // or removed it as unreachable): it keeps its ID.
                     Some(id) => id,
@@ -123,11 +128,22 @@ impl Master {
             .cloned()
             .collect();
         for (framework_id, task_id) in missing {
-            self.lose_task(&framework_id, &task_id, agent_id, Reason::AgentRestarted, "Task is unknown to the agent");
+            self.lose_task(
+                &framework_id,
+                &task_id,
+                agent_id,
+                Reason::AgentRestarted,
+                "Task is unknown to the agent",
+            );
         }
     }
 
-    pub(super) fn agent_message(&mut self, agent_id: &str, conn: u64, message: agent_to_master::Message) {
+    pub(super) fn agent_message(
+        &mut self,
+        agent_id: &str,
+        conn: u64,
+        message: agent_to_master::Message,
+    ) {
         let Some(agent) = self.agents.get_mut(agent_id) else {
             return;
         };
@@ -138,7 +154,10 @@ impl Master {
         match message {
             agent_to_master::Message::Ping(_) => {}
             agent_to_master::Message::Register(_) => {
-                tracing::warn!(agent = agent_id, "duplicate RegisterAgent on an open link ignored");
+                tracing::warn!(
+                    agent = agent_id,
+                    "duplicate RegisterAgent on an open link ignored"
+                );
             }
             agent_to_master::Message::StatusUpdate(update) => self.status_update(agent_id, update),
             agent_to_master::Message::ExecutorMessage(message) => {
@@ -154,7 +173,9 @@ impl Master {
                 self.counters.framework_messages += 1;
                 self.send_event(&message.framework_id.value, &event);
             }
-            agent_to_master::Message::ExecutorExited(exited) => self.executor_exited(agent_id, exited),
+            agent_to_master::Message::ExecutorExited(exited) => {
+                self.executor_exited(agent_id, exited)
+            }
         }
     }
 
@@ -195,8 +216,13 @@ impl Master {
             }
         }
         if let Some(resources) = recover {
-            self.allocator
-                .recover_resources(&framework_id, agent_id, &resources, None, Instant::now());
+            self.allocator.recover_resources(
+                &framework_id,
+                agent_id,
+                &resources,
+                None,
+                Instant::now(),
+            );
         }
         let needs_ack = status.uuid.is_some();
         let task_id = status.task_id.value.clone();
@@ -216,8 +242,13 @@ impl Master {
         if let Some(executor) = executor {
             let resources = wire::incoming(&executor.resources);
             if !resources.is_empty() {
-                self.allocator
-                    .recover_resources(&framework_id, agent_id, &resources, None, Instant::now());
+                self.allocator.recover_resources(
+                    &framework_id,
+                    agent_id,
+                    &resources,
+                    None,
+                    Instant::now(),
+                );
             }
         }
         let event = Event {
@@ -240,7 +271,10 @@ impl Master {
             return;
         }
         agent.link = None;
-        tracing::warn!(agent = agent_id, "agent disconnected; waiting for it to come back");
+        tracing::warn!(
+            agent = agent_id,
+            "agent disconnected; waiting for it to come back"
+        );
         self.allocator.set_agent_active(agent_id, false);
         let offers: Vec<String> = agent.offers.iter().cloned().collect();
         for offer in offers {
@@ -258,7 +292,9 @@ impl Master {
         for agent in self.agents.values_mut() {
             if now.duration_since(agent.last_seen) >= deadline {
                 gone.push(agent.id.clone());
-            } else if agent.link.is_some() && now.duration_since(agent.last_ping_sent) >= timeout / 2 {
+            } else if agent.link.is_some()
+                && now.duration_since(agent.last_ping_sent) >= timeout / 2
+            {
                 agent.last_ping_sent = now;
                 agent.ping_sequence += 1;
                 to_ping.push((agent.id.clone(), agent.ping_sequence));
@@ -290,11 +326,18 @@ impl Master {
             self.remove_offer(&offer, None, true);
         }
         for (framework_id, task_id) in tasks {
-            self.lose_task(&framework_id, &task_id, agent_id, Reason::AgentRemoved, "Agent is unreachable");
+            self.lose_task(
+                &framework_id,
+                &task_id,
+                agent_id,
+                Reason::AgentRemoved,
+                "Agent is unreachable",
+            );
         }
         self.allocator.remove_agent(agent_id);
         self.agents.remove(agent_id);
-        self.unreachable_agents.insert(agent_id.to_string(), wire::now_secs());
+        self.unreachable_agents
+            .insert(agent_id.to_string(), wire::now_secs());
         self.counters.agent_removals += 1;
         // Mesos tells every framework an agent was lost.
         let event = Event {
@@ -312,7 +355,14 @@ impl Master {
 
     /// The master declares a task lost (TASK_UNREACHABLE for partition-aware
     /// frameworks) and tells its framework.
-    fn lose_task(&mut self, framework_id: &str, task_id: &str, agent_id: &str, reason: Reason, message: &str) {
+    fn lose_task(
+        &mut self,
+        framework_id: &str,
+        task_id: &str,
+        agent_id: &str,
+        reason: Reason,
+        message: &str,
+    ) {
         let Some(framework) = self.frameworks.get_mut(framework_id) else {
             return;
         };
@@ -339,8 +389,13 @@ impl Master {
         let recover = (!task.recovered).then(|| task.resources.clone());
         task.recovered = true;
         if let Some(resources) = recover {
-            self.allocator
-                .recover_resources(framework_id, agent_id, &resources, None, Instant::now());
+            self.allocator.recover_resources(
+                framework_id,
+                agent_id,
+                &resources,
+                None,
+                Instant::now(),
+            );
         }
         self.counters.count_terminal(state);
         self.send_update_event(framework_id, status);

@@ -45,12 +45,20 @@ fn framework_roles(info: &v1::FrameworkInfo, multi_role: bool) -> Vec<String> {
 }
 
 impl Master {
-    pub(super) fn subscribe(&mut self, call: Call, format: Format) -> Result<Subscription, ApiError> {
+    pub(super) fn subscribe(
+        &mut self,
+        call: Call,
+        format: Format,
+    ) -> Result<Subscription, ApiError> {
         let subscribe = call
             .subscribe
             .ok_or_else(|| ApiError::bad_request("Expecting 'subscribe' to be present"))?;
         let mut info = subscribe.framework_info;
-        let requested_id = info.id.as_ref().map(|id| id.value.clone()).filter(|v| !v.is_empty());
+        let requested_id = info
+            .id
+            .as_ref()
+            .map(|id| id.value.clone())
+            .filter(|v| !v.is_empty());
         let multi_role = has_capability(&info, v1::framework_info::capability::Type::MultiRole);
         let roles = framework_roles(&info, multi_role);
         for role in &roles {
@@ -65,7 +73,10 @@ impl Master {
                 // Failover or reconnection: the new stream replaces the old
                 // one (dropping the old sender ends the old stream).
                 let framework = self.frameworks.get_mut(&id).ok_or_else(|| {
-                    ApiError::new(http::StatusCode::INTERNAL_SERVER_ERROR, "framework vanished")
+                    ApiError::new(
+                        http::StatusCode::INTERNAL_SERVER_ERROR,
+                        "framework vanished",
+                    )
                 })?;
                 info.id = Some(wire::framework_id(&id));
                 framework.info = info;
@@ -195,7 +206,11 @@ impl Master {
         }
     }
 
-    pub(super) fn scheduler_call(&mut self, call: Call, stream_id: Option<String>) -> Result<(), ApiError> {
+    pub(super) fn scheduler_call(
+        &mut self,
+        call: Call,
+        stream_id: Option<String>,
+    ) -> Result<(), ApiError> {
         let framework_id = call
             .framework_id
             .as_ref()
@@ -327,7 +342,8 @@ impl Master {
                 }
                 Some(o) => match &agent_id {
                     Some(a) if *a != o.agent_id => {
-                        error = Some("Aggregated offers must belong to one single agent".to_string())
+                        error =
+                            Some("Aggregated offers must belong to one single agent".to_string())
                     }
                     _ => agent_id = Some(o.agent_id.clone()),
                 },
@@ -355,12 +371,24 @@ impl Master {
                 TaskState::TaskLost
             };
             for task in &launches {
-                self.send_master_update(framework_id, &task.task_id, None, lost, Reason::InvalidOffers, &message);
+                self.send_master_update(
+                    framework_id,
+                    &task.task_id,
+                    None,
+                    lost,
+                    Reason::InvalidOffers,
+                    &message,
+                );
             }
             let now = Instant::now();
             for (agent, resources) in taken {
-                self.allocator
-                    .recover_resources(framework_id, &agent, &resources, Some(refuse), now);
+                self.allocator.recover_resources(
+                    framework_id,
+                    &agent,
+                    &resources,
+                    Some(refuse),
+                    now,
+                );
             }
             return;
         };
@@ -387,8 +415,13 @@ impl Master {
             }
         }
         if !remaining.is_empty() {
-            self.allocator
-                .recover_resources(framework_id, &agent_id, &remaining, Some(refuse), Instant::now());
+            self.allocator.recover_resources(
+                framework_id,
+                &agent_id,
+                &remaining,
+                Some(refuse),
+                Instant::now(),
+            );
         }
     }
 
@@ -400,7 +433,13 @@ impl Master {
 
     /// Validates one task against what is left of the offers and sends it to
     /// the agent, or answers TASK_ERROR saying why not.
-    fn launch(&mut self, framework_id: &str, agent_id: &str, task: v1::TaskInfo, remaining: &mut Resources) {
+    fn launch(
+        &mut self,
+        framework_id: &str,
+        agent_id: &str,
+        task: v1::TaskInfo,
+        remaining: &mut Resources,
+    ) {
         let needed = match self.validate_task(framework_id, agent_id, &task, remaining) {
             Ok(needed) => needed,
             Err(message) => {
@@ -468,7 +507,10 @@ impl Master {
         };
         self.counters.tasks_launched += 1;
         if !self.send_to_agent(agent_id, master_to_agent::Message::RunTask(run)) {
-            tracing::warn!(agent = agent_id, "could not reach the agent to launch a task");
+            tracing::warn!(
+                agent = agent_id,
+                "could not reach the agent to launch a task"
+            );
         }
     }
 
@@ -507,8 +549,12 @@ impl Master {
             return Err("Task uses no resources".to_string());
         }
         if let Some(executor) = &task.executor {
-            mesos_proto::ids::validate_id(&executor.executor_id.value)
-                .map_err(|e| format!("Executor ID '{}' is invalid: {e}", executor.executor_id.value))?;
+            mesos_proto::ids::validate_id(&executor.executor_id.value).map_err(|e| {
+                format!(
+                    "Executor ID '{}' is invalid: {e}",
+                    executor.executor_id.value
+                )
+            })?;
             if let Some(fid) = &executor.framework_id
                 && fid.value != framework_id
             {

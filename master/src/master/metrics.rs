@@ -48,7 +48,11 @@ impl Master {
         let mut put = |k: &str, v: f64| {
             m.insert(k.to_string(), json!(v));
         };
-        let connected = self.frameworks.values().filter(|f| f.conn.is_some()).count();
+        let connected = self
+            .frameworks
+            .values()
+            .filter(|f| f.conn.is_some())
+            .count();
         let agents_connected = self.agents.values().filter(|a| a.link.is_some()).count();
         let mut by_state = std::collections::HashMap::new();
         for f in self.frameworks.values() {
@@ -63,12 +67,24 @@ impl Master {
         put("master/slaves_active", agents_connected as f64);
         put("master/slaves_inactive", 0.0);
         put("master/slaves_connected", agents_connected as f64);
-        put("master/slaves_disconnected", (self.agents.len() - agents_connected) as f64);
-        put("master/slaves_unreachable", self.unreachable_agents.len() as f64);
+        put(
+            "master/slaves_disconnected",
+            (self.agents.len() - agents_connected) as f64,
+        );
+        put(
+            "master/slaves_unreachable",
+            self.unreachable_agents.len() as f64,
+        );
         put("master/frameworks_active", connected as f64);
-        put("master/frameworks_inactive", (self.frameworks.len() - connected) as f64);
+        put(
+            "master/frameworks_inactive",
+            (self.frameworks.len() - connected) as f64,
+        );
         put("master/frameworks_connected", connected as f64);
-        put("master/frameworks_disconnected", (self.frameworks.len() - connected) as f64);
+        put(
+            "master/frameworks_disconnected",
+            (self.frameworks.len() - connected) as f64,
+        );
         put("master/outstanding_offers", self.offers.len() as f64);
         put("master/tasks_staging", live(TaskState::TaskStaging));
         put("master/tasks_starting", live(TaskState::TaskStarting));
@@ -84,7 +100,10 @@ impl Master {
         put("master/tasks_unreachable", live(TaskState::TaskUnreachable));
         put("master/valid_status_updates", c.valid_status_updates as f64);
         put("master/invalid_status_updates", 0.0);
-        put("master/messages_executor_to_framework", c.framework_messages as f64);
+        put(
+            "master/messages_executor_to_framework",
+            c.framework_messages as f64,
+        );
         put("master/slave_registrations", c.agent_registrations as f64);
         put("master/slave_removals", c.agent_removals as f64);
 
@@ -99,7 +118,10 @@ impl Master {
             let u = used.scalar(name);
             put(&format!("master/{name}_total"), t);
             put(&format!("master/{name}_used"), u);
-            put(&format!("master/{name}_percent"), if t > 0.0 { u / t } else { 0.0 });
+            put(
+                &format!("master/{name}_percent"),
+                if t > 0.0 { u / t } else { 0.0 },
+            );
         }
         put("allocator/offers_sent", c.offers_sent as f64);
         Value::Object(m)

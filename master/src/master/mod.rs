@@ -391,7 +391,11 @@ impl Master {
     }
 
     /// Sends a message down an agent's stream; false if it is not connected.
-    fn send_to_agent(&self, agent_id: &str, message: mesos_proto::internal::v1::master_to_agent::Message) -> bool {
+    fn send_to_agent(
+        &self,
+        agent_id: &str,
+        message: mesos_proto::internal::v1::master_to_agent::Message,
+    ) -> bool {
         let Some(link) = self.agents.get(agent_id).and_then(|a| a.link.as_ref()) else {
             return false;
         };
@@ -402,7 +406,10 @@ impl Master {
             }))
             .is_ok();
         if !sent {
-            tracing::warn!(agent = agent_id, "agent stream is full or closed; message dropped");
+            tracing::warn!(
+                agent = agent_id,
+                "agent stream is full or closed; message dropped"
+            );
         }
         sent
     }

@@ -85,7 +85,10 @@ impl Master {
                     created: now,
                 },
             );
-            per_framework.entry(grant.framework_id).or_default().push(proto);
+            per_framework
+                .entry(grant.framework_id)
+                .or_default()
+                .push(proto);
         }
         for (framework_id, offers) in per_framework {
             self.counters.offers_sent += offers.len() as u64;
@@ -171,6 +174,9 @@ mod tests {
             super::agent_address("slave(1)@127.0.0.1:5051", 1),
             ("127.0.0.1".to_string(), 5051)
         );
-        assert_eq!(super::agent_address("garbage", 5051), ("garbage".to_string(), 5051));
+        assert_eq!(
+            super::agent_address("garbage", 5051),
+            ("garbage".to_string(), 5051)
+        );
     }
 }
