@@ -7,7 +7,7 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use mesos_proto::recordio::Decoder;
+use mesos_proto::stream::RecordStream;
 use mesos_proto::v1::{self, scheduler};
 
 #[derive(Debug, thiserror::Error)]
@@ -99,10 +99,7 @@ impl SchedulerClient {
             .get("Mesos-Stream-Id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let mut events = EventStream {
-            body: response.into_body(),
-            decoder: Decoder::default(),
-        };
+        let mut events = EventStream(RecordStream::new(response.into_body()));
         loop {
             let event = events.next().await?.ok_or(ClientError::NotSubscribed)?;
             if let Some(subscribed) = event.subscribed {
@@ -203,34 +200,15 @@ impl SchedulerClient {
 }
 
 /// The events of a subscription, decoded as they arrive.
-pub struct EventStream {
-    body: Incoming,
-    decoder: Decoder,
-}
+pub struct EventStream(RecordStream<Incoming>);
 
 impl EventStream {
     /// The next event; `None` when the master closed the stream.
     pub async fn next(&mut self) -> Result<Option<scheduler::Event>, ClientError> {
-        loop {
-            if let Some(record) = self
-                .decoder
-                .next_record()
-                .map_err(|e| ClientError::Event(e.to_string()))?
-            {
-                return mesos_proto::json::from_json(&record)
-                    .map(Some)
-                    .map_err(|e| ClientError::Event(e.to_string()));
-            }
-            match self.body.frame().await {
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        self.decoder.push(&data);
-                    }
-                }
-                Some(Err(e)) => return Err(ClientError::Http(e.to_string())),
-                None => return Ok(None),
-            }
-        }
+        self.0
+            .next_json()
+            .await
+            .map_err(|e| ClientError::Event(e.to_string()))
     }
 }
 

@@ -67,21 +67,6 @@ pub fn task_state_name(state: v1::TaskState) -> &'static str {
     state.as_str_name()
 }
 
-pub fn is_terminal(state: v1::TaskState) -> bool {
-    use v1::TaskState::*;
-    matches!(
-        state,
-        TaskFinished
-            | TaskFailed
-            | TaskKilled
-            | TaskError
-            | TaskLost
-            | TaskDropped
-            | TaskGone
-            | TaskGoneByOperator
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

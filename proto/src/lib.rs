@@ -12,6 +12,7 @@ pub mod codec;
 pub mod ids;
 pub mod json;
 pub mod recordio;
+pub mod stream;
 
 /// The Mesos version this implementation speaks. Purely numeric: pymesos
 /// parses it into a tuple of integers.
@@ -38,6 +39,25 @@ pub mod v1 {
 
     pub mod executor {
         include!(concat!(env!("OUT_DIR"), "/mesos.v1.executor.rs"));
+    }
+}
+
+impl v1::TaskState {
+    /// Whether a task in this state will never run again. TASK_UNREACHABLE
+    /// and TASK_UNKNOWN are not terminal: the task may come back.
+    pub fn is_terminal(self) -> bool {
+        use v1::TaskState::*;
+        matches!(
+            self,
+            TaskFinished
+                | TaskFailed
+                | TaskKilled
+                | TaskError
+                | TaskLost
+                | TaskDropped
+                | TaskGone
+                | TaskGoneByOperator
+        )
     }
 }
 

@@ -176,7 +176,7 @@ async fn run(flags: ExecuteFlags) -> anyhow::Result<TaskState> {
                 {
                     kill_at = Some(tokio::time::Instant::now() + after.0);
                 }
-                if is_terminal(state) {
+                if state.is_terminal() {
                     let _ = tokio::time::timeout(Duration::from_secs(5), client.teardown()).await;
                     return Ok(state);
                 }
@@ -190,19 +190,4 @@ async fn run(flags: ExecuteFlags) -> anyhow::Result<TaskState> {
             _ => {}
         }
     }
-}
-
-fn is_terminal(state: TaskState) -> bool {
-    use TaskState::*;
-    matches!(
-        state,
-        TaskFinished
-            | TaskFailed
-            | TaskKilled
-            | TaskError
-            | TaskLost
-            | TaskDropped
-            | TaskGone
-            | TaskGoneByOperator
-    )
 }

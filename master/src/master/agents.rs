@@ -205,12 +205,12 @@ impl Master {
         let state = status.state();
         let mut recover = None;
         if let Some(task) = framework.tasks.get_mut(&status.task_id.value) {
-            let was_terminal = wire::is_terminal(task.proto.state());
+            let was_terminal = task.proto.state().is_terminal();
             record_status(task, &status);
-            if wire::is_terminal(state) && !was_terminal {
+            if state.is_terminal() && !was_terminal {
                 self.counters.count_terminal(state);
             }
-            if wire::is_terminal(state) && !task.recovered {
+            if state.is_terminal() && !task.recovered {
                 task.recovered = true;
                 recover = Some(task.resources.clone());
             }
@@ -227,7 +227,7 @@ impl Master {
         let needs_ack = status.uuid.is_some();
         let task_id = status.task_id.value.clone();
         self.send_update_event(&framework_id, status);
-        if wire::is_terminal(state) && !needs_ack {
+        if state.is_terminal() && !needs_ack {
             self.complete_task(&framework_id, &task_id);
         }
     }

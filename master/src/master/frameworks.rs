@@ -615,7 +615,7 @@ impl Master {
             .frameworks
             .get(framework_id)
             .and_then(|f| f.tasks.get(&task_id))
-            .filter(|t| !wire::is_terminal(t.proto.state()))
+            .filter(|t| !t.proto.state().is_terminal())
             .map(|t| t.proto.agent_id.value.clone());
         match agent {
             Some(agent_id) => {
@@ -664,7 +664,7 @@ impl Master {
             .get(framework_id)
             .and_then(|f| f.tasks.get(&task_id))
             .is_some_and(|t| {
-                wire::is_terminal(t.proto.state())
+                t.proto.state().is_terminal()
                     && t.proto.status_update_uuid.as_deref() == Some(ack.uuid.as_slice())
             });
         if done {
@@ -783,7 +783,7 @@ impl Master {
         }
         self.allocator.remove_framework(framework_id);
         for (_, mut task) in std::mem::take(&mut framework.tasks) {
-            if !wire::is_terminal(task.proto.state()) {
+            if !task.proto.state().is_terminal() {
                 task.proto.state = TaskState::TaskKilled as i32;
                 self.counters.tasks_killed += 1;
             }
