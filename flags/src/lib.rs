@@ -14,7 +14,7 @@
 mod load;
 mod values;
 
-pub use load::{FlagSpec, Loaded, collect_raw, render_help, resolve};
+pub use load::{FlagSpec, Loaded, check_default, collect_raw, render_help, resolve};
 pub use values::{Bytes, Duration, FlagValue};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,6 +33,8 @@ pub enum FlagsError {
     Required(String),
     #[error("Flag '{0}' was given more than once")]
     Duplicate(String),
+    #[error("Failed to load non-boolean flag '{0}' via '--no-{0}'")]
+    NegatedNonBool(String),
     #[error("Unexpected argument '{0}' (flags look like --name=value)")]
     Positional(String),
     #[error("Failed to load flag '{name}': cannot read '{path}': {reason}")]
@@ -67,13 +69,16 @@ macro_rules! flags {
             )*
         }
 
+        // A program uses only some of the generated API (a tool may never
+        // serve `/flags`), which is no reason to warn.
+        #[allow(dead_code)]
         impl $name {
             /// Every flag, in declaration order.
             pub const SPECS: &'static [$crate::FlagSpec] = &[
                 $(
                     $crate::FlagSpec {
                         name: stringify!($field),
-                        help: concat!($($doc, " ",)* ""),
+                        help: concat!($($doc, "\n",)* ""),
                         default: $crate::__flag_default!($($default)?),
                         is_bool: <$ty as $crate::FlagValue>::IS_BOOL,
                     },
@@ -81,7 +86,6 @@ macro_rules! flags {
             ];
 
             /// Loads from the process's arguments and `MESOS_*` environment.
-            #[allow(dead_code)]
             pub fn load() -> ::std::result::Result<$crate::Loaded<Self>, $crate::FlagsError> {
                 let mut args = ::std::env::args();
                 let program = args.next().unwrap_or_default();
@@ -123,6 +127,19 @@ macro_rules! flags {
                         )?,
                     )*
                 }))
+            }
+
+            /// Parses every default with the parser user input goes
+            /// through, so a unit test can catch a malformed default
+            /// before a user ever starts the program.
+            pub fn check_defaults() -> ::std::result::Result<(), $crate::FlagsError> {
+                $(
+                    $crate::check_default::<$ty>(
+                        stringify!($field),
+                        $crate::__flag_default!($($default)?),
+                    )?;
+                )*
+                Ok(())
             }
 
             /// The `--help` text.
@@ -266,6 +283,103 @@ mod tests {
     }
 
     #[test]
+    fn error_messages_read_like_mesos() {
+        assert_eq!(
+            load(&["--master=m", "--port=abc"], &[])
+                .unwrap_err()
+                .to_string(),
+            "Failed to load flag 'port': invalid value 'abc': \
+             expected an integer between 0 and 65535"
+        );
+        assert_eq!(
+            load(&["--master=m", "--prot=1"], &[])
+                .unwrap_err()
+                .to_string(),
+            "Failed to load unknown flag 'prot'"
+        );
+        assert_eq!(
+            load(&["--master=m", "--no-port"], &[]).unwrap_err(),
+            FlagsError::NegatedNonBool("port".into())
+        );
+        assert_eq!(
+            load(&["--master=m", "--verbose=maybe"], &[]).unwrap_err(),
+            FlagsError::Invalid {
+                name: "verbose".into(),
+                value: "maybe".into(),
+                reason: "expected 'true' or 'false'".into(),
+            }
+        );
+        // A malformed value in the environment is as fatal as on the
+        // command line: it names a flag we know.
+        assert!(matches!(
+            load(&["--master=m"], &[("MESOS_PORT", "x")]),
+            Err(FlagsError::Invalid { .. })
+        ));
+    }
+
+    #[test]
+    fn file_values_relative_and_from_the_environment() {
+        let dir = std::env::temp_dir().join(format!("flags-rel-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("port"), "6060\n").unwrap();
+        // `file://relative` is relative to the working directory; tests must
+        // not change it, so go up from it to the absolute file instead.
+        let cwd = std::env::current_dir().unwrap();
+        let ups = cwd.components().count().saturating_sub(1);
+        let relative = format!(
+            "{}{}",
+            "../".repeat(ups),
+            dir.join("port")
+                .display()
+                .to_string()
+                .trim_start_matches('/')
+        );
+        let f = load(&["--master=m", &format!("--port=file://{relative}")], &[]).unwrap();
+        assert_eq!(f.port, 6060);
+        let file = format!("file://{}", dir.join("port").display());
+        let f = load(&[], &[("MESOS_MASTER", "m"), ("MESOS_PORT", file.as_str())]).unwrap();
+        assert_eq!(f.port, 6060);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn defaults_are_checked_by_the_user_parser() {
+        TestFlags::check_defaults().unwrap();
+        flags! {
+            struct BadDefault {
+                /// A period with a typo in its default.
+                period: Duration = "5seconds",
+            }
+        }
+        let err = BadDefault::check_defaults().unwrap_err();
+        assert!(err.to_string().contains("'period'"), "{err}");
+        assert!(BadDefault::load_from(Vec::new(), Vec::new()).is_err());
+        let ok = BadDefault::load_from(["--period=5secs".to_string()], Vec::new()).unwrap();
+        let Loaded::Flags(ok) = ok else {
+            panic!("expected flags");
+        };
+        assert_eq!(ok.period.to_string(), "5secs");
+    }
+
+    #[test]
+    fn multi_line_docs_become_one_help_paragraph() {
+        flags! {
+            struct Wordy {
+                /// First line
+                /// and second line.
+                x: Option<u32>,
+            }
+        }
+        let Loaded::Flags(w) = Wordy::load_from(Vec::new(), Vec::new()).unwrap() else {
+            panic!("expected flags");
+        };
+        assert_eq!(w.x, None);
+        let help = Wordy::help("wordy");
+        assert!(help.contains("First line and second line."), "{help}");
+        assert!(help.starts_with("Usage: wordy"), "{help}");
+    }
+
+    #[test]
     fn help_lists_every_flag_and_pairs_render_values() {
         let args = ["--help".to_string()];
         let Loaded::Help(help) = TestFlags::load_from(args, Vec::new()).unwrap() else {
@@ -286,5 +400,12 @@ mod tests {
         assert!(pairs.contains(&("port".into(), "5050".into())));
         assert!(pairs.contains(&("interval".into(), "1secs".into())));
         assert!(!pairs.iter().any(|(k, _)| k == "work_dir"));
+        let names: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            ["port", "master", "verbose", "interval", "cache"],
+            "declaration order"
+        );
+        assert!(pairs.contains(&("cache".into(), "2GB".into())));
     }
 }

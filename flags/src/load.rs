@@ -60,6 +60,9 @@ where
                 Some(negated) if spec(negated).is_some_and(|s| s.is_bool) => {
                     (negated.to_string(), "false".to_string())
                 }
+                Some(negated) if spec(negated).is_some() => {
+                    return Err(FlagsError::NegatedNonBool(negated.to_string()));
+                }
                 _ => match spec(flag) {
                     Some(s) if s.is_bool => (flag.to_string(), "true".to_string()),
                     Some(_) => return Err(FlagsError::MissingValue(flag.to_string())),
@@ -95,18 +98,28 @@ pub fn resolve<T: FlagValue>(
     name: &str,
     default: Option<&str>,
 ) -> Result<T, FlagsError> {
-    let parse = |value: &str| {
-        T::parse_flag(value).map_err(|reason| FlagsError::Invalid {
-            name: name.to_string(),
-            value: value.to_string(),
-            reason,
-        })
-    };
+    let parse = |value: &str| parse_as::<T>(name, value);
     match (raw.get(name), default) {
         (Some(value), _) => parse(value),
         (None, Some(default)) => parse(default),
         (None, None) => T::absent().ok_or_else(|| FlagsError::Required(name.to_string())),
     }
+}
+
+/// Parses a declared default, if there is one.
+pub fn check_default<T: FlagValue>(name: &str, default: Option<&str>) -> Result<(), FlagsError> {
+    match default {
+        Some(default) => parse_as::<T>(name, default).map(drop),
+        None => Ok(()),
+    }
+}
+
+fn parse_as<T: FlagValue>(name: &str, value: &str) -> Result<T, FlagsError> {
+    T::parse_flag(value).map_err(|reason| FlagsError::Invalid {
+        name: name.to_string(),
+        value: value.to_string(),
+        reason,
+    })
 }
 
 /// The `--help` text: usage, then each flag with its help and default.
@@ -120,7 +133,15 @@ pub fn render_help(program: &str, specs: &[FlagSpec]) -> String {
         };
         out.push_str(&usage);
         out.push('\n');
-        let help = spec.help.trim();
+        // Doc comments arrive one line at a time, each with its leading
+        // space; the help text wants them as one paragraph.
+        let help = spec
+            .help
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
         if !help.is_empty() {
             out.push_str(&format!("      {help}\n"));
         }

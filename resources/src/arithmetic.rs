@@ -1,98 +1,18 @@
 //! `Resources`: a normalised bag of resources with exact arithmetic.
 //!
-//! Scalars are kept on Mesos's fixed-point grid of 1/1000, so adding and
-//! subtracting the same amounts any number of times gives back exactly
-//! what was there (0.1 cpus taken and returned a million times is still
-//! 0.1). Entries that differ only in their value (same name, type, role,
-//! reservations, allocation, disk, ...) are merged.
-
-use std::fmt;
+//! Entries that differ only in their value (same name, type, role,
+//! reservations, allocation, disk, ...) are merged: scalars added, ranges
+//! coalesced, sets unioned. Scalars are added and subtracted as whole
+//! thousandths, so accepting and returning resources never drifts.
 
 use mesos_proto::v1::{self, value};
 
-#[derive(Debug, Clone, Default, PartialEq)]
+use crate::normalise::{is_empty, normalise, same_resource};
+use crate::{ranges, scalar};
+
+#[derive(Debug, Clone, Default)]
 pub struct Resources {
     items: Vec<v1::Resource>,
-}
-
-fn round(x: f64) -> f64 {
-    // `+ 0.0` turns -0.0 (the sum of nothing) into 0.0.
-    (x * 1000.0).round() / 1000.0 + 0.0
-}
-
-/// The resource without its quantity: what decides whether two entries are
-/// "the same resource".
-fn identity(r: &v1::Resource) -> v1::Resource {
-    v1::Resource {
-        scalar: None,
-        ranges: None,
-        set: None,
-        ..r.clone()
-    }
-}
-
-fn coalesce(mut ranges: Vec<value::Range>) -> Vec<value::Range> {
-    ranges.retain(|r| r.begin <= r.end);
-    ranges.sort_by_key(|r| r.begin);
-    let mut out: Vec<value::Range> = Vec::with_capacity(ranges.len());
-    for r in ranges {
-        match out.last_mut() {
-            Some(last) if r.begin <= last.end.saturating_add(1) => last.end = last.end.max(r.end),
-            _ => out.push(r),
-        }
-    }
-    out
-}
-
-/// `a - b` for coalesced range lists, or `None` if `b` is not inside `a`.
-fn subtract_ranges(a: &[value::Range], b: &[value::Range]) -> Option<Vec<value::Range>> {
-    let mut out = a.to_vec();
-    for cut in b {
-        let i = out
-            .iter()
-            .position(|r| r.begin <= cut.begin && cut.end <= r.end)?;
-        let r = out.remove(i);
-        if r.begin < cut.begin {
-            out.push(value::Range {
-                begin: r.begin,
-                end: cut.begin - 1,
-            });
-        }
-        if cut.end < r.end {
-            out.push(value::Range {
-                begin: cut.end + 1,
-                end: r.end,
-            });
-        }
-    }
-    Some(coalesce(out))
-}
-
-fn is_empty_value(r: &v1::Resource) -> bool {
-    match r.r#type() {
-        value::Type::Scalar => r.scalar.as_ref().is_none_or(|s| round(s.value) <= 0.0),
-        value::Type::Ranges => r.ranges.as_ref().is_none_or(|x| x.range.is_empty()),
-        value::Type::Set => r.set.as_ref().is_none_or(|x| x.item.is_empty()),
-        value::Type::Text => true,
-    }
-}
-
-fn normalise(mut r: v1::Resource) -> v1::Resource {
-    // `*` is the default role: spelled out or not, it is the same resource.
-    if r.role.as_deref() == Some("*") {
-        r.role = None;
-    }
-    if let Some(s) = r.scalar.as_mut() {
-        s.value = round(s.value);
-    }
-    if let Some(x) = r.ranges.as_mut() {
-        x.range = coalesce(std::mem::take(&mut x.range));
-    }
-    if let Some(x) = r.set.as_mut() {
-        x.item.sort();
-        x.item.dedup();
-    }
-    r
 }
 
 impl From<Vec<v1::Resource>> for Resources {
@@ -102,6 +22,32 @@ impl From<Vec<v1::Resource>> for Resources {
             out.add_one(r);
         }
         out
+    }
+}
+
+impl From<Resources> for Vec<v1::Resource> {
+    fn from(resources: Resources) -> Self {
+        resources.items
+    }
+}
+
+impl FromIterator<v1::Resource> for Resources {
+    fn from_iter<I: IntoIterator<Item = v1::Resource>>(iter: I) -> Self {
+        let mut out = Resources::default();
+        for r in iter {
+            out.add_one(r);
+        }
+        out
+    }
+}
+
+/// Equal when they hold the same resources, in whatever order they were
+/// added.
+impl PartialEq for Resources {
+    fn eq(&self, other: &Self) -> bool {
+        // Normalisation leaves at most one entry per resource, so equal
+        // lengths plus every entry found means the same bag.
+        self.items.len() == other.items.len() && self.items.iter().all(|r| other.items.contains(r))
     }
 }
 
@@ -120,34 +66,36 @@ impl Resources {
 
     fn add_one(&mut self, r: v1::Resource) {
         let r = normalise(r);
-        if is_empty_value(&r) {
+        if is_empty(&r) {
             return;
         }
-        let id = identity(&r);
-        match self.items.iter_mut().find(|x| identity(x) == id) {
-            Some(existing) => match r.r#type() {
-                value::Type::Scalar => {
-                    if let (Some(a), Some(b)) = (existing.scalar.as_mut(), r.scalar.as_ref()) {
-                        a.value = round(a.value + b.value);
-                    }
+        let Some(existing) = self.items.iter_mut().find(|x| same_resource(x, &r)) else {
+            self.items.push(r);
+            return;
+        };
+        match r.r#type() {
+            value::Type::Scalar => {
+                if let (Some(a), Some(b)) = (existing.scalar.as_mut(), r.scalar.as_ref()) {
+                    a.value = scalar::from_millis(
+                        scalar::to_millis(a.value).saturating_add(scalar::to_millis(b.value)),
+                    );
                 }
-                value::Type::Ranges => {
-                    if let (Some(a), Some(b)) = (existing.ranges.as_mut(), r.ranges.as_ref()) {
-                        let mut all = std::mem::take(&mut a.range);
-                        all.extend(b.range.iter().cloned());
-                        a.range = coalesce(all);
-                    }
+            }
+            value::Type::Ranges => {
+                if let (Some(a), Some(b)) = (existing.ranges.as_mut(), r.ranges.as_ref()) {
+                    let mut all = std::mem::take(&mut a.range);
+                    all.extend(b.range.iter().cloned());
+                    a.range = ranges::coalesce(all);
                 }
-                value::Type::Set => {
-                    if let (Some(a), Some(b)) = (existing.set.as_mut(), r.set.as_ref()) {
-                        a.item.extend(b.item.iter().cloned());
-                        a.item.sort();
-                        a.item.dedup();
-                    }
+            }
+            value::Type::Set => {
+                if let (Some(a), Some(b)) = (existing.set.as_mut(), r.set.as_ref()) {
+                    a.item.extend(b.item.iter().cloned());
+                    a.item.sort();
+                    a.item.dedup();
                 }
-                value::Type::Text => {}
-            },
-            None => self.items.push(r),
+            }
+            value::Type::Text => {}
         }
     }
 
@@ -161,39 +109,12 @@ impl Resources {
     pub fn checked_sub(&self, other: &Resources) -> Option<Resources> {
         let mut out = self.clone();
         for r in &other.items {
-            let id = identity(r);
-            let i = out.items.iter().position(|x| identity(x) == id)?;
-            let existing = &mut out.items[i];
-            match r.r#type() {
-                value::Type::Scalar => {
-                    let have = existing.scalar.as_ref()?.value;
-                    let take = r.scalar.as_ref()?.value;
-                    let left = round(have - take);
-                    if left < 0.0 {
-                        return None;
-                    }
-                    existing.scalar = Some(value::Scalar { value: left });
-                }
-                value::Type::Ranges => {
-                    let left = subtract_ranges(
-                        &existing.ranges.as_ref()?.range,
-                        &r.ranges.as_ref()?.range,
-                    )?;
-                    existing.ranges = Some(value::Ranges { range: left });
-                }
-                value::Type::Set => {
-                    let have = &existing.set.as_ref()?.item;
-                    let take = &r.set.as_ref()?.item;
-                    if !take.iter().all(|t| have.contains(t)) {
-                        return None;
-                    }
-                    let left = have.iter().filter(|h| !take.contains(h)).cloned().collect();
-                    existing.set = Some(value::Set { item: left });
-                }
-                value::Type::Text => return None,
-            }
-            if is_empty_value(&out.items[i]) {
+            let i = out.items.iter().position(|x| same_resource(x, r))?;
+            let left = take(&out.items[i], r)?;
+            if is_empty(&left) {
                 out.items.remove(i);
+            } else {
+                out.items[i] = left;
             }
         }
         Some(out)
@@ -203,16 +124,16 @@ impl Resources {
         self.checked_sub(other).is_some()
     }
 
-    /// Sum of a scalar resource over every role.
+    /// Sum of a scalar resource over every role and allocation.
     pub fn scalar(&self, name: &str) -> f64 {
-        round(
-            self.items
-                .iter()
-                .filter(|r| r.name == name)
-                .filter_map(|r| r.scalar.as_ref())
-                .map(|s| s.value)
-                .sum(),
-        )
+        let millis = self
+            .items
+            .iter()
+            .filter(|r| r.name == name)
+            .filter_map(|r| r.scalar.as_ref())
+            .map(|s| scalar::to_millis(s.value))
+            .fold(0i64, i64::saturating_add);
+        scalar::from_millis(millis)
     }
 
     /// Marks every entry as allocated to `role`.
@@ -228,74 +149,49 @@ impl Resources {
 
     /// The same resources without allocation information.
     pub fn unallocated(&self) -> Resources {
-        Resources::from(
-            self.items
-                .iter()
-                .cloned()
-                .map(|mut r| {
-                    r.allocation_info = None;
-                    r
-                })
-                .collect::<Vec<_>>(),
-        )
-    }
-}
-
-/// The role an entry is reserved for, `None` when unreserved.
-pub(crate) fn reserved_role(r: &v1::Resource) -> Option<&str> {
-    r.reservations
-        .last()
-        .and_then(|res| res.role.as_deref())
-        .or(r.role.as_deref())
-        .filter(|role| *role != "*")
-}
-
-pub(crate) fn value_text(r: &v1::Resource) -> String {
-    match r.r#type() {
-        value::Type::Scalar => format_scalar(r.scalar.as_ref().map(|s| s.value).unwrap_or(0.0)),
-        value::Type::Ranges => {
-            format_ranges(r.ranges.as_ref().map(|x| x.range.as_slice()).unwrap_or(&[]))
-        }
-        value::Type::Set => format!(
-            "{{{}}}",
-            r.set
-                .as_ref()
-                .map(|s| s.item.join(", "))
-                .unwrap_or_default()
-        ),
-        value::Type::Text => String::new(),
-    }
-}
-
-pub(crate) fn format_scalar(v: f64) -> String {
-    let v = round(v);
-    if v.fract() == 0.0 {
-        format!("{}", v as i64)
-    } else {
-        format!("{v}")
-    }
-}
-
-pub(crate) fn format_ranges(ranges: &[value::Range]) -> String {
-    let parts: Vec<String> = ranges
-        .iter()
-        .map(|r| format!("{}-{}", r.begin, r.end))
-        .collect();
-    format!("[{}]", parts.join(", "))
-}
-
-impl fmt::Display for Resources {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> = self
-            .items
+        self.items
             .iter()
-            .map(|r| match reserved_role(r) {
-                Some(role) => format!("{}({role}):{}", r.name, value_text(r)),
-                None => format!("{}:{}", r.name, value_text(r)),
+            .cloned()
+            .map(|mut r| {
+                r.allocation_info = None;
+                r
             })
-            .collect();
-        write!(f, "{}", parts.join("; "))
+            .collect()
     }
+}
+
+/// `have - take` for two entries of the same resource, `None` when `take`
+/// is more than `have`.
+fn take(have: &v1::Resource, take: &v1::Resource) -> Option<v1::Resource> {
+    let mut left = have.clone();
+    match take.r#type() {
+        value::Type::Scalar => {
+            let millis = scalar::to_millis(have.scalar.as_ref()?.value)
+                .checked_sub(scalar::to_millis(take.scalar.as_ref()?.value))?;
+            if millis < 0 {
+                return None;
+            }
+            left.scalar = Some(value::Scalar {
+                value: scalar::from_millis(millis),
+            });
+        }
+        value::Type::Ranges => {
+            let range =
+                ranges::subtract(&have.ranges.as_ref()?.range, &take.ranges.as_ref()?.range)?;
+            left.ranges = Some(value::Ranges { range });
+        }
+        value::Type::Set => {
+            let have = &have.set.as_ref()?.item;
+            let take = &take.set.as_ref()?.item;
+            if !take.iter().all(|t| have.contains(t)) {
+                return None;
+            }
+            let item = have.iter().filter(|h| !take.contains(h)).cloned().collect();
+            left.set = Some(value::Set { item });
+        }
+        value::Type::Text => return None,
+    }
+    Some(left)
 }
 
 #[cfg(test)]
@@ -309,18 +205,33 @@ mod tests {
 
     #[test]
     fn scalar_arithmetic_never_drifts() {
-        let mut total = res("cpus:1;mem:1024");
+        let start = res("cpus:1;mem:1024");
+        let mut total = start.clone();
         let task = res("cpus:0.1;mem:32");
         for _ in 0..10_000 {
             total = total.checked_sub(&task).unwrap();
             total.add(&task);
         }
-        assert_eq!(total, res("cpus:1;mem:1024"));
-        let mut pieces = Resources::default();
+        assert_eq!(total, start);
+        // Taking 0.1 ten times empties one cpu exactly; an eleventh fails.
         for _ in 0..10 {
+            total = total.checked_sub(&res("cpus:0.1")).unwrap();
+        }
+        assert_eq!(total.scalar("cpus"), 0.0);
+        assert!(!total.contains(&res("cpus:0.1")));
+        assert_eq!(total, res("mem:1024"), "an emptied entry disappears");
+
+        let mut pieces = Resources::default();
+        for _ in 0..3_000 {
             pieces.add(&res("cpus:0.1"));
         }
-        assert_eq!(pieces.scalar("cpus"), 1.0);
+        assert_eq!(pieces.scalar("cpus"), 300.0);
+        assert_eq!(pieces.to_string(), "cpus:300");
+        for _ in 0..2_999 {
+            pieces = pieces.checked_sub(&res("cpus:0.1")).unwrap();
+        }
+        assert_eq!(pieces.scalar("cpus"), 0.1);
+        assert_eq!(pieces, res("cpus:0.1"));
     }
 
     #[test]
@@ -338,6 +249,30 @@ mod tests {
         let mut back = left;
         back.add(&res("ports:[31000-31000,31500-31600];disks:{b}"));
         assert_eq!(back, total);
+        let all = total
+            .checked_sub(&res("ports:[31000-32000];disks:{a,b,c}"))
+            .unwrap();
+        assert!(all.is_empty());
+    }
+
+    #[test]
+    fn merges_same_resources() {
+        let r = res("cpus:1;mem:10;cpus:2.5;ports:[1-2];ports:[3-5,9-9];s:{b,a};s:{c,a}");
+        assert_eq!(r.iter().count(), 4);
+        assert_eq!(
+            r.to_string(),
+            "cpus:3.5; mem:10; ports:[1-5, 9-9]; s:{a, b, c}"
+        );
+        assert_eq!(
+            r,
+            res("s:{a,b,c};ports:[9-9,1-5];mem:10;cpus:3.5"),
+            "order-free"
+        );
+        assert_ne!(r, res("cpus:3.5;mem:10"));
+        assert!(
+            res("cpus:0;mem:0.0001").is_empty(),
+            "empty entries are dropped"
+        );
     }
 
     #[test]
@@ -354,17 +289,33 @@ mod tests {
     }
 
     #[test]
-    fn star_role_is_the_default_role() {
+    fn star_role_and_old_style_roles_are_understood() {
         let mut spelled = parse_resources("cpus:1", "*").unwrap();
         spelled[0].role = Some("*".into());
         assert_eq!(Resources::from(spelled), res("cpus:1"));
+        // A framework echoing only the deprecated `role` field gets back
+        // what was reserved with both.
+        let mut old_style = parse_resources("cpus:1", "*").unwrap();
+        old_style[0].role = Some("web".into());
+        assert!(res("cpus(web):2").contains(&Resources::from(old_style)));
     }
 
     #[test]
     fn allocation_keeps_quantities() {
         let mut r = res("cpus:1;mem:64");
         r.allocate("web");
-        assert!(r.iter().all(|x| x.allocation_info.is_some()));
+        assert!(r.iter().all(|x| {
+            x.allocation_info.as_ref().and_then(|a| a.role.as_deref()) == Some("web")
+        }));
+        assert!(!r.contains(&res("cpus:1")), "allocated is not unallocated");
+        assert_eq!(r.scalar("cpus"), 1.0);
         assert_eq!(r.unallocated(), res("cpus:1;mem:64"));
+        let mut twice = res("cpus:1");
+        twice.allocate("a");
+        twice.add(&res("cpus:1"));
+        assert_eq!(twice.iter().count(), 2);
+        twice.allocate("b");
+        assert_eq!(twice.iter().count(), 1, "same allocation merges");
+        assert_eq!(twice.scalar("cpus"), 2.0);
     }
 }

@@ -3,11 +3,17 @@
 
 mod arithmetic;
 mod detect;
+mod display;
+mod normalise;
 mod parse;
+mod ranges;
 mod render;
+mod scalar;
+mod value;
 
 pub use arithmetic::Resources;
-pub use detect::{default_disk_mb, default_mem_mb, with_detected_defaults};
+pub use detect::{default_disk_mb, default_mem_mb, meminfo_total_mb, with_detected_defaults};
+pub use display::reserved_role;
 pub use parse::{parse_attributes, parse_resources};
 pub use render::{attributes_state_json, state_json};
 

@@ -3,59 +3,98 @@
 use mesos_proto::v1::{self, value};
 use serde_json::{Map, Value, json};
 
-use crate::Resources;
-use crate::arithmetic::{format_ranges, value_text};
+use crate::display::format_set;
+use crate::{Resources, ranges, scalar};
+
+/// One key's value summed over roles and allocations.
+enum Total {
+    Scalar(i64),
+    Ranges(Vec<value::Range>),
+    Set(Vec<String>),
+}
 
 /// `{"cpus":4,"gpus":0,"mem":1024,"disk":0,"ports":"[31000-32000]"}`:
-/// scalars summed over roles, ranges and sets as text; cpus, gpus, mem and
-/// disk always present.
+/// every role and allocation summed, ranges and sets as text, revocable
+/// resources under `<name>_revocable`; cpus, gpus, mem and disk always
+/// present.
 pub fn state_json(resources: &Resources) -> Value {
-    let mut out = Map::new();
-    for name in ["cpus", "gpus", "mem", "disk"] {
-        out.insert(name.to_string(), json!(0.0));
-    }
+    let mut totals: Vec<(String, Total)> = ["cpus", "gpus", "mem", "disk"]
+        .into_iter()
+        .map(|name| (name.to_string(), Total::Scalar(0)))
+        .collect();
     for r in resources.iter() {
         let key = if r.revocable.is_some() {
             format!("{}_revocable", r.name)
         } else {
             r.name.clone()
         };
-        match r.r#type() {
-            value::Type::Scalar => {
-                let add = r.scalar.as_ref().map(|s| s.value).unwrap_or(0.0);
-                let sum = out.get(&key).and_then(Value::as_f64).unwrap_or(0.0) + add;
-                out.insert(key, json!((sum * 1000.0).round() / 1000.0));
+        let i = match totals.iter().position(|(k, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                let empty = match r.r#type() {
+                    value::Type::Ranges => Total::Ranges(Vec::new()),
+                    value::Type::Set => Total::Set(Vec::new()),
+                    value::Type::Scalar | value::Type::Text => Total::Scalar(0),
+                };
+                totals.push((key, empty));
+                totals.len() - 1
             }
-            _ => {
-                out.insert(key, json!(value_text(r)));
+        };
+        // An entry whose type disagrees with the first one of its name is
+        // malformed input; the first type decides.
+        match (&mut totals[i].1, r.r#type()) {
+            (Total::Scalar(sum), value::Type::Scalar) => {
+                let millis = r.scalar.as_ref().map(|s| scalar::to_millis(s.value));
+                *sum = sum.saturating_add(millis.unwrap_or(0));
             }
+            (Total::Ranges(all), value::Type::Ranges) => {
+                all.extend(r.ranges.iter().flat_map(|x| x.range.iter().cloned()));
+                *all = ranges::coalesce(std::mem::take(all));
+            }
+            (Total::Set(all), value::Type::Set) => {
+                all.extend(r.set.iter().flat_map(|x| x.item.iter().cloned()));
+                all.sort();
+                all.dedup();
+            }
+            _ => {}
         }
     }
+    let out: Map<String, Value> = totals
+        .into_iter()
+        .map(|(key, total)| {
+            let v = match total {
+                Total::Scalar(millis) => json!(scalar::from_millis(millis)),
+                Total::Ranges(r) => json!(ranges::format(&r)),
+                Total::Set(items) => json!(format_set(&items)),
+            };
+            (key, v)
+        })
+        .collect();
     Value::Object(out)
 }
 
 /// `{"rack":"abc","level":10,"keys":"[1000-1500]"}`.
 pub fn attributes_state_json(attributes: &[v1::Attribute]) -> Value {
-    let mut out = Map::new();
-    for a in attributes {
-        let v = match a.r#type() {
-            value::Type::Scalar => json!(a.scalar.as_ref().map(|s| s.value).unwrap_or(0.0)),
-            value::Type::Ranges => json!(format_ranges(
-                a.ranges.as_ref().map(|r| r.range.as_slice()).unwrap_or(&[])
-            )),
-            value::Type::Set => json!(format!(
-                "{{{}}}",
-                a.set
-                    .as_ref()
-                    .map(|s| s.item.join(", "))
-                    .unwrap_or_default()
-            )),
-            value::Type::Text => {
-                json!(a.text.as_ref().map(|t| t.value.clone()).unwrap_or_default())
-            }
-        };
-        out.insert(a.name.clone(), v);
-    }
+    let out: Map<String, Value> = attributes
+        .iter()
+        .map(|a| {
+            let v = match a.r#type() {
+                value::Type::Scalar => json!(a.scalar.as_ref().map(|s| s.value).unwrap_or(0.0)),
+                value::Type::Ranges => json!(ranges::format(
+                    a.ranges.as_ref().map(|r| r.range.as_slice()).unwrap_or(&[])
+                )),
+                value::Type::Set => {
+                    json!(format_set(
+                        a.set.as_ref().map(|s| s.item.as_slice()).unwrap_or(&[])
+                    ))
+                }
+                value::Type::Text => {
+                    json!(a.text.as_ref().map(|t| t.value.clone()).unwrap_or_default())
+                }
+            };
+            (a.name.clone(), v)
+        })
+        .collect();
     Value::Object(out)
 }
 
@@ -63,19 +102,57 @@ pub fn attributes_state_json(attributes: &[v1::Attribute]) -> Value {
 mod tests {
     use super::*;
 
+    fn res(text: &str) -> Resources {
+        Resources::from(crate::parse_resources(text, "*").unwrap())
+    }
+
     #[test]
     fn renders_state_shapes() {
-        let r = Resources::from(
-            crate::parse_resources("cpus:2;cpus(web):1.5;mem:64;ports:[1-2,4-5]", "*").unwrap(),
-        );
+        let r =
+            res("cpus:2;cpus(web):1.5;mem:64;ports:[1-2,4-5];ports(web):[3-3];s:{b};s(web):{a}");
+        let json = state_json(&r);
         assert_eq!(
-            state_json(&r),
-            json!({"cpus": 3.5, "gpus": 0.0, "mem": 64.0, "disk": 0.0, "ports": "[1-2, 4-5]"})
+            json,
+            json!({"cpus": 3.5, "gpus": 0.0, "mem": 64.0, "disk": 0.0,
+                   "ports": "[1-5]", "s": "{a, b}"})
         );
+        let keys: Vec<&String> = json.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["cpus", "gpus", "mem", "disk", "ports", "s"]);
+    }
+
+    #[test]
+    fn empty_and_revocable() {
+        assert_eq!(
+            state_json(&Resources::default()),
+            json!({"cpus": 0.0, "gpus": 0.0, "mem": 0.0, "disk": 0.0})
+        );
+        let mut revocable = crate::parse_resources("cpus:1", "*").unwrap();
+        revocable[0].revocable = Some(v1::resource::RevocableInfo {});
+        revocable.extend(crate::parse_resources("cpus:2", "*").unwrap());
+        assert_eq!(
+            state_json(&Resources::from(revocable)),
+            json!({"cpus": 2.0, "gpus": 0.0, "mem": 0.0, "disk": 0.0, "cpus_revocable": 1.0})
+        );
+    }
+
+    #[test]
+    fn sums_stay_exact() {
+        let mut r = Resources::default();
+        for _ in 0..1000 {
+            r.add(&res("cpus(a):0.1"));
+            r.add(&res("cpus(b):0.1"));
+        }
+        r.add(&res("cpus:0.1"));
+        assert_eq!(state_json(&r)["cpus"], json!(200.1));
+    }
+
+    #[test]
+    fn renders_attributes() {
         let a = crate::parse_attributes("rack:abc;level:10;keys:[1000-1500]").unwrap();
         assert_eq!(
             attributes_state_json(&a),
             json!({"rack": "abc", "level": 10.0, "keys": "[1000-1500]"})
         );
+        assert_eq!(attributes_state_json(&[]), json!({}));
     }
 }

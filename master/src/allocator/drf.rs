@@ -133,17 +133,7 @@ fn worth_offering(resources: &Resources) -> bool {
 fn usable_by(available: &Resources, role: &str) -> Resources {
     let usable: Vec<_> = available
         .iter()
-        .filter(|r| {
-            let reserved_to = r
-                .reservations
-                .last()
-                .and_then(|res| res.role.as_deref())
-                .or(r.role.as_deref());
-            match reserved_to {
-                None | Some("*") => true,
-                Some(reserved) => reserved == role,
-            }
-        })
+        .filter(|r| mesos_resources::reserved_role(r).is_none_or(|reserved| reserved == role))
         .cloned()
         .collect();
     Resources::from(usable)

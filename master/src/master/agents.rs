@@ -1,6 +1,7 @@
 //! Agents: registration over the internal link, liveness, status updates,
 //! executor messages, and removal of agents that stopped answering.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use mesos_plugin_api::allocator::AgentSpec;
@@ -404,13 +405,14 @@ impl Master {
         }
     }
 
-    pub(super) fn agent_used(&self, agent_id: &str) -> Resources {
-        let mut used = Resources::default();
+    /// What the tasks on each agent hold, in one pass over the tasks.
+    pub(super) fn used_per_agent(&self) -> HashMap<&str, Resources> {
+        let mut used: HashMap<&str, Resources> = HashMap::new();
         for framework in self.frameworks.values() {
-            for task in framework.tasks.values() {
-                if task.proto.agent_id.value == agent_id && !task.recovered {
-                    used.add(&task.resources);
-                }
+            for task in framework.tasks.values().filter(|t| !t.recovered) {
+                used.entry(task.proto.agent_id.value.as_str())
+                    .or_default()
+                    .add(&task.resources);
             }
         }
         used

@@ -111,7 +111,9 @@ impl Master {
         let mut used = mesos_resources::Resources::default();
         for agent in self.agents.values() {
             total.add(&agent.total);
-            used.add(&self.agent_used(&agent.id));
+        }
+        for held in self.used_per_agent().values() {
+            used.add(held);
         }
         for name in ["cpus", "gpus", "mem", "disk"] {
             let t = total.scalar(name);

@@ -22,6 +22,7 @@ impl Master {
         let mut frameworks: Vec<&Framework> = self.frameworks.values().collect();
         frameworks.sort_by(|a, b| a.id.cmp(&b.id));
         let active = self.agents.values().filter(|a| a.link.is_some()).count();
+        let used = self.used_per_agent();
         let mut state = json!({
             "version": mesos_proto::MESOS_VERSION,
             "build_date": crate::BUILD_DATE,
@@ -39,7 +40,10 @@ impl Master {
             "leader": info.pid,
             "leader_info": to_json(info),
             "flags": flags,
-            "slaves": agents.iter().map(|a| self.agent_json(a)).collect::<Vec<_>>(),
+            "slaves": agents
+                .iter()
+                .map(|a| self.agent_json(a, used.get(a.id.as_str())))
+                .collect::<Vec<_>>(),
             "recovered_slaves": [],
             "frameworks": frameworks.iter().map(|f| self.framework_json(f)).collect::<Vec<_>>(),
             "completed_frameworks": self
@@ -56,8 +60,8 @@ impl Master {
         state
     }
 
-    fn agent_json(&self, agent: &Agent) -> Value {
-        let used = self.agent_used(&agent.id);
+    fn agent_json(&self, agent: &Agent, used: Option<&Resources>) -> Value {
+        let used = used.cloned().unwrap_or_default();
         let offered = self.agent_offered(&agent.id);
         let (reserved, unreserved) = split_reserved(&agent.total);
         let mut slave = json!({
@@ -235,13 +239,11 @@ fn split_reserved(total: &Resources) -> (Value, Resources) {
     let mut per_role: std::collections::BTreeMap<String, Vec<v1::Resource>> = Default::default();
     let mut unreserved = Vec::new();
     for r in total.iter() {
-        let role = r
-            .reservations
-            .last()
-            .and_then(|res| res.role.clone())
-            .or_else(|| r.role.clone().filter(|role| role != "*"));
-        match role {
-            Some(role) => per_role.entry(role).or_default().push(r.clone()),
+        match mesos_resources::reserved_role(r) {
+            Some(role) => per_role
+                .entry(role.to_string())
+                .or_default()
+                .push(r.clone()),
             None => unreserved.push(r.clone()),
         }
     }
