@@ -38,3 +38,29 @@ mesos_flags::flags! {
         logging_level: String = "INFO",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse_and_match_mesos() {
+        MasterFlags::check_defaults().unwrap();
+        let mesos_flags::Loaded::Flags(flags) =
+            MasterFlags::load_from(Vec::<String>::new(), Vec::<(String, String)>::new()).unwrap()
+        else {
+            panic!("no help was asked for");
+        };
+        assert_eq!(flags.port, 5050);
+        assert_eq!(
+            flags.allocation_interval.0,
+            std::time::Duration::from_secs(1)
+        );
+        assert_eq!(
+            flags.agent_ping_timeout.0,
+            std::time::Duration::from_secs(15)
+        );
+        assert_eq!(flags.max_agent_ping_timeouts, 5);
+        assert_eq!(flags.allocator, "HierarchicalDRF");
+    }
+}
