@@ -45,6 +45,8 @@ pub enum AgentError {
     Serve(std::io::Error),
     #[error("invalid flag: {0}")]
     Flag(String),
+    #[error("startup task failed: {0}")]
+    Startup(String),
     #[error("cannot create the work directory {path}: {source}")]
     WorkDir {
         path: std::path::PathBuf,

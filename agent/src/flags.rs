@@ -1,9 +1,14 @@
-//! The agent's flags, under Mesos's names and defaults.
+//! The agent's flags, under Mesos's names and with Mesos's defaults.
+//!
+//! Values that name a closed set (containerizers, isolators, `--recover`,
+//! the logging level) have their own types, so a bad value stops the agent
+//! at flag loading with a message naming the flag, as Mesos does.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use mesos_flags::Duration;
+use mesos_flags::{Duration, FlagValue};
 
 mesos_flags::flags! {
     /// Flags of mesos-agent.
@@ -12,13 +17,14 @@ mesos_flags::flags! {
         master: String,
         /// Directory for sandboxes and checkpointed state.
         work_dir: PathBuf,
-        /// IP address to listen on (default: all interfaces; advertised as 127.0.0.1 then).
+        /// IP address to listen on (default: all interfaces; 127.0.0.1 is advertised then).
         ip: Option<IpAddr>,
         /// Port to listen on.
         port: u16 = "5051",
         /// Hostname to advertise (default: the advertised IP).
         hostname: Option<String>,
-        /// Total consumable resources: `name(role):value;...` or a JSON array (auto-detected when absent).
+        /// Total consumable resources: `name(role):value;...` or a JSON array
+        /// (detected when absent).
         resources: Option<String>,
         /// Attributes of the agent: `name:value;...`.
         attributes: Option<String>,
@@ -26,23 +32,261 @@ mesos_flags::flags! {
         default_role: String = "*",
         /// Time an executor has to subscribe before it is killed.
         executor_registration_timeout: Duration = "1mins",
+        /// Time executors have to resubscribe after an agent restart
+        /// (exported as MESOS_SUBSCRIPTION_BACKOFF_MAX).
+        executor_reregistration_timeout: Duration = "2secs",
         /// Time an executor has to exit after SHUTDOWN before it is killed.
         executor_shutdown_grace_period: Duration = "5secs",
-        /// Directory holding mesos-executor (default: next to this binary).
+        /// JSON object of the environment executors get instead of the agent's own.
+        executor_environment_variables: Option<EnvironmentJson>,
+        /// Time executors of checkpointing frameworks wait for a restarted agent
+        /// (exported as MESOS_RECOVERY_TIMEOUT).
+        recovery_timeout: Duration = "15mins",
+        /// Directory holding mesos-executor (default: the directory of this binary).
         launcher_dir: Option<PathBuf>,
-        /// Isolators, in call order (posix/cpu and posix/mem only account; no enforcement yet).
-        isolation: String = "posix/cpu,posix/mem",
+        /// Isolators, in call order (posix/cpu and posix/mem only account so far).
+        isolation: Isolation = "posix/cpu,posix/mem",
         /// Containerizers, in order of preference (only `mesos` so far).
-        containerizers: String = "mesos",
+        containerizers: Containerizers = "mesos",
         /// Directory for state that lives as long as the machine is up.
         runtime_dir: Option<PathBuf>,
-        /// Upper bound of the first random (re-)registration delay; doubles per attempt, capped at 1 minute.
+        /// Upper bound of the first random (re-)registration delay; doubles per
+        /// attempt, capped at 1 minute.
         registration_backoff_factor: Duration = "1secs",
+        /// What to do with old executors on restart: `reconnect` or `cleanup`.
+        recover: Recover = "reconnect",
+        /// Whether any recovery error is fatal.
+        strict: bool = "true",
+        /// Maximum age of finished sandboxes before they are deleted.
+        gc_delay: Duration = "1weeks",
         /// Sandbox path inside containers that have an image.
         sandbox_directory: PathBuf = "/mnt/mesos/sandbox",
+        /// Run executors as the user of their CommandInfo or framework.
+        switch_user: bool = "true",
         /// Whether command tasks use the HTTP command executor (the only kind here).
         http_command_executor: bool = "true",
-        /// Logging level: INFO, WARNING, ERROR (RUST_LOG overrides).
-        logging_level: String = "INFO",
+        /// Logging level: INFO, WARNING or ERROR (RUST_LOG overrides).
+        logging_level: LoggingLevel = "INFO",
+    }
+}
+
+/// Isolators this build provides. `posix/cpu` and `posix/mem` only account
+/// (as in Mesos); `filesystem/posix` is what Mesos adds implicitly.
+const KNOWN_ISOLATORS: [&str; 3] = ["posix/cpu", "posix/mem", "filesystem/posix"];
+
+/// `--isolation`: isolator names, in call order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Isolation(pub Vec<String>);
+
+impl FlagValue for Isolation {
+    fn parse_flag(s: &str) -> Result<Self, String> {
+        let names = split_list(s);
+        if let Some(unknown) = names
+            .iter()
+            .find(|n| !KNOWN_ISOLATORS.contains(&n.as_str()))
+        {
+            return Err(format!(
+                "unknown or unsupported isolator '{unknown}' (available: {})",
+                KNOWN_ISOLATORS.join(", ")
+            ));
+        }
+        Ok(Self(names))
+    }
+
+    fn render_flag(&self) -> String {
+        self.0.join(",")
+    }
+}
+
+/// `--containerizers`: containerizer names, in order of preference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Containerizers(pub Vec<String>);
+
+impl FlagValue for Containerizers {
+    fn parse_flag(s: &str) -> Result<Self, String> {
+        let names = split_list(s);
+        if names.is_empty() {
+            return Err("expected at least one containerizer".into());
+        }
+        if let Some(other) = names.iter().find(|n| *n != "mesos") {
+            return Err(format!(
+                "unknown or unsupported containerizer '{other}' (available: mesos)"
+            ));
+        }
+        Ok(Self(names))
+    }
+
+    fn render_flag(&self) -> String {
+        self.0.join(",")
+    }
+}
+
+/// `--recover`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recover {
+    Reconnect,
+    Cleanup,
+}
+
+impl FlagValue for Recover {
+    fn parse_flag(s: &str) -> Result<Self, String> {
+        match s {
+            "reconnect" => Ok(Self::Reconnect),
+            "cleanup" => Ok(Self::Cleanup),
+            _ => Err("expected 'reconnect' or 'cleanup'".into()),
+        }
+    }
+
+    fn render_flag(&self) -> String {
+        match self {
+            Self::Reconnect => "reconnect",
+            Self::Cleanup => "cleanup",
+        }
+        .to_string()
+    }
+}
+
+/// `--logging_level`, in glog's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoggingLevel {
+    Info,
+    Warning,
+    Error,
+}
+
+impl LoggingLevel {
+    /// The matching `tracing` filter directive.
+    pub fn directive(self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Warning => "warn",
+            Self::Error => "error",
+        }
+    }
+}
+
+impl FlagValue for LoggingLevel {
+    fn parse_flag(s: &str) -> Result<Self, String> {
+        match s.to_ascii_uppercase().as_str() {
+            "INFO" => Ok(Self::Info),
+            "WARNING" => Ok(Self::Warning),
+            "ERROR" => Ok(Self::Error),
+            _ => Err("expected INFO, WARNING or ERROR".into()),
+        }
+    }
+
+    fn render_flag(&self) -> String {
+        match self {
+            Self::Info => "INFO",
+            Self::Warning => "WARNING",
+            Self::Error => "ERROR",
+        }
+        .to_string()
+    }
+}
+
+/// `--executor_environment_variables`: a JSON object of strings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvironmentJson {
+    pub vars: BTreeMap<String, String>,
+    text: String,
+}
+
+impl FlagValue for EnvironmentJson {
+    fn parse_flag(s: &str) -> Result<Self, String> {
+        let value: serde_json::Value =
+            serde_json::from_str(s).map_err(|e| format!("invalid JSON: {e}"))?;
+        let serde_json::Value::Object(object) = value else {
+            return Err("expected a JSON object".into());
+        };
+        let mut vars = BTreeMap::new();
+        for (name, value) in object {
+            let serde_json::Value::String(value) = value else {
+                return Err(format!("the value of '{name}' is not a string"));
+            };
+            vars.insert(name, value);
+        }
+        Ok(Self {
+            vars,
+            text: s.to_string(),
+        })
+    }
+
+    fn render_flag(&self) -> String {
+        self.text.clone()
+    }
+}
+
+fn split_list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mesos_flags::{FlagsError, Loaded};
+
+    fn load(args: &[&str]) -> Result<AgentFlags, FlagsError> {
+        let args = args.iter().map(|s| s.to_string());
+        match AgentFlags::load_from(args, Vec::new())? {
+            Loaded::Flags(flags) => Ok(flags),
+            Loaded::Help(_) => panic!("unexpected help"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_mesos_defaults() {
+        let flags = load(&["--master=m:5050", "--work_dir=/w"]).unwrap();
+        assert_eq!(flags.port, 5051);
+        assert_eq!(flags.default_role, "*");
+        assert_eq!(flags.executor_registration_timeout.to_string(), "1mins");
+        assert_eq!(flags.executor_shutdown_grace_period.to_string(), "5secs");
+        assert_eq!(flags.isolation.render_flag(), "posix/cpu,posix/mem");
+        assert_eq!(flags.recover, Recover::Reconnect);
+        assert!(flags.strict && flags.switch_user && flags.http_command_executor);
+        assert_eq!(flags.gc_delay.to_string(), "1weeks");
+        let pairs = flags.to_pairs();
+        assert!(pairs.contains(&("recover".to_string(), "reconnect".to_string())));
+        assert!(pairs.contains(&("logging_level".to_string(), "INFO".to_string())));
+    }
+
+    #[test]
+    fn bad_values_name_the_flag() {
+        let base = ["--master=m:5050", "--work_dir=/w"];
+        for (bad, flag) in [
+            ("--containerizers=docker", "containerizers"),
+            ("--isolation=cgroups/cpu", "isolation"),
+            ("--recover=maybe", "recover"),
+            ("--logging_level=LOUD", "logging_level"),
+            (
+                "--executor_environment_variables=[1]",
+                "executor_environment_variables",
+            ),
+            ("--port=http", "port"),
+        ] {
+            let mut args = base.to_vec();
+            args.push(bad);
+            let err = load(&args).unwrap_err();
+            assert!(err.to_string().contains(flag), "{bad}: {err}");
+        }
+        assert!(matches!(
+            load(&["--work_dir=/w"]),
+            Err(FlagsError::Required(_))
+        ));
+        assert!(matches!(
+            load(&["--master=m", "--work_dir=/w", "--bogus=1"]),
+            Err(FlagsError::Unknown(_))
+        ));
+    }
+
+    #[test]
+    fn executor_environment_is_a_string_map() {
+        let env = EnvironmentJson::parse_flag(r#"{"PATH":"/bin","A":"1"}"#).unwrap();
+        assert_eq!(env.vars.get("PATH").map(String::as_str), Some("/bin"));
+        assert!(EnvironmentJson::parse_flag(r#"{"A":1}"#).is_err());
     }
 }

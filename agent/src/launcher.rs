@@ -1,100 +1,186 @@
-//! Starting executor processes: each in its own session and process group
-//! (pymesos's executor ends with `killpg(0, SIGKILL)`, which must not reach
-//! the agent), in its sandbox, with stdout and stderr in sandbox files.
+//! Starting and destroying executor processes, as Mesos's POSIX launcher
+//! does. Each executor leads its own session and process group, so that
+//! pymesos's `killpg(0, SIGKILL)` on shutdown cannot reach the agent, and so
+//! that destroying an executor can find everything it started: every
+//! process of its session. Everything here blocks (fork, file creation,
+//! `/proc` scans); run it off the async runtime's worker threads.
 
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use mesos_proto::v1;
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::{Gid, Pid, Uid, User};
 
-/// What to run for an executor.
+use crate::command::CommandLine;
+
+/// What to start for an executor.
 #[derive(Debug, Clone)]
 pub struct LaunchSpec {
-    pub program: String,
-    pub args: Vec<String>,
-    /// `sh -c <program>` rather than exec'ing it.
-    pub shell: bool,
-    pub env: BTreeMap<String, String>,
+    pub command: CommandLine,
+    /// The working directory; `stdout` and `stderr` are created in it.
     pub sandbox: PathBuf,
+    /// Replaces the inherited environment when set.
+    pub base_env: Option<BTreeMap<String, String>>,
+    /// Added to the environment; `command.env` overrides these.
+    pub env: BTreeMap<String, String>,
+    /// Run as this user (switching needs the agent to be root).
+    pub user: Option<String>,
 }
 
-impl LaunchSpec {
-    /// From a CommandInfo, Mesos's way: with `shell` (the default) the value
-    /// is a shell command; without, the value is the program and
-    /// `arguments` its argv (argv[0] included).
-    pub fn from_command(command: &v1::CommandInfo, sandbox: PathBuf) -> Self {
-        let shell = command.shell.unwrap_or(true);
-        let args = if shell {
-            Vec::new()
-        } else {
-            command.arguments.iter().skip(1).cloned().collect()
-        };
-        let mut env = BTreeMap::new();
-        if let Some(environment) = &command.environment {
-            for var in &environment.variables {
-                if let Some(value) = &var.value {
-                    env.insert(var.name.clone(), value.clone());
-                }
-            }
-        }
-        Self {
-            program: command.value.clone().unwrap_or_default(),
-            args,
-            shell,
-            env,
-            sandbox,
-        }
-    }
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("Failed to create '{path}': {source}")]
+    File { path: PathBuf, source: io::Error },
+    #[error("Failed to execute '{program}': {source}")]
+    Spawn { program: String, source: io::Error },
+    #[error("Failed to switch to user '{user}': {reason}")]
+    User { user: String, reason: String },
 }
 
-/// Starts the process. The caller waits on the returned child.
-pub fn spawn(spec: &LaunchSpec) -> io::Result<tokio::process::Child> {
-    let stdout = std::fs::File::create(spec.sandbox.join("stdout"))?;
-    let stderr = std::fs::File::create(spec.sandbox.join("stderr"))?;
-    let mut command = if spec.shell {
-        let mut c = tokio::process::Command::new("/bin/sh");
-        c.arg("-c").arg(&spec.program);
-        c
-    } else {
-        let mut c = tokio::process::Command::new(&spec.program);
-        c.args(&spec.args);
-        c
+/// Starts the executor. The caller reaps the returned child.
+pub fn launch(spec: &LaunchSpec) -> Result<tokio::process::Child, LaunchError> {
+    let owner = match &spec.user {
+        Some(user) => switch_to(user)?,
+        None => None,
     };
+    let stdout = create_owned(&spec.sandbox.join("stdout"), owner)?;
+    let stderr = create_owned(&spec.sandbox.join("stderr"), owner)?;
+    if let Some((uid, gid)) = owner {
+        chown(&spec.sandbox, uid, gid)?;
+    }
+
+    let mut command = spec.command.to_command();
+    if let Some(base) = &spec.base_env {
+        command.env_clear().envs(base);
+    }
+    let mut env = spec.env.clone();
+    env.extend(spec.command.env.clone());
     command
+        .envs(&env)
         .current_dir(&spec.sandbox)
-        .envs(&spec.env)
         .stdin(Stdio::null())
         .stdout(Stdio::from(stdout))
         .stderr(Stdio::from(stderr))
         .kill_on_drop(false);
+    if let Some((uid, gid)) = owner {
+        command.uid(uid.as_raw()).gid(gid.as_raw());
+    }
     new_session(&mut command);
-    command.spawn()
+    command.spawn().map_err(|source| LaunchError::Spawn {
+        program: spec.command.program.clone(),
+        source,
+    })
+}
+
+/// The uid and gid to run as, `None` when the agent already is that user.
+fn switch_to(user: &str) -> Result<Option<(Uid, Gid)>, LaunchError> {
+    let error = |reason: String| LaunchError::User {
+        user: user.to_string(),
+        reason,
+    };
+    let entry = User::from_name(user)
+        .map_err(|e| error(e.to_string()))?
+        .ok_or_else(|| error("no such user".to_string()))?;
+    let current = Uid::effective();
+    if entry.uid == current {
+        return Ok(None);
+    }
+    if !current.is_root() {
+        return Err(error(
+            "the agent is not running as root (see --switch_user)".to_string(),
+        ));
+    }
+    Ok(Some((entry.uid, entry.gid)))
+}
+
+fn create_owned(path: &Path, owner: Option<(Uid, Gid)>) -> Result<std::fs::File, LaunchError> {
+    let file = std::fs::File::create(path).map_err(|source| LaunchError::File {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if let Some((uid, gid)) = owner {
+        chown(path, uid, gid)?;
+    }
+    Ok(file)
+}
+
+fn chown(path: &Path, uid: Uid, gid: Gid) -> Result<(), LaunchError> {
+    nix::unistd::chown(path, Some(uid), Some(gid)).map_err(|e| LaunchError::File {
+        path: path.to_path_buf(),
+        source: io::Error::from(e),
+    })
 }
 
 #[allow(unsafe_code)]
 fn new_session(command: &mut tokio::process::Command) {
     // SAFETY: the closure runs in the forked child before exec and only
-    // calls setsid(2), which is async-signal-safe and touches no memory
-    // shared with the parent.
+    // calls setsid(2), which is async-signal-safe, allocates nothing and
+    // touches no memory shared with the parent.
     unsafe {
-        command.pre_exec(|| nix::unistd::setsid().map(|_| ()).map_err(io::Error::from));
+        command.pre_exec(|| nix::unistd::setsid().map(drop).map_err(io::Error::from));
     }
 }
 
-/// Signals the executor's whole process group (its session leader's pid).
-pub fn signal_group(pid: u32, signal: Signal) {
-    let Ok(pid) = i32::try_from(pid) else {
+/// Signals a process group (an executor's group id is its pid).
+pub fn signal_group(pgid: u32, signal: Signal) {
+    let Ok(raw) = i32::try_from(pgid) else {
         return;
     };
-    if let Err(e) = killpg(Pid::from_raw(pid), signal)
-        && e != nix::errno::Errno::ESRCH
-    {
-        tracing::warn!(pid, %signal, "failed to signal executor process group: {e}");
+    match killpg(Pid::from_raw(raw), signal) {
+        Ok(()) | Err(Errno::ESRCH) => {}
+        Err(e) => tracing::warn!(pgid, %signal, "failed to signal process group: {e}"),
     }
+}
+
+/// SIGKILLs every process of the session `sid` (an executor's pid),
+/// including task process groups the executor created and processes
+/// orphaned by its exit. Returns how many processes were signalled.
+pub fn destroy_session(sid: u32) -> usize {
+    let Ok(sid) = i32::try_from(sid) else {
+        return 0;
+    };
+    // A member can fork between the scan and the kill; the children of a
+    // killed process keep the session, so a few rounds catch them.
+    let mut killed = 0;
+    for _ in 0..3 {
+        let members = session_members(sid);
+        if members.is_empty() {
+            break;
+        }
+        for pid in members {
+            if kill(Pid::from_raw(pid), Signal::SIGKILL).is_ok() {
+                killed += 1;
+            }
+        }
+    }
+    killed
+}
+
+fn session_members(sid: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| session_of(&stat))
+                .is_some_and(|session| session == sid)
+        })
+        .collect()
+}
+
+/// The session id in a `/proc/<pid>/stat` line. The command name is in
+/// parentheses and may itself contain spaces and parentheses, so fields are
+/// counted from the last `)`: state, ppid, pgrp, session.
+fn session_of(stat: &str) -> Option<i32> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(3)?.parse().ok()
 }
 
 /// Where `mesos-executor` lives: `--launcher_dir`, else next to this binary.
@@ -111,31 +197,110 @@ pub fn launcher_dir(flag: Option<&Path>) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mesos_proto::v1;
 
-    #[tokio::test]
-    async fn runs_in_its_sandbox_and_own_session_with_output_in_files() {
-        let tmp = tempfile::tempdir().unwrap();
-        let command = v1::CommandInfo {
-            value: Some("echo out; echo err >&2; pwd; echo $FOO; ps -o sid= -p $$".into()),
+    fn spec(dir: &Path, script: &str) -> LaunchSpec {
+        let info = v1::CommandInfo {
+            value: Some(script.into()),
             environment: Some(v1::Environment {
                 variables: vec![v1::environment::Variable {
                     name: "FOO".into(),
-                    value: Some("bar".into()),
+                    value: Some("from-command".into()),
                     ..Default::default()
                 }],
             }),
             ..Default::default()
         };
-        let spec = LaunchSpec::from_command(&command, tmp.path().to_path_buf());
-        let mut child = spawn(&spec).unwrap();
+        LaunchSpec {
+            command: CommandLine::from_info(&info),
+            sandbox: dir.to_path_buf(),
+            base_env: None,
+            env: BTreeMap::from([
+                ("FOO".to_string(), "from-agent".to_string()),
+                ("BAR".to_string(), "bar".to_string()),
+            ]),
+            user: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn runs_in_its_sandbox_and_own_session_with_output_in_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let script = "echo out; echo err >&2; pwd; echo $FOO $BAR; ps -o sid= -p $$";
+        let mut child = launch(&spec(tmp.path(), script)).unwrap();
         let pid = child.id().unwrap();
         assert!(child.wait().await.unwrap().success());
         let out = std::fs::read_to_string(tmp.path().join("stdout")).unwrap();
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines[0], "out");
-        assert_eq!(std::fs::canonicalize(lines[1]).unwrap(), std::fs::canonicalize(tmp.path()).unwrap());
-        assert_eq!(lines[2], "bar");
-        assert_eq!(lines[3].trim(), pid.to_string(), "the executor leads its own session");
-        assert_eq!(std::fs::read_to_string(tmp.path().join("stderr")).unwrap(), "err\n");
+        assert_eq!(
+            std::fs::canonicalize(lines[1]).unwrap(),
+            std::fs::canonicalize(tmp.path()).unwrap()
+        );
+        assert_eq!(lines[2], "from-command bar", "CommandInfo.environment wins");
+        assert_eq!(
+            lines[3].trim(),
+            pid.to_string(),
+            "the executor leads its own session"
+        );
+        assert_eq!(
+            std::fs::read_to_string(tmp.path().join("stderr")).unwrap(),
+            "err\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn base_environment_replaces_the_inherited_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut spec = spec(tmp.path(), "echo \"[$HOME]\" $ONLY");
+        spec.base_env = Some(BTreeMap::from([("ONLY".to_string(), "this".to_string())]));
+        let mut child = launch(&spec).unwrap();
+        assert!(child.wait().await.unwrap().success());
+        let out = std::fs::read_to_string(tmp.path().join("stdout")).unwrap();
+        assert_eq!(out, "[] this\n");
+    }
+
+    #[tokio::test]
+    async fn destroying_a_session_reaches_other_process_groups() {
+        let tmp = tempfile::tempdir().unwrap();
+        // The grandchild moves to a process group of its own, as the
+        // command executor does with its task.
+        let script = "perl -e 'setpgrp(0,0); sleep 60' & echo $! > grandchild; wait";
+        let mut child = launch(&spec(tmp.path(), script)).unwrap();
+        let sid = child.id().unwrap();
+        let grandchild = loop {
+            if let Ok(text) = std::fs::read_to_string(tmp.path().join("grandchild"))
+                && let Ok(pid) = text.trim().parse::<i32>()
+            {
+                break pid;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        };
+        assert!(destroy_session(sid) >= 1);
+        child.wait().await.unwrap();
+        // The grandchild was re-parented to init (or a subreaper) and killed.
+        for _ in 0..100 {
+            let stat = std::fs::read_to_string(format!("/proc/{grandchild}/stat"));
+            if stat.is_err() || stat.is_ok_and(|s| s.contains(") Z ")) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("process {grandchild} survived the session's destruction");
+    }
+
+    #[test]
+    fn parses_the_session_from_stat() {
+        let stat = "4242 (we (ird) name) S 1 4240 4200 0 -1 4194560 100 0 0 0";
+        assert_eq!(session_of(stat), Some(4200));
+        assert_eq!(session_of("garbage"), None);
+    }
+
+    #[test]
+    fn unknown_users_cannot_be_switched_to() {
+        let err = switch_to("no-such-user-here").unwrap_err();
+        assert!(err.to_string().contains("no such user"), "{err}");
+        let me = User::from_uid(Uid::effective()).unwrap().unwrap();
+        assert_eq!(switch_to(&me.name).unwrap(), None, "already that user");
     }
 }

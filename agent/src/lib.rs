@@ -1,17 +1,20 @@
 //! The agent: registers with the master, runs executors in Mesos's sandbox
 //! layout, serves the v1 executor API, and gets every status update to the
-//! framework.
+//! framework. Also the command executor (`mesos-executor`).
 
 pub mod agent;
+pub mod command;
 pub mod command_executor;
 pub mod error;
+pub mod executor_env;
 pub mod flags;
 mod http;
 pub mod launcher;
-pub mod logging;
 mod link;
+pub mod logging;
 pub mod sandbox;
 pub mod status_updates;
+pub mod validation;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -21,28 +24,22 @@ use mesos_proto::v1;
 pub use error::AgentError;
 pub use flags::AgentFlags;
 
-/// Runs the agent until the process ends.
+/// Runs the agent until the HTTP server stops.
 pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
-    if flags.containerizers.split(',').any(|c| c.trim() != "mesos") {
-        return Err(AgentError::Flag(format!(
-            "--containerizers={}: only 'mesos' is available so far",
-            flags.containerizers
-        )));
+    if flags.master.starts_with("zk://") {
+        return Err(AgentError::Flag(
+            "--master: ZooKeeper master detection is not supported yet; give host:port".into(),
+        ));
     }
-    for isolator in flags.isolation.split(',').map(str::trim) {
-        if !matches!(isolator, "posix/cpu" | "posix/mem" | "posix/disk" | "") {
-            return Err(AgentError::Flag(format!(
-                "--isolation: unknown isolator '{isolator}' (available: posix/cpu, posix/mem, posix/disk)"
-            )));
-        }
-    }
-    std::fs::create_dir_all(&flags.work_dir).map_err(|source| AgentError::WorkDir {
-        path: flags.work_dir.clone(),
-        source,
-    })?;
-    let resources = mesos_resources::parse_resources(flags.resources.as_deref().unwrap_or(""), &flags.default_role)
-        .map_err(|e| AgentError::Flag(format!("--resources: {e}")))?;
-    let resources = mesos_resources::with_detected_defaults(resources, &flags.work_dir, &flags.default_role);
+    let work_dir = flags.work_dir.clone();
+    tokio::task::spawn_blocking(move || std::fs::create_dir_all(&work_dir))
+        .await
+        .map_err(|e| AgentError::Startup(e.to_string()))?
+        .map_err(|source| AgentError::WorkDir {
+            path: flags.work_dir.clone(),
+            source,
+        })?;
+    let resources = agent_resources(&flags).await?;
     let attributes = mesos_resources::parse_attributes(flags.attributes.as_deref().unwrap_or(""))
         .map_err(|e| AgentError::Flag(format!("--attributes: {e}")))?;
 
@@ -51,16 +48,21 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| AgentError::Bind { addr, source })?;
-    let local = listener.local_addr().map_err(|source| AgentError::Bind { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| AgentError::Bind { addr, source })?;
+    // Executors and the master need an address they can reach.
     let advertised = if local.ip().is_unspecified() {
         IpAddr::V4(Ipv4Addr::LOCALHOST)
     } else {
         local.ip()
     };
-    let hostname = flags.hostname.clone().unwrap_or_else(|| advertised.to_string());
-    let endpoint = format!("{advertised}:{}", local.port());
+    let endpoint = SocketAddr::new(advertised, local.port()).to_string();
     let agent_info = v1::AgentInfo {
-        hostname,
+        hostname: flags
+            .hostname
+            .clone()
+            .unwrap_or_else(|| advertised.to_string()),
         port: Some(i32::from(local.port())),
         resources,
         attributes,
@@ -74,16 +76,43 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
         endpoint,
         launcher_dir: launcher::launcher_dir(flags.launcher_dir.as_deref()),
         registration_timeout: flags.executor_registration_timeout.0,
-        shutdown_grace: flags.executor_shutdown_grace_period.0,
-        sandbox_directory: flags.sandbox_directory.clone(),
+        shutdown_grace_period: flags.executor_shutdown_grace_period.0,
+        recovery_timeout: flags.recovery_timeout.0,
+        reregistration_timeout: flags.executor_reregistration_timeout.0,
+        executor_base_env: flags.executor_environment_variables.clone().map(|e| e.vars),
+        switch_user: flags.switch_user,
+        http_command_executor: flags.http_command_executor,
         flags: pairs.clone(),
     };
-    tracing::info!(pid = %config.pid, master = %flags.master, "agent starting");
+    tracing::info!(
+        pid = %config.pid, master = %flags.master, work_dir = %flags.work_dir.display(),
+        "agent starting"
+    );
     let handle = agent::Agent::spawn(config);
-    tokio::spawn(link::run(flags.master.clone(), handle.clone(), flags.registration_backoff_factor.0));
+    tokio::spawn(link::run(
+        flags.master.clone(),
+        handle.clone(),
+        flags.registration_backoff_factor.0,
+    ));
     let app = http::router(http::App {
         handle,
         flags: Arc::new(pairs),
     });
     axum::serve(listener, app).await.map_err(AgentError::Serve)
+}
+
+/// `--resources`, completed with what Mesos detects for the ones not given
+/// (which reads the system: off the runtime's threads).
+async fn agent_resources(flags: &AgentFlags) -> Result<Vec<v1::Resource>, AgentError> {
+    let given = mesos_resources::parse_resources(
+        flags.resources.as_deref().unwrap_or(""),
+        &flags.default_role,
+    )
+    .map_err(|e| AgentError::Flag(format!("--resources: {e}")))?;
+    let (work_dir, role) = (flags.work_dir.clone(), flags.default_role.clone());
+    tokio::task::spawn_blocking(move || {
+        mesos_resources::with_detected_defaults(given, &work_dir, &role)
+    })
+    .await
+    .map_err(|e| AgentError::Startup(e.to_string()))
 }

@@ -1,10 +1,12 @@
-//! The agent's end of the internal link: dial the master, register, relay
-//! messages both ways; on any failure back off and dial again.
+//! The agent's end of the internal link: dial the master's `AgentLink`,
+//! register, relay messages both ways; when the link breaks or the master
+//! goes silent, back off and dial again. What to say is decided by the
+//! agent loop; this module only moves messages.
 
 use std::time::Duration;
 
 use mesos_proto::internal::v1::agent_link_client::AgentLinkClient;
-use mesos_proto::internal::v1::{AgentToMaster, agent_to_master, master_to_agent};
+use mesos_proto::internal::v1::{AgentToMaster, master_to_agent};
 use rand::Rng;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -15,80 +17,165 @@ use crate::agent::{Command, Handle};
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// A master silent for this many ping intervals is considered lost.
 const MISSED_PINGS: u32 = 3;
+/// Ping interval assumed until the master states its own.
+const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(15);
+/// Messages queued towards the master.
+const OUTBOUND_QUEUE: usize = 4096;
 
-/// Runs forever, keeping the agent connected to `master` (`host:port`).
+#[derive(Debug, thiserror::Error)]
+enum LinkError {
+    #[error("invalid master address '{0}'")]
+    Address(String),
+    #[error("cannot connect: {0}")]
+    Connect(#[from] tonic::transport::Error),
+    #[error("the master refused the link: {0}")]
+    Refused(tonic::Status),
+    #[error("the link broke: {0}")]
+    Broken(tonic::Status),
+    #[error("no message from the master for {0:?}")]
+    Silent(Duration),
+    #[error("the master closed the link")]
+    Closed,
+    #[error("the agent loop is gone")]
+    AgentGone,
+}
+
+/// Keeps the agent connected to `master` (`host:port`) until the agent
+/// loop goes away.
 pub async fn run(master: String, handle: Handle, backoff_factor: Duration) {
-    let mut attempt: u32 = 0;
+    let master = with_default_port(&master);
+    let mut failures: u32 = 0;
     loop {
-        match session(&master, &handle).await {
-            Ok(()) => {
-                tracing::warn!(%master, "link to the master closed");
-                attempt = 0;
-            }
-            Err(e) => tracing::warn!(%master, "link to the master failed: {e}"),
+        // Mesos delays even the first registration by a random fraction of
+        // the factor, so that agents started together do not stampede.
+        let delay = backoff(backoff_factor, failures, &mut rand::rng());
+        tokio::time::sleep(delay).await;
+        let mut registered = false;
+        let result = session(&master, &handle, &mut registered).await;
+        if handle.send(Command::LinkDown).await.is_err() {
+            return;
         }
-        handle.notify(Command::LinkDown);
-        // Random in [0, factor * 2^n], as Mesos spreads re-registrations.
-        let cap = backoff_factor
-            .saturating_mul(1u32 << attempt.min(16))
-            .min(MAX_BACKOFF);
-        let delay = if cap.is_zero() {
-            Duration::ZERO
+        match result {
+            Err(LinkError::AgentGone) => return,
+            Err(e) => tracing::warn!(%master, "{}", with_causes(&e)),
+            Ok(()) => {}
+        }
+        failures = if registered {
+            0
         } else {
-            rand::rng().random_range(Duration::ZERO..=cap)
+            failures.saturating_add(1)
         };
-        attempt = attempt.saturating_add(1);
-        tokio::time::sleep(delay.max(Duration::from_millis(50))).await;
     }
 }
 
-async fn session(master: &str, handle: &Handle) -> Result<(), String> {
+/// The error and its sources: tonic's own messages ("transport error")
+/// say little without them.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// `host` alone means Mesos's default master port.
+fn with_default_port(master: &str) -> String {
+    if master.contains(':') {
+        master.to_string()
+    } else {
+        format!("{master}:5050")
+    }
+}
+
+/// A random delay in `[0, factor * 2^failures]`, at most a minute.
+fn backoff(factor: Duration, failures: u32, rng: &mut impl Rng) -> Duration {
+    let cap = factor
+        .saturating_mul(1u32 << failures.min(20))
+        .min(MAX_BACKOFF);
+    if cap.is_zero() {
+        return Duration::ZERO;
+    }
+    rng.random_range(Duration::ZERO..=cap)
+}
+
+async fn session(master: &str, handle: &Handle, registered: &mut bool) -> Result<(), LinkError> {
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{master}"))
-        .map_err(|e| format!("bad master address '{master}': {e}"))?
+        .map_err(|_| LinkError::Address(master.to_string()))?
         .connect_timeout(Duration::from_secs(5))
         .tcp_nodelay(true);
-    let channel = endpoint.connect().await.map_err(|e| e.to_string())?;
+    let channel = endpoint.connect().await?;
     let mut client = AgentLinkClient::new(channel);
 
-    let (tx, rx) = mpsc::channel::<AgentToMaster>(4096);
-    let register = handle
-        .request(|reply| Command::LinkUp { tx: tx.clone(), reply })
+    // The agent loop holds the only sender and puts RegisterAgent first;
+    // when it drops the sender (LinkDown), the outbound stream ends.
+    let (tx, rx) = mpsc::channel::<AgentToMaster>(OUTBOUND_QUEUE);
+    handle
+        .send(Command::LinkUp { tx })
         .await
-        .map_err(|e| e.message)?;
-    tx.send(AgentToMaster {
-        message: Some(agent_to_master::Message::Register(register)),
-    })
-    .await
-    .map_err(|_| "link closed before registering".to_string())?;
-    // The actor holds the other sender; this one would keep the stream open
-    // after the actor dropped its link.
-    drop(tx);
-
+        .map_err(|_| LinkError::AgentGone)?;
     let mut inbound = client
         .attach(ReceiverStream::new(rx))
         .await
-        .map_err(|s| s.message().to_string())?
+        .map_err(LinkError::Refused)?
         .into_inner();
-    let mut ping_interval = Duration::from_secs(15);
+
+    let mut ping_interval = DEFAULT_PING_INTERVAL;
     loop {
-        let message = tokio::time::timeout(ping_interval * MISSED_PINGS, inbound.message())
+        let silence = ping_interval * MISSED_PINGS;
+        let message = tokio::time::timeout(silence, inbound.message())
             .await
-            .map_err(|_| format!("no message from the master for {:?}", ping_interval * MISSED_PINGS))?
-            .map_err(|s| s.message().to_string())?;
-        let Some(message) = message else {
-            return Ok(());
-        };
+            .map_err(|_| LinkError::Silent(silence))?
+            .map_err(LinkError::Broken)?
+            .ok_or(LinkError::Closed)?;
         let Some(message) = message.message else {
-            continue;
+            continue; // a message kind newer than this agent
         };
-        if let master_to_agent::Message::Registered(r) = &message
-            && let Some(secs) = r.ping_interval_seconds.filter(|s| s.is_finite() && *s > 0.0)
-        {
-            ping_interval = Duration::from_secs_f64(secs);
+        if let master_to_agent::Message::Registered(r) = &message {
+            *registered = true;
+            if let Some(secs) = r
+                .ping_interval_seconds
+                .filter(|s| s.is_finite() && *s > 0.0)
+            {
+                ping_interval = Duration::from_secs_f64(secs);
+            }
         }
         handle
             .send(Command::FromMaster(Box::new(message)))
             .await
-            .map_err(|e| e.message)?;
+            .map_err(|_| LinkError::AgentGone)?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_within_bounds_and_caps_at_a_minute() {
+        let mut rng = rand::rng();
+        let factor = Duration::from_secs(1);
+        for failures in 0..10 {
+            let cap = Duration::from_secs(1 << failures).min(MAX_BACKOFF);
+            for _ in 0..200 {
+                let d = backoff(factor, failures, &mut rng);
+                assert!(d <= cap, "{d:?} > {cap:?} after {failures} failures");
+            }
+        }
+        assert!(backoff(factor, u32::MAX, &mut rng) <= MAX_BACKOFF);
+        assert_eq!(backoff(Duration::ZERO, 3, &mut rng), Duration::ZERO);
+        // Spread out, not always the cap.
+        let samples: Vec<Duration> = (0..50).map(|_| backoff(factor, 3, &mut rng)).collect();
+        assert!(samples.iter().any(|d| *d < Duration::from_secs(4)));
+    }
+
+    #[test]
+    fn master_port_defaults_to_5050() {
+        assert_eq!(with_default_port("m.example"), "m.example:5050");
+        assert_eq!(with_default_port("10.0.0.1:6050"), "10.0.0.1:6050");
     }
 }

@@ -1,4 +1,4 @@
-//! `mesos-agent`.
+//! `mesos-agent`: parses the flags and runs the agent.
 
 use std::process::ExitCode;
 
@@ -18,10 +18,9 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    mesos_agent::logging::init(&flags.logging_level);
+    mesos_agent::logging::init(flags.logging_level.directive());
     if let Err(e) = mesos_agent::run(flags).await {
         tracing::error!("{e}");
-        eprintln!("mesos-agent: {e}");
         return ExitCode::from(1);
     }
     ExitCode::SUCCESS

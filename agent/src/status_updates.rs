@@ -1,10 +1,12 @@
 //! The status update manager: every update reaches the master at least
-//! once, in order per task.
+//! once, and in order per task.
 //!
-//! Per task a FIFO queue; only its head is in flight. The head is resent
-//! with exponential backoff (10 s doubling to 10 min) until the master
-//! relays the framework's acknowledgement with the head's uuid; then the
-//! next update goes. Pure bookkeeping: the caller sends what it is told to.
+//! Each task has a FIFO queue of which only the head is in flight. The head
+//! is resent with exponential backoff (10 s, doubling up to 10 min) until
+//! the master relays the framework's acknowledgement carrying the head's
+//! uuid; then the next update goes. This module is pure bookkeeping: it
+//! says what to send and the caller sends it, so it is tested without any
+//! clock or network.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -14,14 +16,22 @@ use mesos_proto::internal::v1::StatusUpdate;
 pub const INITIAL_BACKOFF: Duration = Duration::from_secs(10);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(600);
 
+/// (framework id, task id).
 type TaskKey = (String, String);
 
 #[derive(Debug)]
 struct Stream {
     pending: VecDeque<StatusUpdate>,
-    /// When the head was last sent and when to resend it.
-    next_retry: Option<Instant>,
+    /// When to resend the head.
+    retry_at: Instant,
     backoff: Duration,
+}
+
+impl Stream {
+    fn head_sent(&mut self, now: Instant) {
+        self.backoff = INITIAL_BACKOFF;
+        self.retry_at = now + INITIAL_BACKOFF;
+    }
 }
 
 #[derive(Debug, Default)]
@@ -29,11 +39,18 @@ pub struct StatusUpdateManager {
     streams: BTreeMap<TaskKey, Stream>,
 }
 
-fn key(update: &StatusUpdate) -> TaskKey {
-    (update.framework_id.value.clone(), update.status.task_id.value.clone())
+/// What became of an enqueued update.
+#[derive(Debug, PartialEq)]
+pub enum Enqueued {
+    /// It is the task's head: send it now.
+    SendNow(Box<StatusUpdate>),
+    /// It waits behind earlier updates of the task.
+    Queued,
+    /// An update with the same uuid is already pending; dropped.
+    Duplicate,
 }
 
-/// Outcome of an acknowledgement.
+/// What an acknowledgement did.
 #[derive(Debug, PartialEq)]
 pub enum Acked {
     /// The head was acknowledged; `next` is the new head, to send now.
@@ -41,89 +58,114 @@ pub enum Acked {
         acked: Box<StatusUpdate>,
         next: Option<Box<StatusUpdate>>,
     },
-    /// Unknown task or a uuid that is not the head's: ignored.
-    Ignored,
+    /// The task has pending updates but the uuid is not the head's (a
+    /// duplicate or late acknowledgement).
+    NotHead,
+    /// Nothing is pending for the task.
+    UnknownTask,
+}
+
+fn key_of(update: &StatusUpdate) -> TaskKey {
+    (
+        update.framework_id.value.clone(),
+        update.status.task_id.value.clone(),
+    )
 }
 
 impl StatusUpdateManager {
-    /// Queues an update. Returns it back if it became the head and should be
-    /// sent now.
-    pub fn enqueue(&mut self, update: StatusUpdate, now: Instant) -> Option<StatusUpdate> {
-        let stream = self.streams.entry(key(&update)).or_insert_with(|| Stream {
-            pending: VecDeque::new(),
-            next_retry: None,
-            backoff: INITIAL_BACKOFF,
-        });
+    /// Queues an update; its `status.uuid` must be set.
+    pub fn enqueue(&mut self, update: StatusUpdate, now: Instant) -> Enqueued {
+        let stream = self
+            .streams
+            .entry(key_of(&update))
+            .or_insert_with(|| Stream {
+                pending: VecDeque::new(),
+                retry_at: now,
+                backoff: INITIAL_BACKOFF,
+            });
+        if stream
+            .pending
+            .iter()
+            .any(|p| p.status.uuid == update.status.uuid)
+        {
+            return Enqueued::Duplicate;
+        }
         stream.pending.push_back(update);
-        if stream.pending.len() == 1 {
-            stream.next_retry = Some(now + INITIAL_BACKOFF);
-            stream.backoff = INITIAL_BACKOFF;
-            stream.pending.front().cloned()
-        } else {
-            None
+        if stream.pending.len() > 1 {
+            return Enqueued::Queued;
+        }
+        stream.head_sent(now);
+        match stream.pending.front() {
+            Some(head) => Enqueued::SendNow(Box::new(head.clone())),
+            None => Enqueued::Queued,
         }
     }
 
-    pub fn acknowledge(&mut self, framework_id: &str, task_id: &str, uuid: &[u8], now: Instant) -> Acked {
-        let k = (framework_id.to_string(), task_id.to_string());
-        let Some(stream) = self.streams.get_mut(&k) else {
-            return Acked::Ignored;
+    pub fn acknowledge(
+        &mut self,
+        framework_id: &str,
+        task_id: &str,
+        uuid: &[u8],
+        now: Instant,
+    ) -> Acked {
+        let key = (framework_id.to_string(), task_id.to_string());
+        let Some(stream) = self.streams.get_mut(&key) else {
+            return Acked::UnknownTask;
         };
-        let matches = stream
+        let is_head = stream
             .pending
             .front()
             .is_some_and(|head| head.status.uuid.as_deref() == Some(uuid));
-        if !matches {
-            return Acked::Ignored;
+        if !is_head {
+            return Acked::NotHead;
         }
         let Some(acked) = stream.pending.pop_front() else {
-            return Acked::Ignored;
+            return Acked::UnknownTask;
         };
-        let next = stream.pending.front().cloned();
+        let next = stream.pending.front().cloned().map(Box::new);
         if next.is_some() {
-            stream.next_retry = Some(now + INITIAL_BACKOFF);
-            stream.backoff = INITIAL_BACKOFF;
+            stream.head_sent(now);
         } else {
-            self.streams.remove(&k);
+            self.streams.remove(&key);
         }
         Acked::Head {
             acked: Box::new(acked),
-            next: next.map(Box::new),
+            next,
         }
     }
 
-    /// Heads whose retry time has come; their backoff doubles.
+    /// Heads whose retry time has come; each one's backoff doubles.
     pub fn due(&mut self, now: Instant) -> Vec<StatusUpdate> {
         let mut out = Vec::new();
         for stream in self.streams.values_mut() {
-            if stream.next_retry.is_some_and(|t| t <= now)
+            if stream.retry_at <= now
                 && let Some(head) = stream.pending.front()
             {
                 stream.backoff = (stream.backoff * 2).min(MAX_BACKOFF);
-                stream.next_retry = Some(now + stream.backoff);
+                stream.retry_at = now + stream.backoff;
                 out.push(head.clone());
             }
         }
         out
     }
 
-    /// Every head, to resend at once after (re)connecting to a master.
+    /// Every head, to resend at once after (re)registering with a master.
     pub fn heads(&mut self, now: Instant) -> Vec<StatusUpdate> {
         self.streams
             .values_mut()
-            .filter_map(|s| {
-                s.next_retry = Some(now + s.backoff);
-                s.pending.front().cloned()
+            .filter_map(|stream| {
+                stream.head_sent(now);
+                stream.pending.front().cloned()
             })
             .collect()
     }
 
-    /// Forgets a framework's updates (it was removed; nobody will ack).
+    /// Drops a removed framework's updates: nobody will acknowledge them.
     pub fn forget_framework(&mut self, framework_id: &str) {
         self.streams.retain(|(fid, _), _| fid != framework_id);
     }
 
-    /// Updates not yet acknowledged, for the agent's state view.
+    /// Updates not yet acknowledged.
     pub fn pending(&self) -> usize {
         self.streams.values().map(|s| s.pending.len()).sum()
     }
@@ -134,9 +176,11 @@ mod tests {
     use super::*;
     use mesos_proto::v1;
 
-    fn update(task: &str, state: v1::TaskState, uuid: u8) -> StatusUpdate {
+    fn update(framework: &str, task: &str, state: v1::TaskState, uuid: u8) -> StatusUpdate {
         StatusUpdate {
-            framework_id: v1::FrameworkId { value: "f".into() },
+            framework_id: v1::FrameworkId {
+                value: framework.into(),
+            },
             status: v1::TaskStatus {
                 task_id: v1::TaskId { value: task.into() },
                 state: state as i32,
@@ -147,41 +191,157 @@ mod tests {
         }
     }
 
+    fn sent_state(e: Enqueued) -> Option<v1::TaskState> {
+        match e {
+            Enqueued::SendNow(u) => Some(u.status.state()),
+            _ => None,
+        }
+    }
+
+    fn next_state(a: Acked) -> Option<v1::TaskState> {
+        match a {
+            Acked::Head { next, .. } => next.map(|n| n.status.state()),
+            other => panic!("not a head ack: {other:?}"),
+        }
+    }
+
     #[test]
     fn only_the_head_is_in_flight_and_order_is_kept() {
+        use v1::TaskState::*;
         let mut m = StatusUpdateManager::default();
         let now = Instant::now();
-        assert!(m.enqueue(update("t", v1::TaskState::TaskStarting, 1), now).is_some());
-        assert!(m.enqueue(update("t", v1::TaskState::TaskRunning, 2), now).is_none());
-        assert!(m.enqueue(update("t", v1::TaskState::TaskFinished, 3), now).is_none());
-        // Another task has its own stream.
-        assert!(m.enqueue(update("u", v1::TaskState::TaskRunning, 9), now).is_some());
+        assert_eq!(
+            sent_state(m.enqueue(update("f", "t", TaskStarting, 1), now)),
+            Some(TaskStarting)
+        );
+        assert_eq!(
+            m.enqueue(update("f", "t", TaskRunning, 2), now),
+            Enqueued::Queued
+        );
+        assert_eq!(
+            m.enqueue(update("f", "t", TaskFinished, 3), now),
+            Enqueued::Queued
+        );
+        // Other tasks, also of other frameworks, have streams of their own.
+        assert!(sent_state(m.enqueue(update("f", "u", TaskRunning, 9), now)).is_some());
+        assert!(sent_state(m.enqueue(update("g", "t", TaskRunning, 8), now)).is_some());
 
-        assert_eq!(m.acknowledge("f", "t", &[2; 16], now), Acked::Ignored, "not the head");
-        let Acked::Head { next, .. } = m.acknowledge("f", "t", &[1; 16], now) else { panic!() };
-        assert_eq!(next.unwrap().status.state(), v1::TaskState::TaskRunning);
-        let Acked::Head { next, .. } = m.acknowledge("f", "t", &[2; 16], now) else { panic!() };
-        assert_eq!(next.unwrap().status.state(), v1::TaskState::TaskFinished);
-        let Acked::Head { next, .. } = m.acknowledge("f", "t", &[3; 16], now) else { panic!() };
-        assert!(next.is_none());
-        assert_eq!(m.acknowledge("f", "t", &[3; 16], now), Acked::Ignored, "duplicate ack");
+        assert_eq!(
+            next_state(m.acknowledge("f", "t", &[1; 16], now)),
+            Some(TaskRunning)
+        );
+        assert_eq!(
+            next_state(m.acknowledge("f", "t", &[2; 16], now)),
+            Some(TaskFinished)
+        );
+        assert_eq!(next_state(m.acknowledge("f", "t", &[3; 16], now)), None);
+        assert_eq!(m.pending(), 2);
+    }
+
+    #[test]
+    fn stray_acknowledgements_are_ignored() {
+        let mut m = StatusUpdateManager::default();
+        let now = Instant::now();
+        m.enqueue(update("f", "t", v1::TaskState::TaskRunning, 1), now);
+        m.enqueue(update("f", "t", v1::TaskState::TaskFinished, 2), now);
+        assert_eq!(
+            m.acknowledge("f", "t", &[2; 16], now),
+            Acked::NotHead,
+            "not the head yet"
+        );
+        assert_eq!(m.acknowledge("f", "x", &[1; 16], now), Acked::UnknownTask);
+        assert_eq!(m.acknowledge("g", "t", &[1; 16], now), Acked::UnknownTask);
+        assert!(matches!(
+            m.acknowledge("f", "t", &[1; 16], now),
+            Acked::Head { .. }
+        ));
+        assert_eq!(
+            m.acknowledge("f", "t", &[1; 16], now),
+            Acked::NotHead,
+            "duplicate"
+        );
+        assert!(matches!(
+            m.acknowledge("f", "t", &[2; 16], now),
+            Acked::Head { .. }
+        ));
+        assert_eq!(
+            m.acknowledge("f", "t", &[2; 16], now),
+            Acked::UnknownTask,
+            "stream done"
+        );
+        assert_eq!(m.pending(), 0);
+    }
+
+    #[test]
+    fn duplicate_updates_are_dropped() {
+        let mut m = StatusUpdateManager::default();
+        let now = Instant::now();
+        assert!(
+            sent_state(m.enqueue(update("f", "t", v1::TaskState::TaskRunning, 1), now)).is_some()
+        );
+        assert_eq!(
+            m.enqueue(update("f", "t", v1::TaskState::TaskRunning, 1), now),
+            Enqueued::Duplicate
+        );
         assert_eq!(m.pending(), 1);
     }
 
     #[test]
     fn unacknowledged_heads_are_retried_with_backoff() {
         let mut m = StatusUpdateManager::default();
-        let now = Instant::now();
-        m.enqueue(update("t", v1::TaskState::TaskRunning, 1), now);
-        assert!(m.due(now + Duration::from_secs(5)).is_empty());
-        assert_eq!(m.due(now + Duration::from_secs(10)).len(), 1);
-        // Backoff doubled to 20 s from the retry.
-        assert!(m.due(now + Duration::from_secs(25)).is_empty());
-        assert_eq!(m.due(now + Duration::from_secs(31)).len(), 1);
-        for i in 0..20 {
-            m.due(now + Duration::from_secs(40 + i * 700));
+        let t0 = Instant::now();
+        let at = |secs: u64| t0 + Duration::from_secs(secs);
+        m.enqueue(update("f", "t", v1::TaskState::TaskRunning, 1), t0);
+        m.enqueue(update("f", "t", v1::TaskState::TaskFinished, 2), t0);
+        assert!(m.due(at(9)).is_empty());
+        let resent = m.due(at(10));
+        assert_eq!(resent.len(), 1, "only the head");
+        assert_eq!(resent[0].status.state(), v1::TaskState::TaskRunning);
+        // The backoff doubled: next at 10 + 20.
+        assert!(m.due(at(29)).is_empty());
+        assert_eq!(m.due(at(30)).len(), 1);
+        // Then 40, 80, ... capped at 10 minutes.
+        let mut t = 30;
+        let mut gaps = Vec::new();
+        for _ in 0..8 {
+            let before = t;
+            loop {
+                t += 1;
+                if !m.due(at(t)).is_empty() {
+                    break;
+                }
+            }
+            gaps.push(t - before);
         }
-        assert_eq!(m.heads(now).len(), 1);
+        assert_eq!(gaps, vec![40, 80, 160, 320, 600, 600, 600, 600]);
+        // An acknowledgement restarts the backoff for the next head.
+        assert!(matches!(
+            m.acknowledge("f", "t", &[1; 16], at(t)),
+            Acked::Head { .. }
+        ));
+        assert!(m.due(at(t + 9)).is_empty());
+        assert_eq!(m.due(at(t + 10)).len(), 1);
+    }
+
+    #[test]
+    fn reconnecting_resends_every_head_and_restarts_backoff() {
+        let mut m = StatusUpdateManager::default();
+        let t0 = Instant::now();
+        m.enqueue(update("f", "t", v1::TaskState::TaskRunning, 1), t0);
+        m.enqueue(update("f", "t", v1::TaskState::TaskFinished, 2), t0);
+        m.enqueue(update("f", "u", v1::TaskState::TaskRunning, 3), t0);
+        for s in 1..=100 {
+            m.due(t0 + Duration::from_secs(s * 10));
+        }
+        let later = t0 + Duration::from_secs(2000);
+        let heads = m.heads(later);
+        assert_eq!(heads.len(), 2);
+        assert!(
+            heads
+                .iter()
+                .all(|h| h.status.state() == v1::TaskState::TaskRunning)
+        );
+        assert_eq!(m.due(later + INITIAL_BACKOFF).len(), 2);
         m.forget_framework("f");
         assert_eq!(m.pending(), 0);
     }

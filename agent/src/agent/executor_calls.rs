@@ -1,52 +1,72 @@
-//! Calls from executors (`/api/v1/executor`), after the HTTP layer decoded
-//! them.
+//! Calls from executors (`/api/v1/executor`), already decoded and
+//! validated by the HTTP layer.
 
+use http::StatusCode;
 use mesos_proto::codec::Format;
 use mesos_proto::internal::v1::{ExecutorToFramework, agent_to_master};
-use mesos_proto::v1::{self, TaskState, executor, task_status::Source};
+use mesos_proto::v1::{self, executor};
 use tokio::sync::mpsc;
 
-use super::{Agent, Connection, ExecutorKey, ExecutorState, ExecutorSubscription, Task, is_terminal};
+use super::model::{Connection, ExecutorState, Task};
+use super::{Agent, ExecutorKey, ExecutorSubscription, frame};
 use crate::error::ApiError;
 
-/// Events queued for one executor before it counts as stuck.
+/// Events queued for one executor; one that falls this far behind loses
+/// events (and is logged).
 const EVENT_QUEUE: usize = 1024;
 
 impl Agent {
-    fn find_executor(&self, call: &executor::Call) -> Result<ExecutorKey, ApiError> {
-        let key = (call.framework_id.value.clone(), call.executor_id.value.clone());
-        if !self.frameworks.contains_key(&key.0) {
-            return Err(ApiError::bad_request("Framework cannot be found"));
-        }
-        if !self.executors.contains_key(&key) {
+    fn caller(&self, call: &executor::Call) -> Result<ExecutorKey, ApiError> {
+        let key = ExecutorKey {
+            framework_id: call.framework_id.value.clone(),
+            executor_id: call.executor_id.value.clone(),
+        };
+        let framework = self
+            .frameworks
+            .get(&key.framework_id)
+            .ok_or_else(|| ApiError::bad_request("Framework cannot be found"))?;
+        if !framework.executors.contains_key(&key.executor_id) {
             return Err(ApiError::bad_request("Executor cannot be found"));
         }
         Ok(key)
     }
 
+    /// SUBSCRIBE: the new connection replaces any earlier one. The stream
+    /// starts with SUBSCRIBED, then LAUNCH for every task that waited.
     pub(super) fn executor_subscribe(
         &mut self,
         call: executor::Call,
         format: Format,
     ) -> Result<ExecutorSubscription, ApiError> {
-        let key = self.find_executor(&call)?;
+        let key = self.caller(&call)?;
         let framework_info = self
             .frameworks
-            .get(&key.0)
-            .cloned()
+            .get(&key.framework_id)
+            .map(|f| f.info.clone())
             .ok_or_else(|| ApiError::bad_request("Framework cannot be found"))?;
         let agent_info = self.agent_info();
-        let conn_id = self.next_conn;
+        let conn = self.next_conn;
         self.next_conn += 1;
-        let (tx, rx) = mpsc::channel(EVENT_QUEUE);
-        let Some(executor) = self.executors.get_mut(&key) else {
+        let (tx, events) = mpsc::channel(EVENT_QUEUE);
+        let Some(executor) = self.executor_mut(&key) else {
             return Err(ApiError::bad_request("Executor cannot be found"));
         };
         if executor.state == ExecutorState::Terminating {
-            return Err(ApiError::bad_request("Executor is terminating"));
+            // Mesos answers a terminating executor's subscription with
+            // SHUTDOWN and closes the stream.
+            tracing::warn!(%key, "terminating executor subscribed; telling it to shut down");
+            let shutdown = executor::Event {
+                r#type: Some(executor::event::Type::Shutdown as i32),
+                ..Default::default()
+            };
+            let _ = tx.try_send(frame(format, &shutdown));
+            return Ok(ExecutorSubscription { events, conn });
+        }
+        if executor.conn.is_some() {
+            tracing::info!(%key, "executor resubscribed; closing its previous stream");
         }
         executor.conn = Some(Connection {
-            id: conn_id,
+            id: conn,
             format,
             tx,
         });
@@ -64,17 +84,13 @@ impl Agent {
             }),
             ..Default::default()
         };
-        let queued: Vec<v1::TaskInfo> = executor.queued.drain(..).collect();
+        let queued = std::mem::take(&mut executor.queued);
         for task in &queued {
-            executor.launched.insert(
-                task.task_id.value.clone(),
-                Task {
-                    info: task.clone(),
-                    state: TaskState::TaskStaging,
-                },
-            );
+            executor
+                .launched
+                .insert(task.task_id.value.clone(), Task::new(task.clone()));
         }
-        tracing::info!(framework = %key.0, executor = %key.1, "executor subscribed");
+        tracing::info!(%key, tasks = queued.len(), "executor subscribed");
         self.send_to_executor(&key, &subscribed);
         for task in queued {
             let launch = executor::Event {
@@ -84,87 +100,49 @@ impl Agent {
             };
             self.send_to_executor(&key, &launch);
         }
-        Ok(ExecutorSubscription {
-            events: rx,
-            conn: conn_id,
-        })
+        Ok(ExecutorSubscription { events, conn })
     }
 
     pub(super) fn executor_stream_closed(&mut self, key: &ExecutorKey, conn: u64) {
-        if let Some(executor) = self.executors.get_mut(key)
+        if let Some(executor) = self.executor_mut(key)
             && executor.conn.as_ref().is_some_and(|c| c.id == conn)
         {
-            tracing::info!(framework = %key.0, executor = %key.1, "executor disconnected");
+            tracing::info!(%key, "executor disconnected");
             executor.conn = None;
         }
     }
 
+    /// UPDATE and MESSAGE (HEARTBEAT and UNKNOWN never get here).
     pub(super) fn executor_call(&mut self, call: executor::Call) -> Result<(), ApiError> {
-        let key = self.find_executor(&call)?;
-        if self.executors.get(&key).is_some_and(|e| e.conn.is_none()) {
-            return Err(ApiError::new(http::StatusCode::FORBIDDEN, "Executor is not subscribed"));
+        let key = self.caller(&call)?;
+        if self
+            .executor(&key)
+            .is_some_and(|e| e.state == ExecutorState::Registering)
+        {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "Executor is not subscribed",
+            ));
         }
-        match call.r#type() {
-            executor::call::Type::Heartbeat => Ok(()),
-            executor::call::Type::Update => {
-                let update = call
-                    .update
-                    .ok_or_else(|| ApiError::bad_request("Expecting 'update' to be present"))?;
-                self.executor_update(&key, update.status)
-            }
-            executor::call::Type::Message => {
-                let message = call
-                    .message
-                    .ok_or_else(|| ApiError::bad_request("Expecting 'message' to be present"))?;
-                self.counters.framework_messages += 1;
-                self.send_to_master(agent_to_master::Message::ExecutorMessage(ExecutorToFramework {
-                    framework_id: call.framework_id,
-                    executor_id: call.executor_id,
-                    data: message.data,
-                }));
+        match (call.r#type(), call.update, call.message) {
+            (executor::call::Type::Update, Some(update), _) => {
+                let mut status = update.status;
+                status.executor_id = Some(call.executor_id);
+                self.status_update(&key.framework_id, status);
                 Ok(())
             }
-            executor::call::Type::Subscribe | executor::call::Type::Unknown => Err(ApiError::new(
-                http::StatusCode::NOT_IMPLEMENTED,
-                "Received an unexpected call type",
-            )),
-        }
-    }
-
-    /// An executor's status update, checked as Mesos checks it.
-    fn executor_update(&mut self, key: &ExecutorKey, mut status: v1::TaskStatus) -> Result<(), ApiError> {
-        let invalid = |agent: &mut Agent, message: String| {
-            agent.counters.invalid_status_updates += 1;
-            Err(ApiError::bad_request(message))
-        };
-        match status.uuid.as_deref() {
-            Some(uuid) if uuid.len() == 16 => {}
-            _ => return invalid(self, "Expecting 'uuid' to be present and a valid UUID".into()),
-        }
-        if status.source() != Source::Executor {
-            return invalid(self, "Received update from an executor with source other than SOURCE_EXECUTOR".into());
-        }
-        if status.state() == TaskState::TaskStaging {
-            return invalid(self, "Received TASK_STAGING from an executor, which is not allowed".into());
-        }
-        if let Some(id) = &status.executor_id
-            && id.value != key.1
-        {
-            return invalid(self, format!("ExecutorID in the status ('{}') does not match the caller", id.value));
-        }
-        status.executor_id = Some(v1::ExecutorId { value: key.1.clone() });
-        if let Some(executor) = self.executors.get_mut(key)
-            && let Some(task) = executor.launched.get_mut(&status.task_id.value)
-        {
-            task.state = status.state();
-            if is_terminal(task.state)
-                && let Some(done) = executor.launched.remove(&status.task_id.value)
-            {
-                executor.completed.push(done);
+            (executor::call::Type::Message, _, Some(message)) => {
+                self.counters.valid_framework_messages += 1;
+                self.send_to_master(agent_to_master::Message::ExecutorMessage(
+                    ExecutorToFramework {
+                        framework_id: call.framework_id,
+                        executor_id: call.executor_id,
+                        data: message.data,
+                    },
+                ));
+                Ok(())
             }
+            _ => Err(ApiError::bad_request("Unexpected call")),
         }
-        self.counters.valid_status_updates += 1;
-        self.forward_update(&key.0, status);
-        Ok(())
     }
 }

@@ -1,362 +1,463 @@
-//! Executor lifecycle: launch, registration timeout, exit, shutdown.
+//! Executor lifecycle: launch, subscription deadline, exit, shutdown.
+//!
+//! The fork and the sandbox's file I/O run on the blocking pool; a watcher
+//! task per executor reports the launch and, later, the exit back to the
+//! agent loop. Commands carry the container ID, so a late report about an
+//! earlier run of the same executor ID is recognised and ignored.
 
-use std::collections::BTreeMap;
-use std::time::Instant;
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::time::Duration;
 
-use mesos_proto::internal::v1::{ExecutorExited, StatusUpdate, agent_to_master};
-use mesos_proto::v1::{self, TaskState, executor, task_status::Reason, task_status::Source};
+use mesos_proto::internal::v1::{ExecutorExited, agent_to_master};
+use mesos_proto::v1::{self, TaskState, executor, task_status::Reason};
 use nix::sys::signal::Signal;
 
-use super::{Agent, Command, Executor, ExecutorKey, ExecutorState, MAX_COMPLETED, Task, is_terminal, now_secs};
+use super::model::{
+    Executor, ExecutorState, FrameworkState, MAX_COMPLETED_FRAMEWORKS, Task, Termination,
+    is_terminal,
+};
+use super::tasks::agent_status;
+use super::{Agent, Command, ExecutorKey, Handle};
+use crate::command::CommandLine;
+use crate::executor_env::ExecutorEnv;
 use crate::launcher::{self, LaunchSpec};
-use crate::sandbox;
+use crate::sandbox::{self, RunIds};
 
 impl Agent {
-    /// The ExecutorInfo Mesos builds for a command task.
-    fn command_executor_info(&self, framework_id: &str, task: &v1::TaskInfo) -> v1::ExecutorInfo {
-        let command = task
-            .command
-            .as_ref()
-            .and_then(|c| c.value.clone())
-            .unwrap_or_default();
-        let program = self.config.launcher_dir.join("mesos-executor");
-        v1::ExecutorInfo {
-            executor_id: v1::ExecutorId {
-                value: task.task_id.value.clone(),
-            },
-            framework_id: Some(v1::FrameworkId {
-                value: framework_id.to_string(),
-            }),
-            name: Some(format!(
-                "Command Executor (Task: {}) (Command: sh -c '{command}')",
-                task.task_id.value
-            )),
-            source: Some(task.task_id.value.clone()),
-            command: Some(v1::CommandInfo {
-                value: Some(program.display().to_string()),
-                shell: Some(false),
-                arguments: vec!["mesos-executor".to_string()],
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
-    }
-
-    /// RunTask from the master: hand the task to its executor, starting the
-    /// executor if needed.
-    pub(super) fn run_task(&mut self, framework: v1::FrameworkInfo, task: v1::TaskInfo) {
-        let Some(framework_id) = framework.id.as_ref().map(|id| id.value.clone()) else {
-            tracing::warn!("RunTask without a framework id ignored");
-            return;
-        };
-        self.frameworks.insert(framework_id.clone(), framework);
-        let info = match &task.executor {
-            Some(executor) => {
-                let mut executor = executor.clone();
-                executor.framework_id = Some(v1::FrameworkId {
-                    value: framework_id.clone(),
-                });
-                executor
-            }
-            None => self.command_executor_info(&framework_id, &task),
-        };
-        let key = (framework_id.clone(), info.executor_id.value.clone());
-        if let Some(executor) = self.executors.get_mut(&key)
-            && executor.state != ExecutorState::Terminating
-        {
-            if executor.conn.is_some() {
-                let event = executor::Event {
-                    r#type: Some(executor::event::Type::Launch as i32),
-                    launch: Some(executor::event::Launch { task: task.clone() }),
-                    ..Default::default()
-                };
-                executor.launched.insert(
-                    task.task_id.value.clone(),
-                    Task {
-                        info: task,
-                        state: TaskState::TaskStaging,
-                    },
-                );
-                self.send_to_executor(&key, &event);
-            } else {
-                executor.queued.push(task);
-            }
-            return;
-        }
-        if let Err(message) = self.launch_executor(&key, info, task.clone()) {
-            self.counters.launch_errors += 1;
-            tracing::warn!(framework = %framework_id, task = %task.task_id.value, %message, "executor launch failed");
-            self.generate_update(
-                &framework_id,
-                &task.task_id,
-                Some(&key.1),
-                TaskState::TaskFailed,
-                Reason::ContainerLaunchFailed,
-                &message,
-            );
-        }
-    }
-
-    fn launch_executor(&mut self, key: &ExecutorKey, info: v1::ExecutorInfo, task: v1::TaskInfo) -> Result<(), String> {
-        let agent_id = self
-            .agent_id
-            .clone()
-            .ok_or_else(|| "agent is not registered".to_string())?;
+    /// Starts a new executor for `task` (its first task).
+    pub(super) fn launch_executor(
+        &mut self,
+        key: ExecutorKey,
+        info: v1::ExecutorInfo,
+        task: v1::TaskInfo,
+        command_executor: bool,
+    ) {
         let container_id = uuid::Uuid::new_v4().to_string();
-        let sandbox = sandbox::create(&self.config.work_dir, &agent_id, &key.0, &key.1, &container_id)
-            .map_err(|e| format!("Failed to create the sandbox: {e}"))?;
-        let command = info
-            .command
-            .clone()
-            .ok_or_else(|| "ExecutorInfo has no command".to_string())?;
-        let mut spec = LaunchSpec::from_command(&command, sandbox.clone());
-        spec.env = self.executor_environment(key, &info, &container_id, &sandbox, spec.env);
-        let mut child = launcher::spawn(&spec).map_err(|e| format!("Failed to launch the executor: {e}"))?;
-        let pid = child.id();
-        tracing::info!(framework = %key.0, executor = %key.1, container = %container_id, ?pid, "launched executor");
-
-        let handle = self.handle.clone();
-        let (watch_key, watch_container) = (key.clone(), container_id.clone());
-        tokio::spawn(async move {
-            let status = child.wait().await.ok().map(|s| {
-                use std::os::unix::process::ExitStatusExt;
-                s.into_raw()
-            });
-            handle.notify(Command::ExecutorExited {
-                key: watch_key,
-                container_id: watch_container,
-                status,
-            });
-        });
-        let handle = self.handle.clone();
-        let timeout = self.config.registration_timeout;
-        let (timer_key, timer_container) = (key.clone(), container_id.clone());
-        tokio::spawn(async move {
-            tokio::time::sleep(timeout).await;
-            handle.notify(Command::RegistrationTimeout {
-                key: timer_key,
-                container_id: timer_container,
-            });
-        });
-
-        self.executors.insert(
-            key.clone(),
+        let spec = match self.launch_spec(&key, &info, &container_id) {
+            Ok(spec) => spec,
+            Err(message) => {
+                self.counters.container_launch_errors += 1;
+                tracing::warn!(%key, "cannot launch executor: {message}");
+                let status = agent_status(
+                    &task.task_id,
+                    Some(&key.executor_id),
+                    TaskState::TaskFailed,
+                    Reason::ContainerLaunchFailed,
+                    &message,
+                );
+                self.status_update(&key.framework_id, status);
+                return;
+            }
+        };
+        let Some(framework) = self.frameworks.get_mut(&key.framework_id) else {
+            return;
+        };
+        framework.executors.insert(
+            key.executor_id.clone(),
             Executor {
                 info,
-                framework_id: key.0.clone(),
-                container_id,
-                sandbox,
-                pid,
+                command_executor,
+                container_id: container_id.clone(),
+                sandbox: spec.sandbox.clone(),
+                pid: None,
                 state: ExecutorState::Registering,
                 conn: None,
                 queued: vec![task],
-                launched: BTreeMap::new(),
-                completed: Vec::new(),
+                launched: Default::default(),
+                completed: Default::default(),
+                termination: None,
             },
         );
-        Ok(())
+        let run = Run {
+            key: key.clone(),
+            container_id: container_id.clone(),
+            work_dir: self.config.work_dir.clone(),
+            agent_id: self.agent_id.clone().unwrap_or_default(),
+        };
+        tokio::spawn(run.launch_and_watch(spec, self.handle.clone()));
+        self.handle.notify_after(
+            self.config.registration_timeout,
+            Command::RegistrationTimeout { key, container_id },
+        );
     }
 
-    /// The environment Mesos gives executors (the agent's own environment
-    /// is inherited; these come on top, then CommandInfo.environment).
-    fn executor_environment(
+    /// What to start for the executor: its command in its sandbox, as its
+    /// user, with the environment executors get.
+    fn launch_spec(
         &self,
         key: &ExecutorKey,
         info: &v1::ExecutorInfo,
         container_id: &str,
-        sandbox: &std::path::Path,
-        command_env: BTreeMap<String, String>,
-    ) -> BTreeMap<String, String> {
-        let checkpoint = self
+    ) -> Result<LaunchSpec, String> {
+        let agent_id = self
+            .agent_id
+            .as_deref()
+            .ok_or("the agent is not registered")?;
+        let framework = self
             .frameworks
-            .get(&key.0)
-            .and_then(|f| f.checkpoint)
-            .unwrap_or(false);
-        let grace = info
-            .shutdown_grace_period
+            .get(&key.framework_id)
+            .ok_or("unknown framework")?;
+        let command = info.command.as_ref().ok_or("ExecutorInfo has no command")?;
+        let ids = RunIds {
+            agent_id,
+            framework_id: &key.framework_id,
+            executor_id: &key.executor_id,
+            container_id,
+        };
+        let sandbox = sandbox::run_dir(&self.config.work_dir, &ids);
+        let env = ExecutorEnv {
+            framework_id: &key.framework_id,
+            executor_id: &key.executor_id,
+            agent_id,
+            directory: &sandbox,
+            agent_pid: &self.config.pid,
+            agent_endpoint: &self.config.endpoint,
+            checkpoint: framework.info.checkpoint.unwrap_or(false),
+            http_command_executor: self.config.http_command_executor,
+            shutdown_grace_period: self.shutdown_grace_period(info),
+            recovery_timeout: self.config.recovery_timeout,
+            subscription_backoff_max: self.config.reregistration_timeout,
+        }
+        .vars();
+        let user = command
+            .user
+            .clone()
+            .unwrap_or_else(|| framework.info.user.clone());
+        Ok(LaunchSpec {
+            command: CommandLine::from_info(command),
+            sandbox,
+            base_env: self.config.executor_base_env.clone(),
+            env,
+            user: (self.config.switch_user && !user.is_empty()).then_some(user),
+        })
+    }
+
+    /// `ExecutorInfo.shutdown_grace_period` overrides the flag.
+    fn shutdown_grace_period(&self, info: &v1::ExecutorInfo) -> Duration {
+        info.shutdown_grace_period
             .as_ref()
-            .map(|d| std::time::Duration::from_nanos(u64::try_from(d.nanoseconds).unwrap_or(0)))
-            .unwrap_or(self.config.shutdown_grace);
-        let mut env = BTreeMap::new();
-        let mut set = |k: &str, v: String| {
-            env.insert(k.to_string(), v);
-        };
-        set("MESOS_FRAMEWORK_ID", key.0.clone());
-        set("MESOS_EXECUTOR_ID", key.1.clone());
-        set("MESOS_DIRECTORY", sandbox.display().to_string());
-        set("MESOS_SANDBOX", sandbox.display().to_string());
-        set("MESOS_SLAVE_ID", self.agent_id.clone().unwrap_or_default());
-        set("MESOS_AGENT_ID", self.agent_id.clone().unwrap_or_default());
-        set("MESOS_SLAVE_PID", self.config.pid.clone());
-        set("MESOS_AGENT_ENDPOINT", self.config.endpoint.clone());
-        set("MESOS_CONTAINER_ID", container_id.to_string());
-        set("MESOS_CHECKPOINT", if checkpoint { "1" } else { "0" }.to_string());
-        set("MESOS_HTTP_COMMAND_EXECUTOR", "1".to_string());
-        set(
-            "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD",
-            mesos_flags::Duration(grace).to_string(),
-        );
-        set("LIBPROCESS_PORT", "0".to_string());
-        if checkpoint {
-            set("MESOS_RECOVERY_TIMEOUT", "15mins".to_string());
-            set("MESOS_SUBSCRIPTION_BACKOFF_MAX", "2secs".to_string());
-        }
-        env.extend(command_env);
-        env
+            .and_then(|d| u64::try_from(d.nanoseconds).ok())
+            .map(Duration::from_nanos)
+            .unwrap_or(self.config.shutdown_grace_period)
     }
 
-    /// An update the agent itself reports (launch failures, executor
-    /// deaths, kills of tasks that never reached their executor).
-    pub(super) fn generate_update(
+    pub(super) fn executor_launched(
         &mut self,
-        framework_id: &str,
-        task_id: &v1::TaskId,
-        executor_id: Option<&str>,
-        state: TaskState,
-        reason: Reason,
-        message: &str,
+        key: &ExecutorKey,
+        container_id: &str,
+        result: Result<u32, String>,
     ) {
-        let status = v1::TaskStatus {
-            task_id: task_id.clone(),
-            state: state as i32,
-            message: Some(message.to_string()),
-            source: Some(Source::Agent as i32),
-            reason: Some(reason as i32),
-            executor_id: executor_id.map(|e| v1::ExecutorId { value: e.to_string() }),
-            ..Default::default()
-        };
-        self.forward_update(framework_id, status);
-    }
-
-    /// Stamps an update and hands it to the status update manager.
-    pub(super) fn forward_update(&mut self, framework_id: &str, mut status: v1::TaskStatus) {
-        status.agent_id = self.agent_id.as_ref().map(|id| v1::AgentId { value: id.clone() });
-        if status.timestamp.is_none() {
-            status.timestamp = Some(now_secs());
-        }
-        if status.uuid.is_none() {
-            status.uuid = Some(mesos_proto::ids::new_uuid_bytes());
-        }
-        if is_terminal(status.state()) {
-            *self.counters.terminal.entry(status.state().as_str_name()).or_default() += 1;
-        }
-        let update = StatusUpdate {
-            framework_id: v1::FrameworkId {
-                value: framework_id.to_string(),
-            },
-            executor_id: status.executor_id.clone(),
-            status,
-        };
-        if let Some(head) = self.updates.enqueue(update, Instant::now()) {
-            self.send_to_master(agent_to_master::Message::StatusUpdate(head));
-        }
-    }
-
-    pub(super) fn registration_timeout(&mut self, key: &ExecutorKey, container_id: &str) {
-        let Some(executor) = self.executors.get(key) else {
-            return;
-        };
-        if executor.container_id != container_id || executor.state != ExecutorState::Registering {
-            return;
-        }
-        tracing::warn!(framework = %key.0, executor = %key.1, "executor did not subscribe in time; killing it");
-        self.fail_tasks(key, Reason::ExecutorRegistrationTimeout, "Executor did not register in time");
-        if let Some(executor) = self.executors.get_mut(key) {
-            executor.state = ExecutorState::Terminating;
-            if let Some(pid) = executor.pid {
-                launcher::signal_group(pid, Signal::SIGKILL);
+        let current = self
+            .executor_mut(key)
+            .filter(|e| e.container_id == container_id);
+        match (current, result) {
+            (Some(executor), Ok(pid)) => {
+                tracing::info!(%key, container = container_id, pid, "executor started");
+                executor.pid = Some(pid);
+                if executor.state == ExecutorState::Terminating {
+                    destroy(pid);
+                }
             }
+            (None, Ok(pid)) => {
+                tracing::warn!(
+                    %key, container = container_id,
+                    "destroying a container the agent no longer tracks"
+                );
+                destroy(pid);
+            }
+            (Some(executor), Err(message)) => {
+                tracing::warn!(%key, container = container_id, "executor launch failed: {message}");
+                executor.termination = Some(Termination {
+                    reason: Reason::ContainerLaunchFailed,
+                    message,
+                });
+                self.counters.container_launch_errors += 1;
+                self.executor_terminated(key, None);
+            }
+            (None, Err(_)) => {}
         }
     }
 
-    /// Every task of the executor not yet terminal fails with `reason`.
-    fn fail_tasks(&mut self, key: &ExecutorKey, reason: Reason, message: &str) {
-        let Some(executor) = self.executors.get_mut(key) else {
+    pub(super) fn executor_exited(
+        &mut self,
+        key: &ExecutorKey,
+        container_id: &str,
+        status: Option<i32>,
+    ) {
+        let Some(executor) = self
+            .executor_mut(key)
+            .filter(|e| e.container_id == container_id)
+        else {
             return;
         };
-        let mut failed: Vec<v1::TaskId> = executor.queued.drain(..).map(|t| t.task_id).collect();
-        for task in executor.launched.values_mut() {
-            if !is_terminal(task.state) {
-                task.state = TaskState::TaskFailed;
-                failed.push(task.info.task_id.clone());
-            }
-        }
-        for task_id in failed {
-            self.generate_update(&key.0, &task_id, Some(&key.1), TaskState::TaskFailed, reason, message);
-        }
-    }
-
-    pub(super) fn executor_exited(&mut self, key: &ExecutorKey, container_id: &str, status: Option<i32>) {
-        if self.executors.get(key).is_none_or(|e| e.container_id != container_id) {
-            return;
-        }
         let description = describe_wait_status(status);
-        tracing::info!(framework = %key.0, executor = %key.1, "executor {description}");
-        self.fail_tasks(key, Reason::ExecutorTerminated, &format!("Executor {description}"));
-        let Some(mut executor) = self.executors.remove(key) else {
+        tracing::info!(%key, container = container_id, "executor {description}");
+        if let Some(pid) = executor.pid {
+            // Whatever the executor left behind (its task, say) dies with
+            // it, as when Mesos destroys the container.
+            destroy(pid);
+        }
+        if executor.termination.is_none() {
+            executor.termination = Some(Termination {
+                reason: Reason::ExecutorTerminated,
+                message: format!("Executor {description}"),
+            });
+        }
+        self.executor_terminated(key, status);
+    }
+
+    /// The executor is gone: its unfinished tasks fail, the master hears
+    /// of it, and it is archived.
+    fn executor_terminated(&mut self, key: &ExecutorKey, status: Option<i32>) {
+        let Some(executor) = self.executor_mut(key) else {
             return;
         };
         executor.conn = None;
-        executor.completed.extend(std::mem::take(&mut executor.launched).into_values());
-        self.send_to_master(agent_to_master::Message::ExecutorExited(ExecutorExited {
-            framework_id: v1::FrameworkId { value: key.0.clone() },
-            executor_id: v1::ExecutorId { value: key.1.clone() },
-            status,
-        }));
-        self.completed_executors.push_back(executor);
-        while self.completed_executors.len() > MAX_COMPLETED {
-            self.completed_executors.pop_front();
+        let termination = executor.termination.clone().unwrap_or(Termination {
+            reason: Reason::ExecutorTerminated,
+            message: "Executor terminated".to_string(),
+        });
+        for task in std::mem::take(&mut executor.queued) {
+            executor
+                .launched
+                .insert(task.task_id.value.clone(), Task::new(task));
         }
-    }
-
-    /// SHUTDOWN to every executor of the framework, SIGKILL after the grace
-    /// period; its pending updates are dropped (nobody will acknowledge).
-    pub(super) fn shutdown_framework(&mut self, framework_id: &str) {
-        tracing::info!(framework = framework_id, "shutting down framework");
-        let keys: Vec<ExecutorKey> = self
-            .executors
-            .keys()
-            .filter(|(fid, _)| fid == framework_id)
-            .cloned()
+        let unfinished: Vec<v1::TaskId> = executor
+            .launched
+            .values()
+            .filter(|t| !is_terminal(t.state))
+            .map(|t| t.info.task_id.clone())
             .collect();
-        for key in keys {
-            self.shutdown_executor(&key);
+        let command_executor = executor.command_executor;
+        for task_id in unfinished {
+            let status = agent_status(
+                &task_id,
+                Some(&key.executor_id),
+                TaskState::TaskFailed,
+                termination.reason,
+                &termination.message,
+            );
+            self.status_update(&key.framework_id, status);
         }
-        self.updates.forget_framework(framework_id);
-        self.frameworks.remove(framework_id);
+        self.counters.executors_terminated += 1;
+        let Some(framework) = self.frameworks.get_mut(&key.framework_id) else {
+            return;
+        };
+        let running = framework.state == FrameworkState::Running;
+        if let Some(executor) = framework.executors.remove(&key.executor_id) {
+            framework.complete(executor);
+        }
+        // The master tracks custom executors only (as in Mesos).
+        if running && !command_executor {
+            self.send_to_master(agent_to_master::Message::ExecutorExited(ExecutorExited {
+                framework_id: v1::FrameworkId {
+                    value: key.framework_id.clone(),
+                },
+                executor_id: v1::ExecutorId {
+                    value: key.executor_id.clone(),
+                },
+                status,
+            }));
+        }
+        self.remove_framework_if_idle(&key.framework_id);
     }
 
+    pub(super) fn registration_timeout(&mut self, key: &ExecutorKey, container_id: &str) {
+        let timeout = self.config.registration_timeout;
+        let Some(executor) = self
+            .executor_mut(key)
+            .filter(|e| e.container_id == container_id && e.state == ExecutorState::Registering)
+        else {
+            return;
+        };
+        tracing::warn!(%key, ?timeout, "executor did not subscribe in time; killing it");
+        executor.termination = Some(Termination {
+            reason: Reason::ExecutorRegistrationTimeout,
+            message: format!(
+                "Executor did not register within {}",
+                mesos_flags::Duration(timeout)
+            ),
+        });
+        executor.state = ExecutorState::Terminating;
+        if let Some(pid) = executor.pid {
+            destroy(pid);
+        }
+    }
+
+    /// Asks the executor to shut down (SHUTDOWN event) and kills it when
+    /// its grace period is over, or at once if it cannot be told.
     pub(super) fn shutdown_executor(&mut self, key: &ExecutorKey) {
+        let Some(executor) = self.executor(key) else {
+            return;
+        };
+        if executor.state == ExecutorState::Terminating {
+            return;
+        }
+        let grace = self.shutdown_grace_period(&executor.info);
         let shutdown = executor::Event {
             r#type: Some(executor::event::Type::Shutdown as i32),
             ..Default::default()
         };
-        let delivered = self.send_to_executor(key, &shutdown);
-        let Some(executor) = self.executors.get_mut(key) else {
+        let told = self.send_to_executor(key, &shutdown);
+        let Some(executor) = self.executor_mut(key) else {
             return;
         };
+        tracing::info!(%key, told, "shutting down executor");
         executor.state = ExecutorState::Terminating;
-        let grace = if delivered {
-            self.config.shutdown_grace
-        } else {
-            std::time::Duration::ZERO
-        };
-        let handle = self.handle.clone();
-        let (key, container_id) = (key.clone(), executor.container_id.clone());
-        tokio::spawn(async move {
-            tokio::time::sleep(grace).await;
-            handle.notify(Command::ShutdownTimeout { key, container_id });
-        });
+        if told {
+            let command = Command::ShutdownTimeout {
+                key: key.clone(),
+                container_id: executor.container_id.clone(),
+            };
+            self.handle.notify_after(grace, command);
+        } else if let Some(pid) = executor.pid {
+            destroy(pid);
+        }
     }
 
     pub(super) fn shutdown_timeout(&mut self, key: &ExecutorKey, container_id: &str) {
-        if let Some(executor) = self.executors.get(key)
-            && executor.container_id == container_id
+        if let Some(executor) = self
+            .executor(key)
+            .filter(|e| e.container_id == container_id)
             && let Some(pid) = executor.pid
         {
-            launcher::signal_group(pid, Signal::SIGKILL);
+            tracing::info!(%key, "executor outlived its shutdown grace period; killing it");
+            destroy(pid);
         }
     }
+
+    /// ShutdownFramework: every executor of the framework is shut down; its
+    /// pending updates are dropped (nobody will acknowledge them).
+    pub(super) fn shutdown_framework(&mut self, framework_id: &str) {
+        let Some(framework) = self.frameworks.get_mut(framework_id) else {
+            return;
+        };
+        tracing::info!(framework = framework_id, "shutting down framework");
+        framework.state = FrameworkState::Terminating;
+        let executor_ids: Vec<String> = framework.executors.keys().cloned().collect();
+        self.updates.forget_framework(framework_id);
+        for executor_id in executor_ids {
+            self.shutdown_executor(&ExecutorKey {
+                framework_id: framework_id.to_string(),
+                executor_id,
+            });
+        }
+        self.remove_framework_if_idle(framework_id);
+    }
+
+    /// A framework without executors is archived (Mesos's rule); it comes
+    /// back with its history if the master sends it a task again.
+    fn remove_framework_if_idle(&mut self, framework_id: &str) {
+        if self
+            .frameworks
+            .get(framework_id)
+            .is_none_or(|f| !f.executors.is_empty())
+        {
+            return;
+        }
+        if let Some(framework) = self.frameworks.remove(framework_id) {
+            tracing::info!(
+                framework = framework_id,
+                "framework has no executors left; archived"
+            );
+            self.completed_frameworks.push_back(framework);
+            while self.completed_frameworks.len() > MAX_COMPLETED_FRAMEWORKS {
+                self.completed_frameworks.pop_front();
+            }
+        }
+    }
+
+    /// Takes an archived framework back (with its finished executors).
+    pub(super) fn revive_framework(
+        &mut self,
+        framework_id: &str,
+    ) -> Option<super::model::Framework> {
+        let position = self.completed_frameworks.iter().position(|f| {
+            f.info
+                .id
+                .as_ref()
+                .is_some_and(|id| id.value == framework_id)
+        })?;
+        let mut framework = self.completed_frameworks.remove(position)?;
+        framework.state = FrameworkState::Running;
+        Some(framework)
+    }
+}
+
+/// One executor run, from fork to exit.
+struct Run {
+    key: ExecutorKey,
+    container_id: String,
+    work_dir: PathBuf,
+    agent_id: String,
+}
+
+impl Run {
+    async fn launch_and_watch(self, spec: LaunchSpec, handle: Handle) {
+        let (child, result) = match self.launch(spec).await {
+            Ok((child, pid)) => (Some(child), Ok(pid)),
+            Err(message) => (None, Err(message)),
+        };
+        let launched = Command::ExecutorLaunched {
+            key: self.key.clone(),
+            container_id: self.container_id.clone(),
+            result,
+        };
+        self.report(&handle, launched).await;
+        let Some(mut child) = child else {
+            return;
+        };
+        let status = child.wait().await.ok().map(|s| s.into_raw());
+        let exited = Command::ExecutorExited {
+            key: self.key.clone(),
+            container_id: self.container_id.clone(),
+            status,
+        };
+        self.report(&handle, exited).await;
+    }
+
+    /// Creates the sandbox and forks the executor, on the blocking pool.
+    async fn launch(&self, spec: LaunchSpec) -> Result<(tokio::process::Child, u32), String> {
+        let work_dir = self.work_dir.clone();
+        let agent_id = self.agent_id.clone();
+        let key = self.key.clone();
+        let container_id = self.container_id.clone();
+        let child = tokio::task::spawn_blocking(move || {
+            let ids = RunIds {
+                agent_id: &agent_id,
+                framework_id: &key.framework_id,
+                executor_id: &key.executor_id,
+                container_id: &container_id,
+            };
+            sandbox::create(&work_dir, &ids)
+                .map_err(|e| format!("Failed to create the sandbox: {e}"))?;
+            launcher::launch(&spec).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| format!("the launch was aborted: {e}"))??;
+        let pid = child
+            .id()
+            .ok_or("the executor exited before its pid was known")?;
+        Ok((child, pid))
+    }
+
+    async fn report(&self, handle: &Handle, command: Command) {
+        if handle.send(command).await.is_err() {
+            tracing::debug!(key = %self.key, "agent loop gone; report dropped");
+        }
+    }
+}
+
+/// Kills the executor's process group and everything else in its session.
+fn destroy(pid: u32) {
+    tokio::task::spawn_blocking(move || {
+        launcher::signal_group(pid, Signal::SIGKILL);
+        let killed = launcher::destroy_session(pid);
+        if killed > 0 {
+            tracing::debug!(pid, killed, "destroyed executor processes");
+        }
+    });
 }
 
 /// "exited with status 3", "terminated by SIGKILL".
@@ -364,19 +465,15 @@ pub(crate) fn describe_wait_status(status: Option<i32>) -> String {
     let Some(raw) = status else {
         return "exited with an unknown status".to_string();
     };
-    if libc_wifexited(raw) {
-        format!("exited with status {}", (raw >> 8) & 0xff)
-    } else {
-        let signal = raw & 0x7f;
-        match Signal::try_from(signal) {
+    let status = std::process::ExitStatus::from_raw(raw);
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(signal)) => match Signal::try_from(signal) {
             Ok(s) => format!("terminated by {s}"),
             Err(_) => format!("terminated by signal {signal}"),
-        }
+        },
+        (None, None) => format!("ended with wait status {raw}"),
     }
-}
-
-fn libc_wifexited(raw: i32) -> bool {
-    raw & 0x7f == 0
 }
 
 #[cfg(test)]
@@ -385,6 +482,7 @@ mod tests {
 
     #[test]
     fn describes_wait_statuses() {
+        assert_eq!(describe_wait_status(Some(0)), "exited with status 0");
         assert_eq!(describe_wait_status(Some(3 << 8)), "exited with status 3");
         assert_eq!(describe_wait_status(Some(9)), "terminated by SIGKILL");
         assert_eq!(describe_wait_status(None), "exited with an unknown status");

@@ -1,49 +1,93 @@
 //! The agent's state and the one task that owns it. HTTP handlers, the
-//! master link and process watchers send [`Command`]s; nothing else touches
-//! the state.
+//! master link, process watchers and timers send [`Command`]s; nothing
+//! else touches the state, and no handler ever waits on anything but the
+//! reply to its own command. Slow work (forking, file I/O) runs in tasks
+//! of its own that report back with a command.
 
-mod executors;
 mod executor_calls;
+mod executors;
 mod master_messages;
+mod metrics;
+mod model;
 mod state_json;
+mod tasks;
 
 use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use mesos_proto::codec::Format;
-use mesos_proto::internal::v1::{AgentToMaster, RegisterAgent, agent_to_master, master_to_agent};
+use mesos_proto::internal::v1::{AgentToMaster, agent_to_master, master_to_agent};
 use mesos_proto::v1::{self, executor};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::ApiError;
 use crate::status_updates::StatusUpdateManager;
+use model::{Counters, Framework};
 
-/// Executors and frameworks kept after they end, for the state endpoint.
-const MAX_COMPLETED: usize = 100;
+/// How often subscribed executors get a HEARTBEAT event. Mesos waits 30
+/// minutes; a short interval makes a vanished executor's connection fail
+/// (and be noticed) soon.
+const EXECUTOR_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(30);
+/// How often due status update retries are looked for.
+const RETRY_TICK: Duration = Duration::from_secs(1);
+/// Commands queued for the agent loop.
+const COMMAND_QUEUE: usize = 4096;
 
+/// Capabilities the agent announces (and honours: it passes allocation
+/// and refined reservation info through untouched).
+pub const CAPABILITIES: [v1::agent_info::capability::Type; 3] = [
+    v1::agent_info::capability::Type::MultiRole,
+    v1::agent_info::capability::Type::HierarchicalRole,
+    v1::agent_info::capability::Type::ReservationRefinement,
+];
+
+/// Everything the agent loop needs from flags and startup.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub work_dir: PathBuf,
-    /// Without `id`; the master assigns it.
+    /// Without `id`: the master assigns it.
     pub agent_info: v1::AgentInfo,
     /// `slave(1)@ip:port`.
     pub pid: String,
-    /// `ip:port`, for executors (`MESOS_AGENT_ENDPOINT`).
+    /// `ip:port`, for executors.
     pub endpoint: String,
     pub launcher_dir: PathBuf,
     pub registration_timeout: Duration,
-    pub shutdown_grace: Duration,
-    pub sandbox_directory: PathBuf,
+    pub shutdown_grace_period: Duration,
+    pub recovery_timeout: Duration,
+    pub reregistration_timeout: Duration,
+    /// `--executor_environment_variables`: replaces the inherited environment.
+    pub executor_base_env: Option<BTreeMap<String, String>>,
+    pub switch_user: bool,
+    pub http_command_executor: bool,
+    /// Every flag's effective value, for `/state`.
     pub flags: Vec<(String, String)>,
 }
 
+/// Identifies an executor: (framework id, executor id).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ExecutorKey {
+    pub framework_id: String,
+    pub executor_id: String,
+}
+
+impl fmt::Display for ExecutorKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "executor '{}' of framework {}",
+            self.executor_id, self.framework_id
+        )
+    }
+}
+
 pub enum Command {
-    /// The link connected; it needs the RegisterAgent to send first.
+    /// The link dialled the master; RegisterAgent goes first on `tx`.
     LinkUp {
         tx: mpsc::Sender<AgentToMaster>,
-        reply: oneshot::Sender<RegisterAgent>,
     },
     LinkDown,
     FromMaster(Box<master_to_agent::Message>),
@@ -56,9 +100,17 @@ pub enum Command {
         call: executor::Call,
         reply: oneshot::Sender<Result<(), ApiError>>,
     },
+    /// The HTTP layer rejected an executor's UPDATE (for the metrics).
+    InvalidStatusUpdate,
     ExecutorStreamClosed {
         key: ExecutorKey,
         conn: u64,
+    },
+    ExecutorLaunched {
+        key: ExecutorKey,
+        container_id: String,
+        /// The pid, or why the launch failed.
+        result: Result<u32, String>,
     },
     ExecutorExited {
         key: ExecutorKey,
@@ -85,14 +137,11 @@ pub enum Command {
 /// An executor's event stream, handed to the HTTP layer.
 #[derive(Debug)]
 pub struct ExecutorSubscription {
-    /// RecordIO frames in the executor's format.
+    /// RecordIO frames in the format the executor accepts.
     pub events: mpsc::Receiver<Bytes>,
     /// Identifies this connection when it closes.
     pub conn: u64,
 }
-
-/// (framework id, executor id).
-pub type ExecutorKey = (String, String);
 
 #[derive(Debug, Clone)]
 pub struct Handle {
@@ -100,22 +149,36 @@ pub struct Handle {
 }
 
 impl Handle {
-    pub async fn request<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, ApiError> {
-        let (reply, rx) = oneshot::channel();
-        let unavailable = || ApiError::new(http::StatusCode::SERVICE_UNAVAILABLE, "Agent is shutting down");
-        self.tx.send(make(reply)).await.map_err(|_| unavailable())?;
-        rx.await.map_err(|_| unavailable())
+    fn shutting_down() -> ApiError {
+        ApiError::new(
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            "Agent is shutting down",
+        )
     }
 
-    /// Sends a command without a reply, waiting for room in the queue.
+    /// Sends a command and waits for its reply.
+    pub async fn request<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, ApiError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| Self::shutting_down())?;
+        rx.await.map_err(|_| Self::shutting_down())
+    }
+
+    /// Sends a command, waiting for room in the queue (keeps order with
+    /// the caller's other commands).
     pub async fn send(&self, command: Command) -> Result<(), ApiError> {
         self.tx
             .send(command)
             .await
-            .map_err(|_| ApiError::new(http::StatusCode::SERVICE_UNAVAILABLE, "Agent is shutting down"))
+            .map_err(|_| Self::shutting_down())
     }
 
-    /// Fire and forget; never blocks the caller.
+    /// Fire and forget, for callers that cannot wait (drop guards, timers).
     pub fn notify(&self, command: Command) {
         if let Err(mpsc::error::TrySendError::Full(command)) = self.tx.try_send(command) {
             let tx = self.tx.clone();
@@ -124,80 +187,52 @@ impl Handle {
             });
         }
     }
+
+    /// Delivers `command` after `delay`.
+    pub(crate) fn notify_after(&self, delay: Duration, command: Command) {
+        let handle = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            handle.notify(command);
+        });
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ExecutorState {
-    Registering,
-    Running,
-    Terminating,
-}
-
-#[derive(Debug)]
-pub(crate) struct Connection {
-    id: u64,
-    format: Format,
-    tx: mpsc::Sender<Bytes>,
-}
-
-#[derive(Debug)]
-pub(crate) struct Task {
-    info: v1::TaskInfo,
-    state: v1::TaskState,
-}
-
-#[derive(Debug)]
-pub(crate) struct Executor {
-    info: v1::ExecutorInfo,
-    framework_id: String,
-    container_id: String,
-    sandbox: PathBuf,
-    pid: Option<u32>,
-    state: ExecutorState,
-    conn: Option<Connection>,
-    /// Tasks waiting for the executor to subscribe.
-    queued: Vec<v1::TaskInfo>,
-    /// Tasks sent to the executor, by id.
-    launched: BTreeMap<String, Task>,
-    completed: Vec<Task>,
+/// The master link as the agent loop sees it.
+enum Link {
+    Down,
+    /// RegisterAgent sent; nothing else goes until AgentRegistered.
+    Registering(mpsc::Sender<AgentToMaster>),
+    Registered(mpsc::Sender<AgentToMaster>),
 }
 
 pub struct Agent {
     config: Config,
     agent_id: Option<String>,
+    master_hostname: Option<String>,
     start_time: f64,
-    link: Option<mpsc::Sender<AgentToMaster>>,
-    frameworks: BTreeMap<String, v1::FrameworkInfo>,
-    executors: BTreeMap<ExecutorKey, Executor>,
-    completed_executors: VecDeque<Executor>,
+    link: Link,
+    frameworks: BTreeMap<String, Framework>,
+    completed_frameworks: VecDeque<Framework>,
     updates: StatusUpdateManager,
     handle: Handle,
     next_conn: u64,
     counters: Counters,
 }
 
-#[derive(Debug, Default)]
-struct Counters {
-    valid_status_updates: u64,
-    invalid_status_updates: u64,
-    framework_messages: u64,
-    launch_errors: u64,
-    terminal: BTreeMap<&'static str, u64>,
-}
-
 impl Agent {
     /// Starts the agent loop.
     pub fn spawn(config: Config) -> Handle {
-        let (tx, rx) = mpsc::channel(4096);
+        let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
         let handle = Handle { tx };
         let agent = Agent {
             config,
             agent_id: None,
+            master_hostname: None,
             start_time: now_secs(),
-            link: None,
+            link: Link::Down,
             frameworks: BTreeMap::new(),
-            executors: BTreeMap::new(),
-            completed_executors: VecDeque::new(),
+            completed_frameworks: VecDeque::new(),
             updates: StatusUpdateManager::default(),
             handle: handle.clone(),
             next_conn: 1,
@@ -208,38 +243,49 @@ impl Agent {
     }
 
     async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
-        let mut retry = tokio::time::interval(Duration::from_secs(1));
+        let mut retry = tokio::time::interval(RETRY_TICK);
         retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut heartbeat = tokio::time::interval(EXECUTOR_HEARTBEAT_INTERVAL);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 command = rx.recv() => match command {
                     Some(command) => self.handle(command),
                     None => break,
                 },
-                _ = retry.tick() => {
-                    for update in self.updates.due(Instant::now()) {
-                        self.send_to_master(agent_to_master::Message::StatusUpdate(update));
-                    }
-                }
+                _ = retry.tick() => self.retry_status_updates(),
+                _ = heartbeat.tick() => self.heartbeat_executors(),
             }
         }
     }
 
     fn handle(&mut self, command: Command) {
         match command {
-            Command::LinkUp { tx, reply } => {
-                self.link = Some(tx);
-                let _ = reply.send(self.register_message());
+            Command::LinkUp { tx } => self.link_up(tx),
+            Command::LinkDown => {
+                if !matches!(self.link, Link::Down) {
+                    tracing::info!("disconnected from the master");
+                }
+                self.link = Link::Down;
             }
-            Command::LinkDown => self.link = None,
             Command::FromMaster(message) => self.master_message(*message),
-            Command::ExecutorSubscribe { call, format, reply } => {
+            Command::ExecutorSubscribe {
+                call,
+                format,
+                reply,
+            } => {
                 let _ = reply.send(self.executor_subscribe(call, format));
             }
             Command::ExecutorCall { call, reply } => {
                 let _ = reply.send(self.executor_call(call));
             }
+            Command::InvalidStatusUpdate => self.counters.invalid_status_updates += 1,
             Command::ExecutorStreamClosed { key, conn } => self.executor_stream_closed(&key, conn),
+            Command::ExecutorLaunched {
+                key,
+                container_id,
+                result,
+            } => self.executor_launched(&key, &container_id, result),
             Command::ExecutorExited {
                 key,
                 container_id,
@@ -262,67 +308,107 @@ impl Agent {
 
     fn agent_info(&self) -> v1::AgentInfo {
         let mut info = self.config.agent_info.clone();
-        info.id = self.agent_id.as_ref().map(|id| v1::AgentId { value: id.clone() });
+        info.id = self
+            .agent_id
+            .as_ref()
+            .map(|id| v1::AgentId { value: id.clone() });
         info
     }
 
-    /// The registration message: the agent as it is now, with what it runs,
-    /// so a master that lost track can rebuild its view.
-    fn register_message(&self) -> RegisterAgent {
-        let agent_id = self.agent_id.clone().unwrap_or_default();
-        let mut tasks = Vec::new();
-        let mut executors = Vec::new();
-        for ((fid, _), executor) in &self.executors {
-            executors.push(executor.info.clone());
-            let live = executor
-                .launched
-                .values()
-                .map(|t| (&t.info, t.state))
-                .chain(executor.queued.iter().map(|t| (t, v1::TaskState::TaskStaging)));
-            for (info, state) in live {
-                tasks.push(v1::Task {
-                    name: info.name.clone(),
-                    task_id: info.task_id.clone(),
-                    framework_id: v1::FrameworkId { value: fid.clone() },
-                    executor_id: Some(executor.info.executor_id.clone()),
-                    agent_id: v1::AgentId { value: agent_id.clone() },
-                    state: state as i32,
-                    resources: info.resources.clone(),
-                    ..Default::default()
-                });
+    fn is_registered(&self) -> bool {
+        matches!(self.link, Link::Registered(_))
+    }
+
+    /// Queues a message to a master that registered the agent; false when
+    /// there is none (status updates are resent on registration).
+    fn send_to_master(&self, message: agent_to_master::Message) -> bool {
+        let Link::Registered(tx) = &self.link else {
+            return false;
+        };
+        self.push_to_link(tx, message)
+    }
+
+    fn push_to_link(
+        &self,
+        tx: &mpsc::Sender<AgentToMaster>,
+        message: agent_to_master::Message,
+    ) -> bool {
+        match tx.try_send(AgentToMaster {
+            message: Some(message),
+        }) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!("the link to the master is congested; message dropped");
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    fn executor(&self, key: &ExecutorKey) -> Option<&model::Executor> {
+        self.frameworks
+            .get(&key.framework_id)?
+            .executors
+            .get(&key.executor_id)
+    }
+
+    fn executor_mut(&mut self, key: &ExecutorKey) -> Option<&mut model::Executor> {
+        self.frameworks
+            .get_mut(&key.framework_id)?
+            .executors
+            .get_mut(&key.executor_id)
+    }
+
+    /// Sends an event to a subscribed executor; false if it is not
+    /// connected (or so far behind that its queue is full).
+    fn send_to_executor(&mut self, key: &ExecutorKey, event: &executor::Event) -> bool {
+        let Some(executor) = self.executor_mut(key) else {
+            return false;
+        };
+        let Some(conn) = &executor.conn else {
+            return false;
+        };
+        match conn.tx.try_send(frame(conn.format, event)) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(%key, "executor is not reading its events; event dropped");
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                executor.conn = None;
+                false
             }
         }
-        RegisterAgent {
-            agent_info: self.agent_info(),
-            version: mesos_proto::MESOS_VERSION.to_string(),
-            pid: Some(self.config.pid.clone()),
-            frameworks: self.frameworks.values().cloned().collect(),
-            executors,
-            tasks,
-            capabilities: vec![],
+    }
+
+    fn heartbeat_executors(&mut self) {
+        let event = executor::Event {
+            r#type: Some(executor::event::Type::Heartbeat as i32),
+            ..Default::default()
+        };
+        let connected: Vec<ExecutorKey> = self
+            .frameworks
+            .iter()
+            .flat_map(|(fid, framework)| {
+                framework
+                    .executors
+                    .iter()
+                    .filter(|(_, e)| e.conn.is_some())
+                    .map(move |(eid, _)| ExecutorKey {
+                        framework_id: fid.clone(),
+                        executor_id: eid.clone(),
+                    })
+            })
+            .collect();
+        for key in connected {
+            self.send_to_executor(&key, &event);
         }
     }
+}
 
-    /// Queues a message to the master; false when there is no link (status
-    /// updates are resent when it comes back).
-    fn send_to_master(&self, message: agent_to_master::Message) -> bool {
-        let Some(link) = &self.link else {
-            return false;
-        };
-        link.try_send(AgentToMaster {
-            message: Some(message),
-        })
-        .is_ok()
-    }
-
-    /// Sends an event to a subscribed executor.
-    fn send_to_executor(&mut self, key: &ExecutorKey, event: &executor::Event) -> bool {
-        let Some(conn) = self.executors.get(key).and_then(|e| e.conn.as_ref()) else {
-            return false;
-        };
-        let record = mesos_proto::recordio::frame(&mesos_proto::codec::encode(conn.format, event));
-        conn.tx.try_send(record).is_ok()
-    }
+/// One event as a RecordIO record.
+fn frame(format: Format, event: &executor::Event) -> Bytes {
+    mesos_proto::recordio::frame(&mesos_proto::codec::encode(format, event))
 }
 
 pub fn now_secs() -> f64 {
@@ -330,12 +416,4 @@ pub fn now_secs() -> f64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or_default()
-}
-
-pub fn is_terminal(state: v1::TaskState) -> bool {
-    use v1::TaskState::*;
-    matches!(
-        state,
-        TaskFinished | TaskFailed | TaskKilled | TaskError | TaskLost | TaskDropped | TaskGone | TaskGoneByOperator
-    )
 }

@@ -3,21 +3,22 @@
 //!
 //! TASK_STARTING, then TASK_RUNNING once the command is started, then
 //! TASK_FINISHED, TASK_FAILED (with the exit status in the message) or
-//! TASK_KILLED. A kill sends SIGTERM to the task's process group and
-//! SIGKILL after the grace period. The executor exits once the agent has
-//! acknowledged the terminal update (or after a bounded wait).
+//! TASK_KILLED. A kill is SIGTERM to the task's process group and SIGKILL
+//! after the grace period. The executor exits once the agent has
+//! acknowledged the terminal update (or after a bounded wait), and kills
+//! its task whenever it exits early.
 
 mod client;
+mod task;
 
-use std::os::unix::process::ExitStatusExt;
-use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use mesos_proto::v1::{self, TaskState, executor, task_status::Source};
+use mesos_proto::v1::{self, TaskState, executor, framework_info, task_status::Source};
 use nix::sys::signal::Signal;
 use tokio::time::Instant;
 
 pub use client::{ClientError, EventStream, ExecutorClient};
+use task::{TaskProcess, grace_of, outcome};
 
 /// Mesos's command executor default kill grace period.
 const DEFAULT_GRACE: Duration = Duration::from_secs(3);
@@ -28,125 +29,295 @@ const ACK_WAIT: Duration = Duration::from_secs(5);
 pub enum ExecutorError {
     #[error("environment variable {0} is not set")]
     MissingEnv(&'static str),
+    #[error("environment variable {name}: {reason}")]
+    BadEnv { name: &'static str, reason: String },
     #[error(transparent)]
     Client(#[from] ClientError),
 }
 
-struct Running {
-    task_id: v1::TaskId,
-    child: tokio::process::Child,
-    pid: Option<u32>,
-    killed: bool,
+/// What the agent told the executor through its environment.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The agent's `ip:port`.
+    pub endpoint: String,
+    pub framework_id: String,
+    pub executor_id: String,
+    pub shutdown_grace_period: Duration,
 }
 
-/// Runs the executor until its task is done and acknowledged.
-pub async fn run() -> Result<(), ExecutorError> {
-    let env = |name: &'static str| std::env::var(name).map_err(|_| ExecutorError::MissingEnv(name));
-    let endpoint = match env("MESOS_AGENT_ENDPOINT") {
-        Ok(e) => e,
-        Err(_) => env("MESOS_SLAVE_PID")?
-            .rsplit_once('@')
-            .map(|(_, a)| a.to_string())
-            .ok_or(ExecutorError::MissingEnv("MESOS_AGENT_ENDPOINT"))?,
-    };
-    let client = ExecutorClient::new(&endpoint, &env("MESOS_FRAMEWORK_ID")?, &env("MESOS_EXECUTOR_ID")?);
-    let mut events = client.subscribe().await?;
-    let mut task: Option<Running> = None;
-    let mut kill_at: Option<Instant> = None;
-    let mut exit_at: Option<Instant> = None;
-    let mut terminal_uuid: Option<Vec<u8>> = None;
-
-    loop {
-        tokio::select! {
-            event = events.next() => {
-                let Some(event) = event? else {
-                    tracing::warn!("agent closed the stream; killing the task and exiting");
-                    kill_now(task.as_ref());
-                    return Ok(());
-                };
-                match event.r#type() {
-                    executor::event::Type::Subscribed => tracing::info!("subscribed to the agent"),
-                    executor::event::Type::Launch => {
-                        let Some(launch) = event.launch else { continue };
-                        if task.is_some() {
-                            tracing::warn!(task = %launch.task.task_id.value, "second task for a command executor refused");
-                            continue;
-                        }
-                        let info = launch.task;
-                        send(&client, &info.task_id, TaskState::TaskStarting, None).await?;
-                        match start(&info) {
-                            Ok(child) => {
-                                let pid = child.id();
-                                task = Some(Running { task_id: info.task_id.clone(), child, pid, killed: false });
-                                send(&client, &info.task_id, TaskState::TaskRunning, None).await?;
-                            }
-                            Err(e) => {
-                                let message = format!("Failed to launch the command: {e}");
-                                terminal_uuid = Some(send(&client, &info.task_id, TaskState::TaskFailed, Some(message)).await?);
-                                exit_at = Some(Instant::now() + ACK_WAIT);
-                            }
-                        }
-                    }
-                    executor::event::Type::Kill => {
-                        let Some(kill) = event.kill else { continue };
-                        let grace = kill.kill_policy.as_ref().and_then(grace_of);
-                        if let Some(running) = task.as_mut().filter(|t| t.task_id == kill.task_id) {
-                            let grace = grace.unwrap_or(DEFAULT_GRACE);
-                            tracing::info!(task = %running.task_id.value, ?grace, "killing the task");
-                            running.killed = true;
-                            signal(running.pid, Signal::SIGTERM);
-                            kill_at = Some(Instant::now() + grace);
-                        }
-                    }
-                    executor::event::Type::Acknowledged => {
-                        if let Some(ack) = event.acknowledged
-                            && terminal_uuid.as_deref() == Some(ack.uuid.as_slice())
-                        {
-                            return Ok(());
-                        }
-                    }
-                    executor::event::Type::Shutdown => {
-                        tracing::info!("shutdown requested");
-                        if let Some(running) = task.as_mut() {
-                            running.killed = true;
-                            signal(running.pid, Signal::SIGTERM);
-                            kill_at = Some(Instant::now() + DEFAULT_GRACE);
-                        } else {
-                            return Ok(());
-                        }
-                    }
-                    executor::event::Type::Error => {
-                        tracing::error!("agent error: {}", event.error.map(|e| e.message).unwrap_or_default());
-                    }
-                    _ => {}
-                }
+impl Settings {
+    /// From `MESOS_*` variables; `MESOS_SLAVE_PID` (`slave(1)@ip:port`)
+    /// stands in for a missing `MESOS_AGENT_ENDPOINT`.
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, ExecutorError> {
+        let required = |name: &'static str| get(name).ok_or(ExecutorError::MissingEnv(name));
+        let endpoint = match get("MESOS_AGENT_ENDPOINT") {
+            Some(endpoint) => endpoint,
+            None => required("MESOS_SLAVE_PID")?
+                .rsplit_once('@')
+                .map(|(_, address)| address.to_string())
+                .ok_or(ExecutorError::BadEnv {
+                    name: "MESOS_SLAVE_PID",
+                    reason: "expected slave(1)@ip:port".into(),
+                })?,
+        };
+        let shutdown_grace_period = match get("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD") {
+            Some(text) => {
+                mesos_flags::Duration::parse(&text)
+                    .map_err(|reason| ExecutorError::BadEnv {
+                        name: "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD",
+                        reason,
+                    })?
+                    .0
             }
-            status = wait(task.as_mut()) => {
-                let Some(running) = task.take() else { continue };
-                kill_at = None;
-                let (state, message) = outcome(status.ok(), running.killed);
-                tracing::info!(task = %running.task_id.value, state = state.as_str_name(), "task ended");
-                terminal_uuid = Some(send(&client, &running.task_id, state, message).await?);
-                exit_at = Some(Instant::now() + ACK_WAIT);
-            }
-            _ = sleep_until(kill_at) => {
-                kill_at = None;
-                kill_now(task.as_ref());
-            }
-            _ = sleep_until(exit_at) => {
-                tracing::warn!("no acknowledgement of the terminal update; exiting anyway");
-                return Ok(());
-            }
-        }
+            None => Duration::from_secs(5),
+        };
+        Ok(Self {
+            endpoint,
+            framework_id: required("MESOS_FRAMEWORK_ID")?,
+            executor_id: required("MESOS_EXECUTOR_ID")?,
+            shutdown_grace_period,
+        })
     }
 }
 
-fn grace_of(policy: &v1::KillPolicy) -> Option<Duration> {
-    policy
-        .grace_period
-        .as_ref()
-        .and_then(|d| u64::try_from(d.nanoseconds).ok())
-        .map(Duration::from_nanos)
+/// Runs the executor until its task is done and acknowledged.
+pub async fn run(settings: Settings) -> Result<(), ExecutorError> {
+    let client = ExecutorClient::new(
+        &settings.endpoint,
+        &settings.framework_id,
+        &settings.executor_id,
+    );
+    let events = client.subscribe().await?;
+    let mut executor = CommandExecutor {
+        client,
+        shutdown_grace_period: settings.shutdown_grace_period,
+        task_killing_state: false,
+        task: None,
+        kill_at: None,
+        terminal_uuid: None,
+        exit_at: None,
+    };
+    let result = executor.serve(events).await;
+    // However the executor ends, its task must not outlive it.
+    if let Some(task) = &executor.task {
+        task.process.signal(Signal::SIGKILL);
+    }
+    result
+}
+
+struct CommandExecutor {
+    client: ExecutorClient,
+    shutdown_grace_period: Duration,
+    /// The framework understands TASK_KILLING.
+    task_killing_state: bool,
+    task: Option<Running>,
+    /// When the task's SIGKILL is due.
+    kill_at: Option<Instant>,
+    terminal_uuid: Option<Vec<u8>>,
+    /// When to give up waiting for the terminal update's acknowledgement.
+    exit_at: Option<Instant>,
+}
+
+struct Running {
+    process: TaskProcess,
+    kill_policy: Option<v1::KillPolicy>,
+}
+
+impl CommandExecutor {
+    async fn serve(&mut self, mut events: EventStream) -> Result<(), ExecutorError> {
+        loop {
+            tokio::select! {
+                event = events.next() => {
+                    let Some(event) = event? else {
+                        tracing::warn!("the agent closed the event stream; exiting");
+                        return Ok(());
+                    };
+                    if self.event(event).await? == Flow::Exit {
+                        return Ok(());
+                    }
+                }
+                status = wait(self.task.as_mut()) => {
+                    let Some(running) = self.task.take() else { continue };
+                    self.kill_at = None;
+                    let (state, message) = outcome(status, running.process.killed);
+                    tracing::info!(
+                        task = %running.process.task_id.value, state = state.as_str_name(),
+                        "{message}"
+                    );
+                    self.terminal(&running.process.task_id, state, message).await?;
+                }
+                _ = sleep_until(self.kill_at) => {
+                    self.kill_at = None;
+                    if let Some(running) = &self.task {
+                        tracing::info!("grace period over; sending SIGKILL");
+                        running.process.signal(Signal::SIGKILL);
+                    }
+                }
+                _ = sleep_until(self.exit_at) => {
+                    tracing::warn!("no acknowledgement of the terminal update; exiting anyway");
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    async fn event(&mut self, event: executor::Event) -> Result<Flow, ExecutorError> {
+        match event.r#type() {
+            executor::event::Type::Subscribed => {
+                if let Some(subscribed) = event.subscribed {
+                    self.task_killing_state =
+                        subscribed.framework_info.capabilities.iter().any(|c| {
+                            c.r#type
+                                == Some(framework_info::capability::Type::TaskKillingState as i32)
+                        });
+                    tracing::info!(agent = ?subscribed.agent_info.id, "subscribed to the agent");
+                }
+            }
+            executor::event::Type::Launch => {
+                if let Some(launch) = event.launch {
+                    self.launch(launch.task).await?;
+                }
+            }
+            executor::event::Type::Kill => {
+                if let Some(kill) = event.kill {
+                    let grace = grace_of(kill.kill_policy.as_ref());
+                    self.kill(&kill.task_id, grace).await?;
+                }
+            }
+            executor::event::Type::Acknowledged => {
+                if let Some(ack) = event.acknowledged
+                    && self.terminal_uuid.as_deref() == Some(ack.uuid.as_slice())
+                {
+                    return Ok(Flow::Exit);
+                }
+            }
+            executor::event::Type::Shutdown => {
+                tracing::info!("shutdown requested");
+                let Some(running) = &self.task else {
+                    return Ok(Flow::Exit);
+                };
+                let task_id = running.process.task_id.clone();
+                let grace = self.task_grace(None).min(self.shutdown_grace_period);
+                self.kill(&task_id, Some(grace)).await?;
+            }
+            executor::event::Type::Error => {
+                let message = event.error.map(|e| e.message).unwrap_or_default();
+                tracing::error!("error from the agent: {message}");
+            }
+            executor::event::Type::Message
+            | executor::event::Type::Heartbeat
+            | executor::event::Type::LaunchGroup
+            | executor::event::Type::Unknown => {}
+        }
+        Ok(Flow::Continue)
+    }
+
+    async fn launch(&mut self, task: v1::TaskInfo) -> Result<(), ExecutorError> {
+        if self.task.is_some() || self.terminal_uuid.is_some() {
+            let message = "Attempted to run multiple tasks using a command executor";
+            tracing::warn!(task = %task.task_id.value, "{message}");
+            self.update(
+                &task.task_id,
+                TaskState::TaskFailed,
+                Some(message.to_string()),
+            )
+            .await?;
+            return Ok(());
+        }
+        self.update(&task.task_id, TaskState::TaskStarting, None)
+            .await?;
+        match TaskProcess::start(&task) {
+            Ok(process) => {
+                tracing::info!(task = %task.task_id.value, pid = ?process.pid(), "task started");
+                self.task = Some(Running {
+                    process,
+                    kill_policy: task.kill_policy,
+                });
+                self.update(&task.task_id, TaskState::TaskRunning, None)
+                    .await?;
+            }
+            Err(e) => {
+                let message = format!("Failed to launch the command: {e}");
+                self.terminal(&task.task_id, TaskState::TaskFailed, message)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The kill's own grace period, else the task's, else 3 seconds.
+    fn task_grace(&self, from_kill: Option<Duration>) -> Duration {
+        from_kill
+            .or_else(|| grace_of(self.task.as_ref()?.kill_policy.as_ref()))
+            .unwrap_or(DEFAULT_GRACE)
+    }
+
+    /// SIGTERM now, SIGKILL when the grace period is over. A second kill
+    /// can shorten the grace period but never extend it.
+    async fn kill(
+        &mut self,
+        task_id: &v1::TaskId,
+        grace: Option<Duration>,
+    ) -> Result<(), ExecutorError> {
+        let grace = self.task_grace(grace);
+        let Some(running) = self.task.as_mut().filter(|r| r.process.task_id == *task_id) else {
+            tracing::warn!(task = %task_id.value, "kill for a task this executor is not running");
+            return Ok(());
+        };
+        let deadline = Instant::now() + grace;
+        if running.process.killed {
+            self.kill_at = Some(self.kill_at.map_or(deadline, |at| at.min(deadline)));
+            return Ok(());
+        }
+        tracing::info!(task = %task_id.value, ?grace, "killing the task");
+        running.process.killed = true;
+        running.process.signal(Signal::SIGTERM);
+        self.kill_at = Some(deadline);
+        if self.task_killing_state {
+            self.update(task_id, TaskState::TaskKilling, None).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends the terminal update and starts waiting for its acknowledgement.
+    async fn terminal(
+        &mut self,
+        task_id: &v1::TaskId,
+        state: TaskState,
+        message: String,
+    ) -> Result<(), ExecutorError> {
+        let uuid = self.update(task_id, state, Some(message)).await?;
+        self.terminal_uuid = Some(uuid);
+        self.exit_at = Some(Instant::now() + ACK_WAIT);
+        Ok(())
+    }
+
+    /// Sends a status update; returns its uuid.
+    async fn update(
+        &self,
+        task_id: &v1::TaskId,
+        state: TaskState,
+        message: Option<String>,
+    ) -> Result<Vec<u8>, ExecutorError> {
+        let uuid = mesos_proto::ids::new_uuid_bytes();
+        let status = v1::TaskStatus {
+            task_id: task_id.clone(),
+            state: state as i32,
+            message,
+            source: Some(Source::Executor as i32),
+            timestamp: Some(crate::agent::now_secs()),
+            uuid: Some(uuid.clone()),
+            ..Default::default()
+        };
+        self.client.update(status).await?;
+        Ok(uuid)
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Exit,
 }
 
 async fn sleep_until(at: Option<Instant>) {
@@ -156,99 +327,58 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-async fn wait(task: Option<&mut Running>) -> std::io::Result<ExitStatus> {
+async fn wait(task: Option<&mut Running>) -> std::io::Result<std::process::ExitStatus> {
     match task {
-        Some(t) => t.child.wait().await,
+        Some(running) => running.process.wait().await,
         None => std::future::pending().await,
     }
-}
-
-fn signal(pid: Option<u32>, signal: Signal) {
-    if let Some(pid) = pid {
-        crate::launcher::signal_group(pid, signal);
-    }
-}
-
-fn kill_now(task: Option<&Running>) {
-    if let Some(t) = task {
-        signal(t.pid, Signal::SIGKILL);
-    }
-}
-
-/// The task's command, in its own process group so a kill reaches its
-/// children too, with the executor's stdout and stderr (the sandbox files).
-fn start(task: &v1::TaskInfo) -> std::io::Result<tokio::process::Child> {
-    let command = task.command.clone().unwrap_or_default();
-    let spec = crate::launcher::LaunchSpec::from_command(&command, std::path::PathBuf::from("."));
-    let mut cmd = if spec.shell {
-        let mut c = tokio::process::Command::new("/bin/sh");
-        c.arg("-c").arg(&spec.program);
-        c
-    } else {
-        let mut c = tokio::process::Command::new(&spec.program);
-        c.args(&spec.args);
-        c
-    };
-    cmd.envs(&spec.env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::inherit())
-        .stderr(Stdio::inherit())
-        .process_group(0);
-    cmd.spawn()
-}
-
-/// The terminal state and message for how the command ended.
-fn outcome(status: Option<ExitStatus>, killed: bool) -> (TaskState, Option<String>) {
-    let Some(status) = status else {
-        return (TaskState::TaskFailed, Some("Failed to wait for the command".to_string()));
-    };
-    if killed {
-        return (TaskState::TaskKilled, Some("Command was killed".to_string()));
-    }
-    match (status.code(), status.signal()) {
-        (Some(0), _) => (TaskState::TaskFinished, Some("Command exited with status 0".to_string())),
-        (Some(code), _) => (TaskState::TaskFailed, Some(format!("Command exited with status {code}"))),
-        (None, Some(sig)) => {
-            let name = Signal::try_from(sig).map(|s| s.to_string()).unwrap_or_else(|_| sig.to_string());
-            (TaskState::TaskFailed, Some(format!("Command terminated with signal {name}")))
-        }
-        (None, None) => (TaskState::TaskFailed, Some("Command ended in an unknown way".to_string())),
-    }
-}
-
-/// Sends a status update and returns its uuid.
-async fn send(
-    client: &ExecutorClient,
-    task_id: &v1::TaskId,
-    state: TaskState,
-    message: Option<String>,
-) -> Result<Vec<u8>, ExecutorError> {
-    let uuid = mesos_proto::ids::new_uuid_bytes();
-    let status = v1::TaskStatus {
-        task_id: task_id.clone(),
-        state: state as i32,
-        message,
-        source: Some(Source::Executor as i32),
-        timestamp: Some(crate::agent::now_secs()),
-        uuid: Some(uuid.clone()),
-        ..Default::default()
-    };
-    client.update(status).await?;
-    Ok(uuid)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ExecutorError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_env(|name| vars.get(name).cloned())
+    }
 
     #[test]
-    fn outcomes_carry_the_exit_status() {
-        assert_eq!(outcome(Some(ExitStatus::from_raw(0)), false).0, TaskState::TaskFinished);
-        let (state, message) = outcome(Some(ExitStatus::from_raw(3 << 8)), false);
-        assert_eq!(state, TaskState::TaskFailed);
-        assert_eq!(message.as_deref(), Some("Command exited with status 3"));
-        let (_, message) = outcome(Some(ExitStatus::from_raw(9)), false);
-        assert_eq!(message.as_deref(), Some("Command terminated with signal SIGKILL"));
-        assert_eq!(outcome(Some(ExitStatus::from_raw(15)), true).0, TaskState::TaskKilled);
+    fn settings_come_from_the_environment() {
+        let s = settings(&[
+            ("MESOS_AGENT_ENDPOINT", "127.0.0.1:5051"),
+            ("MESOS_FRAMEWORK_ID", "F"),
+            ("MESOS_EXECUTOR_ID", "E"),
+            ("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD", "7secs"),
+        ])
+        .unwrap();
+        assert_eq!(s.endpoint, "127.0.0.1:5051");
+        assert_eq!(
+            (s.framework_id.as_str(), s.executor_id.as_str()),
+            ("F", "E")
+        );
+        assert_eq!(s.shutdown_grace_period, Duration::from_secs(7));
+
+        let s = settings(&[
+            ("MESOS_SLAVE_PID", "slave(1)@10.0.0.2:5052"),
+            ("MESOS_FRAMEWORK_ID", "F"),
+            ("MESOS_EXECUTOR_ID", "E"),
+        ])
+        .unwrap();
+        assert_eq!(s.endpoint, "10.0.0.2:5052");
+        assert_eq!(s.shutdown_grace_period, Duration::from_secs(5));
+
+        assert!(matches!(
+            settings(&[("MESOS_FRAMEWORK_ID", "F"), ("MESOS_EXECUTOR_ID", "E")]),
+            Err(ExecutorError::MissingEnv("MESOS_SLAVE_PID"))
+        ));
+        assert!(matches!(
+            settings(&[("MESOS_AGENT_ENDPOINT", "a:1"), ("MESOS_EXECUTOR_ID", "E")]),
+            Err(ExecutorError::MissingEnv("MESOS_FRAMEWORK_ID"))
+        ));
     }
 }

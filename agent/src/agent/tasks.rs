@@ -1,0 +1,339 @@
+//! Tasks: RunTask and KillTask from the master, and every status update
+//! (from executors or made by the agent) on its way to the status update
+//! manager.
+
+use std::time::Instant;
+
+use mesos_proto::internal::v1::{StatusUpdate, agent_to_master};
+use mesos_proto::v1::{self, TaskState, executor, framework_info, task_status::Reason};
+
+use super::model::{ExecutorState, Framework, FrameworkState, Task, is_terminal};
+use super::{Agent, ExecutorKey, now_secs};
+use crate::status_updates::Enqueued;
+
+/// Name of the command executor binary in `--launcher_dir`.
+pub const COMMAND_EXECUTOR: &str = "mesos-executor";
+
+impl Agent {
+    /// RunTask: hands the task to its executor, starting the executor if it
+    /// is not running yet.
+    pub(super) fn run_task(&mut self, framework_info: v1::FrameworkInfo, task: v1::TaskInfo) {
+        let Some(framework_id) = framework_info.id.as_ref().map(|id| id.value.clone()) else {
+            tracing::warn!(task = %task.task_id.value, "RunTask without a framework ID ignored");
+            return;
+        };
+        if !self.frameworks.contains_key(&framework_id) {
+            let framework = self
+                .revive_framework(&framework_id)
+                .unwrap_or_else(|| Framework::new(framework_info.clone()));
+            self.frameworks.insert(framework_id.clone(), framework);
+        }
+        let Some(framework) = self.frameworks.get_mut(&framework_id) else {
+            return;
+        };
+        if framework.state == FrameworkState::Terminating {
+            self.drop_task(&framework_id, &task, "Framework is terminating");
+            return;
+        }
+        framework.info = framework_info;
+        let command_executor = task.executor.is_none();
+        let info = match &task.executor {
+            Some(executor) => v1::ExecutorInfo {
+                framework_id: Some(v1::FrameworkId {
+                    value: framework_id.clone(),
+                }),
+                ..executor.clone()
+            },
+            None => self.command_executor_info(&framework_id, &task),
+        };
+        let key = ExecutorKey {
+            framework_id,
+            executor_id: info.executor_id.value.clone(),
+        };
+        tracing::info!(task = %task.task_id.value, %key, "launching task");
+        let Some(executor) = self.executor_mut(&key) else {
+            self.launch_executor(key, info, task, command_executor);
+            return;
+        };
+        match executor.state {
+            ExecutorState::Terminating => {
+                self.drop_task(&key.framework_id, &task, "Executor is terminating")
+            }
+            ExecutorState::Running if executor.conn.is_some() => {
+                executor
+                    .launched
+                    .insert(task.task_id.value.clone(), Task::new(task.clone()));
+                let launch = executor::Event {
+                    r#type: Some(executor::event::Type::Launch as i32),
+                    launch: Some(executor::event::Launch { task }),
+                    ..Default::default()
+                };
+                self.send_to_executor(&key, &launch);
+            }
+            // Delivered when the executor (re)subscribes.
+            ExecutorState::Registering | ExecutorState::Running => executor.queued.push(task),
+        }
+    }
+
+    /// The ExecutorInfo Mesos builds for a task that has none: the command
+    /// executor, with the task's ID, running the task's command.
+    fn command_executor_info(&self, framework_id: &str, task: &v1::TaskInfo) -> v1::ExecutorInfo {
+        let command = task.command.clone().unwrap_or_default();
+        let value = command.value.clone().unwrap_or_default();
+        let shown = if command.shell.unwrap_or(true) {
+            format!("sh -c '{value}'")
+        } else {
+            let argv: Vec<&str> = std::iter::once(value.as_str())
+                .chain(command.arguments.iter().map(String::as_str))
+                .collect();
+            format!("[{}]", argv.join(", "))
+        };
+        let program = self.config.launcher_dir.join(COMMAND_EXECUTOR);
+        v1::ExecutorInfo {
+            executor_id: v1::ExecutorId {
+                value: task.task_id.value.clone(),
+            },
+            framework_id: Some(v1::FrameworkId {
+                value: framework_id.to_string(),
+            }),
+            name: Some(format!(
+                "Command Executor (Task: {}) (Command: {shown})",
+                task.task_id.value
+            )),
+            source: Some(task.task_id.value.clone()),
+            command: Some(v1::CommandInfo {
+                value: Some(program.display().to_string()),
+                shell: Some(false),
+                arguments: vec![
+                    COMMAND_EXECUTOR.to_string(),
+                    format!("--launcher_dir={}", self.config.launcher_dir.display()),
+                ],
+                // Only what the executor itself needs: never the task's
+                // command, which it must not run by accident.
+                environment: command.environment,
+                uris: command.uris,
+                user: command.user,
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// KillTask. A task still waiting for its executor to subscribe is
+    /// killed by the agent itself; otherwise the executor is asked.
+    pub(super) fn kill_task(
+        &mut self,
+        framework_id: &str,
+        task_id: &v1::TaskId,
+        kill_policy: Option<v1::KillPolicy>,
+    ) {
+        let Some(framework) = self.frameworks.get_mut(framework_id) else {
+            tracing::warn!(
+                task = %task_id.value, framework = framework_id,
+                "kill for a task of an unknown framework ignored"
+            );
+            return;
+        };
+        let found = framework.executors.iter_mut().find(|(_, e)| {
+            e.launched.contains_key(&task_id.value)
+                || e.queued.iter().any(|t| t.task_id == *task_id)
+        });
+        let Some((executor_id, executor)) = found else {
+            let finished = framework
+                .executors
+                .values()
+                .chain(&framework.completed_executors)
+                .any(|e| e.completed.iter().any(|t| t.info.task_id == *task_id));
+            if finished {
+                tracing::info!(
+                    task = %task_id.value, framework = framework_id,
+                    "kill for a finished task ignored"
+                );
+                return;
+            }
+            tracing::warn!(
+                task = %task_id.value, framework = framework_id,
+                "kill for a task with no executor"
+            );
+            let status = agent_status(
+                task_id,
+                None,
+                self.lost_state(framework_id),
+                Reason::ExecutorTerminated,
+                "Cannot find executor",
+            );
+            self.status_update(framework_id, status);
+            return;
+        };
+        let key = ExecutorKey {
+            framework_id: framework_id.to_string(),
+            executor_id: executor_id.clone(),
+        };
+        if let Some(position) = executor.queued.iter().position(|t| t.task_id == *task_id) {
+            let task = executor.queued.remove(position);
+            executor
+                .launched
+                .insert(task_id.value.clone(), Task::new(task));
+            // An executor started for this task alone has nothing left to do.
+            let idle = executor.state == ExecutorState::Registering
+                && executor.queued.is_empty()
+                && executor.launched.len() == 1;
+            let status = agent_status(
+                task_id,
+                Some(&key.executor_id),
+                TaskState::TaskKilled,
+                Reason::TaskKilledDuringLaunch,
+                "Killed before delivery to the executor",
+            );
+            self.status_update(framework_id, status);
+            if idle {
+                self.shutdown_executor(&key);
+            }
+            return;
+        }
+        let kill = executor::Event {
+            r#type: Some(executor::event::Type::Kill as i32),
+            kill: Some(executor::event::Kill {
+                task_id: task_id.clone(),
+                kill_policy,
+            }),
+            ..Default::default()
+        };
+        if !self.send_to_executor(&key, &kill) {
+            tracing::warn!(
+                task = %task_id.value, %key,
+                "cannot deliver the kill: the executor is not connected"
+            );
+        }
+    }
+
+    /// A task the agent will not run: TASK_DROPPED for partition-aware
+    /// frameworks, TASK_LOST for the others (Mesos's rule).
+    fn drop_task(&mut self, framework_id: &str, task: &v1::TaskInfo, message: &str) {
+        tracing::warn!(
+            task = %task.task_id.value, framework = framework_id,
+            "dropping task: {message}"
+        );
+        let reason = Reason::ExecutorTerminated;
+        let status = agent_status(
+            &task.task_id,
+            None,
+            self.lost_state(framework_id),
+            reason,
+            message,
+        );
+        self.status_update(framework_id, status);
+    }
+
+    fn lost_state(&self, framework_id: &str) -> TaskState {
+        let partition_aware = self
+            .frameworks
+            .get(framework_id)
+            .is_some_and(|f| f.has_capability(framework_info::capability::Type::PartitionAware));
+        if partition_aware {
+            TaskState::TaskDropped
+        } else {
+            TaskState::TaskLost
+        }
+    }
+}
+
+/// A status the agent reports itself.
+pub(super) fn agent_status(
+    task_id: &v1::TaskId,
+    executor_id: Option<&str>,
+    state: TaskState,
+    reason: Reason,
+    message: &str,
+) -> v1::TaskStatus {
+    v1::TaskStatus {
+        task_id: task_id.clone(),
+        state: state as i32,
+        message: Some(message.to_string()),
+        source: Some(v1::task_status::Source::Agent as i32),
+        reason: Some(reason as i32),
+        executor_id: executor_id.map(|id| v1::ExecutorId {
+            value: id.to_string(),
+        }),
+        ..Default::default()
+    }
+}
+
+impl Agent {
+    /// Every status update goes through here: it is stamped, recorded on
+    /// its task and queued for the master.
+    pub(super) fn status_update(&mut self, framework_id: &str, mut status: v1::TaskStatus) {
+        let Some(framework) = self.frameworks.get_mut(framework_id) else {
+            tracing::warn!(
+                task = %status.task_id.value, framework = framework_id,
+                "status update for an unknown framework dropped"
+            );
+            self.counters.invalid_status_updates += 1;
+            return;
+        };
+        if framework.state == FrameworkState::Terminating {
+            tracing::info!(
+                task = %status.task_id.value, framework = framework_id,
+                "status update for a terminating framework dropped"
+            );
+            self.counters.invalid_status_updates += 1;
+            return;
+        }
+        status.agent_id = self
+            .agent_id
+            .as_ref()
+            .map(|id| v1::AgentId { value: id.clone() });
+        status.timestamp = status.timestamp.or_else(|| Some(now_secs()));
+        status.uuid = status
+            .uuid
+            .or_else(|| Some(mesos_proto::ids::new_uuid_bytes()));
+        let state = status.state();
+        if let Some(executor) = status
+            .executor_id
+            .as_ref()
+            .and_then(|id| framework.executors.get_mut(&id.value))
+        {
+            if status.container_status.is_none() {
+                status.container_status = Some(v1::ContainerStatus {
+                    container_id: Some(v1::ContainerId {
+                        value: executor.container_id.clone(),
+                        parent: None,
+                    }),
+                    executor_pid: executor.pid,
+                    ..Default::default()
+                });
+            }
+            if let Some(task) = executor.launched.get_mut(&status.task_id.value) {
+                task.state = state;
+                task.statuses
+                    .push((state, status.timestamp.unwrap_or_default()));
+                if is_terminal(state) {
+                    executor.complete_task(&status.task_id.value);
+                }
+            }
+        }
+        self.counters.valid_status_updates += 1;
+        if is_terminal(state) {
+            self.counters.count_terminal(state);
+        }
+        tracing::info!(
+            task = %status.task_id.value, framework = framework_id,
+            state = state.as_str_name(), "status update"
+        );
+        let update = StatusUpdate {
+            framework_id: v1::FrameworkId {
+                value: framework_id.to_string(),
+            },
+            executor_id: status.executor_id.clone(),
+            status,
+        };
+        match self.updates.enqueue(update, Instant::now()) {
+            Enqueued::SendNow(update) => {
+                self.send_to_master(agent_to_master::Message::StatusUpdate(*update));
+            }
+            Enqueued::Queued => {}
+            Enqueued::Duplicate => {
+                tracing::info!(framework = framework_id, "duplicate status update ignored")
+            }
+        }
+    }
+}
