@@ -1,38 +1,6 @@
 //! Errors the agent's HTTP APIs answer with, and why the daemon stops.
 
-use axum::response::{IntoResponse, Response};
-use http::StatusCode;
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{status}: {message}")]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub message: String,
-}
-
-impl ApiError {
-    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            message: message.into(),
-        }
-    }
-
-    pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, message)
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (
-            self.status,
-            [(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            self.message,
-        )
-            .into_response()
-    }
-}
+pub use mesos_http::ApiError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {

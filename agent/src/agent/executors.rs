@@ -15,7 +15,6 @@ use nix::sys::signal::Signal;
 
 use super::model::{
     Executor, ExecutorState, FrameworkState, MAX_COMPLETED_FRAMEWORKS, Task, Termination,
-    is_terminal,
 };
 use super::tasks::agent_status;
 use super::{Agent, Command, ExecutorKey, Handle};
@@ -226,7 +225,7 @@ impl Agent {
         let unfinished: Vec<v1::TaskId> = executor
             .launched
             .values()
-            .filter(|t| !is_terminal(t.state))
+            .filter(|t| !t.state.is_terminal())
             .map(|t| t.info.task_id.clone())
             .collect();
         let command_executor = executor.command_executor;

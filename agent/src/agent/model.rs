@@ -170,18 +170,3 @@ impl Counters {
         *counter += 1;
     }
 }
-
-pub(crate) fn is_terminal(state: TaskState) -> bool {
-    use TaskState::*;
-    matches!(
-        state,
-        TaskFinished
-            | TaskFailed
-            | TaskKilled
-            | TaskError
-            | TaskLost
-            | TaskDropped
-            | TaskGone
-            | TaskGoneByOperator
-    )
-}

@@ -7,7 +7,7 @@ use std::time::Instant;
 use mesos_proto::internal::v1::{StatusUpdate, agent_to_master};
 use mesos_proto::v1::{self, TaskState, executor, framework_info, task_status::Reason};
 
-use super::model::{ExecutorState, Framework, FrameworkState, Task, is_terminal};
+use super::model::{ExecutorState, Framework, FrameworkState, Task};
 use super::{Agent, ExecutorKey, now_secs};
 use crate::status_updates::Enqueued;
 
@@ -306,13 +306,13 @@ impl Agent {
                 task.state = state;
                 task.statuses
                     .push((state, status.timestamp.unwrap_or_default()));
-                if is_terminal(state) {
+                if state.is_terminal() {
                     executor.complete_task(&status.task_id.value);
                 }
             }
         }
         self.counters.valid_status_updates += 1;
-        if is_terminal(state) {
+        if state.is_terminal() {
             self.counters.count_terminal(state);
         }
         tracing::info!(

@@ -5,16 +5,11 @@
 //! (which executor is calling, whether it subscribed) is decided by the
 //! agent loop.
 
-use std::convert::Infallible;
-
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
-use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use mesos_proto::codec::{self, Format};
+use http::{HeaderMap, Method, StatusCode};
 use mesos_proto::v1::executor;
-use tokio_stream::wrappers::ReceiverStream;
 
 use super::App;
 use crate::agent::{Command, ExecutorKey, Handle};
@@ -39,32 +34,7 @@ async fn call(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, ApiError> {
-    if method != Method::POST {
-        let mut response = ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            format!("Expecting a 'POST' request, received '{method}'"),
-        )
-        .into_response();
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return Ok(response);
-    }
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .ok_or_else(|| ApiError::bad_request("Expecting 'Content-Type' to be present"))?;
-    let content_type = String::from_utf8_lossy(content_type.as_bytes());
-    let format = Format::from_content_type(&content_type).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!(
-                "Expecting 'Content-Type' of application/json or application/x-protobuf, got '{content_type}'"
-            ),
-        )
-    })?;
-    let call: executor::Call = codec::decode(format, body).map_err(|e| {
-        ApiError::bad_request(format!("Failed to parse body into Call protobuf: {e}"))
-    })?;
+    let (call, _) = mesos_http::read_call::<executor::Call>(&method, headers, body)?;
     if let Err(e) = validation::validate(&call) {
         if call.r#type == Some(executor::call::Type::Update as i32) {
             app.handle.notify(Command::InvalidStatusUpdate);
@@ -75,7 +45,7 @@ async fn call(
     }
     match call.r#type() {
         executor::call::Type::Subscribe => subscribe(app, headers, call).await,
-        executor::call::Type::Heartbeat => Ok(accepted()),
+        executor::call::Type::Heartbeat => Ok(mesos_http::accepted()),
         executor::call::Type::Unknown => Err(ApiError::new(
             StatusCode::NOT_IMPLEMENTED,
             "Received 'UNKNOWN' call",
@@ -84,15 +54,9 @@ async fn call(
             app.handle
                 .request(|reply| Command::ExecutorCall { call, reply })
                 .await??;
-            Ok(accepted())
+            Ok(mesos_http::accepted())
         }
     }
-}
-
-/// 202 with an explicit empty length: pymesos reads the body of a
-/// keep-alive response and would hang without one.
-fn accepted() -> Response {
-    (StatusCode::ACCEPTED, [(header::CONTENT_LENGTH, "0")]).into_response()
 }
 
 /// SUBSCRIBE: a chunked stream of RecordIO records in the negotiated
@@ -102,15 +66,7 @@ async fn subscribe(
     headers: &HeaderMap,
     call: executor::Call,
 ) -> Result<Response, ApiError> {
-    let accept = headers
-        .get(header::ACCEPT)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let format = Format::negotiate(accept.as_deref()).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_ACCEPTABLE,
-            "Expecting 'Accept' to allow application/json or application/x-protobuf",
-        )
-    })?;
+    let format = mesos_http::stream_format(headers)?;
     let key = ExecutorKey {
         framework_id: call.framework_id.value.clone(),
         executor_id: call.executor_id.value.clone(),
@@ -128,17 +84,13 @@ async fn subscribe(
         key: Some(key),
         conn: subscription.conn,
     };
-    let events = ReceiverStream::new(subscription.events).map(move |record| {
-        // The guard lives as long as the stream, which hyper drops when
-        // the connection goes away.
-        let _ = &guard;
-        Ok::<_, Infallible>(record)
-    });
-    Response::builder()
-        .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, format.media_type())
-        .body(Body::from_stream(events))
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    // No Mesos-Stream-Id on executor subscriptions (pymesos tolerates it).
+    Ok(mesos_http::event_stream(
+        format,
+        subscription.events,
+        guard,
+        &[],
+    ))
 }
 
 /// Tells the agent when an executor's event stream is gone.

@@ -1,16 +1,12 @@
 //! `POST /api/v1/scheduler`: status codes and headers exactly as Mesos
 //! answers them, since unmodified clients depend on them.
 
-use std::convert::Infallible;
-
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
-use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use mesos_proto::codec::{self, Format};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use mesos_proto::codec::Format;
 use mesos_proto::v1::scheduler::{Call, call};
-use tokio_stream::wrappers::ReceiverStream;
 
 use super::App;
 use crate::error::ApiError;
@@ -37,64 +33,27 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    if method != Method::POST {
-        let mut response = ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            format!("Expecting a 'POST' request, received '{method}'"),
-        )
-        .into_response();
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return Ok(response);
-    }
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .ok_or_else(|| ApiError::bad_request("Expecting 'Content-Type' to be present"))?
-        .to_str()
-        .unwrap_or_default();
-    let format = Format::from_content_type(content_type).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!(
-                "Expecting 'Content-Type' of application/json or application/x-protobuf, got '{content_type}'"
-            ),
-        )
-    })?;
-    let call: Call = codec::decode(format, &body).map_err(|e| {
-        ApiError::bad_request(format!("Failed to parse body into Call protobuf: {e}"))
-    })?;
+    let (call, _) = mesos_http::read_call::<Call>(&method, &headers, &body)?;
     validate_scheduler_call(&call)
         .map_err(|e| ApiError::bad_request(format!("Failed to validate scheduler::Call: {e}")))?;
 
     if call.r#type() == call::Type::Unknown {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "Received an unknown call type",
-        ));
+        return Err(ApiError::not_implemented("Received an unknown call type"));
     }
 
     if call.r#type() == call::Type::Subscribe {
-        let accept = headers
-            .get(header::ACCEPT)
-            .map(|v| v.to_str().unwrap_or_default());
-        let accept = Format::negotiate(accept).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_ACCEPTABLE,
-                "Expecting 'Accept' to allow application/json or application/x-protobuf",
-            )
-        })?;
+        let format = mesos_http::stream_format(&headers)?;
         if headers.contains_key(STREAM_ID_HEADER) {
             return Err(ApiError::bad_request(
                 "Subscribe calls should not include the 'Mesos-Stream-Id' header",
             ));
         }
-        return subscribe(&app.handle, call, accept).await;
+        return subscribe(&app.handle, call, format).await;
     }
 
     let stream_id = headers
         .get(STREAM_ID_HEADER)
-        .map(|v| v.to_str().unwrap_or_default().to_string());
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     app.handle
         .request(|reply| Command::Call {
             call,
@@ -102,8 +61,7 @@ async fn handle(
             reply,
         })
         .await??;
-    // pymesos keeps the connection alive and reads to Content-Length.
-    Ok((StatusCode::ACCEPTED, [(header::CONTENT_LENGTH, "0")]).into_response())
+    Ok(mesos_http::accepted())
 }
 
 async fn subscribe(handle: &Handle, call: Call, format: Format) -> Result<Response, ApiError> {
@@ -114,27 +72,22 @@ async fn subscribe(handle: &Handle, call: Call, format: Format) -> Result<Respon
             reply,
         })
         .await??;
+    let stream_id = HeaderValue::from_str(&subscription.stream_id)
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "bad stream id"))?;
     let guard = CloseGuard {
         handle: handle.clone(),
         framework_id: subscription.framework_id,
-        stream_id: subscription.stream_id.clone(),
+        stream_id: subscription.stream_id,
     };
-    // The guard lives as long as the body: when the client goes away hyper
-    // drops the body and the master learns the framework disconnected.
-    let events = ReceiverStream::new(subscription.events).map(move |record| {
-        let _ = &guard;
-        Ok::<_, Infallible>(record)
-    });
-    let stream_id = HeaderValue::from_str(&subscription.stream_id)
-        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "bad stream id"))?;
-    Response::builder()
-        .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, format.media_type())
-        .header(STREAM_ID_HEADER, stream_id)
-        .body(Body::from_stream(events))
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    Ok(mesos_http::event_stream(
+        format,
+        subscription.events,
+        guard,
+        &[(HeaderName::from_static("mesos-stream-id"), stream_id)],
+    ))
 }
 
+/// Tells the master the framework's stream went away.
 struct CloseGuard {
     handle: Handle,
     framework_id: String,
