@@ -136,7 +136,10 @@ pub fn event_stream<G: Send + 'static>(
     });
     let mut response = Response::new(Body::from_stream(body));
     let map = response.headers_mut();
-    map.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.media_type()));
+    map.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.media_type()),
+    );
     for (name, value) in headers {
         map.insert(name.clone(), value.clone());
     }
@@ -167,11 +170,18 @@ mod tests {
         let err = read_call::<Call>(&Method::POST, &text, b"{}").unwrap_err();
         assert_eq!(err.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
         let err = read_call::<Call>(&Method::POST, &json, b"{oops").unwrap_err();
-        assert!(err.message.starts_with("Failed to parse body"), "{}", err.message);
+        assert!(
+            err.message.starts_with("Failed to parse body"),
+            "{}",
+            err.message
+        );
         let (call, format) =
             read_call::<Call>(&Method::POST, &json, br#"{"type":"TEARDOWN"}"#).unwrap();
         assert_eq!(format, Format::Json);
-        assert_eq!(call.r#type(), mesos_proto::v1::scheduler::call::Type::Teardown);
+        assert_eq!(
+            call.r#type(),
+            mesos_proto::v1::scheduler::call::Type::Teardown
+        );
     }
 
     #[test]
@@ -185,6 +195,9 @@ mod tests {
     fn stream_format_refuses_what_it_cannot_serve() {
         assert_eq!(stream_format(&HeaderMap::new()).unwrap(), Format::Json);
         let html = headers(&[("accept", "text/html")]);
-        assert_eq!(stream_format(&html).unwrap_err().status, StatusCode::NOT_ACCEPTABLE);
+        assert_eq!(
+            stream_format(&html).unwrap_err().status,
+            StatusCode::NOT_ACCEPTABLE
+        );
     }
 }

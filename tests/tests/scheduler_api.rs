@@ -201,3 +201,28 @@ fn protobuf_subscribe_is_answered_in_protobuf() {
     assert_eq!(head.status, 200);
     assert_eq!(head.header("content-type"), Some("application/x-protobuf"));
 }
+
+#[test]
+fn an_invalid_framework_gets_an_error_event_and_the_stream_ends() {
+    let cluster = Cluster::start();
+    let body = r#"{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"u","name":"bad","role":"a b"}}}"#;
+    let r = post(&cluster, &[JSON, ("Accept", "application/json")], body);
+    assert_eq!(r.status, 200);
+    let text = r.text();
+    let (len, record) = text.split_once('\n').expect("one record");
+    assert_eq!(
+        len.parse::<usize>().unwrap(),
+        record.len(),
+        "exactly one record, then the end"
+    );
+    let event: serde_json::Value = serde_json::from_str(record).unwrap();
+    assert_eq!(event["type"], "ERROR");
+    assert!(
+        event["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("'a b'"),
+        "{event}"
+    );
+    assert!(cluster.state()["frameworks"].as_array().unwrap().is_empty());
+}

@@ -61,8 +61,8 @@ impl Master {
             .filter(|v| !v.is_empty());
         let multi_role = has_capability(&info, v1::framework_info::capability::Type::MultiRole);
         let roles = framework_roles(&info, multi_role);
-        for role in &roles {
-            validate_role(role).map_err(ApiError::bad_request)?;
+        if let Some(problem) = roles.iter().find_map(|r| validate_role(r).err()) {
+            return Ok(refused_subscription(format, &problem));
         }
 
         let (tx, events) = mpsc::channel(EVENT_QUEUE);
@@ -796,6 +796,28 @@ impl Master {
         while self.completed_frameworks.len() > self.config.max_completed_frameworks {
             self.completed_frameworks.pop_front();
         }
+    }
+}
+
+/// Mesos answers a SUBSCRIBE whose FrameworkInfo it refuses with a stream
+/// holding one ERROR event, then closes it.
+fn refused_subscription(format: Format, message: &str) -> Subscription {
+    let (tx, events) = mpsc::channel(1);
+    let error = Event {
+        r#type: Some(event::Type::Error as i32),
+        error: Some(event::Error {
+            message: message.to_string(),
+        }),
+        ..Default::default()
+    };
+    let record = mesos_proto::recordio::frame(&mesos_proto::codec::encode(format, &error));
+    // The channel has room for this one record; the sender is dropped at
+    // once, which ends the stream after it.
+    let _ = tx.try_send(record);
+    Subscription {
+        framework_id: String::new(),
+        stream_id: uuid::Uuid::new_v4().to_string(),
+        events,
     }
 }
 
