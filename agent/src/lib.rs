@@ -98,7 +98,9 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
         handle,
         flags: Arc::new(pairs),
     });
-    axum::serve(listener, app).await.map_err(AgentError::Serve)
+    mesos_http::serve(listener, app)
+        .await
+        .map_err(AgentError::Serve)
 }
 
 /// `--resources`, completed with what Mesos detects for the ones not given

@@ -34,7 +34,7 @@ impl SchedulerClient {
     pub fn new(master: &str) -> Self {
         Self {
             url: format!("http://{master}/api/v1/scheduler"),
-            http: Client::builder(TokioExecutor::new()).build_http(),
+            http: Client::builder(TokioExecutor::new()).build(nodelay_connector()),
             stream_id: None,
             framework_id: None,
         }
@@ -220,4 +220,12 @@ pub fn scalar(name: &str, value: f64) -> v1::Resource {
         scalar: Some(v1::value::Scalar { value }),
         ..Default::default()
     }
+}
+
+/// Calls and their answers are small and wait on each other; Nagle's
+/// algorithm would hold them back.
+fn nodelay_connector() -> HttpConnector {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector
 }

@@ -146,6 +146,20 @@ pub fn event_stream<G: Send + 'static>(
     response
 }
 
+/// Serves `app` on `listener` with TCP_NODELAY on every connection. The
+/// APIs exchange small messages that wait on each other (an update, its
+/// acknowledgement, the next update); with Nagle's algorithm on, each such
+/// exchange can stall for a delayed-ACK timeout (~40 ms).
+pub async fn serve(listener: tokio::net::TcpListener, app: axum::Router) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY: {e}");
+        }
+    });
+    axum::serve(listener, app).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

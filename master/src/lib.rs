@@ -113,5 +113,7 @@ pub async fn serve(
     let app = http::router(http::App { handle, flags })
         .merge(grpc)
         .fallback(http::endpoints::not_found);
-    axum::serve(listener, app).await.map_err(MasterError::Serve)
+    mesos_http::serve(listener, app)
+        .await
+        .map_err(MasterError::Serve)
 }

@@ -232,6 +232,16 @@ impl Drop for Cluster {
         if std::thread::panicking() {
             self.dump_logs();
         }
+        // For digging into a run: MESOS_TEST_KEEP_LOGS=DIR copies the logs.
+        if let Some(keep) = std::env::var_os("MESOS_TEST_KEEP_LOGS") {
+            let keep = PathBuf::from(keep);
+            let _ = std::fs::create_dir_all(&keep);
+            for p in &self.processes {
+                if let Some(name) = p.log.file_name() {
+                    let _ = std::fs::copy(&p.log, keep.join(name));
+                }
+            }
+        }
         for p in &mut self.processes {
             let _ = p.child.kill();
             let _ = p.child.wait();

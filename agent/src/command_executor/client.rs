@@ -33,7 +33,7 @@ impl ExecutorClient {
     pub fn new(endpoint: &str, framework_id: &str, executor_id: &str) -> Self {
         Self {
             url: format!("http://{endpoint}/api/v1/executor"),
-            http: Client::builder(TokioExecutor::new()).build_http(),
+            http: Client::builder(TokioExecutor::new()).build(nodelay_connector()),
             framework_id: v1::FrameworkId {
                 value: framework_id.to_string(),
             },
@@ -127,4 +127,12 @@ impl EventStream {
             }
         }
     }
+}
+
+/// Calls and their answers are small and wait on each other; Nagle's
+/// algorithm would hold them back.
+fn nodelay_connector() -> HttpConnector {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector
 }
