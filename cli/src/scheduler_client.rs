@@ -1,30 +1,21 @@
 //! A v1 scheduler API client: SUBSCRIBE (keeping the `Mesos-Stream-Id`),
 //! the event stream, and calls. JSON on the wire, like most frameworks.
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use mesos_http::client::ApiClient;
 use mesos_proto::stream::RecordStream;
 use mesos_proto::v1::{self, scheduler};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("request to the master failed: {0}")]
-    Http(String),
-    #[error("the master answered {status}: {body}")]
-    Status { status: u16, body: String },
-    #[error("bad event from the master: {0}")]
-    Event(String),
+    #[error(transparent)]
+    Api(#[from] mesos_http::client::ClientError),
     #[error("the master closed the subscription before SUBSCRIBED")]
     NotSubscribed,
 }
 
 pub struct SchedulerClient {
-    url: String,
-    http: Client<HttpConnector, Full<Bytes>>,
+    api: ApiClient,
     stream_id: Option<String>,
     framework_id: Option<v1::FrameworkId>,
 }
@@ -33,8 +24,7 @@ impl SchedulerClient {
     /// `master` is `host:port`.
     pub fn new(master: &str) -> Self {
         Self {
-            url: format!("http://{master}/api/v1/scheduler"),
-            http: Client::builder(TokioExecutor::new()).build(nodelay_connector()),
+            api: ApiClient::new(format!("http://{master}/api/v1/scheduler")),
             stream_id: None,
             framework_id: None,
         }
@@ -42,41 +32,6 @@ impl SchedulerClient {
 
     pub fn framework_id(&self) -> Option<&v1::FrameworkId> {
         self.framework_id.as_ref()
-    }
-
-    async fn post(
-        &self,
-        call: &scheduler::Call,
-        stream_id: Option<&str>,
-    ) -> Result<hyper::Response<Incoming>, ClientError> {
-        let mut request = hyper::Request::post(&self.url)
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .header(http::header::ACCEPT, "application/json");
-        if let Some(id) = stream_id {
-            request = request.header("Mesos-Stream-Id", id);
-        }
-        let request = request
-            .body(Full::new(Bytes::from(mesos_proto::json::to_json_vec(call))))
-            .map_err(|e| ClientError::Http(e.to_string()))?;
-        let response = self
-            .http
-            .request(request)
-            .await
-            .map_err(|e| ClientError::Http(e.to_string()))?;
-        let status = response.status();
-        if !status.is_success() {
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
-                .unwrap_or_default();
-            return Err(ClientError::Status {
-                status: status.as_u16(),
-                body,
-            });
-        }
-        Ok(response)
     }
 
     /// Subscribes and waits for SUBSCRIBED; the stream continues after it.
@@ -93,13 +48,12 @@ impl SchedulerClient {
             }),
             ..Default::default()
         };
-        let response = self.post(&call, None).await?;
-        self.stream_id = response
-            .headers()
+        let (headers, events) = self.api.subscribe(&call).await?;
+        self.stream_id = headers
             .get("Mesos-Stream-Id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let mut events = EventStream(RecordStream::new(response.into_body()));
+        let mut events = EventStream(events);
         loop {
             let event = events.next().await?.ok_or(ClientError::NotSubscribed)?;
             if let Some(subscribed) = event.subscribed {
@@ -112,7 +66,14 @@ impl SchedulerClient {
     /// Sends a call for the subscribed framework.
     pub async fn call(&self, mut call: scheduler::Call) -> Result<(), ClientError> {
         call.framework_id = self.framework_id.clone();
-        self.post(&call, self.stream_id.as_deref()).await.map(drop)
+        let headers: Vec<(&str, &str)> = self
+            .stream_id
+            .as_deref()
+            .map(|id| ("Mesos-Stream-Id", id))
+            .into_iter()
+            .collect();
+        self.api.post(&call, &headers).await?;
+        Ok(())
     }
 
     /// Accepts an offer with a LAUNCH of `tasks`. The unused resources are
@@ -205,10 +166,11 @@ pub struct EventStream(RecordStream<Incoming>);
 impl EventStream {
     /// The next event; `None` when the master closed the stream.
     pub async fn next(&mut self) -> Result<Option<scheduler::Event>, ClientError> {
-        self.0
+        Ok(self
+            .0
             .next_json()
             .await
-            .map_err(|e| ClientError::Event(e.to_string()))
+            .map_err(mesos_http::client::ClientError::from)?)
     }
 }
 
@@ -220,12 +182,4 @@ pub fn scalar(name: &str, value: f64) -> v1::Resource {
         scalar: Some(v1::value::Scalar { value }),
         ..Default::default()
     }
-}
-
-/// Calls and their answers are small and wait on each other; Nagle's
-/// algorithm would hold them back.
-fn nodelay_connector() -> HttpConnector {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector
 }

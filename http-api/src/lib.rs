@@ -5,6 +5,8 @@
 //! negotiated format) and how calls are acknowledged (202 with an explicit
 //! empty length).
 
+pub mod client;
+
 use std::convert::Infallible;
 
 use axum::body::Body;
