@@ -169,3 +169,57 @@ async fn reconciliation_reports_known_and_unknown_tasks() {
         "TASK_KILLED"
     );
 }
+
+#[tokio::test]
+async fn launch_group_is_refused_with_task_error_not_silence() {
+    let cluster = Cluster::start();
+    let (client, mut events) = subscribe(&cluster).await;
+    let offer = next_offer(&mut events).await;
+    let task = v1::TaskInfo {
+        name: "member".into(),
+        task_id: v1::TaskId {
+            value: "member".into(),
+        },
+        agent_id: offer.agent_id.clone(),
+        resources: vec![scalar("cpus", 0.1), scalar("mem", 32.0)],
+        command: Some(v1::CommandInfo {
+            value: Some("true".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let group = v1::offer::Operation {
+        r#type: Some(v1::offer::operation::Type::LaunchGroup as i32),
+        launch_group: Some(v1::offer::operation::LaunchGroup {
+            executor: v1::ExecutorInfo {
+                executor_id: v1::ExecutorId {
+                    value: "default".into(),
+                },
+                ..Default::default()
+            },
+            task_group: v1::TaskGroupInfo { tasks: vec![task] },
+        }),
+        ..Default::default()
+    };
+    client
+        .call(scheduler::Call {
+            r#type: Some(scheduler::call::Type::Accept as i32),
+            accept: Some(scheduler::call::Accept {
+                offer_ids: vec![offer.id.clone()],
+                operations: vec![group],
+                filters: None,
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let status = loop {
+        if let Some(update) = next(&mut events).await.update {
+            break update.status;
+        }
+    };
+    assert_eq!(status.task_id.value, "member");
+    assert_eq!(status.state(), TaskState::TaskError);
+    assert_eq!(status.reason(), v1::task_status::Reason::TaskGroupInvalid);
+    assert_eq!(cluster.metric("master/cpus_used"), Some(0.0));
+}

@@ -405,6 +405,24 @@ impl Master {
                         self.launch(framework_id, &agent_id, task, &mut remaining);
                     }
                 }
+                // Its tasks would otherwise never hear back: tell the
+                // framework, the way Mesos answers a group it refuses.
+                v1::offer::operation::Type::LaunchGroup => {
+                    let tasks = operation
+                        .launch_group
+                        .map(|g| g.task_group.tasks)
+                        .unwrap_or_default();
+                    for task in tasks {
+                        self.send_master_update(
+                            framework_id,
+                            &task.task_id,
+                            Some(&agent_id),
+                            TaskState::TaskError,
+                            Reason::TaskGroupInvalid,
+                            "LAUNCH_GROUP is not supported by this master yet",
+                        );
+                    }
+                }
                 other => {
                     tracing::warn!(
                         framework = framework_id,
