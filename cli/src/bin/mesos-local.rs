@@ -139,9 +139,10 @@ async fn run(flags: LocalFlags) -> anyhow::Result<()> {
         );
     }
     println!("\nRun a task:");
-    println!(
-        "  cargo run --release --bin mesos-execute -- --master={master_addr} --name=hello --command='echo hello'"
-    );
+    let execute = sibling("mesos-execute")
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "mesos-execute".to_string());
+    println!("  {execute} --master={master_addr} --name=hello --command='echo hello'");
     println!(
         "Or point a framework at it, e.g. pymesos: MesosSchedulerDriver(scheduler, framework, \"{master_addr}\")"
     );
