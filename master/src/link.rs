@@ -76,7 +76,7 @@ impl AgentLink for LinkService {
                             conn,
                             message,
                         };
-                        if handle.request_send(command).await.is_err() {
+                        if handle.send(command).await.is_err() {
                             break;
                         }
                     }

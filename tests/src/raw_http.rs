@@ -35,18 +35,32 @@ pub fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> std::io::Result<Response> {
+    let mut all = vec![("Connection", "close")];
+    all.extend_from_slice(headers);
+    let mut stream = send(address, method, path, &all, body)?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    parse(&raw)
+}
+
+/// Connects and writes one request, headers exactly as given.
+fn send(
+    address: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<TcpStream> {
     let mut stream = TcpStream::connect(address)?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\n");
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
     stream.write_all(head.as_bytes())?;
     stream.write_all(body)?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    parse(&raw)
+    Ok(stream)
 }
 
 pub fn get(address: &str, path: &str) -> std::io::Result<Response> {
@@ -61,15 +75,7 @@ pub fn open_stream(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> std::io::Result<(Response, Vec<u8>, TcpStream)> {
-    let mut stream = TcpStream::connect(address)?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut head = format!("POST {path} HTTP/1.1\r\nHost: {address}\r\n");
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body)?;
+    let mut stream = send(address, "POST", path, headers, body)?;
     let mut raw = Vec::new();
     let mut buf = [0u8; 4096];
     let end = loop {

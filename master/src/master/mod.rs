@@ -130,7 +130,7 @@ impl Handle {
     }
 
     /// Sends a command without waiting for a reply, with backpressure.
-    pub async fn request_send(&self, command: Command) -> Result<(), ApiError> {
+    pub async fn send(&self, command: Command) -> Result<(), ApiError> {
         self.tx
             .send(command)
             .await
