@@ -59,6 +59,11 @@ mesos_flags::flags! {
         strict: bool = "true",
         /// Maximum age of finished sandboxes before they are deleted.
         gc_delay: Duration = "1weeks",
+        /// How often disk usage is checked to delete sandboxes sooner.
+        disk_watch_interval: Duration = "1mins",
+        /// Share of the disk kept free: sandboxes are deleted early as usage
+        /// nears `1 - gc_disk_headroom`.
+        gc_disk_headroom: f64 = "0.1",
         /// Sandbox path inside containers that have an image.
         sandbox_directory: PathBuf = "/mnt/mesos/sandbox",
         /// Run executors as the user of their CommandInfo or framework.

@@ -7,11 +7,14 @@ pub mod command;
 pub mod command_executor;
 pub mod error;
 pub mod executor_env;
+pub mod files;
 pub mod flags;
+pub mod gc;
 mod http;
 pub mod launcher;
 mod link;
 pub mod logging;
+pub mod monitor;
 pub mod sandbox;
 pub mod status_updates;
 pub mod validation;
@@ -68,6 +71,19 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
         attributes,
         ..Default::default()
     };
+    if !(0.0..=1.0).contains(&flags.gc_disk_headroom) {
+        return Err(AgentError::Flag(format!(
+            "--gc_disk_headroom must be between 0.0 and 1.0, got {}",
+            flags.gc_disk_headroom
+        )));
+    }
+    let gc = gc::Gc::spawn(gc::GcConfig {
+        work_dir: flags.work_dir.clone(),
+        delay: flags.gc_delay.0,
+        disk_watch_interval: flags.disk_watch_interval.0,
+        disk_headroom: flags.gc_disk_headroom,
+        disk_usage: Arc::new(gc::statvfs_usage),
+    });
     let pairs = flags.to_pairs();
     let config = agent::Config {
         work_dir: flags.work_dir.clone(),
@@ -83,6 +99,7 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
         switch_user: flags.switch_user,
         http_command_executor: flags.http_command_executor,
         flags: pairs.clone(),
+        gc,
     };
     tracing::info!(
         pid = %config.pid, master = %flags.master, work_dir = %flags.work_dir.display(),
@@ -97,6 +114,8 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
     let app = http::router(http::App {
         handle,
         flags: Arc::new(pairs),
+        files: Arc::new(files::Sandboxes::new(&flags.work_dir)),
+        proc_root: Arc::new(std::path::PathBuf::from("/proc")),
     });
     mesos_http::serve(listener, app)
         .await

@@ -4,6 +4,7 @@
 //! reply to its own command. Slow work (forking, file I/O) runs in tasks
 //! of its own that report back with a command.
 
+mod containers;
 mod executor_calls;
 mod executors;
 mod master_messages;
@@ -25,6 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::ApiError;
 use crate::status_updates::StatusUpdateManager;
+pub use containers::ContainerView;
 use model::{Counters, Framework};
 
 /// How often subscribed executors get a HEARTBEAT event. Mesos waits 30
@@ -65,6 +67,8 @@ pub struct Config {
     pub http_command_executor: bool,
     /// Every flag's effective value, for `/state`.
     pub flags: Vec<(String, String)>,
+    /// Deletes the sandboxes of finished executors.
+    pub gc: crate::gc::Gc,
 }
 
 /// Identifies an executor: (framework id, executor id).
@@ -131,6 +135,9 @@ pub enum Command {
     },
     Metrics {
         reply: oneshot::Sender<serde_json::Value>,
+    },
+    Containers {
+        reply: oneshot::Sender<Vec<ContainerView>>,
     },
 }
 
@@ -302,6 +309,9 @@ impl Agent {
             }
             Command::Metrics { reply } => {
                 let _ = reply.send(self.metrics_json());
+            }
+            Command::Containers { reply } => {
+                let _ = reply.send(self.containers());
             }
         }
     }

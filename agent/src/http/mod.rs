@@ -4,6 +4,8 @@
 //! tools.
 
 mod executor_api;
+mod files;
+mod monitor;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,6 +25,10 @@ pub struct App {
     pub handle: Handle,
     /// Every flag's effective value.
     pub flags: Arc<Vec<(String, String)>>,
+    /// The sandboxes `/files` serves.
+    pub files: Arc<crate::files::Sandboxes>,
+    /// Where procfs is (`/proc`), for usage statistics.
+    pub proc_root: Arc<std::path::PathBuf>,
 }
 
 pub fn router(app: App) -> Router {
@@ -38,7 +44,17 @@ pub fn router(app: App) -> Router {
             .route(&format!("{prefix}/flags"), get(flags))
             .route(&format!("{prefix}/health"), get(health));
     }
+    for suffix in ["", ".json"] {
+        router = router
+            .route(&format!("/files/browse{suffix}"), get(files::browse))
+            .route(&format!("/files/read{suffix}"), get(files::read))
+            .route(&format!("/files/download{suffix}"), get(files::download));
+    }
     router
+        .route("/monitor/statistics", get(monitor::statistics))
+        .route("/monitor/statistics.json", get(monitor::statistics))
+        .route("/containers", get(monitor::containers))
+        .route("/slave(1)/containers", get(monitor::containers))
         .route("/version", get(version))
         .route("/metrics/snapshot", get(metrics))
         .fallback(not_found)

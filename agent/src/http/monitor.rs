@@ -1,0 +1,115 @@
+//! `/monitor/statistics` and `/containers`: the agent's containers with
+//! their usage, read from procfs off the agent loop.
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use mesos_proto::v1;
+use serde_json::{Value, json};
+
+use super::{App, json_response};
+use crate::agent::{Command, ContainerView};
+use crate::monitor::{Units, Usage, sessions_usage};
+
+type Params = Query<HashMap<String, String>>;
+
+pub(super) async fn statistics(State(app): State<App>, Query(params): Params) -> Response {
+    match usage(&app).await {
+        // Mesos lists only the containers it has statistics for.
+        Ok(containers) => {
+            let list: Vec<Value> = containers
+                .into_iter()
+                .filter_map(|(c, stats)| {
+                    let stats = stats?;
+                    Some(json!({
+                        "framework_id": c.framework_id,
+                        "executor_id": c.executor_id,
+                        "executor_name": c.executor_name,
+                        "source": c.source,
+                        "statistics": stats,
+                    }))
+                })
+                .collect();
+            json_response(&Value::Array(list), &params)
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+pub(super) async fn containers(State(app): State<App>, Query(params): Params) -> Response {
+    match usage(&app).await {
+        Ok(containers) => {
+            let list: Vec<Value> = containers
+                .into_iter()
+                .map(|(c, stats)| {
+                    let mut status = json!({ "container_id": { "value": c.container_id } });
+                    if let Some(pid) = c.pid {
+                        status["executor_pid"] = json!(pid);
+                    }
+                    let mut out = json!({
+                        "framework_id": c.framework_id,
+                        "executor_id": c.executor_id,
+                        "executor_name": c.executor_name,
+                        "source": c.source,
+                        "container_id": c.container_id,
+                        "status": status,
+                    });
+                    if let Some(stats) = stats {
+                        out["statistics"] = stats;
+                    }
+                    out
+                })
+                .collect();
+            json_response(&Value::Array(list), &params)
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Each container with its `ResourceStatistics` JSON, if it has a live
+/// process to measure.
+async fn usage(app: &App) -> Result<Vec<(ContainerView, Option<Value>)>, crate::error::ApiError> {
+    let containers = app
+        .handle
+        .request(|reply| Command::Containers { reply })
+        .await?;
+    let proc_root = app.proc_root.clone();
+    let measured = tokio::task::spawn_blocking(move || {
+        let sessions: Vec<u32> = containers.iter().filter_map(|c| c.pid).collect();
+        let usage = sessions_usage(&proc_root, &sessions, Units::of_host());
+        let timestamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or_default();
+        containers
+            .into_iter()
+            .map(|c| {
+                let stats = c
+                    .pid
+                    .and_then(|pid| usage.get(&pid))
+                    .map(|u| statistics_json(&c, u, timestamp));
+                (c, stats)
+            })
+            .collect()
+    })
+    .await
+    .map_err(|e| {
+        crate::error::ApiError::new(http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    })?;
+    Ok(measured)
+}
+
+fn statistics_json(container: &ContainerView, usage: &Usage, timestamp: f64) -> Value {
+    mesos_proto::json::to_json(&v1::ResourceStatistics {
+        timestamp,
+        processes: Some(usage.processes),
+        threads: Some(usage.threads),
+        cpus_user_time_secs: Some(usage.cpus_user_time_secs),
+        cpus_system_time_secs: Some(usage.cpus_system_time_secs),
+        cpus_limit: container.cpus_limit,
+        mem_rss_bytes: Some(usage.mem_rss_bytes),
+        mem_limit_bytes: container.mem_limit_bytes,
+        ..Default::default()
+    })
+}
