@@ -66,6 +66,9 @@ pub struct Entry {
     pub mtime: i64,
     /// `ls -l` style: `drwxr-xr-x`.
     pub mode: String,
+    /// The raw `st_mode`, for the operator API's `FileInfo`.
+    #[serde(skip)]
+    pub raw_mode: u32,
     pub uid: String,
     pub gid: String,
 }
@@ -75,6 +78,8 @@ pub struct Entry {
 pub struct Chunk {
     pub offset: u64,
     pub data: Vec<u8>,
+    /// The file's size when read.
+    pub size: u64,
 }
 
 /// The sandboxes under one agent work directory.
@@ -154,6 +159,7 @@ impl Sandboxes {
                 return Ok(Chunk {
                     offset: size,
                     data: Vec::new(),
+                    size,
                 });
             }
             Some(o) if o < 0 => {
@@ -186,7 +192,7 @@ impl Sandboxes {
                 path: path.to_string(),
                 source,
             })?;
-        Ok(Chunk { offset, data })
+        Ok(Chunk { offset, data, size })
     }
 
     /// Opens a regular file for `/files/download`; returns it and its size.
@@ -382,6 +388,7 @@ fn entry(path: String, stat: &FileStat, names: &mut Names) -> Entry {
         size: stat.st_size.unsigned_abs(),
         mtime: stat.st_mtime,
         mode: mode_string(stat.st_mode),
+        raw_mode: stat.st_mode,
         uid: names.user(stat.st_uid),
         gid: names.group(stat.st_gid),
     }
@@ -492,7 +499,8 @@ mod tests {
             f.files.read(&path, None, None).unwrap(),
             Chunk {
                 offset: 12,
-                data: vec![]
+                data: vec![],
+                size: 12
             }
         );
         let chunk = f.files.read(&path, Some(6), Some(3)).unwrap();

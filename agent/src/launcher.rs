@@ -115,7 +115,7 @@ fn chown(path: &Path, uid: Uid, gid: Gid) -> Result<(), LaunchError> {
 }
 
 #[allow(unsafe_code)]
-fn new_session(command: &mut tokio::process::Command) {
+pub(crate) fn new_session(command: &mut tokio::process::Command) {
     // SAFETY: the closure runs in the forked child before exec and only
     // calls setsid(2), which is async-signal-safe, allocates nothing and
     // touches no memory shared with the parent.

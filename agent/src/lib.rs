@@ -15,6 +15,7 @@ pub mod launcher;
 mod link;
 pub mod logging;
 pub mod monitor;
+pub mod nested;
 pub mod sandbox;
 pub mod status_updates;
 pub mod validation;
@@ -84,6 +85,7 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
         disk_headroom: flags.gc_disk_headroom,
         disk_usage: Arc::new(gc::statvfs_usage),
     });
+    let nested = nested::NestedContainers::default();
     let pairs = flags.to_pairs();
     let config = agent::Config {
         work_dir: flags.work_dir.clone(),
@@ -100,6 +102,7 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
         http_command_executor: flags.http_command_executor,
         flags: pairs.clone(),
         gc,
+        nested: nested.clone(),
     };
     tracing::info!(
         pid = %config.pid, master = %flags.master, work_dir = %flags.work_dir.display(),
@@ -116,6 +119,7 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
         flags: Arc::new(pairs),
         files: Arc::new(files::Sandboxes::new(&flags.work_dir)),
         proc_root: Arc::new(std::path::PathBuf::from("/proc")),
+        nested,
     });
     mesos_http::serve(listener, app)
         .await

@@ -40,6 +40,11 @@ pub mod v1 {
     pub mod executor {
         include!(concat!(env!("OUT_DIR"), "/mesos.v1.executor.rs"));
     }
+
+    /// The agent's operator API.
+    pub mod agent {
+        include!(concat!(env!("OUT_DIR"), "/mesos.v1.agent.rs"));
+    }
 }
 
 impl v1::TaskState {

@@ -245,6 +245,7 @@ impl Agent {
         };
         let running = framework.state == FrameworkState::Running;
         if let Some(executor) = framework.executors.remove(&key.executor_id) {
+            self.config.nested.destroy_children(&executor.container_id);
             self.config.gc.schedule(executor.sandbox.clone());
             framework.complete(executor);
         }

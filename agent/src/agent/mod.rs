@@ -10,6 +10,7 @@ mod executors;
 mod master_messages;
 mod metrics;
 mod model;
+mod operator_state;
 mod state_json;
 mod tasks;
 
@@ -69,6 +70,8 @@ pub struct Config {
     pub flags: Vec<(String, String)>,
     /// Deletes the sandboxes of finished executors.
     pub gc: crate::gc::Gc,
+    /// Containers nested in executors' (destroyed with them).
+    pub nested: crate::nested::NestedContainers,
 }
 
 /// Identifies an executor: (framework id, executor id).
@@ -138,6 +141,10 @@ pub enum Command {
     },
     Containers {
         reply: oneshot::Sender<Vec<ContainerView>>,
+    },
+    /// The state for the operator API, and the agent's info.
+    OperatorState {
+        reply: oneshot::Sender<(v1::agent::response::GetState, v1::AgentInfo)>,
     },
 }
 
@@ -312,6 +319,9 @@ impl Agent {
             }
             Command::Containers { reply } => {
                 let _ = reply.send(self.containers());
+            }
+            Command::OperatorState { reply } => {
+                let _ = reply.send((self.operator_state(), self.operator_agent_info()));
             }
         }
     }

@@ -6,6 +6,7 @@
 mod executor_api;
 mod files;
 mod monitor;
+mod operator;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,6 +30,8 @@ pub struct App {
     pub files: Arc<crate::files::Sandboxes>,
     /// Where procfs is (`/proc`), for usage statistics.
     pub proc_root: Arc<std::path::PathBuf>,
+    /// Containers launched through the operator API.
+    pub nested: crate::nested::NestedContainers,
 }
 
 pub fn router(app: App) -> Router {
@@ -39,6 +42,7 @@ pub fn router(app: App) -> Router {
                 &format!("{prefix}/api/v1/executor"),
                 any(executor_api::handle),
             )
+            .route(&format!("{prefix}/api/v1"), any(operator::handle))
             .route(&format!("{prefix}/state"), get(state))
             .route(&format!("{prefix}/state.json"), get(state))
             .route(&format!("{prefix}/flags"), get(flags))
