@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod command;
 pub mod command_executor;
+pub mod default_executor;
 pub mod error;
 pub mod executor_env;
 pub mod files;

@@ -103,6 +103,33 @@ impl SchedulerClient {
         .await
     }
 
+    /// ACCEPTs an offer with one LAUNCH_GROUP: `tasks` run together under
+    /// `executor` (the agent's default executor for type DEFAULT).
+    pub async fn launch_group(
+        &self,
+        offer_id: &v1::OfferId,
+        executor: v1::ExecutorInfo,
+        tasks: Vec<v1::TaskInfo>,
+    ) -> Result<(), ClientError> {
+        self.call(scheduler::Call {
+            r#type: Some(scheduler::call::Type::Accept as i32),
+            accept: Some(scheduler::call::Accept {
+                offer_ids: vec![offer_id.clone()],
+                operations: vec![v1::offer::Operation {
+                    r#type: Some(v1::offer::operation::Type::LaunchGroup as i32),
+                    launch_group: Some(v1::offer::operation::LaunchGroup {
+                        executor,
+                        task_group: v1::TaskGroupInfo { tasks },
+                    }),
+                    ..Default::default()
+                }],
+                filters: None,
+            }),
+            ..Default::default()
+        })
+        .await
+    }
+
     pub async fn decline(
         &self,
         offer_id: &v1::OfferId,

@@ -22,6 +22,8 @@ pub enum ClientError {
     },
     #[error(transparent)]
     Stream(#[from] StreamError),
+    #[error("{url} answered something unreadable: {reason}")]
+    Answer { url: String, reason: String },
 }
 
 /// POSTs calls as JSON to one API endpoint over kept-alive connections.
@@ -83,6 +85,26 @@ impl ApiClient {
             });
         }
         Ok(response)
+    }
+
+    /// Sends `call` and reads its JSON answer.
+    pub async fn ask<M: ReflectMessage, R: ReflectMessage + Default>(
+        &self,
+        call: &M,
+    ) -> Result<R, ClientError> {
+        let answer_error = |reason: String| ClientError::Answer {
+            url: self.url.clone(),
+            reason,
+        };
+        let body = self
+            .post(call, &[])
+            .await?
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| answer_error(e.to_string()))?
+            .to_bytes();
+        mesos_proto::json::from_json(&body).map_err(|e| answer_error(e.to_string()))
     }
 
     /// Sends a SUBSCRIBE-like call and returns its response's headers and

@@ -85,6 +85,7 @@ impl Agent {
             ..Default::default()
         };
         let queued = std::mem::take(&mut executor.queued);
+        let groups = std::mem::take(&mut executor.queued_groups);
         for task in &queued {
             executor
                 .launched
@@ -92,12 +93,7 @@ impl Agent {
         }
         tracing::info!(%key, tasks = queued.len(), "executor subscribed");
         self.send_to_executor(&key, &subscribed);
-        for task in queued {
-            let launch = executor::Event {
-                r#type: Some(executor::event::Type::Launch as i32),
-                launch: Some(executor::event::Launch { task }),
-                ..Default::default()
-            };
+        for launch in super::task_groups::launch_events(queued, &groups) {
             self.send_to_executor(&key, &launch);
         }
         Ok(ExecutorSubscription { events, conn })

@@ -63,6 +63,7 @@ impl Agent {
                 state: ExecutorState::Registering,
                 conn: None,
                 queued: vec![task],
+                queued_groups: Vec::new(),
                 launched: Default::default(),
                 completed: Default::default(),
                 termination: None,

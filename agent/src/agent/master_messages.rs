@@ -35,6 +35,9 @@ impl Agent {
                 }
             }
             master_to_agent::Message::RunTask(run) => self.run_task(run.framework, run.task),
+            master_to_agent::Message::RunTaskGroup(run) => {
+                self.run_task_group(run.framework, run.executor, run.task_group)
+            }
             master_to_agent::Message::KillTask(kill) => {
                 self.kill_task(&kill.framework_id.value, &kill.task_id, kill.kill_policy)
             }

@@ -12,6 +12,7 @@ mod metrics;
 mod model;
 mod operator_state;
 mod state_json;
+mod task_groups;
 mod tasks;
 
 use std::collections::{BTreeMap, VecDeque};

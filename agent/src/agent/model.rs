@@ -89,6 +89,8 @@ pub(crate) struct Executor {
     pub conn: Option<Connection>,
     /// Tasks waiting for the executor to subscribe.
     pub queued: Vec<v1::TaskInfo>,
+    /// Which queued tasks form task groups (by task ID), delivered together.
+    pub queued_groups: Vec<Vec<String>>,
     /// Tasks handed to the executor, by id.
     pub launched: BTreeMap<String, Task>,
     pub completed: VecDeque<Task>,

@@ -22,20 +22,10 @@ impl Agent {
             tracing::warn!(task = %task.task_id.value, "RunTask without a framework ID ignored");
             return;
         };
-        if !self.frameworks.contains_key(&framework_id) {
-            let framework = self
-                .revive_framework(&framework_id)
-                .unwrap_or_else(|| Framework::new(framework_info.clone()));
-            self.frameworks.insert(framework_id.clone(), framework);
-        }
-        let Some(framework) = self.frameworks.get_mut(&framework_id) else {
-            return;
-        };
-        if framework.state == FrameworkState::Terminating {
+        if !self.accept_framework(&framework_id, framework_info) {
             self.drop_task(&framework_id, &task, "Framework is terminating");
             return;
         }
-        framework.info = framework_info;
         let command_executor = task.executor.is_none();
         let info = match &task.executor {
             Some(executor) => v1::ExecutorInfo {
@@ -73,6 +63,29 @@ impl Agent {
             // Delivered when the executor (re)subscribes.
             ExecutorState::Registering | ExecutorState::Running => executor.queued.push(task),
         }
+    }
+
+    /// Makes sure the framework of a RunTask is known and takes its latest
+    /// info; false if it is being shut down.
+    pub(super) fn accept_framework(
+        &mut self,
+        framework_id: &str,
+        framework_info: v1::FrameworkInfo,
+    ) -> bool {
+        if !self.frameworks.contains_key(framework_id) {
+            let framework = self
+                .revive_framework(framework_id)
+                .unwrap_or_else(|| Framework::new(framework_info.clone()));
+            self.frameworks.insert(framework_id.to_string(), framework);
+        }
+        let Some(framework) = self.frameworks.get_mut(framework_id) else {
+            return false;
+        };
+        if framework.state == FrameworkState::Terminating {
+            return false;
+        }
+        framework.info = framework_info;
+        true
     }
 
     /// The ExecutorInfo Mesos builds for a task that has none: the command
@@ -208,7 +221,7 @@ impl Agent {
 
     /// A task the agent will not run: TASK_DROPPED for partition-aware
     /// frameworks, TASK_LOST for the others (Mesos's rule).
-    fn drop_task(&mut self, framework_id: &str, task: &v1::TaskInfo, message: &str) {
+    pub(super) fn drop_task(&mut self, framework_id: &str, task: &v1::TaskInfo, message: &str) {
         tracing::warn!(
             task = %task.task_id.value, framework = framework_id,
             "dropping task: {message}"

@@ -405,22 +405,9 @@ impl Master {
                         self.launch(framework_id, &agent_id, task, &mut remaining);
                     }
                 }
-                // Its tasks would otherwise never hear back: tell the
-                // framework, the way Mesos answers a group it refuses.
                 v1::offer::operation::Type::LaunchGroup => {
-                    let tasks = operation
-                        .launch_group
-                        .map(|g| g.task_group.tasks)
-                        .unwrap_or_default();
-                    for task in tasks {
-                        self.send_master_update(
-                            framework_id,
-                            &task.task_id,
-                            Some(&agent_id),
-                            TaskState::TaskError,
-                            Reason::TaskGroupInvalid,
-                            "LAUNCH_GROUP is not supported by this master yet",
-                        );
+                    if let Some(group) = operation.launch_group {
+                        self.launch_group(framework_id, &agent_id, group, &mut remaining);
                     }
                 }
                 other => {
@@ -475,13 +462,31 @@ impl Master {
             }
         };
         *remaining = remaining.checked_sub(&needed).unwrap_or_default();
+        let Some(framework) = self.record_task(framework_id, agent_id, &task, needed) else {
+            return;
+        };
+        let run = internal::RunTask { framework, task };
+        self.counters.tasks_launched += 1;
+        if !self.send_to_agent(agent_id, master_to_agent::Message::RunTask(run)) {
+            tracing::warn!(
+                agent = agent_id,
+                "could not reach the agent to launch a task"
+            );
+        }
+    }
 
-        let Some(framework) = self.frameworks.get_mut(framework_id) else {
-            return;
-        };
-        let Some(agent) = self.agents.get_mut(agent_id) else {
-            return;
-        };
+    /// Books a validated task (and its executor) on its framework and
+    /// agent, taking `needed` from the offer; returns the framework's info
+    /// for the agent.
+    pub(super) fn record_task(
+        &mut self,
+        framework_id: &str,
+        agent_id: &str,
+        task: &v1::TaskInfo,
+        needed: Resources,
+    ) -> Option<v1::FrameworkInfo> {
+        let framework = self.frameworks.get_mut(framework_id)?;
+        let agent = self.agents.get_mut(agent_id)?;
         if let Some(executor) = &task.executor {
             let mut executor = executor.clone();
             executor.framework_id = Some(wire::framework_id(framework_id));
@@ -519,17 +524,7 @@ impl Master {
                 recovered: false,
             },
         );
-        let run = internal::RunTask {
-            framework: framework.info.clone(),
-            task,
-        };
-        self.counters.tasks_launched += 1;
-        if !self.send_to_agent(agent_id, master_to_agent::Message::RunTask(run)) {
-            tracing::warn!(
-                agent = agent_id,
-                "could not reach the agent to launch a task"
-            );
-        }
+        Some(framework.info.clone())
     }
 
     /// The resources a task takes from the offer (its own plus those of a

@@ -11,6 +11,7 @@ mod frameworks;
 mod metrics;
 mod offers;
 mod state_json;
+mod task_groups;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};

@@ -1,0 +1,492 @@
+//! The default executor (`mesos-default-executor`): runs task groups
+//! (pods) for the agent, each task in a container nested in the executor's
+//! own, as Mesos's default executor does.
+//!
+//! For each task of a LAUNCH_GROUP it launches a nested container through
+//! the agent operator API, reports TASK_STARTING and then TASK_RUNNING, and
+//! waits for the container. A group lives and dies together: when one task
+//! fails or is killed, the executor kills the rest of its group
+//! (TASK_KILLING first for frameworks that understand it; SIGTERM, then
+//! SIGKILL after the grace period). The executor exits once every task it
+//! was given is terminal and those updates were acknowledged.
+
+mod nested_client;
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use mesos_proto::v1::{self, TaskState, executor, framework_info, task_status::Source};
+use nix::sys::signal::Signal;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::command_executor::{EventStream, ExecutorClient, ExecutorError, Settings};
+use nested_client::NestedClient;
+
+/// Mesos's default kill grace period for tasks without a kill policy.
+const DEFAULT_GRACE: Duration = Duration::from_secs(3);
+/// How long to wait for acknowledgements before exiting anyway.
+const ACK_WAIT: Duration = Duration::from_secs(5);
+
+/// Runs the executor until its tasks are done and acknowledged.
+pub async fn run(settings: Settings) -> Result<(), ExecutorError> {
+    let client = ExecutorClient::new(
+        &settings.endpoint,
+        &settings.framework_id,
+        &settings.executor_id,
+    );
+    let events = client.subscribe().await?;
+    let (exited_tx, exited_rx) = mpsc::channel(64);
+    let mut executor = DefaultExecutor {
+        client,
+        nested: NestedClient::new(&settings.endpoint),
+        shutdown_grace_period: settings.shutdown_grace_period,
+        container_id: None,
+        task_killing_state: false,
+        tasks: BTreeMap::new(),
+        next_group: 0,
+        unacknowledged: HashSet::new(),
+        exit_at: None,
+        exited_tx,
+    };
+    let result = executor.serve(events, exited_rx).await;
+    // However the executor ends, its tasks must not outlive it.
+    executor.kill_all_now().await;
+    result
+}
+
+struct Task {
+    info: v1::TaskInfo,
+    group: usize,
+    container: v1::ContainerId,
+    /// Set once the task's terminal update is sent.
+    terminal: bool,
+    /// Killed by us (a kill, a shutdown, or its group failing).
+    killing: bool,
+    /// When SIGKILL is due.
+    escalate_at: Option<Instant>,
+}
+
+struct DefaultExecutor {
+    client: ExecutorClient,
+    nested: NestedClient,
+    shutdown_grace_period: Duration,
+    container_id: Option<v1::ContainerId>,
+    task_killing_state: bool,
+    tasks: BTreeMap<String, Task>,
+    next_group: usize,
+    /// Uuids of terminal updates not yet acknowledged.
+    unacknowledged: HashSet<Vec<u8>>,
+    exit_at: Option<Instant>,
+    exited_tx: mpsc::Sender<(String, Option<i32>)>,
+}
+
+#[derive(PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Exit,
+}
+
+impl DefaultExecutor {
+    async fn serve(
+        &mut self,
+        mut events: EventStream,
+        mut exited: mpsc::Receiver<(String, Option<i32>)>,
+    ) -> Result<(), ExecutorError> {
+        loop {
+            let escalate_at = self.tasks.values().filter_map(|t| t.escalate_at).min();
+            tokio::select! {
+                event = events.next() => {
+                    let Some(event) = event? else {
+                        tracing::warn!("the agent closed the event stream; exiting");
+                        return Ok(());
+                    };
+                    if self.event(event).await? == Flow::Exit {
+                        return Ok(());
+                    }
+                }
+                Some((task_id, status)) = exited.recv() => {
+                    self.task_exited(&task_id, status).await?;
+                }
+                _ = sleep_until(escalate_at) => self.escalate().await,
+                _ = sleep_until(self.exit_at) => {
+                    tracing::warn!("terminal updates not acknowledged in time; exiting anyway");
+                    return Ok(());
+                }
+            }
+            if self.done() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Every task terminal and acknowledged.
+    fn done(&self) -> bool {
+        !self.tasks.is_empty()
+            && self.tasks.values().all(|t| t.terminal)
+            && self.unacknowledged.is_empty()
+    }
+
+    async fn event(&mut self, event: executor::Event) -> Result<Flow, ExecutorError> {
+        match event.r#type() {
+            executor::event::Type::Subscribed => {
+                if let Some(subscribed) = event.subscribed {
+                    self.task_killing_state =
+                        subscribed.framework_info.capabilities.iter().any(|c| {
+                            c.r#type
+                                == Some(framework_info::capability::Type::TaskKillingState as i32)
+                        });
+                    self.container_id = subscribed.container_id;
+                    tracing::info!(container = ?self.container_id, "subscribed to the agent");
+                }
+            }
+            executor::event::Type::LaunchGroup => {
+                if let Some(launch) = event.launch_group {
+                    self.launch_group(launch.task_group.tasks).await?;
+                }
+            }
+            executor::event::Type::Launch => {
+                // The default executor runs task groups only; a lone task
+                // is a group of one.
+                if let Some(launch) = event.launch {
+                    self.launch_group(vec![launch.task]).await?;
+                }
+            }
+            executor::event::Type::Kill => {
+                if let Some(kill) = event.kill {
+                    let group = self.tasks.get(&kill.task_id.value).map(|t| t.group);
+                    match group {
+                        Some(group) => {
+                            let grace = kill.kill_policy.as_ref().and_then(grace_of);
+                            self.kill_group(group, grace).await?;
+                        }
+                        None => {
+                            tracing::warn!(task = %kill.task_id.value, "kill of an unknown task")
+                        }
+                    }
+                }
+            }
+            executor::event::Type::Acknowledged => {
+                if let Some(ack) = event.acknowledged {
+                    self.unacknowledged.remove(&ack.uuid);
+                }
+            }
+            executor::event::Type::Shutdown => {
+                tracing::info!("shutdown requested");
+                let groups: HashSet<usize> = self
+                    .tasks
+                    .values()
+                    .filter(|t| !t.terminal)
+                    .map(|t| t.group)
+                    .collect();
+                if groups.is_empty() {
+                    return Ok(Flow::Exit);
+                }
+                for group in groups {
+                    self.kill_group(group, Some(self.shutdown_grace_period))
+                        .await?;
+                }
+            }
+            executor::event::Type::Error => {
+                tracing::error!(message = ?event.error.map(|e| e.message), "error from the agent");
+            }
+            executor::event::Type::Message
+            | executor::event::Type::Heartbeat
+            | executor::event::Type::Unknown => {}
+        }
+        Ok(Flow::Continue)
+    }
+
+    async fn launch_group(&mut self, tasks: Vec<v1::TaskInfo>) -> Result<(), ExecutorError> {
+        let group = self.next_group;
+        self.next_group += 1;
+        let Some(parent) = self.container_id.clone() else {
+            for task in &tasks {
+                self.update(
+                    &task.task_id,
+                    TaskState::TaskFailed,
+                    Some("the executor has no container ID".into()),
+                    None,
+                )
+                .await?;
+            }
+            return Ok(());
+        };
+        for task in &tasks {
+            let container = v1::ContainerId {
+                value: uuid::Uuid::new_v4().to_string(),
+                parent: Some(Box::new(parent.clone())),
+            };
+            self.tasks.insert(
+                task.task_id.value.clone(),
+                Task {
+                    info: task.clone(),
+                    group,
+                    container,
+                    terminal: false,
+                    killing: false,
+                    escalate_at: None,
+                },
+            );
+            self.update(&task.task_id, TaskState::TaskStarting, None, None)
+                .await?;
+        }
+        let mut failed = false;
+        for task in &tasks {
+            let Some(entry) = self.tasks.get(&task.task_id.value) else {
+                continue;
+            };
+            let container = entry.container.clone();
+            if failed {
+                self.finish(
+                    &task.task_id.value,
+                    TaskState::TaskKilled,
+                    "another task of its group failed to launch".into(),
+                )
+                .await?;
+                continue;
+            }
+            match self.nested.launch(&container, task).await {
+                Ok(()) => {
+                    tracing::info!(task = %task.task_id.value, container = %container.value, "launched");
+                    self.update(
+                        &task.task_id,
+                        TaskState::TaskRunning,
+                        None,
+                        Some(&container),
+                    )
+                    .await?;
+                    let (nested, tx, id) = (
+                        self.nested.clone(),
+                        self.exited_tx.clone(),
+                        task.task_id.value.clone(),
+                    );
+                    tokio::spawn(async move {
+                        let status = match nested.wait(&container).await {
+                            Ok(status) => status,
+                            Err(e) => {
+                                tracing::warn!(task = %id, "waiting for the container failed: {e}");
+                                None
+                            }
+                        };
+                        let _ = tx.send((id, status)).await;
+                    });
+                }
+                Err(e) => {
+                    failed = true;
+                    self.finish(
+                        &task.task_id.value,
+                        TaskState::TaskFailed,
+                        format!("Failed to launch the task's container: {e}"),
+                    )
+                    .await?;
+                }
+            }
+        }
+        if failed {
+            self.kill_group(group, None).await?;
+        }
+        Ok(())
+    }
+
+    async fn task_exited(
+        &mut self,
+        task_id: &str,
+        status: Option<i32>,
+    ) -> Result<(), ExecutorError> {
+        let Some(task) = self.tasks.get(task_id) else {
+            return Ok(());
+        };
+        if task.terminal {
+            return Ok(());
+        }
+        let (group, killing) = (task.group, task.killing);
+        let (state, message) = outcome(status, killing);
+        tracing::info!(task = task_id, state = state.as_str_name(), "{message}");
+        self.finish(task_id, state, message).await?;
+        // A failed task takes its group down with it.
+        if state != TaskState::TaskFinished && !killing {
+            self.kill_group(group, None).await?;
+        }
+        Ok(())
+    }
+
+    /// Kills the live tasks of a group: TASK_KILLING, SIGTERM, and SIGKILL
+    /// after the grace period (the task's own kill policy unless given).
+    async fn kill_group(
+        &mut self,
+        group: usize,
+        grace: Option<Duration>,
+    ) -> Result<(), ExecutorError> {
+        let ids: Vec<String> = self
+            .tasks
+            .iter()
+            .filter(|(_, t)| t.group == group && !t.terminal && !t.killing)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ids {
+            let Some(task) = self.tasks.get_mut(&id) else {
+                continue;
+            };
+            task.killing = true;
+            let grace = grace
+                .or_else(|| task.info.kill_policy.as_ref().and_then(grace_of))
+                .unwrap_or(DEFAULT_GRACE);
+            task.escalate_at = Some(Instant::now() + grace);
+            let (task_id, container) = (task.info.task_id.clone(), task.container.clone());
+            if self.task_killing_state {
+                self.update(&task_id, TaskState::TaskKilling, None, Some(&container))
+                    .await?;
+            }
+            tracing::info!(task = %id, ?grace, "killing");
+            if let Err(e) = self.nested.kill(&container, Signal::SIGTERM as i32).await {
+                tracing::warn!(task = %id, "SIGTERM failed: {e}");
+            }
+        }
+        Ok(())
+    }
+
+    async fn escalate(&mut self) {
+        let now = Instant::now();
+        let due: Vec<v1::ContainerId> = self
+            .tasks
+            .values_mut()
+            .filter(|t| !t.terminal && t.escalate_at.is_some_and(|at| at <= now))
+            .map(|t| {
+                t.escalate_at = None;
+                t.container.clone()
+            })
+            .collect();
+        for container in due {
+            tracing::info!(container = %container.value, "grace period over; sending SIGKILL");
+            let _ = self.nested.kill(&container, Signal::SIGKILL as i32).await;
+        }
+    }
+
+    async fn kill_all_now(&mut self) {
+        for task in self.tasks.values().filter(|t| !t.terminal) {
+            let _ = self
+                .nested
+                .kill(&task.container, Signal::SIGKILL as i32)
+                .await;
+        }
+    }
+
+    /// Sends a task's terminal update.
+    async fn finish(
+        &mut self,
+        task_id: &str,
+        state: TaskState,
+        message: String,
+    ) -> Result<(), ExecutorError> {
+        let Some(task) = self.tasks.get_mut(task_id) else {
+            return Ok(());
+        };
+        task.terminal = true;
+        task.escalate_at = None;
+        let (id, container) = (task.info.task_id.clone(), task.container.clone());
+        let uuid = self
+            .update(&id, state, Some(message), Some(&container))
+            .await?;
+        self.unacknowledged.insert(uuid);
+        if self.tasks.values().all(|t| t.terminal) {
+            self.exit_at = Some(Instant::now() + ACK_WAIT);
+        }
+        Ok(())
+    }
+
+    async fn update(
+        &self,
+        task_id: &v1::TaskId,
+        state: TaskState,
+        message: Option<String>,
+        container: Option<&v1::ContainerId>,
+    ) -> Result<Vec<u8>, ExecutorError> {
+        let uuid = mesos_proto::ids::new_uuid_bytes();
+        let status = v1::TaskStatus {
+            task_id: task_id.clone(),
+            state: state as i32,
+            message,
+            source: Some(Source::Executor as i32),
+            timestamp: Some(crate::agent::now_secs()),
+            uuid: Some(uuid.clone()),
+            container_status: container.map(|c| v1::ContainerStatus {
+                container_id: Some(c.clone()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        self.client.update(status).await?;
+        Ok(uuid)
+    }
+}
+
+/// A kill policy's grace period.
+fn grace_of(policy: &v1::KillPolicy) -> Option<Duration> {
+    policy
+        .grace_period
+        .as_ref()
+        .map(|d| Duration::from_nanos(d.nanoseconds.max(0).unsigned_abs()))
+}
+
+/// The terminal state for a container's raw wait status.
+fn outcome(status: Option<i32>, killed: bool) -> (TaskState, String) {
+    use nix::sys::wait::WaitStatus;
+    let Some(raw) = status else {
+        return (
+            TaskState::TaskFailed,
+            "The task's container was lost".into(),
+        );
+    };
+    let decoded = WaitStatus::from_raw(nix::unistd::Pid::from_raw(1), raw);
+    match decoded {
+        Ok(WaitStatus::Exited(_, 0)) => (
+            TaskState::TaskFinished,
+            "Command exited with status 0".into(),
+        ),
+        _ if killed => (
+            TaskState::TaskKilled,
+            "Command terminated by the executor".into(),
+        ),
+        Ok(WaitStatus::Exited(_, code)) => (
+            TaskState::TaskFailed,
+            format!("Command exited with status {code}"),
+        ),
+        Ok(WaitStatus::Signaled(_, signal, _)) => (
+            TaskState::TaskFailed,
+            format!("Command terminated with signal {}", signal.as_str()),
+        ),
+        _ => (
+            TaskState::TaskFailed,
+            format!("Command ended with wait status {raw}"),
+        ),
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_follow_the_wait_status() {
+        assert_eq!(outcome(Some(0), false).0, TaskState::TaskFinished);
+        assert_eq!(outcome(Some(0), true).0, TaskState::TaskFinished);
+        let (state, message) = outcome(Some(3 << 8), false);
+        assert_eq!(
+            (state, message.as_str()),
+            (TaskState::TaskFailed, "Command exited with status 3")
+        );
+        assert_eq!(outcome(Some(15), true).0, TaskState::TaskKilled);
+        let (state, message) = outcome(Some(9), false);
+        assert_eq!(state, TaskState::TaskFailed);
+        assert!(message.contains("SIGKILL"), "{message}");
+        assert_eq!(outcome(None, false).0, TaskState::TaskFailed);
+    }
+}
