@@ -1,5 +1,6 @@
 //! Scheduler calls beyond launching: offer timeouts and rescinds,
-//! reconciliation, declines with filters.
+//! reconciliation, declines with filters, SHUTDOWN, UPDATE_FRAMEWORK and
+//! RECONCILE_OPERATIONS.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
 
@@ -170,56 +171,141 @@ async fn reconciliation_reports_known_and_unknown_tasks() {
     );
 }
 
-#[tokio::test]
-async fn launch_group_is_refused_with_task_error_not_silence() {
-    let cluster = Cluster::start();
-    let (client, mut events) = subscribe(&cluster).await;
-    let offer = next_offer(&mut events).await;
+/// Launches `sleep 1000` as task `id` and waits until it runs.
+async fn run_sleeper(client: &SchedulerClient, events: &mut EventStream, id: &str) -> v1::Offer {
+    let offer = next_offer(events).await;
     let task = v1::TaskInfo {
-        name: "member".into(),
-        task_id: v1::TaskId {
-            value: "member".into(),
-        },
+        name: id.into(),
+        task_id: v1::TaskId { value: id.into() },
         agent_id: offer.agent_id.clone(),
         resources: vec![scalar("cpus", 0.1), scalar("mem", 32.0)],
         command: Some(v1::CommandInfo {
-            value: Some("true".into()),
+            value: Some("sleep 1000".into()),
             ..Default::default()
         }),
         ..Default::default()
     };
-    let group = v1::offer::Operation {
-        r#type: Some(v1::offer::operation::Type::LaunchGroup as i32),
-        launch_group: Some(v1::offer::operation::LaunchGroup {
-            executor: v1::ExecutorInfo {
-                executor_id: v1::ExecutorId {
-                    value: "default".into(),
-                },
-                ..Default::default()
-            },
-            task_group: v1::TaskGroupInfo { tasks: vec![task] },
-        }),
-        ..Default::default()
-    };
+    client.launch(&offer.id, vec![task], None).await.unwrap();
+    loop {
+        if let Some(update) = next(events).await.update {
+            client.acknowledge(&update.status).await.unwrap();
+            if update.status.state() == TaskState::TaskRunning {
+                return offer;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn shutdown_ends_an_executor_and_its_task() {
+    let cluster = Cluster::start();
+    let (client, mut events) = subscribe(&cluster).await;
+    let offer = run_sleeper(&client, &mut events, "doomed").await;
     client
         .call(scheduler::Call {
-            r#type: Some(scheduler::call::Type::Accept as i32),
-            accept: Some(scheduler::call::Accept {
-                offer_ids: vec![offer.id.clone()],
-                operations: vec![group],
-                filters: None,
+            r#type: Some(scheduler::call::Type::Shutdown as i32),
+            shutdown: Some(scheduler::call::Shutdown {
+                // A command task's executor has the task's ID.
+                executor_id: v1::ExecutorId {
+                    value: "doomed".into(),
+                },
+                agent_id: offer.agent_id.clone(),
             }),
             ..Default::default()
         })
         .await
         .unwrap();
-    let status = loop {
+    loop {
         if let Some(update) = next(&mut events).await.update {
-            break update.status;
+            client.acknowledge(&update.status).await.unwrap();
+            let state = update.status.state();
+            if state.is_terminal() {
+                assert_eq!(state, TaskState::TaskKilled, "{:?}", update.status);
+                break;
+            }
         }
+    }
+}
+
+#[tokio::test]
+async fn update_framework_renames_and_moves_roles_but_keeps_the_user() {
+    let cluster = Cluster::start();
+    let (client, mut events) = subscribe(&cluster).await;
+    let offer = run_sleeper(&client, &mut events, "stays").await;
+    let update = |info: v1::FrameworkInfo| scheduler::Call {
+        r#type: Some(scheduler::call::Type::UpdateFramework as i32),
+        update_framework: Some(scheduler::call::UpdateFramework {
+            framework_info: info,
+            suppressed_roles: vec![],
+            offer_constraints: None,
+        }),
+        ..Default::default()
     };
-    assert_eq!(status.task_id.value, "member");
-    assert_eq!(status.state(), TaskState::TaskError);
-    assert_eq!(status.reason(), v1::task_status::Reason::TaskGroupInvalid);
-    assert_eq!(cluster.metric("master/cpus_used"), Some(0.0));
+    let info = v1::FrameworkInfo {
+        user: String::new(),
+        name: "renamed".into(),
+        id: client.framework_id().cloned(),
+        role: Some("dev".into()),
+        ..Default::default()
+    };
+    client.call(update(info.clone())).await.unwrap();
+    let state = cluster.state();
+    let framework = &state["frameworks"][0];
+    assert_eq!(framework["name"], "renamed", "{framework}");
+    assert_eq!(framework["role"], "dev", "{framework}");
+    assert_eq!(
+        framework["tasks"].as_array().unwrap().len(),
+        1,
+        "tasks stay"
+    );
+    // Offers keep coming, now for the new role.
+    let again = next_offer(&mut events).await;
+    assert_eq!(again.agent_id, offer.agent_id);
+    assert_eq!(
+        again.allocation_info, None,
+        "not MULTI_ROLE: no allocation_info"
+    );
+
+    let changed_user = client
+        .call(update(v1::FrameworkInfo {
+            user: "someone-else".into(),
+            ..info
+        }))
+        .await;
+    assert!(
+        changed_user
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("400")),
+        "{changed_user:?}"
+    );
+}
+
+#[tokio::test]
+async fn reconcile_operations_reports_unknown_operations() {
+    let cluster = Cluster::start();
+    let (client, mut events) = subscribe(&cluster).await;
+    client
+        .call(scheduler::Call {
+            r#type: Some(scheduler::call::Type::ReconcileOperations as i32),
+            reconcile_operations: Some(scheduler::call::ReconcileOperations {
+                operations: vec![scheduler::call::reconcile_operations::Operation {
+                    operation_id: v1::OperationId {
+                        value: "op-1".into(),
+                    },
+                    agent_id: None,
+                    resource_provider_id: None,
+                }],
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    loop {
+        let event = next(&mut events).await;
+        if let Some(update) = event.update_operation_status {
+            assert_eq!(update.status.operation_id.as_ref().unwrap().value, "op-1");
+            assert_eq!(update.status.state(), v1::OperationState::OperationUnknown);
+            break;
+        }
+    }
 }

@@ -46,6 +46,14 @@ impl Agent {
             master_to_agent::Message::ShutdownFramework(shutdown) => {
                 self.shutdown_framework(&shutdown.framework_id.value)
             }
+            master_to_agent::Message::ShutdownExecutor(shutdown) => {
+                let key = ExecutorKey {
+                    framework_id: shutdown.framework_id.value,
+                    executor_id: shutdown.executor_id.value,
+                };
+                tracing::info!(%key, "shutdown requested by the framework");
+                self.shutdown_executor(&key);
+            }
         }
     }
 

@@ -30,13 +30,16 @@ fn refuse_duration(filters: Option<&v1::Filters>) -> Duration {
     Duration::from_secs_f64(seconds).min(MAX_REFUSE)
 }
 
-fn has_capability(info: &v1::FrameworkInfo, wanted: v1::framework_info::capability::Type) -> bool {
+pub(super) fn has_capability(
+    info: &v1::FrameworkInfo,
+    wanted: v1::framework_info::capability::Type,
+) -> bool {
     info.capabilities.iter().any(|c| c.r#type() == wanted)
 }
 
 /// The role a framework's resources are allocated to. Frameworks without
 /// MULTI_ROLE use `role` (default `*`); MULTI_ROLE ones their first role.
-fn framework_roles(info: &v1::FrameworkInfo, multi_role: bool) -> Vec<String> {
+pub(super) fn framework_roles(info: &v1::FrameworkInfo, multi_role: bool) -> Vec<String> {
     if multi_role && !info.roles.is_empty() {
         info.roles.clone()
     } else {
@@ -290,14 +293,27 @@ impl Master {
             // Mesos's allocator ignores requests, and this master never sends
             // inverse offers, so these have nothing to act on.
             Type::Request | Type::AcceptInverseOffers | Type::DeclineInverseOffers => {}
-            Type::Shutdown
-            | Type::AcknowledgeOperationStatus
-            | Type::ReconcileOperations
-            | Type::UpdateFramework => {
-                return Err(ApiError::new(
-                    http::StatusCode::NOT_IMPLEMENTED,
-                    format!("{} is not supported yet", call.r#type().as_str_name()),
-                ));
+            Type::Shutdown => {
+                let shutdown = call
+                    .shutdown
+                    .ok_or_else(|| ApiError::bad_request("Expecting 'shutdown' to be present"))?;
+                self.shutdown_executor(&framework_id, shutdown);
+            }
+            // Operations never carry feedback here (no operation IDs are
+            // tracked), so there is nothing to acknowledge.
+            Type::AcknowledgeOperationStatus => {}
+            Type::ReconcileOperations => {
+                let operations = call
+                    .reconcile_operations
+                    .map(|r| r.operations)
+                    .unwrap_or_default();
+                self.reconcile_operations(&framework_id, operations);
+            }
+            Type::UpdateFramework => {
+                let update = call.update_framework.ok_or_else(|| {
+                    ApiError::bad_request("Expecting 'update_framework' to be present")
+                })?;
+                self.update_framework(&framework_id, update)?;
             }
             Type::Subscribe | Type::Unknown => {
                 return Err(ApiError::new(
@@ -855,7 +871,7 @@ fn latest_status(task: &Task) -> v1::TaskStatus {
 }
 
 /// Role names as Mesos accepts them.
-fn validate_role(role: &str) -> Result<(), String> {
+pub(super) fn validate_role(role: &str) -> Result<(), String> {
     if role.is_empty() {
         return Err("Role name cannot be empty".into());
     }

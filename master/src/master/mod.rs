@@ -7,6 +7,7 @@
 //! runs once per batch, not once per event.
 
 mod agents;
+mod framework_calls;
 mod frameworks;
 mod metrics;
 mod offers;
