@@ -46,8 +46,18 @@ mesos_flags::flags! {
         launcher_dir: Option<PathBuf>,
         /// Isolators, in call order (posix/cpu and posix/mem only account so far).
         isolation: Isolation = "posix/cpu,posix/mem",
-        /// Containerizers, in order of preference (only `mesos` so far).
+        /// Containerizers, in order of preference: `mesos`, `docker`.
         containerizers: Containerizers = "mesos",
+        /// The Docker Engine's socket, for the docker containerizer.
+        docker_socket: PathBuf = "/var/run/docker.sock",
+        /// The docker CLI (accepted for compatibility; the Engine API is used).
+        docker: String = "docker",
+        /// Grace period of `docker stop` when a task has no kill policy.
+        docker_stop_timeout: Duration = "0ns",
+        /// Kill `mesos-` containers no recovered executor claims.
+        docker_kill_orphans: bool = "true",
+        /// Give containers a hard CPU limit (CFS quota) besides their shares.
+        cgroups_enable_cfs: bool = "false",
         /// Directory for state that lives as long as the machine is up.
         runtime_dir: Option<PathBuf>,
         /// Upper bound of the first random (re-)registration delay; doubles per
@@ -113,9 +123,13 @@ impl FlagValue for Containerizers {
         if names.is_empty() {
             return Err("expected at least one containerizer".into());
         }
-        if let Some(other) = names.iter().find(|n| *n != "mesos") {
+        if let Some(other) = names
+            .iter()
+            .find(|n| !crate::containerizer::KNOWN.contains(&n.as_str()))
+        {
             return Err(format!(
-                "unknown or unsupported containerizer '{other}' (available: mesos)"
+                "unknown or unsupported containerizer '{other}' (available: {})",
+                crate::containerizer::KNOWN.join(", ")
             ));
         }
         Ok(Self(names))
@@ -263,7 +277,7 @@ mod tests {
     fn bad_values_name_the_flag() {
         let base = ["--master=m:5050", "--work_dir=/w"];
         for (bad, flag) in [
-            ("--containerizers=docker", "containerizers"),
+            ("--containerizers=rkt", "containerizers"),
             ("--isolation=cgroups/cpu", "isolation"),
             ("--recover=maybe", "recover"),
             ("--logging_level=LOUD", "logging_level"),

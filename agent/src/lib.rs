@@ -5,7 +5,9 @@
 pub mod agent;
 pub mod command;
 pub mod command_executor;
+pub mod containerizer;
 pub mod default_executor;
+pub mod docker_executor;
 pub mod error;
 pub mod executor_env;
 pub mod files;
@@ -104,6 +106,13 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
         flags: pairs.clone(),
         gc,
         nested: nested.clone(),
+        containerizers: flags.containerizers.0.clone(),
+        docker: agent::DockerConfig {
+            socket: flags.docker_socket.clone(),
+            stop_timeout: flags.docker_stop_timeout.0,
+            sandbox_directory: flags.sandbox_directory.clone(),
+            enable_cfs: flags.cgroups_enable_cfs,
+        },
     };
     tracing::info!(
         pid = %config.pid, master = %flags.master, work_dir = %flags.work_dir.display(),

@@ -71,8 +71,21 @@ pub struct Config {
     pub flags: Vec<(String, String)>,
     /// Deletes the sandboxes of finished executors.
     pub gc: crate::gc::Gc,
+    /// `--containerizers`, in order.
+    pub containerizers: Vec<String>,
+    pub docker: DockerConfig,
     /// Containers nested in executors' (destroyed with them).
     pub nested: crate::nested::NestedContainers,
+}
+
+/// What the docker executor needs from the agent's flags.
+#[derive(Debug, Clone)]
+pub struct DockerConfig {
+    pub socket: PathBuf,
+    pub stop_timeout: Duration,
+    /// `--sandbox_directory`: where the sandbox appears in containers.
+    pub sandbox_directory: PathBuf,
+    pub enable_cfs: bool,
 }
 
 /// Identifies an executor: (framework id, executor id).

@@ -9,10 +9,13 @@ use mesos_proto::v1::{self, TaskState, executor, framework_info, task_status::Re
 
 use super::model::{ExecutorState, Framework, FrameworkState, Task};
 use super::{Agent, ExecutorKey, now_secs};
+use crate::containerizer::{self, Kind};
 use crate::status_updates::Enqueued;
 
 /// Name of the command executor binary in `--launcher_dir`.
 pub const COMMAND_EXECUTOR: &str = "mesos-executor";
+/// Name of the docker executor binary in `--launcher_dir`.
+pub const DOCKER_EXECUTOR: &str = "mesos-docker-executor";
 
 impl Agent {
     /// RunTask: hands the task to its executor, starting the executor if it
@@ -26,6 +29,31 @@ impl Agent {
             self.drop_task(&framework_id, &task, "Framework is terminating");
             return;
         }
+        let container = match &task.executor {
+            Some(executor) => executor.container.as_ref(),
+            None => task.container.as_ref(),
+        };
+        let containerizer = match containerizer::select(&self.config.containerizers, container) {
+            Ok(Kind::Docker) if task.executor.is_some() => {
+                Err("Custom executors in DOCKER containers are not supported yet".to_string())
+            }
+            other => other,
+        };
+        let containerizer = match containerizer {
+            Ok(kind) => kind,
+            Err(message) => {
+                tracing::warn!(task = %task.task_id.value, "{message}");
+                let status = agent_status(
+                    &task.task_id,
+                    None,
+                    TaskState::TaskFailed,
+                    Reason::ContainerLaunchFailed,
+                    &message,
+                );
+                self.status_update(&framework_id, status);
+                return;
+            }
+        };
         let command_executor = task.executor.is_none();
         let info = match &task.executor {
             Some(executor) => v1::ExecutorInfo {
@@ -34,7 +62,7 @@ impl Agent {
                 }),
                 ..executor.clone()
             },
-            None => self.command_executor_info(&framework_id, &task),
+            None => self.command_executor_info(&framework_id, &task, containerizer),
         };
         let key = ExecutorKey {
             framework_id,
@@ -90,7 +118,14 @@ impl Agent {
 
     /// The ExecutorInfo Mesos builds for a task that has none: the command
     /// executor, with the task's ID, running the task's command.
-    fn command_executor_info(&self, framework_id: &str, task: &v1::TaskInfo) -> v1::ExecutorInfo {
+    /// DOCKER tasks get the docker executor instead, which runs the task's
+    /// container through the Engine.
+    fn command_executor_info(
+        &self,
+        framework_id: &str,
+        task: &v1::TaskInfo,
+        containerizer: Kind,
+    ) -> v1::ExecutorInfo {
         let command = task.command.clone().unwrap_or_default();
         let value = command.value.clone().unwrap_or_default();
         let shown = if command.shell.unwrap_or(true) {
@@ -101,7 +136,34 @@ impl Agent {
                 .collect();
             format!("[{}]", argv.join(", "))
         };
-        let program = self.config.launcher_dir.join(COMMAND_EXECUTOR);
+        let binary = match containerizer {
+            Kind::Mesos => COMMAND_EXECUTOR,
+            Kind::Docker => DOCKER_EXECUTOR,
+        };
+        let program = self.config.launcher_dir.join(binary);
+        let mut environment = command.environment.clone();
+        if containerizer == Kind::Docker {
+            let docker = &self.config.docker;
+            let vars = &mut environment.get_or_insert_with(Default::default).variables;
+            for (name, value) in [
+                ("MESOS_DOCKER_SOCKET", docker.socket.display().to_string()),
+                (
+                    "MESOS_DOCKER_STOP_TIMEOUT",
+                    mesos_flags::Duration(docker.stop_timeout).to_string(),
+                ),
+                (
+                    "MESOS_SANDBOX_DIRECTORY",
+                    docker.sandbox_directory.display().to_string(),
+                ),
+                ("MESOS_CGROUPS_ENABLE_CFS", docker.enable_cfs.to_string()),
+            ] {
+                vars.push(v1::environment::Variable {
+                    name: name.to_string(),
+                    value: Some(value),
+                    ..Default::default()
+                });
+            }
+        }
         v1::ExecutorInfo {
             executor_id: v1::ExecutorId {
                 value: task.task_id.value.clone(),
@@ -118,12 +180,12 @@ impl Agent {
                 value: Some(program.display().to_string()),
                 shell: Some(false),
                 arguments: vec![
-                    COMMAND_EXECUTOR.to_string(),
+                    binary.to_string(),
                     format!("--launcher_dir={}", self.config.launcher_dir.display()),
                 ],
                 // Only what the executor itself needs: never the task's
                 // command, which it must not run by accident.
-                environment: command.environment,
+                environment,
                 uris: command.uris,
                 user: command.user,
             }),

@@ -18,7 +18,8 @@ use nix::sys::signal::Signal;
 use tokio::time::Instant;
 
 pub use client::{ClientError, EventStream, ExecutorClient};
-use task::{TaskProcess, grace_of, outcome};
+pub use task::grace_of;
+use task::{TaskProcess, outcome};
 
 /// Mesos's command executor default kill grace period.
 const DEFAULT_GRACE: Duration = Duration::from_secs(3);

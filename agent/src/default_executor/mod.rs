@@ -20,7 +20,7 @@ use nix::sys::signal::Signal;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::command_executor::{EventStream, ExecutorClient, ExecutorError, Settings};
+use crate::command_executor::{EventStream, ExecutorClient, ExecutorError, Settings, grace_of};
 use nested_client::NestedClient;
 
 /// Mesos's default kill grace period for tasks without a kill policy.
@@ -157,7 +157,7 @@ impl DefaultExecutor {
                     let group = self.tasks.get(&kill.task_id.value).map(|t| t.group);
                     match group {
                         Some(group) => {
-                            let grace = kill.kill_policy.as_ref().and_then(grace_of);
+                            let grace = grace_of(kill.kill_policy.as_ref());
                             self.kill_group(group, grace).await?;
                         }
                         None => {
@@ -330,7 +330,7 @@ impl DefaultExecutor {
             };
             task.killing = true;
             let grace = grace
-                .or_else(|| task.info.kill_policy.as_ref().and_then(grace_of))
+                .or_else(|| grace_of(task.info.kill_policy.as_ref()))
                 .unwrap_or(DEFAULT_GRACE);
             task.escalate_at = Some(Instant::now() + grace);
             let (task_id, container) = (task.info.task_id.clone(), task.container.clone());
@@ -419,14 +419,6 @@ impl DefaultExecutor {
         self.client.update(status).await?;
         Ok(uuid)
     }
-}
-
-/// A kill policy's grace period.
-fn grace_of(policy: &v1::KillPolicy) -> Option<Duration> {
-    policy
-        .grace_period
-        .as_ref()
-        .map(|d| Duration::from_nanos(d.nanoseconds.max(0).unsigned_abs()))
 }
 
 /// The terminal state for a container's raw wait status.
