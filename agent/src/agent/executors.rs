@@ -66,15 +66,25 @@ impl Agent {
                 launched: Default::default(),
                 completed: Default::default(),
                 termination: None,
+                recovered: false,
             },
         );
+        self.checkpoint_launch(&key);
+        if let Some(task) = self.executor(&key).and_then(|e| e.queued.first()) {
+            self.checkpoint_task(&key, task);
+        }
+        // A checkpointed executor is forked only once its checkpoints are
+        // on disk, so a restarted agent knows every executor it started.
+        let durable = self
+            .checkpoint_run(&key)
+            .map(|_| self.checkpointer.durable());
         let run = Run {
             key: key.clone(),
             container_id: container_id.clone(),
             work_dir: self.config.work_dir.clone(),
             agent_id: self.agent_id.clone().unwrap_or_default(),
         };
-        tokio::spawn(run.launch_and_watch(spec, self.handle.clone()));
+        tokio::spawn(run.launch_and_watch(spec, self.handle.clone(), durable));
         self.handle.notify_after(
             self.config.registration_timeout,
             Command::RegistrationTimeout { key, container_id },
@@ -157,6 +167,7 @@ impl Agent {
                 if executor.state == ExecutorState::Terminating {
                     destroy(pid);
                 }
+                self.checkpoint_pid(key, pid);
             }
             (None, Ok(pid)) => {
                 tracing::warn!(
@@ -168,6 +179,7 @@ impl Agent {
             (Some(executor), Err(message)) => {
                 tracing::warn!(%key, container = container_id, "executor launch failed: {message}");
                 executor.termination = Some(Termination {
+                    state: None,
                     reason: Reason::ContainerLaunchFailed,
                     message,
                 });
@@ -199,6 +211,7 @@ impl Agent {
         }
         if executor.termination.is_none() {
             executor.termination = Some(Termination {
+                state: None,
                 reason: Reason::ExecutorTerminated,
                 message: format!("Executor {description}"),
             });
@@ -208,12 +221,13 @@ impl Agent {
 
     /// The executor is gone: its unfinished tasks fail, the master hears
     /// of it, and it is archived.
-    fn executor_terminated(&mut self, key: &ExecutorKey, status: Option<i32>) {
+    pub(super) fn executor_terminated(&mut self, key: &ExecutorKey, status: Option<i32>) {
         let Some(executor) = self.executor_mut(key) else {
             return;
         };
         executor.conn = None;
         let termination = executor.termination.clone().unwrap_or(Termination {
+            state: None,
             reason: Reason::ExecutorTerminated,
             message: "Executor terminated".to_string(),
         });
@@ -233,13 +247,14 @@ impl Agent {
             let status = agent_status(
                 &task_id,
                 Some(&key.executor_id),
-                TaskState::TaskFailed,
+                termination.state.unwrap_or(TaskState::TaskFailed),
                 termination.reason,
                 &termination.message,
             );
             self.status_update(&key.framework_id, status);
         }
         self.counters.executors_terminated += 1;
+        self.checkpoint_sentinel(key);
         let Some(framework) = self.frameworks.get_mut(&key.framework_id) else {
             return;
         };
@@ -263,6 +278,9 @@ impl Agent {
     }
 
     pub(super) fn registration_timeout(&mut self, key: &ExecutorKey, container_id: &str) {
+        if self.executor(key).is_some_and(|e| e.recovered) {
+            return self.reregistration_timeout(key, container_id);
+        }
         let timeout = self.config.registration_timeout;
         let Some(executor) = self
             .executor_mut(key)
@@ -272,6 +290,7 @@ impl Agent {
         };
         tracing::warn!(%key, ?timeout, "executor did not subscribe in time; killing it");
         executor.termination = Some(Termination {
+            state: None,
             reason: Reason::ExecutorRegistrationTimeout,
             message: format!(
                 "Executor did not register within {}",
@@ -282,6 +301,33 @@ impl Agent {
         if let Some(pid) = executor.pid {
             destroy(pid);
         }
+    }
+
+    /// A recovered executor that did not resubscribe within
+    /// `--executor_reregistration_timeout` is killed; its tasks are lost.
+    pub(super) fn reregistration_timeout(&mut self, key: &ExecutorKey, container_id: &str) {
+        let timeout = self.config.reregistration_timeout;
+        let lost = self.lost_state(&key.framework_id);
+        let Some(executor) = self
+            .executor_mut(key)
+            .filter(|e| e.container_id == container_id && e.state == ExecutorState::Registering)
+        else {
+            return;
+        };
+        tracing::warn!(%key, ?timeout, "recovered executor did not resubscribe in time; killing it");
+        executor.termination = Some(Termination {
+            state: Some(lost),
+            reason: Reason::ExecutorReregistrationTimeout,
+            message: format!(
+                "Executor did not reregister within {}",
+                mesos_flags::Duration(timeout)
+            ),
+        });
+        executor.state = ExecutorState::Terminating;
+        if let Some(pid) = executor.pid {
+            destroy(pid);
+        }
+        self.maybe_finish_recovery();
     }
 
     /// Asks the executor to shut down (SHUTDOWN event) and kills it when
@@ -347,7 +393,7 @@ impl Agent {
 
     /// A framework without executors is archived (Mesos's rule); it comes
     /// back with its history if the master sends it a task again.
-    fn remove_framework_if_idle(&mut self, framework_id: &str) {
+    pub(super) fn remove_framework_if_idle(&mut self, framework_id: &str) {
         if self
             .frameworks
             .get(framework_id)
@@ -393,7 +439,15 @@ struct Run {
 }
 
 impl Run {
-    async fn launch_and_watch(self, spec: LaunchSpec, handle: Handle) {
+    async fn launch_and_watch(
+        self,
+        spec: LaunchSpec,
+        handle: Handle,
+        durable: Option<tokio::sync::oneshot::Receiver<()>>,
+    ) {
+        if let Some(durable) = durable {
+            let _ = durable.await;
+        }
         let (child, result) = match self.launch(spec).await {
             Ok((child, pid)) => (Some(child), Ok(pid)),
             Err(message) => (None, Err(message)),
@@ -449,7 +503,7 @@ impl Run {
 }
 
 /// Kills the executor's process group and everything else in its session.
-fn destroy(pid: u32) {
+pub(super) fn destroy(pid: u32) {
     tokio::task::spawn_blocking(move || {
         launcher::signal_group(pid, Signal::SIGKILL);
         let killed = launcher::destroy_session(pid);

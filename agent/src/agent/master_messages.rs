@@ -16,6 +16,18 @@ use crate::status_updates::Acked;
 impl Agent {
     /// A fresh connection: RegisterAgent must be its first message.
     pub(super) fn link_up(&mut self, tx: mpsc::Sender<AgentToMaster>) {
+        if self.is_recovering() {
+            tracing::info!(
+                "connected to the master; registering once recovered executors resubscribed"
+            );
+            self.link = Link::Held(tx);
+            return;
+        }
+        self.register(tx);
+    }
+
+    /// Sends RegisterAgent on a fresh link.
+    pub(super) fn register(&mut self, tx: mpsc::Sender<AgentToMaster>) {
         let register = agent_to_master::Message::Register(self.register_message());
         if self.push_to_link(&tx, register) {
             tracing::info!(agent = ?self.agent_id, "registering with the master");
@@ -30,7 +42,7 @@ impl Agent {
                 let pong = agent_to_master::Message::Ping(Ping {
                     sequence: ping.sequence,
                 });
-                if let Link::Registering(tx) | Link::Registered(tx) = &self.link {
+                if let Link::Held(tx) | Link::Registering(tx) | Link::Registered(tx) = &self.link {
                     self.push_to_link(tx, pong);
                 }
             }
@@ -67,7 +79,10 @@ impl Agent {
                 "the master gave this agent a new ID"
             ),
         }
-        if self.agent_id.as_deref() != Some(id.as_str()) {
+        let new_id = self.agent_id.as_deref() != Some(id.as_str());
+        self.agent_id = Some(id.clone());
+        if new_id {
+            self.checkpoint_agent();
             let (work_dir, agent_id) = (self.config.work_dir.clone(), id.clone());
             tokio::task::spawn_blocking(move || {
                 if let Err(e) = crate::sandbox::link_latest_agent(&work_dir, &agent_id) {
@@ -75,7 +90,7 @@ impl Agent {
                 }
             });
         }
-        self.agent_id = Some(id);
+        self.reregister = true;
         self.master_hostname = registered.master_info.hostname;
         for update in self.updates.heads(Instant::now()) {
             self.send_to_master(agent_to_master::Message::StatusUpdate(update));
@@ -125,6 +140,7 @@ impl Agent {
             frameworks: running.map(|f| f.info.clone()).collect(),
             executors,
             tasks,
+            reregister: Some(self.reregister),
             capabilities: CAPABILITIES
                 .iter()
                 .map(|c| v1::agent_info::Capability {
@@ -155,6 +171,7 @@ impl Agent {
             .acknowledge(framework_id, task_id, &ack.uuid, Instant::now())
         {
             Acked::Head { acked, next } => {
+                self.checkpoint_ack(&acked);
                 if acked.status.source() == Source::Executor
                     && let Some(executor_id) = &acked.executor_id
                 {
@@ -162,20 +179,16 @@ impl Agent {
                         framework_id: framework_id.clone(),
                         executor_id: executor_id.value.clone(),
                     };
-                    let event = executor::Event {
-                        r#type: Some(executor::event::Type::Acknowledged as i32),
-                        acknowledged: Some(executor::event::Acknowledged {
-                            task_id: ack.task_id.clone(),
-                            uuid: ack.uuid.clone(),
-                        }),
-                        ..Default::default()
-                    };
-                    self.send_to_executor(&key, &event);
+                    self.acknowledge_executor(&key, &ack.task_id, ack.uuid.clone());
                 }
                 if let Some(next) = next {
                     self.send_to_master(agent_to_master::Message::StatusUpdate(*next));
                 }
             }
+            Acked::Duplicate => tracing::info!(
+                task = %task_id, framework = %framework_id,
+                "ignoring a duplicate acknowledgement"
+            ),
             Acked::NotHead => tracing::info!(
                 task = %task_id, framework = %framework_id,
                 "ignoring an acknowledgement of an update that is not the pending one (duplicate?)"
@@ -185,6 +198,24 @@ impl Agent {
                 "ignoring an acknowledgement for a task with no pending update"
             ),
         }
+    }
+
+    /// ACKNOWLEDGED to the executor that sent the update.
+    pub(super) fn acknowledge_executor(
+        &mut self,
+        key: &ExecutorKey,
+        task_id: &v1::TaskId,
+        uuid: Vec<u8>,
+    ) {
+        let event = executor::Event {
+            r#type: Some(executor::event::Type::Acknowledged as i32),
+            acknowledged: Some(executor::event::Acknowledged {
+                task_id: task_id.clone(),
+                uuid,
+            }),
+            ..Default::default()
+        };
+        self.send_to_executor(key, &event);
     }
 
     fn framework_message(&mut self, message: FrameworkToExecutor) {

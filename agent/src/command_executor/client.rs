@@ -37,9 +37,21 @@ impl ExecutorClient {
         }
     }
 
-    pub async fn subscribe(&self) -> Result<EventStream, ClientError> {
+    /// SUBSCRIBE, carrying what the agent may have missed (after a
+    /// reconnection).
+    pub async fn subscribe(
+        &self,
+        unacknowledged_tasks: Vec<v1::TaskInfo>,
+        unacknowledged_updates: Vec<v1::TaskStatus>,
+    ) -> Result<EventStream, ClientError> {
         let mut call = self.call(executor::call::Type::Subscribe);
-        call.subscribe = Some(executor::call::Subscribe::default());
+        call.subscribe = Some(executor::call::Subscribe {
+            unacknowledged_tasks,
+            unacknowledged_updates: unacknowledged_updates
+                .into_iter()
+                .map(|status| executor::call::Update { status })
+                .collect(),
+        });
         let (_, events) = self.api.subscribe(&call).await?;
         Ok(EventStream(events))
     }
