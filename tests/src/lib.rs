@@ -6,5 +6,6 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 pub mod cluster;
+pub mod framework;
 pub mod python;
 pub mod raw_http;
