@@ -271,6 +271,13 @@ impl StatusUpdateManager {
         self.streams.retain(|(fid, _), _| fid != framework_id);
     }
 
+    /// Whether the task has updates not yet acknowledged.
+    pub fn has_pending(&self, framework_id: &str, task_id: &str) -> bool {
+        self.streams
+            .get(&(framework_id.to_string(), task_id.to_string()))
+            .is_some_and(|s| !s.pending.is_empty())
+    }
+
     /// Updates not yet acknowledged.
     pub fn pending(&self) -> usize {
         self.streams.values().map(|s| s.pending.len()).sum()

@@ -85,13 +85,6 @@ impl Agent {
         }
     }
 
-    pub(super) fn checkpoint_pid(&self, key: &ExecutorKey, pid: u32) {
-        if let Some(run) = self.checkpoint_run(key) {
-            self.checkpointer
-                .write(self.meta.forked_pid(&run), format!("{pid}\n").into_bytes());
-        }
-    }
-
     /// The run is over: recovery will not look for its process.
     pub(super) fn checkpoint_sentinel(&self, key: &ExecutorKey) {
         if let Some(run) = self.checkpoint_run(key) {

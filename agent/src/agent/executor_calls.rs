@@ -133,6 +133,16 @@ impl Agent {
                 self.checkpoint_task(key, &task);
             }
         }
+        // A recovered command executor whose task the agent could not
+        // recover (its checkpoint was damaged) and that does not say what it
+        // runs has nothing to do for it.
+        let orphaned = self.executor(key).is_some_and(|e| {
+            e.recovered
+                && e.command_executor
+                && e.launched.is_empty()
+                && e.queued.is_empty()
+                && e.completed.is_empty()
+        });
         for update in subscribe.unacknowledged_updates {
             let mut status = update.status;
             if status.uuid.as_ref().is_none_or(|u| u.len() != 16)
@@ -158,10 +168,6 @@ impl Agent {
             })
             .map(|t| t.info.task_id.clone())
             .collect();
-        // A command executor whose task the agent could not recover (its
-        // checkpoint was damaged) has nothing to do for the agent.
-        let orphaned =
-            executor.command_executor && executor.launched.is_empty() && executor.queued.is_empty();
         let lost = self.lost_state(&key.framework_id);
         if orphaned {
             tracing::warn!(%key, "recovered command executor has no task the agent knows; shutting it down");

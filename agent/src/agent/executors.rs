@@ -75,14 +75,14 @@ impl Agent {
         }
         // A checkpointed executor is forked only once its checkpoints are
         // on disk, so a restarted agent knows every executor it started.
-        let durable = self
-            .checkpoint_run(&key)
-            .map(|_| self.checkpointer.durable());
+        let checkpoint_run = self.checkpoint_run(&key);
+        let durable = checkpoint_run.as_ref().map(|_| self.checkpointer.durable());
         let run = Run {
             key: key.clone(),
             container_id: container_id.clone(),
             work_dir: self.config.work_dir.clone(),
             agent_id: self.agent_id.clone().unwrap_or_default(),
+            pid_file: checkpoint_run.map(|run| self.meta.forked_pid(&run)),
         };
         tokio::spawn(run.launch_and_watch(spec, self.handle.clone(), durable));
         self.handle.notify_after(
@@ -167,7 +167,6 @@ impl Agent {
                 if executor.state == ExecutorState::Terminating {
                     destroy(pid);
                 }
-                self.checkpoint_pid(key, pid);
             }
             (None, Ok(pid)) => {
                 tracing::warn!(
@@ -436,6 +435,8 @@ struct Run {
     container_id: String,
     work_dir: PathBuf,
     agent_id: String,
+    /// `forked.pid`, for a checkpointing framework.
+    pid_file: Option<PathBuf>,
 }
 
 impl Run {
@@ -476,6 +477,7 @@ impl Run {
         let agent_id = self.agent_id.clone();
         let key = self.key.clone();
         let container_id = self.container_id.clone();
+        let pid_file = self.pid_file.clone();
         let child = tokio::task::spawn_blocking(move || {
             let ids = RunIds {
                 agent_id: &agent_id,
@@ -485,7 +487,21 @@ impl Run {
             };
             sandbox::create(&work_dir, &ids)
                 .map_err(|e| format!("Failed to create the sandbox: {e}"))?;
-            launcher::launch(&spec).map_err(|e| e.to_string())
+            let child = launcher::launch(&spec).map_err(|e| e.to_string())?;
+            // Written here, at once, not through the checkpoint writer: by
+            // the time the executor's first update is acknowledged a
+            // restarted agent must be able to find it. No fsync: a pid
+            // only matters if the host did not reboot.
+            if let (Some(path), Some(pid)) = (pid_file, child.id())
+                && let Err(e) =
+                    crate::checkpoint::write_atomically(&path, format!("{pid}\n").as_bytes(), false)
+            {
+                tracing::error!(
+                    path = %path.display(),
+                    "cannot checkpoint the executor's pid; a restarted agent will not recover it: {e}"
+                );
+            }
+            Ok::<_, String>(child)
         })
         .await
         .map_err(|e| format!("the launch was aborted: {e}"))??;

@@ -110,9 +110,27 @@ impl Agent {
             .values()
             .filter(|f| f.state == FrameworkState::Running);
         for framework in running.clone() {
+            let framework_id = framework.info.id.clone().unwrap_or_default();
+            // Finished tasks whose terminal update the framework has not
+            // acknowledged yet are still the agent's to report (Mesos's
+            // terminated tasks), or the master would think them lost.
+            let unacknowledged = |t: &&super::model::Task| {
+                self.updates
+                    .has_pending(&framework_id.value, &t.info.task_id.value)
+            };
             for executor in framework.executors.values() {
                 executors.push(executor.info.clone());
-                let launched = executor.launched.values().map(|t| (&t.info, t.state));
+            }
+            let executors = framework
+                .executors
+                .values()
+                .chain(framework.completed_executors.iter());
+            for executor in executors {
+                let launched = executor
+                    .launched
+                    .values()
+                    .chain(executor.completed.iter().filter(unacknowledged))
+                    .map(|t| (&t.info, t.state));
                 let queued = executor
                     .queued
                     .iter()
@@ -121,7 +139,7 @@ impl Agent {
                     tasks.push(v1::Task {
                         name: info.name.clone(),
                         task_id: info.task_id.clone(),
-                        framework_id: framework.info.id.clone().unwrap_or_default(),
+                        framework_id: framework_id.clone(),
                         executor_id: Some(executor.info.executor_id.clone()),
                         agent_id: agent_id.clone(),
                         state: state as i32,

@@ -57,7 +57,7 @@ pub fn load(
         }
     };
     if let Some(boot_id) = &boot_id {
-        checkpoint::write_atomically(&meta.boot_id(), format!("{boot_id}\n").as_bytes())
+        checkpoint::write_atomically(&meta.boot_id(), format!("{boot_id}\n").as_bytes(), true)
             .map_err(|e| CheckpointError::io(&meta.boot_id(), e))?;
     }
     let Some(mut state) = state else {

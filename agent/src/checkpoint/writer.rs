@@ -150,15 +150,17 @@ fn create_parent(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Temp file in the same directory, fsync, rename: a reader sees the old
-/// content or the new, never a mix.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// Temp file in the same directory, fsync (if `sync`), rename: a reader
+/// sees the old content or the new, never a mix.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
     create_parent(path)?;
     let temp = temp_name(path);
     let result = (|| {
         let mut file = File::create(&temp)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
+        if sync {
+            file.sync_all()?;
+        }
         std::fs::rename(&temp, path)
     })();
     if result.is_err() {
