@@ -187,6 +187,15 @@ impl Cluster {
         Ok(())
     }
 
+    /// The pid of agent `i`'s process.
+    pub fn agent_pid(&self, i: usize) -> Option<u32> {
+        let name = format!("agent-{i}");
+        self.processes
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.child.id())
+    }
+
     /// The work directory of agent `i`.
     pub fn agent_work_dir(&self, i: usize) -> PathBuf {
         self.dir.path().join(format!("agent-{i}"))

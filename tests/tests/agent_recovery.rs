@@ -270,3 +270,40 @@ async fn a_corrupt_task_checkpoint_costs_only_its_task() {
     );
     kill_all(&mut framework, &["t-0".to_string(), "t-2".to_string()]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_made_while_the_agent_is_down_is_delivered() {
+    let mut cluster = Cluster::start_with(options());
+    let mut framework = Framework::subscribe(&cluster.master, "agent-down", true)
+        .await
+        .unwrap();
+    let ids = task_ids("short", 2);
+    framework.launch_running(&ids, "sleep 2").await.unwrap();
+    cluster.kill_agent(0);
+    // The tasks finish while the agent is away; their executors keep the
+    // TASK_FINISHED updates and resend them when they resubscribe.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    cluster.restart_agent(0, &[]).unwrap();
+    let mut finished = Vec::new();
+    while finished.len() < ids.len() {
+        let status = framework
+            .next_update(Duration::from_secs(30))
+            .await
+            .unwrap();
+        match status.state() {
+            TaskState::TaskFinished => finished.push(status.task_id.value),
+            // A resent, not yet acknowledged, earlier update.
+            TaskState::TaskRunning | TaskState::TaskStarting => {}
+            other => panic!(
+                "{}: unexpected {}",
+                status.task_id.value,
+                other.as_str_name()
+            ),
+        }
+    }
+    finished.sort();
+    assert_eq!(finished, ids);
+    wait_for("the executors to exit", Duration::from_secs(20), || {
+        cluster.sandbox_processes().is_empty()
+    });
+}
