@@ -141,14 +141,20 @@ async fn kill9_during_launch_never_leaves_a_task_silent() {
     let mut framework = Framework::subscribe(&cluster.master, "launch-crash", true)
         .await
         .unwrap();
-    let ids = task_ids("launching", 10);
+    let ids = task_ids("launching", 20);
     framework.launch(&ids, "sleep 1000").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    // The first update means launches are under way: some executors are
+    // running, others being forked or not started.
+    let first = framework
+        .next_update(Duration::from_secs(30))
+        .await
+        .unwrap();
     cluster.kill_agent(0);
     cluster.restart_agent(0, &[]).unwrap();
 
     // Each task ends up running or gets a terminal update.
     let mut states: BTreeMap<String, TaskState> = BTreeMap::new();
+    states.insert(first.task_id.value.clone(), first.state());
     let settled = |states: &BTreeMap<String, TaskState>| {
         ids.iter().all(|id| {
             states
@@ -176,10 +182,24 @@ async fn kill9_during_launch_never_leaves_a_task_silent() {
         .collect();
     eprintln!("after the crash: {states:?}");
     kill_all(&mut framework, &running).await;
+    // No executor is left behind, whatever became of its task.
+    wait_for("the executors to exit", Duration::from_secs(20), || {
+        cluster.sandbox_processes().is_empty()
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changed_resources_give_a_new_agent_and_kill_old_executors() {
+    restart_as_a_new_agent("--resources=cpus:4;mem:4096;disk:4096").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recover_cleanup_gives_a_new_agent_and_kills_old_executors() {
+    restart_as_a_new_agent("--recover=cleanup").await;
+}
+
+/// Restarts the agent with `flag`, which must make it start over.
+async fn restart_as_a_new_agent(flag: &str) {
     let mut cluster = Cluster::start_with(options());
     let mut framework = Framework::subscribe(&cluster.master, "incompatible", true)
         .await
@@ -193,9 +213,7 @@ async fn changed_resources_give_a_new_agent_and_kill_old_executors() {
     );
 
     cluster.kill_agent(0);
-    cluster
-        .restart_agent(0, &["--resources=cpus:4;mem:4096;disk:4096".to_string()])
-        .unwrap();
+    cluster.restart_agent(0, &[flag.to_string()]).unwrap();
     wait_for("a new agent", Duration::from_secs(20), || {
         master_agents(&cluster)
             .iter()
