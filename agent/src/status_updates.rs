@@ -271,6 +271,18 @@ impl StatusUpdateManager {
         self.streams.retain(|(fid, _), _| fid != framework_id);
     }
 
+    /// `Some(acknowledged)` if the task's stream already received an
+    /// update with this uuid.
+    pub fn seen(&self, framework_id: &str, task_id: &str, uuid: &[u8]) -> Option<bool> {
+        let stream = self
+            .streams
+            .get(&(framework_id.to_string(), task_id.to_string()))?;
+        stream
+            .received
+            .contains(uuid)
+            .then(|| stream.acknowledged.contains(uuid))
+    }
+
     /// Whether the task has updates not yet acknowledged.
     pub fn has_pending(&self, framework_id: &str, task_id: &str) -> bool {
         self.streams
@@ -400,6 +412,8 @@ mod tests {
             }
         );
         assert_eq!(m.pending(), 1);
+        assert_eq!(m.seen("f", "t", &[1; 16]), Some(false));
+        assert_eq!(m.seen("f", "t", &[2; 16]), None);
         assert!(matches!(
             m.acknowledge("f", "t", &[1; 16], now),
             Acked::Head { .. }

@@ -42,7 +42,7 @@ impl Agent {
                 let pong = agent_to_master::Message::Ping(Ping {
                     sequence: ping.sequence,
                 });
-                if let Link::Held(tx) | Link::Registering(tx) | Link::Registered(tx) = &self.link {
+                if let Link::Registering(tx) | Link::Registered(tx) = &self.link {
                     self.push_to_link(tx, pong);
                 }
             }

@@ -309,3 +309,71 @@ fn watch_recovered(handle: Handle, key: ExecutorKey, container_id: String, pid: 
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::{Checkpointer, encode};
+
+    fn info(cpus: f64) -> v1::AgentInfo {
+        v1::AgentInfo {
+            hostname: "h".into(),
+            port: Some(5051),
+            resources: vec![v1::Resource {
+                name: "cpus".into(),
+                r#type: v1::value::Type::Scalar as i32,
+                scalar: Some(v1::value::Scalar { value: cpus }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_id_is_kept_only_when_compatible_and_not_cleaning_up() {
+        let tmp = tempfile::tempdir().unwrap();
+        let meta = Meta::new(tmp.path());
+        let fresh = load(&meta, &info(1.0), false, true).unwrap();
+        assert!(fresh.agent_id.is_none(), "first start");
+        assert!(meta.boot_id().exists());
+
+        let writer = Checkpointer::spawn(&meta.root).unwrap();
+        let checkpoint = || {
+            let mut old = info(1.0);
+            old.id = Some(v1::AgentId { value: "S1".into() });
+            writer.write(meta.agent_info("S1"), encode(&old));
+            writer.link("S1".into(), meta.latest_agent());
+            writer.flush_blocking();
+        };
+        checkpoint();
+        // The checkpoint has the ID; the info built from the flags never does.
+        let same = info(1.0);
+        assert_eq!(
+            load(&meta, &same, false, true).unwrap().agent_id.as_deref(),
+            Some("S1")
+        );
+        assert!(
+            load(&meta, &same, true, true).unwrap().agent_id.is_none(),
+            "cleanup"
+        );
+        assert!(
+            !meta.latest_agent().exists(),
+            "cleanup forgets the old agent"
+        );
+
+        checkpoint();
+        assert!(
+            load(&meta, &info(2.0), false, true)
+                .unwrap()
+                .agent_id
+                .is_none()
+        );
+
+        // A damaged slave.info stops a strict agent and not a lenient one.
+        checkpoint();
+        std::fs::write(meta.agent_info("S1"), b"\x09").unwrap();
+        let err = load(&meta, &same, false, true).unwrap_err();
+        assert!(err.to_string().contains("slave.info"), "{err}");
+        assert!(load(&meta, &same, false, false).unwrap().agent_id.is_none());
+    }
+}

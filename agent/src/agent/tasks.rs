@@ -291,6 +291,35 @@ impl Agent {
             .uuid
             .or_else(|| Some(mesos_proto::ids::new_uuid_bytes()));
         let state = status.state();
+        let uuid = status.uuid.clone().unwrap_or_default();
+        if let Some(acknowledged) = self
+            .updates
+            .seen(framework_id, &status.task_id.value, &uuid)
+        {
+            tracing::info!(
+                task = %status.task_id.value, framework = framework_id,
+                acknowledged, "duplicate status update not forwarded"
+            );
+            // The executor resent an update the framework already
+            // acknowledged: it missed the acknowledgement.
+            if acknowledged
+                && status.source() == v1::task_status::Source::Executor
+                && let Some(executor_id) = &status.executor_id
+            {
+                self.acknowledge_executor(
+                    &ExecutorKey {
+                        framework_id: framework_id.to_string(),
+                        executor_id: executor_id.value.clone(),
+                    },
+                    &status.task_id,
+                    uuid,
+                );
+            }
+            return;
+        }
+        let Some(framework) = self.frameworks.get_mut(framework_id) else {
+            return;
+        };
         if let Some(executor) = status
             .executor_id
             .as_ref()
@@ -331,34 +360,14 @@ impl Agent {
             status,
             latest_state: None,
         };
-        let executor_update = update.status.source() == v1::task_status::Source::Executor;
         match self.updates.enqueue(update.clone(), Instant::now()) {
             Enqueued::SendNow(head) => {
                 self.checkpoint_update(&update);
                 self.send_to_master(agent_to_master::Message::StatusUpdate(*head));
             }
             Enqueued::Queued => self.checkpoint_update(&update),
-            Enqueued::Duplicate { acknowledged } => {
-                tracing::info!(
-                    task = %update.status.task_id.value, framework = framework_id,
-                    acknowledged, "duplicate status update not forwarded"
-                );
-                // The executor resent an update the framework already
-                // acknowledged: it missed the acknowledgement.
-                if acknowledged
-                    && executor_update
-                    && let Some(executor_id) = &update.executor_id
-                {
-                    self.acknowledge_executor(
-                        &ExecutorKey {
-                            framework_id: framework_id.to_string(),
-                            executor_id: executor_id.value.clone(),
-                        },
-                        &update.status.task_id,
-                        update.status.uuid.clone().unwrap_or_default(),
-                    );
-                }
-            }
+            // Caught above.
+            Enqueued::Duplicate { .. } => {}
         }
     }
 }

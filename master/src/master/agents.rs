@@ -44,7 +44,12 @@ impl Master {
                 agent.reregistered_time = Some(now_secs);
                 agent.version = register.version;
                 self.allocator.set_agent_active(&id, true);
-                tracing::info!(agent = %id, "agent re-registered");
+                tracing::info!(
+                    agent = %id,
+                    recovered = register.reregister.unwrap_or(false),
+                    tasks = register.tasks.len(),
+                    "agent re-registered"
+                );
                 self.reconcile_agent_tasks(&id, &register.tasks);
                 id
             }
