@@ -92,7 +92,8 @@ async fn kill_all(framework: &mut Framework, ids: &[String]) {
             .unwrap();
         match status.state() {
             TaskState::TaskKilled => killed += 1,
-            TaskState::TaskKilling | TaskState::TaskRunning => {}
+            // Earlier updates may come again (at least once).
+            TaskState::TaskKilling | TaskState::TaskRunning | TaskState::TaskStarting => {}
             other => panic!(
                 "{}: unexpected {}",
                 status.task_id.value,
@@ -266,13 +267,28 @@ async fn a_corrupt_task_checkpoint_costs_only_its_task() {
     wait_for("re-registration", Duration::from_secs(20), || {
         master_agents(&cluster) == vec![(agent_id.clone(), true)]
     });
-    // The lost task is reported; the others keep running.
-    let status = framework
-        .next_update(Duration::from_secs(30))
-        .await
-        .unwrap();
-    assert_eq!(status.task_id.value, "t-1");
-    assert_eq!(status.state(), TaskState::TaskLost);
+    // The lost task is reported; the others keep running (updates whose
+    // acknowledgement the crash cut off may come again: at least once).
+    loop {
+        let status = framework
+            .next_update(Duration::from_secs(30))
+            .await
+            .unwrap();
+        // Lost by the master (the agent does not report it), or killed
+        // with its executor, which has nothing to do for the agent.
+        if status.task_id.value == "t-1"
+            && matches!(status.state(), TaskState::TaskLost | TaskState::TaskKilled)
+        {
+            break;
+        }
+        assert!(
+            matches!(
+                status.state(),
+                TaskState::TaskStarting | TaskState::TaskRunning
+            ),
+            "{status:?}"
+        );
+    }
     let tasks = master_tasks(&cluster);
     for id in ["t-0", "t-2"] {
         assert_eq!(tasks[id].0, "TASK_RUNNING", "{tasks:?}");

@@ -120,18 +120,20 @@ impl Agent {
         }
     }
 
-    pub(super) fn checkpoint_ack(&mut self, acked: &StatusUpdate) {
+    /// Appends an ACK to the task's log; false if the task has none.
+    pub(super) fn checkpoint_ack(&mut self, acked: &StatusUpdate) -> bool {
         let task_key = (
             acked.framework_id.value.clone(),
             acked.status.task_id.value.clone(),
         );
         let Some(path) = self.update_logs.get(&task_key).cloned() else {
-            return;
+            return false;
         };
         let uuid = acked.status.uuid.as_deref().unwrap_or_default();
         self.checkpointer.append(path, encode(&ack_record(uuid)));
         if acked.status.state().is_terminal() {
             self.update_logs.remove(&task_key);
         }
+        true
     }
 }

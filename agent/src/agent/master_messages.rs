@@ -10,7 +10,7 @@ use mesos_proto::v1::{self, executor, task_status::Source};
 use tokio::sync::mpsc;
 
 use super::model::FrameworkState;
-use super::{Agent, CAPABILITIES, ExecutorKey, Link};
+use super::{Agent, CAPABILITIES, Command, ExecutorKey, Link};
 use crate::status_updates::Acked;
 
 impl Agent {
@@ -189,7 +189,7 @@ impl Agent {
             .acknowledge(framework_id, task_id, &ack.uuid, Instant::now())
         {
             Acked::Head { acked, next } => {
-                self.checkpoint_ack(&acked);
+                let checkpointed = self.checkpoint_ack(&acked);
                 if acked.status.source() == Source::Executor
                     && let Some(executor_id) = &acked.executor_id
                 {
@@ -197,7 +197,25 @@ impl Agent {
                         framework_id: framework_id.clone(),
                         executor_id: executor_id.value.clone(),
                     };
-                    self.acknowledge_executor(&key, &ack.task_id, ack.uuid.clone());
+                    if checkpointed {
+                        // The executor drops the update once acknowledged:
+                        // only when the log says so, or a crash in between
+                        // would lose it.
+                        let durable = self.checkpointer.durable();
+                        let handle = self.handle.clone();
+                        let command = Command::AcknowledgeExecutor {
+                            key,
+                            task_id: ack.task_id.clone(),
+                            uuid: ack.uuid.clone(),
+                        };
+                        tokio::spawn(async move {
+                            if durable.await.is_ok() {
+                                handle.notify(command);
+                            }
+                        });
+                    } else {
+                        self.acknowledge_executor(&key, &ack.task_id, ack.uuid.clone());
+                    }
                 }
                 if let Some(next) = next {
                     self.send_to_master(agent_to_master::Message::StatusUpdate(*next));

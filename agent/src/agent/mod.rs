@@ -126,6 +126,13 @@ pub enum Command {
         key: ExecutorKey,
         container_id: String,
     },
+    /// The acknowledgement of an executor's update is on disk: tell the
+    /// executor (which resends the update until then).
+    AcknowledgeExecutor {
+        key: ExecutorKey,
+        task_id: v1::TaskId,
+        uuid: Vec<u8>,
+    },
     /// A recovered executor's process is gone (it is not the agent's
     /// child, so this comes from polling).
     RecoveredExecutorGone {
@@ -327,6 +334,9 @@ impl Agent {
             } => self.executor_exited(&key, &container_id, status),
             Command::RegistrationTimeout { key, container_id } => {
                 self.registration_timeout(&key, &container_id)
+            }
+            Command::AcknowledgeExecutor { key, task_id, uuid } => {
+                self.acknowledge_executor(&key, &task_id, uuid)
             }
             Command::RecoveredExecutorGone { key, container_id } => {
                 self.executor_exited(&key, &container_id, None)

@@ -84,11 +84,14 @@ pub fn load(
     }
     if rebooted {
         tracing::info!("the host rebooted since the last run: no executor survived");
-        for framework in &mut state.frameworks {
-            for executor in &mut framework.executors {
-                if let Some(run) = &mut executor.run {
-                    run.pid = None;
-                }
+    }
+    // From here on a pid means a live executor.
+    for framework in &mut state.frameworks {
+        for executor in &mut framework.executors {
+            if let Some(run) = &mut executor.run {
+                run.pid = run
+                    .pid
+                    .filter(|pid| !rebooted && launcher::leads_session(*pid));
             }
         }
     }
@@ -137,7 +140,8 @@ fn kill_all(state: &AgentState) {
 }
 
 impl Agent {
-    /// Rebuilds the agent's model from what [`load`] read.
+    /// Rebuilds the agent's model from what [`load`] read (where a run's
+    /// pid is set only if its executor is alive).
     pub(super) fn restore(&mut self, recovered: Recovered) {
         let Some(agent_id) = recovered.agent_id else {
             return;
@@ -193,7 +197,6 @@ impl Agent {
                 if run.completed {
                     continue;
                 }
-                let alive = run.pid.is_some_and(launcher::leads_session);
                 let command_executor = info
                     .command
                     .as_ref()
@@ -235,7 +238,7 @@ impl Agent {
                         recovered: true,
                     },
                 );
-                match run.pid.filter(|_| alive) {
+                match run.pid {
                     Some(pid) => {
                         tracing::info!(%key, pid, "waiting for the executor to resubscribe");
                         watch_recovered(
