@@ -268,7 +268,12 @@ impl CommandExecutor {
                     );
                     return Err(e.into());
                 }
-                d.backoff = (d.backoff * 2).min(self.backoff_max.max(FIRST_RESUBSCRIBE));
+                // Half the maximum: the agent gives recovered executors
+                // MESOS_SUBSCRIPTION_BACKOFF_MAX (its reregistration
+                // timeout) to come back, so at least one attempt falls in
+                // that window however long the agent was away.
+                let cap = (self.backoff_max / 2).max(FIRST_RESUBSCRIBE);
+                d.backoff = (d.backoff * 2).min(cap);
                 d.retry_at = now + d.backoff;
                 tracing::debug!("resubscription failed ({e}); retrying in {:?}", d.backoff);
                 Ok(None)
