@@ -127,6 +127,11 @@ async fn main() -> anyhow::Result<()> {
         // Let the last acknowledgements reach the update logs.
         tokio::time::sleep(Duration::from_millis(200)).await;
         cluster.kill_agent(0);
+        // The master must have seen the agent go, or its old link would
+        // pass for the re-registration.
+        while cluster.state()["slaves"][0]["active"] != false {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         let start = Instant::now();
         cluster.restart_agent(0, &[])?;
         while !recovered(&cluster, &id, RECOVERY_TASKS) {
