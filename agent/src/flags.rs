@@ -65,7 +65,9 @@ mesos_flags::flags! {
         registration_backoff_factor: Duration = "1secs",
         /// What to do with old executors on restart: `reconnect` or `cleanup`.
         recover: Recover = "reconnect",
-        /// Whether any recovery error is fatal.
+        /// Whether an unreadable agent checkpoint (meta/slaves/<id>/slave.info) stops
+        /// the agent; otherwise it starts as a new agent. Damaged framework, executor
+        /// or task checkpoints only cost what they describe, either way.
         strict: bool = "true",
         /// Maximum age of finished sandboxes before they are deleted.
         gc_delay: Duration = "1weeks",

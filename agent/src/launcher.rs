@@ -159,6 +159,20 @@ pub fn destroy_session(sid: u32) -> usize {
     killed
 }
 
+/// Whether `pid` is a live (not zombie) process leading its own session,
+/// as executors started here do. Tells a recovered executor from a pid
+/// reused by something else, in most cases.
+pub fn leads_session(pid: u32) -> bool {
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let zombie = text
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .is_some_and(|state| state == "Z" || state == "X");
+    !zombie && session_of(&text).and_then(|s| u32::try_from(s).ok()) == Some(pid)
+}
+
 fn session_members(sid: i32) -> Vec<i32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();

@@ -3,6 +3,7 @@
 //! framework. Also the command executor (`mesos-executor`).
 
 pub mod agent;
+pub mod checkpoint;
 pub mod command;
 pub mod command_executor;
 pub mod containerizer;
@@ -118,7 +119,18 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
         pid = %config.pid, master = %flags.master, work_dir = %flags.work_dir.display(),
         "agent starting"
     );
-    let handle = agent::Agent::spawn(config);
+    let meta = checkpoint::Meta::new(&flags.work_dir);
+    let meta_root = meta.root.clone();
+    let (cleanup, strict) = (flags.recover == flags::Recover::Cleanup, flags.strict);
+    let info = config.agent_info.clone();
+    let recovered =
+        tokio::task::spawn_blocking(move || agent::recover(&meta, &info, cleanup, strict))
+            .await
+            .map_err(|e| AgentError::Startup(e.to_string()))?
+            .map_err(|e| AgentError::Startup(format!("recovery failed: {e}")))?;
+    let checkpointer = checkpoint::Checkpointer::spawn(&meta_root)
+        .map_err(|e| AgentError::Startup(format!("cannot start the checkpoint writer: {e}")))?;
+    let handle = agent::Agent::spawn(config, checkpointer, recovered);
     tokio::spawn(link::run(
         flags.master.clone(),
         handle.clone(),

@@ -4,14 +4,19 @@
 //! Each task has a FIFO queue of which only the head is in flight. The head
 //! is resent with exponential backoff (10 s, doubling up to 10 min) until
 //! the master relays the framework's acknowledgement carrying the head's
-//! uuid; then the next update goes. This module is pure bookkeeping: it
-//! says what to send and the caller sends it, so it is tested without any
-//! clock or network.
+//! uuid; then the next update goes. A stream remembers every uuid it saw
+//! until its terminal update is acknowledged, so a duplicate (an executor
+//! resending after a reconnection) is never forwarded twice, and one that
+//! was already acknowledged is acknowledged again.
+//!
+//! This module is pure bookkeeping: it says what to send and what to write
+//! to the task's update log (see [`crate::checkpoint`]), and the caller
+//! does it, so it is tested without any clock, network or disk.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use mesos_proto::internal::v1::StatusUpdate;
+use mesos_proto::internal::v1::{StatusUpdate, StatusUpdateRecord, status_update_record};
 
 pub const INITIAL_BACKOFF: Duration = Duration::from_secs(10);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(600);
@@ -22,12 +27,32 @@ type TaskKey = (String, String);
 #[derive(Debug)]
 struct Stream {
     pending: VecDeque<StatusUpdate>,
+    /// Every uuid received, pending or acknowledged.
+    received: HashSet<Vec<u8>>,
+    acknowledged: HashSet<Vec<u8>>,
     /// When to resend the head.
     retry_at: Instant,
     backoff: Duration,
 }
 
 impl Stream {
+    fn new(now: Instant) -> Self {
+        Self {
+            pending: VecDeque::new(),
+            received: HashSet::new(),
+            acknowledged: HashSet::new(),
+            retry_at: now,
+            backoff: INITIAL_BACKOFF,
+        }
+    }
+
+    /// The head to send, carrying the newest state queued behind it.
+    fn head(&self) -> Option<StatusUpdate> {
+        let mut head = self.pending.front()?.clone();
+        head.latest_state = self.pending.back().map(|u| u.status.state);
+        Some(head)
+    }
+
     fn head_sent(&mut self, now: Instant) {
         self.backoff = INITIAL_BACKOFF;
         self.retry_at = now + INITIAL_BACKOFF;
@@ -46,8 +71,10 @@ pub enum Enqueued {
     SendNow(Box<StatusUpdate>),
     /// It waits behind earlier updates of the task.
     Queued,
-    /// An update with the same uuid is already pending; dropped.
-    Duplicate,
+    /// An update with the same uuid was received before; not forwarded
+    /// again. `acknowledged`: the framework already acknowledged it (so the
+    /// sender may be told again).
+    Duplicate { acknowledged: bool },
 }
 
 /// What an acknowledgement did.
@@ -58,10 +85,11 @@ pub enum Acked {
         acked: Box<StatusUpdate>,
         next: Option<Box<StatusUpdate>>,
     },
-    /// The task has pending updates but the uuid is not the head's (a
-    /// duplicate or late acknowledgement).
+    /// The uuid was acknowledged before (a duplicate acknowledgement).
+    Duplicate,
+    /// The task has pending updates but the uuid is not the head's.
     NotHead,
-    /// Nothing is pending for the task.
+    /// No stream for the task.
     UnknownTask,
 }
 
@@ -72,32 +100,104 @@ fn key_of(update: &StatusUpdate) -> TaskKey {
     )
 }
 
+/// An UPDATE record of the update log.
+pub fn update_record(update: &StatusUpdate) -> StatusUpdateRecord {
+    StatusUpdateRecord {
+        r#type: status_update_record::Type::Update as i32,
+        update: Some(update.clone()),
+        uuid: None,
+    }
+}
+
+/// An ACK record of the update log.
+pub fn ack_record(uuid: &[u8]) -> StatusUpdateRecord {
+    StatusUpdateRecord {
+        r#type: status_update_record::Type::Ack as i32,
+        update: None,
+        uuid: Some(uuid.to_vec()),
+    }
+}
+
+/// A task's stream rebuilt from its update log.
+#[derive(Debug, Default)]
+pub struct Replayed {
+    /// Updates not acknowledged, in order.
+    pub pending: Vec<StatusUpdate>,
+    /// The newest state received (acknowledged or not).
+    pub latest: Option<StatusUpdate>,
+    /// The terminal update was acknowledged: the stream is over.
+    pub terminated: bool,
+}
+
+/// Replays log records in order. An ACK for an unknown or non-head uuid is
+/// ignored (it cannot happen in a log this module wrote).
+pub fn replay(records: &[StatusUpdateRecord]) -> Replayed {
+    let mut pending: VecDeque<StatusUpdate> = VecDeque::new();
+    let mut out = Replayed::default();
+    for record in records {
+        match (record.r#type(), &record.update, &record.uuid) {
+            (status_update_record::Type::Update, Some(update), _) => {
+                let uuid = &update.status.uuid;
+                if pending.iter().any(|p| p.status.uuid == *uuid) {
+                    continue;
+                }
+                out.latest = Some(update.clone());
+                pending.push_back(update.clone());
+            }
+            (status_update_record::Type::Ack, _, Some(uuid)) => {
+                if pending
+                    .front()
+                    .is_some_and(|h| h.status.uuid.as_deref() == Some(uuid.as_slice()))
+                    && let Some(acked) = pending.pop_front()
+                    && acked.status.state().is_terminal()
+                {
+                    out.terminated = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    out.pending = pending.into();
+    out
+}
+
 impl StatusUpdateManager {
     /// Queues an update; its `status.uuid` must be set.
     pub fn enqueue(&mut self, update: StatusUpdate, now: Instant) -> Enqueued {
         let stream = self
             .streams
             .entry(key_of(&update))
-            .or_insert_with(|| Stream {
-                pending: VecDeque::new(),
-                retry_at: now,
-                backoff: INITIAL_BACKOFF,
-            });
-        if stream
-            .pending
-            .iter()
-            .any(|p| p.status.uuid == update.status.uuid)
-        {
-            return Enqueued::Duplicate;
+            .or_insert_with(|| Stream::new(now));
+        let uuid = update.status.uuid.clone().unwrap_or_default();
+        if stream.received.contains(&uuid) {
+            return Enqueued::Duplicate {
+                acknowledged: stream.acknowledged.contains(&uuid),
+            };
         }
+        stream.received.insert(uuid);
         stream.pending.push_back(update);
         if stream.pending.len() > 1 {
             return Enqueued::Queued;
         }
         stream.head_sent(now);
-        match stream.pending.front() {
-            Some(head) => Enqueued::SendNow(Box::new(head.clone())),
+        match stream.head() {
+            Some(head) => Enqueued::SendNow(Box::new(head)),
             None => Enqueued::Queued,
+        }
+    }
+
+    /// Restores a stream replayed from the update log after a restart. The
+    /// heads go out when the agent registers with a master.
+    pub fn restore(&mut self, pending: Vec<StatusUpdate>, now: Instant) {
+        for update in pending {
+            let stream = self
+                .streams
+                .entry(key_of(&update))
+                .or_insert_with(|| Stream::new(now));
+            stream
+                .received
+                .insert(update.status.uuid.clone().unwrap_or_default());
+            stream.pending.push_back(update);
         }
     }
 
@@ -112,6 +212,9 @@ impl StatusUpdateManager {
         let Some(stream) = self.streams.get_mut(&key) else {
             return Acked::UnknownTask;
         };
+        if stream.acknowledged.contains(uuid) {
+            return Acked::Duplicate;
+        }
         let is_head = stream
             .pending
             .front()
@@ -122,10 +225,13 @@ impl StatusUpdateManager {
         let Some(acked) = stream.pending.pop_front() else {
             return Acked::UnknownTask;
         };
-        let next = stream.pending.front().cloned().map(Box::new);
+        stream.acknowledged.insert(uuid.to_vec());
+        let next = stream.head().map(Box::new);
         if next.is_some() {
             stream.head_sent(now);
-        } else {
+        } else if acked.status.state().is_terminal() {
+            // The stream is over (Mesos's rule); later duplicates of it
+            // are unknown and answered as such.
             self.streams.remove(&key);
         }
         Acked::Head {
@@ -139,11 +245,11 @@ impl StatusUpdateManager {
         let mut out = Vec::new();
         for stream in self.streams.values_mut() {
             if stream.retry_at <= now
-                && let Some(head) = stream.pending.front()
+                && let Some(head) = stream.head()
             {
                 stream.backoff = (stream.backoff * 2).min(MAX_BACKOFF);
                 stream.retry_at = now + stream.backoff;
-                out.push(head.clone());
+                out.push(head);
             }
         }
         out
@@ -155,7 +261,7 @@ impl StatusUpdateManager {
             .values_mut()
             .filter_map(|stream| {
                 stream.head_sent(now);
-                stream.pending.front().cloned()
+                stream.head()
             })
             .collect()
     }
@@ -163,6 +269,25 @@ impl StatusUpdateManager {
     /// Drops a removed framework's updates: nobody will acknowledge them.
     pub fn forget_framework(&mut self, framework_id: &str) {
         self.streams.retain(|(fid, _), _| fid != framework_id);
+    }
+
+    /// `Some(acknowledged)` if the task's stream already received an
+    /// update with this uuid.
+    pub fn seen(&self, framework_id: &str, task_id: &str, uuid: &[u8]) -> Option<bool> {
+        let stream = self
+            .streams
+            .get(&(framework_id.to_string(), task_id.to_string()))?;
+        stream
+            .received
+            .contains(uuid)
+            .then(|| stream.acknowledged.contains(uuid))
+    }
+
+    /// Whether the task has updates not yet acknowledged.
+    pub fn has_pending(&self, framework_id: &str, task_id: &str) -> bool {
+        self.streams
+            .get(&(framework_id.to_string(), task_id.to_string()))
+            .is_some_and(|s| !s.pending.is_empty())
     }
 
     /// Updates not yet acknowledged.
@@ -188,6 +313,7 @@ mod tests {
                 ..Default::default()
             },
             executor_id: None,
+            latest_state: None,
         }
     }
 
@@ -257,7 +383,7 @@ mod tests {
         ));
         assert_eq!(
             m.acknowledge("f", "t", &[1; 16], now),
-            Acked::NotHead,
+            Acked::Duplicate,
             "duplicate"
         );
         assert!(matches!(
@@ -281,9 +407,24 @@ mod tests {
         );
         assert_eq!(
             m.enqueue(update("f", "t", v1::TaskState::TaskRunning, 1), now),
-            Enqueued::Duplicate
+            Enqueued::Duplicate {
+                acknowledged: false
+            }
         );
         assert_eq!(m.pending(), 1);
+        assert_eq!(m.seen("f", "t", &[1; 16]), Some(false));
+        assert_eq!(m.seen("f", "t", &[2; 16]), None);
+        assert!(matches!(
+            m.acknowledge("f", "t", &[1; 16], now),
+            Acked::Head { .. }
+        ));
+        // Resent by a reconnecting executor after the acknowledgement: not
+        // forwarded, but acknowledged again.
+        assert_eq!(
+            m.enqueue(update("f", "t", v1::TaskState::TaskRunning, 1), now),
+            Enqueued::Duplicate { acknowledged: true }
+        );
+        assert_eq!(m.pending(), 0);
     }
 
     #[test]
@@ -297,6 +438,11 @@ mod tests {
         let resent = m.due(at(10));
         assert_eq!(resent.len(), 1, "only the head");
         assert_eq!(resent[0].status.state(), v1::TaskState::TaskRunning);
+        assert_eq!(
+            resent[0].latest_state(),
+            v1::TaskState::TaskFinished,
+            "the head tells the newest state"
+        );
         // The backoff doubled: next at 10 + 20.
         assert!(m.due(at(29)).is_empty());
         assert_eq!(m.due(at(30)).len(), 1);
@@ -344,5 +490,40 @@ mod tests {
         assert_eq!(m.due(later + INITIAL_BACKOFF).len(), 2);
         m.forget_framework("f");
         assert_eq!(m.pending(), 0);
+    }
+
+    #[test]
+    fn the_log_replays_into_the_pending_updates() {
+        use v1::TaskState::*;
+        let starting = update("f", "t", TaskStarting, 1);
+        let running = update("f", "t", TaskRunning, 2);
+        let records = vec![
+            update_record(&starting),
+            update_record(&running),
+            update_record(&running), // a duplicate written twice
+            ack_record(&[1; 16]),
+            ack_record(&[7; 16]), // stray
+        ];
+        let replayed = replay(&records);
+        assert_eq!(replayed.pending, vec![running.clone()]);
+        assert_eq!(replayed.latest.map(|u| u.status.state()), Some(TaskRunning));
+        assert!(!replayed.terminated);
+
+        let mut m = StatusUpdateManager::default();
+        let now = Instant::now();
+        m.restore(replayed.pending, now);
+        let heads = m.heads(now);
+        assert_eq!(heads.len(), 1);
+        assert_eq!(heads[0].status, running.status);
+        assert_eq!(
+            m.enqueue(running, now),
+            Enqueued::Duplicate {
+                acknowledged: false
+            }
+        );
+
+        let finished = update("f", "t", TaskFinished, 3);
+        let done = replay(&[update_record(&finished), ack_record(&[3; 16])]);
+        assert!(done.terminated && done.pending.is_empty());
     }
 }

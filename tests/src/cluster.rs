@@ -66,6 +66,8 @@ pub struct Cluster {
     pub master: String,
     pub agents: Vec<String>,
     processes: Vec<Process>,
+    /// Each agent's command line, for restarts.
+    agent_args: Vec<Vec<String>>,
 }
 
 fn spawn(name: &str, program: &Path, args: &[String], log: &Path) -> anyhow::Result<Process> {
@@ -95,6 +97,7 @@ impl Cluster {
             master: format!("127.0.0.1:{}", free_port()),
             agents: Vec::new(),
             processes: Vec::new(),
+            agent_args: Vec::new(),
             dir,
         };
         if let Err(e) = cluster.boot(&options) {
@@ -151,7 +154,74 @@ impl Cluster {
             &log,
         )?);
         self.agents.push(address);
+        self.agent_args.push(args);
         Ok(())
+    }
+
+    /// Starts agent `i` again (after [`Cluster::kill_agent`]) with the same
+    /// flags, work directory and port, except for the flags `extra`
+    /// replaces or adds. Its log continues in the same file.
+    pub fn restart_agent(&mut self, i: usize, extra: &[String]) -> anyhow::Result<()> {
+        let name_of = |flag: &str| flag.split('=').next().unwrap_or_default().to_string();
+        let replaced: Vec<String> = extra.iter().map(|f| name_of(f)).collect();
+        let mut args: Vec<String> = self
+            .agent_args
+            .get(i)
+            .context("no such agent")?
+            .iter()
+            .filter(|a| !replaced.contains(&name_of(a)))
+            .cloned()
+            .collect();
+        args.extend(extra.iter().cloned());
+        let log = self.dir.path().join(format!("agent-{i}.log"));
+        let file = std::fs::OpenOptions::new().append(true).open(&log)?;
+        let child = Command::new(binary("mesos-agent"))
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(file.try_clone()?))
+            .stderr(Stdio::from(file))
+            .spawn()?;
+        let name = format!("agent-{i}");
+        self.processes.retain(|p| p.name != name);
+        self.processes.push(Process { name, child, log });
+        Ok(())
+    }
+
+    /// The pid of agent `i`'s process.
+    pub fn agent_pid(&self, i: usize) -> Option<u32> {
+        let name = format!("agent-{i}");
+        self.processes
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.child.id())
+    }
+
+    /// The work directory of agent `i`.
+    pub fn agent_work_dir(&self, i: usize) -> PathBuf {
+        self.dir.path().join(format!("agent-{i}"))
+    }
+
+    /// Pids of live processes whose working directory is inside this
+    /// cluster's directory: executors and their tasks (they run in their
+    /// sandboxes and, being in sessions of their own, outlive a killed
+    /// agent).
+    pub fn sandbox_processes(&self) -> Vec<i32> {
+        let root = self.dir.path().canonicalize().unwrap_or_default();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(Result::ok)
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| {
+                std::fs::read_link(format!("/proc/{pid}/cwd"))
+                    .is_ok_and(|cwd| cwd.starts_with(&root))
+                    && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+                        s.rsplit_once(')')
+                            .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+                    })
+            })
+            .collect()
     }
 
     fn check_alive(&mut self) -> anyhow::Result<()> {
@@ -245,6 +315,13 @@ impl Drop for Cluster {
         for p in &mut self.processes {
             let _ = p.child.kill();
             let _ = p.child.wait();
+        }
+        // Executors outlive a killed agent; do not leak them.
+        for pid in self.sandbox_processes() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
     }
 }

@@ -7,5 +7,6 @@
 
 pub mod cluster;
 pub mod docker;
+pub mod framework;
 pub mod python;
 pub mod raw_http;

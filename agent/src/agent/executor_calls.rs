@@ -1,6 +1,8 @@
 //! Calls from executors (`/api/v1/executor`), already decoded and
 //! validated by the HTTP layer.
 
+use std::collections::HashSet;
+
 use http::StatusCode;
 use mesos_proto::codec::Format;
 use mesos_proto::internal::v1::{ExecutorToFramework, agent_to_master};
@@ -8,6 +10,7 @@ use mesos_proto::v1::{self, executor};
 use tokio::sync::mpsc;
 
 use super::model::{Connection, ExecutorState, Task};
+use super::tasks::agent_status;
 use super::{Agent, ExecutorKey, ExecutorSubscription, frame};
 use crate::error::ApiError;
 
@@ -39,6 +42,7 @@ impl Agent {
         format: Format,
     ) -> Result<ExecutorSubscription, ApiError> {
         let key = self.caller(&call)?;
+        let unacknowledged = call.subscribe.clone().unwrap_or_default();
         let framework_info = self
             .frameworks
             .get(&key.framework_id)
@@ -96,7 +100,85 @@ impl Agent {
         for launch in super::task_groups::launch_events(queued, &groups) {
             self.send_to_executor(&key, &launch);
         }
+        self.merge_unacknowledged(&key, unacknowledged);
         Ok(ExecutorSubscription { events, conn })
+    }
+
+    /// A (re)subscribing executor's unacknowledged tasks and updates, as
+    /// Mesos merges them: tasks the agent lost track of are adopted,
+    /// updates it never got are processed (duplicates are recognised by
+    /// uuid), and a task the agent launched during its restart that the
+    /// executor never heard of is lost rather than left in silence.
+    fn merge_unacknowledged(&mut self, key: &ExecutorKey, subscribe: executor::call::Subscribe) {
+        let mut known: HashSet<String> = HashSet::new();
+        for task in subscribe.unacknowledged_tasks {
+            known.insert(task.task_id.value.clone());
+            let Some(executor) = self.executor_mut(key) else {
+                return;
+            };
+            let tracked = executor.launched.contains_key(&task.task_id.value)
+                || executor
+                    .completed
+                    .iter()
+                    .any(|t| t.info.task_id == task.task_id);
+            if !tracked {
+                tracing::info!(%key, task = %task.task_id.value, "adopting a task the executor runs");
+                executor
+                    .launched
+                    .insert(task.task_id.value.clone(), Task::new(task.clone()));
+                self.checkpoint_task(key, &task);
+            }
+        }
+        // A recovered command executor whose task the agent could not
+        // recover (its checkpoint was damaged) and that does not say what it
+        // runs has nothing to do for it.
+        let orphaned = self.executor(key).is_some_and(|e| {
+            e.recovered
+                && e.command_executor
+                && e.launched.is_empty()
+                && e.queued.is_empty()
+                && e.completed.is_empty()
+        });
+        for update in subscribe.unacknowledged_updates {
+            let mut status = update.status;
+            if status.uuid.as_ref().is_none_or(|u| u.len() != 16)
+                || status.state() == v1::TaskState::TaskStaging
+            {
+                tracing::warn!(%key, task = %status.task_id.value, "invalid unacknowledged update ignored");
+                continue;
+            }
+            known.insert(status.task_id.value.clone());
+            status.executor_id = Some(v1::ExecutorId {
+                value: key.executor_id.clone(),
+            });
+            self.status_update(&key.framework_id, status);
+        }
+        let Some(executor) = self.executor(key).filter(|e| e.recovered) else {
+            return;
+        };
+        let unknown: Vec<v1::TaskId> = executor
+            .launched
+            .values()
+            .filter(|t| {
+                t.state == v1::TaskState::TaskStaging && !known.contains(&t.info.task_id.value)
+            })
+            .map(|t| t.info.task_id.clone())
+            .collect();
+        let lost = self.lost_state(&key.framework_id);
+        if orphaned {
+            tracing::warn!(%key, "recovered command executor has no task the agent knows; shutting it down");
+            self.shutdown_executor(key);
+        }
+        for task_id in unknown {
+            let status = agent_status(
+                &task_id,
+                Some(&key.executor_id),
+                lost,
+                v1::task_status::Reason::AgentRestarted,
+                "Task launched during agent restart",
+            );
+            self.status_update(&key.framework_id, status);
+        }
     }
 
     pub(super) fn executor_stream_closed(&mut self, key: &ExecutorKey, conn: u64) {

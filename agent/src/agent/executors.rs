@@ -67,15 +67,25 @@ impl Agent {
                 launched: Default::default(),
                 completed: Default::default(),
                 termination: None,
+                recovered: false,
             },
         );
+        self.checkpoint_launch(&key);
+        if let Some(task) = self.executor(&key).and_then(|e| e.queued.first()) {
+            self.checkpoint_task(&key, task);
+        }
+        // A checkpointed executor is forked only once its checkpoints are
+        // on disk, so a restarted agent knows every executor it started.
+        let checkpoint_run = self.checkpoint_run(&key);
+        let durable = checkpoint_run.as_ref().map(|_| self.checkpointer.durable());
         let run = Run {
             key: key.clone(),
             container_id: container_id.clone(),
             work_dir: self.config.work_dir.clone(),
             agent_id: self.agent_id.clone().unwrap_or_default(),
+            pid_file: checkpoint_run.map(|run| self.meta.forked_pid(&run)),
         };
-        tokio::spawn(run.launch_and_watch(spec, self.handle.clone()));
+        tokio::spawn(run.launch_and_watch(spec, self.handle.clone(), durable));
         self.handle.notify_after(
             self.config.registration_timeout,
             Command::RegistrationTimeout { key, container_id },
@@ -169,6 +179,7 @@ impl Agent {
             (Some(executor), Err(message)) => {
                 tracing::warn!(%key, container = container_id, "executor launch failed: {message}");
                 executor.termination = Some(Termination {
+                    state: None,
                     reason: Reason::ContainerLaunchFailed,
                     message,
                 });
@@ -200,6 +211,7 @@ impl Agent {
         }
         if executor.termination.is_none() {
             executor.termination = Some(Termination {
+                state: None,
                 reason: Reason::ExecutorTerminated,
                 message: format!("Executor {description}"),
             });
@@ -209,12 +221,13 @@ impl Agent {
 
     /// The executor is gone: its unfinished tasks fail, the master hears
     /// of it, and it is archived.
-    fn executor_terminated(&mut self, key: &ExecutorKey, status: Option<i32>) {
+    pub(super) fn executor_terminated(&mut self, key: &ExecutorKey, status: Option<i32>) {
         let Some(executor) = self.executor_mut(key) else {
             return;
         };
         executor.conn = None;
         let termination = executor.termination.clone().unwrap_or(Termination {
+            state: None,
             reason: Reason::ExecutorTerminated,
             message: "Executor terminated".to_string(),
         });
@@ -234,13 +247,14 @@ impl Agent {
             let status = agent_status(
                 &task_id,
                 Some(&key.executor_id),
-                TaskState::TaskFailed,
+                termination.state.unwrap_or(TaskState::TaskFailed),
                 termination.reason,
                 &termination.message,
             );
             self.status_update(&key.framework_id, status);
         }
         self.counters.executors_terminated += 1;
+        self.checkpoint_sentinel(key);
         let Some(framework) = self.frameworks.get_mut(&key.framework_id) else {
             return;
         };
@@ -266,6 +280,9 @@ impl Agent {
     }
 
     pub(super) fn registration_timeout(&mut self, key: &ExecutorKey, container_id: &str) {
+        if self.executor(key).is_some_and(|e| e.recovered) {
+            return self.reregistration_timeout(key, container_id);
+        }
         let timeout = self.config.registration_timeout;
         let Some(executor) = self
             .executor_mut(key)
@@ -275,6 +292,7 @@ impl Agent {
         };
         tracing::warn!(%key, ?timeout, "executor did not subscribe in time; killing it");
         executor.termination = Some(Termination {
+            state: None,
             reason: Reason::ExecutorRegistrationTimeout,
             message: format!(
                 "Executor did not register within {}",
@@ -285,6 +303,33 @@ impl Agent {
         if let Some(pid) = executor.pid {
             destroy(pid);
         }
+    }
+
+    /// A recovered executor that did not resubscribe within
+    /// `--executor_reregistration_timeout` is killed; its tasks are lost.
+    pub(super) fn reregistration_timeout(&mut self, key: &ExecutorKey, container_id: &str) {
+        let timeout = self.config.reregistration_timeout;
+        let lost = self.lost_state(&key.framework_id);
+        let Some(executor) = self
+            .executor_mut(key)
+            .filter(|e| e.container_id == container_id && e.state == ExecutorState::Registering)
+        else {
+            return;
+        };
+        tracing::warn!(%key, ?timeout, "recovered executor did not resubscribe in time; killing it");
+        executor.termination = Some(Termination {
+            state: Some(lost),
+            reason: Reason::ExecutorReregistrationTimeout,
+            message: format!(
+                "Executor did not reregister within {}",
+                mesos_flags::Duration(timeout)
+            ),
+        });
+        executor.state = ExecutorState::Terminating;
+        if let Some(pid) = executor.pid {
+            destroy(pid);
+        }
+        self.maybe_finish_recovery();
     }
 
     /// Asks the executor to shut down (SHUTDOWN event) and kills it when
@@ -350,7 +395,7 @@ impl Agent {
 
     /// A framework without executors is archived (Mesos's rule); it comes
     /// back with its history if the master sends it a task again.
-    fn remove_framework_if_idle(&mut self, framework_id: &str) {
+    pub(super) fn remove_framework_if_idle(&mut self, framework_id: &str) {
         if self
             .frameworks
             .get(framework_id)
@@ -393,10 +438,20 @@ struct Run {
     container_id: String,
     work_dir: PathBuf,
     agent_id: String,
+    /// `forked.pid`, for a checkpointing framework.
+    pid_file: Option<PathBuf>,
 }
 
 impl Run {
-    async fn launch_and_watch(self, spec: LaunchSpec, handle: Handle) {
+    async fn launch_and_watch(
+        self,
+        spec: LaunchSpec,
+        handle: Handle,
+        durable: Option<tokio::sync::oneshot::Receiver<()>>,
+    ) {
+        if let Some(durable) = durable {
+            let _ = durable.await;
+        }
         let (child, result) = match self.launch(spec).await {
             Ok((child, pid)) => (Some(child), Ok(pid)),
             Err(message) => (None, Err(message)),
@@ -425,6 +480,7 @@ impl Run {
         let agent_id = self.agent_id.clone();
         let key = self.key.clone();
         let container_id = self.container_id.clone();
+        let pid_file = self.pid_file.clone();
         let child = tokio::task::spawn_blocking(move || {
             let ids = RunIds {
                 agent_id: &agent_id,
@@ -434,7 +490,21 @@ impl Run {
             };
             sandbox::create(&work_dir, &ids)
                 .map_err(|e| format!("Failed to create the sandbox: {e}"))?;
-            launcher::launch(&spec).map_err(|e| e.to_string())
+            let child = launcher::launch(&spec).map_err(|e| e.to_string())?;
+            // Written here, at once, not through the checkpoint writer: by
+            // the time the executor's first update is acknowledged a
+            // restarted agent must be able to find it. No fsync: a pid
+            // only matters if the host did not reboot.
+            if let (Some(path), Some(pid)) = (pid_file, child.id())
+                && let Err(e) =
+                    crate::checkpoint::write_atomically(&path, format!("{pid}\n").as_bytes(), false)
+            {
+                tracing::error!(
+                    path = %path.display(),
+                    "cannot checkpoint the executor's pid; a restarted agent will not recover it: {e}"
+                );
+            }
+            Ok::<_, String>(child)
         })
         .await
         .map_err(|e| format!("the launch was aborted: {e}"))??;
@@ -452,7 +522,7 @@ impl Run {
 }
 
 /// Kills the executor's process group and everything else in its session.
-fn destroy(pid: u32) {
+pub(super) fn destroy(pid: u32) {
     tokio::task::spawn_blocking(move || {
         launcher::signal_group(pid, Signal::SIGKILL);
         let killed = launcher::destroy_session(pid);

@@ -10,12 +10,24 @@ use mesos_proto::v1::{self, executor, task_status::Source};
 use tokio::sync::mpsc;
 
 use super::model::FrameworkState;
-use super::{Agent, CAPABILITIES, ExecutorKey, Link};
+use super::{Agent, CAPABILITIES, Command, ExecutorKey, Link};
 use crate::status_updates::Acked;
 
 impl Agent {
     /// A fresh connection: RegisterAgent must be its first message.
     pub(super) fn link_up(&mut self, tx: mpsc::Sender<AgentToMaster>) {
+        if self.is_recovering() {
+            tracing::info!(
+                "connected to the master; registering once recovered executors resubscribed"
+            );
+            self.link = Link::Held(tx);
+            return;
+        }
+        self.register(tx);
+    }
+
+    /// Sends RegisterAgent on a fresh link.
+    pub(super) fn register(&mut self, tx: mpsc::Sender<AgentToMaster>) {
         let register = agent_to_master::Message::Register(self.register_message());
         if self.push_to_link(&tx, register) {
             tracing::info!(agent = ?self.agent_id, "registering with the master");
@@ -78,7 +90,10 @@ impl Agent {
                 "the master gave this agent a new ID"
             ),
         }
-        if self.agent_id.as_deref() != Some(id.as_str()) {
+        let new_id = self.agent_id.as_deref() != Some(id.as_str());
+        self.agent_id = Some(id.clone());
+        if new_id {
+            self.checkpoint_agent();
             let (work_dir, agent_id) = (self.config.work_dir.clone(), id.clone());
             tokio::task::spawn_blocking(move || {
                 if let Err(e) = crate::sandbox::link_latest_agent(&work_dir, &agent_id) {
@@ -86,7 +101,7 @@ impl Agent {
                 }
             });
         }
-        self.agent_id = Some(id);
+        self.reregister = true;
         self.master_hostname = registered.master_info.hostname;
         for update in self.updates.heads(Instant::now()) {
             self.send_to_master(agent_to_master::Message::StatusUpdate(update));
@@ -106,9 +121,27 @@ impl Agent {
             .values()
             .filter(|f| f.state == FrameworkState::Running);
         for framework in running.clone() {
+            let framework_id = framework.info.id.clone().unwrap_or_default();
+            // Finished tasks whose terminal update the framework has not
+            // acknowledged yet are still the agent's to report (Mesos's
+            // terminated tasks), or the master would think them lost.
+            let unacknowledged = |t: &&super::model::Task| {
+                self.updates
+                    .has_pending(&framework_id.value, &t.info.task_id.value)
+            };
             for executor in framework.executors.values() {
                 executors.push(executor.info.clone());
-                let launched = executor.launched.values().map(|t| (&t.info, t.state));
+            }
+            let executors = framework
+                .executors
+                .values()
+                .chain(framework.completed_executors.iter());
+            for executor in executors {
+                let launched = executor
+                    .launched
+                    .values()
+                    .chain(executor.completed.iter().filter(unacknowledged))
+                    .map(|t| (&t.info, t.state));
                 let queued = executor
                     .queued
                     .iter()
@@ -117,7 +150,7 @@ impl Agent {
                     tasks.push(v1::Task {
                         name: info.name.clone(),
                         task_id: info.task_id.clone(),
-                        framework_id: framework.info.id.clone().unwrap_or_default(),
+                        framework_id: framework_id.clone(),
                         executor_id: Some(executor.info.executor_id.clone()),
                         agent_id: agent_id.clone(),
                         state: state as i32,
@@ -136,6 +169,7 @@ impl Agent {
             frameworks: running.map(|f| f.info.clone()).collect(),
             executors,
             tasks,
+            reregister: Some(self.reregister),
             capabilities: CAPABILITIES
                 .iter()
                 .map(|c| v1::agent_info::Capability {
@@ -166,6 +200,7 @@ impl Agent {
             .acknowledge(framework_id, task_id, &ack.uuid, Instant::now())
         {
             Acked::Head { acked, next } => {
+                let checkpointed = self.checkpoint_ack(&acked);
                 if acked.status.source() == Source::Executor
                     && let Some(executor_id) = &acked.executor_id
                 {
@@ -173,20 +208,34 @@ impl Agent {
                         framework_id: framework_id.clone(),
                         executor_id: executor_id.value.clone(),
                     };
-                    let event = executor::Event {
-                        r#type: Some(executor::event::Type::Acknowledged as i32),
-                        acknowledged: Some(executor::event::Acknowledged {
+                    if checkpointed {
+                        // The executor drops the update once acknowledged:
+                        // only when the log says so, or a crash in between
+                        // would lose it.
+                        let durable = self.checkpointer.durable();
+                        let handle = self.handle.clone();
+                        let command = Command::AcknowledgeExecutor {
+                            key,
                             task_id: ack.task_id.clone(),
                             uuid: ack.uuid.clone(),
-                        }),
-                        ..Default::default()
-                    };
-                    self.send_to_executor(&key, &event);
+                        };
+                        tokio::spawn(async move {
+                            if durable.await.is_ok() {
+                                handle.notify(command);
+                            }
+                        });
+                    } else {
+                        self.acknowledge_executor(&key, &ack.task_id, ack.uuid.clone());
+                    }
                 }
                 if let Some(next) = next {
                     self.send_to_master(agent_to_master::Message::StatusUpdate(*next));
                 }
             }
+            Acked::Duplicate => tracing::info!(
+                task = %task_id, framework = %framework_id,
+                "ignoring a duplicate acknowledgement"
+            ),
             Acked::NotHead => tracing::info!(
                 task = %task_id, framework = %framework_id,
                 "ignoring an acknowledgement of an update that is not the pending one (duplicate?)"
@@ -196,6 +245,24 @@ impl Agent {
                 "ignoring an acknowledgement for a task with no pending update"
             ),
         }
+    }
+
+    /// ACKNOWLEDGED to the executor that sent the update.
+    pub(super) fn acknowledge_executor(
+        &mut self,
+        key: &ExecutorKey,
+        task_id: &v1::TaskId,
+        uuid: Vec<u8>,
+    ) {
+        let event = executor::Event {
+            r#type: Some(executor::event::Type::Acknowledged as i32),
+            acknowledged: Some(executor::event::Acknowledged {
+                task_id: task_id.clone(),
+                uuid,
+            }),
+            ..Default::default()
+        };
+        self.send_to_executor(key, &event);
     }
 
     fn framework_message(&mut self, message: FrameworkToExecutor) {

@@ -4,6 +4,7 @@
 //! reply to its own command. Slow work (forking, file I/O) runs in tasks
 //! of its own that report back with a command.
 
+mod checkpointing;
 mod containers;
 mod executor_calls;
 mod executors;
@@ -11,11 +12,12 @@ mod master_messages;
 mod metrics;
 mod model;
 mod operator_state;
+mod recovery;
 mod state_json;
 mod task_groups;
 mod tasks;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -26,10 +28,12 @@ use mesos_proto::internal::v1::{AgentToMaster, agent_to_master, master_to_agent}
 use mesos_proto::v1::{self, executor};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::checkpoint::{Checkpointer, Meta};
 use crate::error::ApiError;
 use crate::status_updates::StatusUpdateManager;
 pub use containers::ContainerView;
 use model::{Counters, Framework};
+pub use recovery::{Recovered, load as recover};
 
 /// How often subscribed executors get a HEARTBEAT event. Mesos waits 30
 /// minutes; a short interval makes a vanished executor's connection fail
@@ -143,6 +147,19 @@ pub enum Command {
         key: ExecutorKey,
         container_id: String,
     },
+    /// The acknowledgement of an executor's update is on disk: tell the
+    /// executor (which resends the update until then).
+    AcknowledgeExecutor {
+        key: ExecutorKey,
+        task_id: v1::TaskId,
+        uuid: Vec<u8>,
+    },
+    /// A recovered executor's process is gone (it is not the agent's
+    /// child, so this comes from polling).
+    RecoveredExecutorGone {
+        key: ExecutorKey,
+        container_id: String,
+    },
     ShutdownTimeout {
         key: ExecutorKey,
         container_id: String,
@@ -229,6 +246,9 @@ impl Handle {
 /// The master link as the agent loop sees it.
 enum Link {
     Down,
+    /// Connected, but recovered executors have not all resubscribed yet;
+    /// the agent registers once they have (or their time is up).
+    Held(mpsc::Sender<AgentToMaster>),
     /// RegisterAgent sent; nothing else goes until AgentRegistered.
     Registering(mpsc::Sender<AgentToMaster>),
     Registered(mpsc::Sender<AgentToMaster>),
@@ -243,18 +263,31 @@ pub struct Agent {
     frameworks: BTreeMap<String, Framework>,
     completed_frameworks: VecDeque<Framework>,
     updates: StatusUpdateManager,
+    meta: Meta,
+    checkpointer: Checkpointer,
+    /// The update log of each task with a checkpointed stream.
+    update_logs: HashMap<(String, String), PathBuf>,
+    /// Recovered from checkpoints: the next registration re-registers.
+    reregister: bool,
+    /// Frameworks whose `framework.info` is written.
+    checkpointed_frameworks: std::collections::HashSet<String>,
     handle: Handle,
     next_conn: u64,
     counters: Counters,
 }
 
 impl Agent {
-    /// Starts the agent loop.
-    pub fn spawn(config: Config) -> Handle {
+    /// Starts the agent loop with what was recovered from the checkpoints.
+    pub fn spawn(config: Config, checkpointer: Checkpointer, recovered: Recovered) -> Handle {
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
         let handle = Handle { tx };
-        let agent = Agent {
+        let mut agent = Agent {
+            meta: Meta::new(&config.work_dir),
             config,
+            checkpointer,
+            update_logs: HashMap::new(),
+            reregister: false,
+            checkpointed_frameworks: Default::default(),
             agent_id: None,
             master_hostname: None,
             start_time: now_secs(),
@@ -266,6 +299,7 @@ impl Agent {
             next_conn: 1,
             counters: Counters::default(),
         };
+        agent.restore(recovered);
         tokio::spawn(agent.run(rx));
         handle
     }
@@ -288,6 +322,13 @@ impl Agent {
     }
 
     fn handle(&mut self, command: Command) {
+        self.dispatch(command);
+        if matches!(self.link, Link::Held(_)) {
+            self.maybe_finish_recovery();
+        }
+    }
+
+    fn dispatch(&mut self, command: Command) {
         match command {
             Command::LinkUp { tx } => self.link_up(tx),
             Command::LinkDown => {
@@ -321,6 +362,12 @@ impl Agent {
             } => self.executor_exited(&key, &container_id, status),
             Command::RegistrationTimeout { key, container_id } => {
                 self.registration_timeout(&key, &container_id)
+            }
+            Command::AcknowledgeExecutor { key, task_id, uuid } => {
+                self.acknowledge_executor(&key, &task_id, uuid)
+            }
+            Command::RecoveredExecutorGone { key, container_id } => {
+                self.executor_exited(&key, &container_id, None)
             }
             Command::ShutdownTimeout { key, container_id } => {
                 self.shutdown_timeout(&key, &container_id)

@@ -97,6 +97,8 @@ pub(crate) struct Executor {
     /// Why the agent is ending this executor; its tasks still live when it
     /// exits fail with this.
     pub termination: Option<Termination>,
+    /// Recovered after an agent restart; not the agent's child.
+    pub recovered: bool,
 }
 
 impl Executor {
@@ -121,6 +123,8 @@ impl Executor {
 
 #[derive(Debug, Clone)]
 pub(crate) struct Termination {
+    /// The state of its unfinished tasks (TASK_FAILED when unset).
+    pub state: Option<TaskState>,
     pub reason: Reason,
     pub message: String,
 }

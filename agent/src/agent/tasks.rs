@@ -69,8 +69,12 @@ impl Agent {
             executor_id: info.executor_id.value.clone(),
         };
         tracing::info!(task = %task.task_id.value, %key, "launching task");
-        let Some(executor) = self.executor_mut(&key) else {
+        if self.executor(&key).is_none() {
             self.launch_executor(key, info, task, command_executor);
+            return;
+        }
+        self.checkpoint_task(&key, &task);
+        let Some(executor) = self.executor_mut(&key) else {
             return;
         };
         match executor.state {
@@ -299,7 +303,7 @@ impl Agent {
         self.status_update(framework_id, status);
     }
 
-    fn lost_state(&self, framework_id: &str) -> TaskState {
+    pub(super) fn lost_state(&self, framework_id: &str) -> TaskState {
         let partition_aware = self
             .frameworks
             .get(framework_id)
@@ -362,6 +366,35 @@ impl Agent {
             .uuid
             .or_else(|| Some(mesos_proto::ids::new_uuid_bytes()));
         let state = status.state();
+        let uuid = status.uuid.clone().unwrap_or_default();
+        if let Some(acknowledged) = self
+            .updates
+            .seen(framework_id, &status.task_id.value, &uuid)
+        {
+            tracing::info!(
+                task = %status.task_id.value, framework = framework_id,
+                acknowledged, "duplicate status update not forwarded"
+            );
+            // The executor resent an update the framework already
+            // acknowledged: it missed the acknowledgement.
+            if acknowledged
+                && status.source() == v1::task_status::Source::Executor
+                && let Some(executor_id) = &status.executor_id
+            {
+                self.acknowledge_executor(
+                    &ExecutorKey {
+                        framework_id: framework_id.to_string(),
+                        executor_id: executor_id.value.clone(),
+                    },
+                    &status.task_id,
+                    uuid,
+                );
+            }
+            return;
+        }
+        let Some(framework) = self.frameworks.get_mut(framework_id) else {
+            return;
+        };
         if let Some(executor) = status
             .executor_id
             .as_ref()
@@ -400,15 +433,16 @@ impl Agent {
             },
             executor_id: status.executor_id.clone(),
             status,
+            latest_state: None,
         };
-        match self.updates.enqueue(update, Instant::now()) {
-            Enqueued::SendNow(update) => {
-                self.send_to_master(agent_to_master::Message::StatusUpdate(*update));
+        match self.updates.enqueue(update.clone(), Instant::now()) {
+            Enqueued::SendNow(head) => {
+                self.checkpoint_update(&update);
+                self.send_to_master(agent_to_master::Message::StatusUpdate(*head));
             }
-            Enqueued::Queued => {}
-            Enqueued::Duplicate => {
-                tracing::info!(framework = framework_id, "duplicate status update ignored")
-            }
+            Enqueued::Queued => self.checkpoint_update(&update),
+            // Caught above.
+            Enqueued::Duplicate { .. } => {}
         }
     }
 }

@@ -6,6 +6,7 @@ use mesos_http::client::ApiClient;
 pub use mesos_http::client::ClientError;
 use mesos_proto::stream::RecordStream;
 use mesos_proto::v1::{self, executor};
+use prost::Message;
 
 #[derive(Clone)]
 pub struct ExecutorClient {
@@ -18,7 +19,7 @@ impl ExecutorClient {
     /// `endpoint` is the agent's `ip:port`.
     pub fn new(endpoint: &str, framework_id: &str, executor_id: &str) -> Self {
         Self {
-            api: ApiClient::new(format!("http://{endpoint}/api/v1/executor")),
+            api: ApiClient::new(format!("http://{endpoint}/api/v1/executor")).protobuf(),
             framework_id: v1::FrameworkId {
                 value: framework_id.to_string(),
             },
@@ -37,9 +38,21 @@ impl ExecutorClient {
         }
     }
 
-    pub async fn subscribe(&self) -> Result<EventStream, ClientError> {
+    /// SUBSCRIBE, carrying what the agent may have missed (after a
+    /// reconnection).
+    pub async fn subscribe(
+        &self,
+        unacknowledged_tasks: Vec<v1::TaskInfo>,
+        unacknowledged_updates: Vec<v1::TaskStatus>,
+    ) -> Result<EventStream, ClientError> {
         let mut call = self.call(executor::call::Type::Subscribe);
-        call.subscribe = Some(executor::call::Subscribe::default());
+        call.subscribe = Some(executor::call::Subscribe {
+            unacknowledged_tasks,
+            unacknowledged_updates: unacknowledged_updates
+                .into_iter()
+                .map(|status| executor::call::Update { status })
+                .collect(),
+        });
         let (_, events) = self.api.subscribe(&call).await?;
         Ok(EventStream(events))
     }
@@ -57,6 +70,13 @@ pub struct EventStream(RecordStream<Incoming>);
 impl EventStream {
     /// The next event; `None` when the agent closed the stream.
     pub async fn next(&mut self) -> Result<Option<executor::Event>, ClientError> {
-        Ok(self.0.next_json().await?)
+        let Some(record) = self.0.next_record().await? else {
+            return Ok(None);
+        };
+        executor::Event::decode(record).map(Some).map_err(|e| {
+            ClientError::Stream(mesos_proto::stream::StreamError::Body(format!(
+                "undecodable event: {e}"
+            )))
+        })
     }
 }

@@ -7,6 +7,12 @@
 //! after the grace period. The executor exits once the agent has
 //! acknowledged the terminal update (or after a bounded wait), and kills
 //! its task whenever it exits early.
+//!
+//! For a checkpointing framework (`MESOS_CHECKPOINT=1`) the executor
+//! outlives an agent restart: when its connection breaks it keeps
+//! resubscribing, backing off up to `MESOS_SUBSCRIPTION_BACKOFF_MAX`, for
+//! `MESOS_RECOVERY_TIMEOUT`, and its SUBSCRIBE carries the updates not yet
+//! acknowledged (and the task, while none of its updates is).
 
 mod client;
 mod task;
@@ -25,6 +31,8 @@ use task::{TaskProcess, outcome};
 const DEFAULT_GRACE: Duration = Duration::from_secs(3);
 /// How long to wait for the acknowledgement of the terminal update.
 const ACK_WAIT: Duration = Duration::from_secs(5);
+/// First delay before resubscribing to a restarting agent.
+const FIRST_RESUBSCRIBE: Duration = Duration::from_millis(50);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExecutorError {
@@ -44,6 +52,10 @@ pub struct Settings {
     pub framework_id: String,
     pub executor_id: String,
     pub shutdown_grace_period: Duration,
+    /// Set for checkpointing frameworks: how long to keep trying to
+    /// resubscribe after the agent went away.
+    pub recovery_timeout: Option<Duration>,
+    pub subscription_backoff_max: Duration,
 }
 
 impl Settings {
@@ -72,11 +84,31 @@ impl Settings {
             }
             None => Duration::from_secs(5),
         };
+        let duration = |name: &'static str, default: Duration| match get(name) {
+            Some(text) => mesos_flags::Duration::parse(&text)
+                .map(|d| d.0)
+                .map_err(|reason| ExecutorError::BadEnv { name, reason }),
+            None => Ok(default),
+        };
+        let checkpoint = get("MESOS_CHECKPOINT").is_some_and(|v| v == "1");
+        let recovery_timeout = if checkpoint {
+            Some(duration(
+                "MESOS_RECOVERY_TIMEOUT",
+                Duration::from_secs(15 * 60),
+            )?)
+        } else {
+            None
+        };
         Ok(Self {
             endpoint,
             framework_id: required("MESOS_FRAMEWORK_ID")?,
             executor_id: required("MESOS_EXECUTOR_ID")?,
             shutdown_grace_period,
+            recovery_timeout,
+            subscription_backoff_max: duration(
+                "MESOS_SUBSCRIPTION_BACKOFF_MAX",
+                Duration::from_secs(2),
+            )?,
         })
     }
 }
@@ -88,15 +120,20 @@ pub async fn run(settings: Settings) -> Result<(), ExecutorError> {
         &settings.framework_id,
         &settings.executor_id,
     );
-    let events = client.subscribe().await?;
+    let events = client.subscribe(Vec::new(), Vec::new()).await?;
     let mut executor = CommandExecutor {
         client,
         shutdown_grace_period: settings.shutdown_grace_period,
+        recovery_timeout: settings.recovery_timeout,
+        backoff_max: settings.subscription_backoff_max,
         task_killing_state: false,
         task: None,
         kill_at: None,
         terminal_uuid: None,
         exit_at: None,
+        task_info: None,
+        unacknowledged: Vec::new(),
+        disconnected: None,
     };
     let result = executor.serve(events).await;
     // However the executor ends, its task must not outlive it.
@@ -117,6 +154,20 @@ struct CommandExecutor {
     terminal_uuid: Option<Vec<u8>>,
     /// When to give up waiting for the terminal update's acknowledgement.
     exit_at: Option<Instant>,
+    recovery_timeout: Option<Duration>,
+    backoff_max: Duration,
+    /// The task, until one of its updates is acknowledged.
+    task_info: Option<v1::TaskInfo>,
+    /// Updates sent but not acknowledged, oldest first.
+    unacknowledged: Vec<v1::TaskStatus>,
+    disconnected: Option<Disconnected>,
+}
+
+/// The agent went away; resubscribing.
+struct Disconnected {
+    since: Instant,
+    retry_at: Instant,
+    backoff: Duration,
 }
 
 struct Running {
@@ -125,16 +176,44 @@ struct Running {
 }
 
 impl CommandExecutor {
-    async fn serve(&mut self, mut events: EventStream) -> Result<(), ExecutorError> {
+    async fn serve(&mut self, events: EventStream) -> Result<(), ExecutorError> {
+        let mut events = Some(events);
         loop {
+            let retry_at = self.disconnected.as_ref().map(|d| d.retry_at);
+            // While disconnected, the terminal update waits for the agent.
+            let exit_at = self.exit_at.filter(|_| events.is_some());
             tokio::select! {
-                event = events.next() => {
-                    let Some(event) = event? else {
-                        tracing::warn!("the agent closed the event stream; exiting");
-                        return Ok(());
-                    };
-                    if self.event(event).await? == Flow::Exit {
-                        return Ok(());
+                event = next_event(events.as_mut()) => match event {
+                    Ok(Some(event)) => {
+                        if self.event(event).await? == Flow::Exit {
+                            return Ok(());
+                        }
+                    }
+                    Ok(None) | Err(_) => {
+                        events = None;
+                        let why = match event {
+                            Err(e) => e.to_string(),
+                            _ => "the agent closed the event stream".to_string(),
+                        };
+                        if self.recovery_timeout.is_none() {
+                            tracing::warn!("{why}; exiting");
+                            return Ok(());
+                        }
+                        tracing::warn!("{why}; resubscribing");
+                        let now = Instant::now();
+                        self.disconnected = Some(Disconnected {
+                            since: now,
+                            retry_at: now + FIRST_RESUBSCRIBE,
+                            backoff: FIRST_RESUBSCRIBE,
+                        });
+                    }
+                },
+                _ = sleep_until(retry_at) => {
+                    if let Some(stream) = self.resubscribe().await? {
+                        events = Some(stream);
+                        if self.terminal_uuid.is_some() {
+                            self.exit_at = Some(Instant::now() + ACK_WAIT);
+                        }
                     }
                 }
                 status = wait(self.task.as_mut()) => {
@@ -154,10 +233,51 @@ impl CommandExecutor {
                         running.process.signal(Signal::SIGKILL);
                     }
                 }
-                _ = sleep_until(self.exit_at) => {
+                _ = sleep_until(exit_at) => {
                     tracing::warn!("no acknowledgement of the terminal update; exiting anyway");
                     return Ok(());
                 }
+            }
+        }
+    }
+
+    /// One resubscription attempt; `None` to try again later. An agent
+    /// that answers but does not know this executor (it did not recover
+    /// it) or one that stays away past the recovery timeout ends the
+    /// executor.
+    async fn resubscribe(&mut self) -> Result<Option<EventStream>, ExecutorError> {
+        let tasks = self.task_info.iter().cloned().collect();
+        let updates = self.unacknowledged.clone();
+        let pending = updates.len();
+        match self.client.subscribe(tasks, updates).await {
+            Ok(stream) => {
+                tracing::info!(unacknowledged = pending, "resubscribed to the agent");
+                self.disconnected = None;
+                Ok(Some(stream))
+            }
+            Err(e @ ClientError::Status { .. }) => Err(e.into()),
+            Err(e) => {
+                let (Some(timeout), Some(d)) = (self.recovery_timeout, &mut self.disconnected)
+                else {
+                    return Err(e.into());
+                };
+                let now = Instant::now();
+                if now.duration_since(d.since) >= timeout {
+                    tracing::error!(
+                        ?timeout,
+                        "the agent did not come back within the recovery timeout"
+                    );
+                    return Err(e.into());
+                }
+                // Half the maximum: the agent gives recovered executors
+                // MESOS_SUBSCRIPTION_BACKOFF_MAX (its reregistration
+                // timeout) to come back, so at least one attempt falls in
+                // that window however long the agent was away.
+                let cap = (self.backoff_max / 2).max(FIRST_RESUBSCRIBE);
+                d.backoff = (d.backoff * 2).min(cap);
+                d.retry_at = now + d.backoff;
+                tracing::debug!("resubscription failed ({e}); retrying in {:?}", d.backoff);
+                Ok(None)
             }
         }
     }
@@ -186,10 +306,19 @@ impl CommandExecutor {
                 }
             }
             executor::event::Type::Acknowledged => {
-                if let Some(ack) = event.acknowledged
-                    && self.terminal_uuid.as_deref() == Some(ack.uuid.as_slice())
-                {
-                    return Ok(Flow::Exit);
+                if let Some(ack) = event.acknowledged {
+                    self.unacknowledged
+                        .retain(|u| u.uuid.as_deref() != Some(ack.uuid.as_slice()));
+                    if self
+                        .task_info
+                        .as_ref()
+                        .is_some_and(|t| t.task_id == ack.task_id)
+                    {
+                        self.task_info = None;
+                    }
+                    if self.terminal_uuid.as_deref() == Some(ack.uuid.as_slice()) {
+                        return Ok(Flow::Exit);
+                    }
                 }
             }
             executor::event::Type::Shutdown => {
@@ -225,6 +354,7 @@ impl CommandExecutor {
             .await?;
             return Ok(());
         }
+        self.task_info = Some(task.clone());
         self.update(&task.task_id, TaskState::TaskStarting, None)
             .await?;
         match TaskProcess::start(&task) {
@@ -293,9 +423,11 @@ impl CommandExecutor {
         Ok(())
     }
 
-    /// Sends a status update; returns its uuid.
+    /// Sends a status update; returns its uuid. It is kept until
+    /// acknowledged; while the agent is away (a checkpointing framework's
+    /// executor) it waits for the resubscription.
     async fn update(
-        &self,
+        &mut self,
         task_id: &v1::TaskId,
         state: TaskState,
         message: Option<String>,
@@ -310,7 +442,16 @@ impl CommandExecutor {
             uuid: Some(uuid.clone()),
             ..Default::default()
         };
-        self.client.update(status).await?;
+        self.unacknowledged.push(status.clone());
+        if self.disconnected.is_some() {
+            return Ok(uuid);
+        }
+        if let Err(e) = self.client.update(status).await {
+            if self.recovery_timeout.is_none() {
+                return Err(e.into());
+            }
+            tracing::warn!("status update not delivered ({e}); it goes with the next subscription");
+        }
         Ok(uuid)
     }
 }
@@ -324,6 +465,15 @@ enum Flow {
 async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_event(
+    events: Option<&mut EventStream>,
+) -> Result<Option<executor::Event>, ClientError> {
+    match events {
+        Some(events) => events.next().await,
         None => std::future::pending().await,
     }
 }
@@ -372,6 +522,18 @@ mod tests {
         .unwrap();
         assert_eq!(s.endpoint, "10.0.0.2:5052");
         assert_eq!(s.shutdown_grace_period, Duration::from_secs(5));
+        assert_eq!(s.recovery_timeout, None, "not checkpointing");
+
+        let s = settings(&[
+            ("MESOS_AGENT_ENDPOINT", "a:1"),
+            ("MESOS_FRAMEWORK_ID", "F"),
+            ("MESOS_EXECUTOR_ID", "E"),
+            ("MESOS_CHECKPOINT", "1"),
+            ("MESOS_RECOVERY_TIMEOUT", "3mins"),
+        ])
+        .unwrap();
+        assert_eq!(s.recovery_timeout, Some(Duration::from_secs(180)));
+        assert_eq!(s.subscription_backoff_max, Duration::from_secs(2));
 
         assert!(matches!(
             settings(&[("MESOS_FRAMEWORK_ID", "F"), ("MESOS_EXECUTOR_ID", "E")]),

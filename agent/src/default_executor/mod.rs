@@ -35,7 +35,7 @@ pub async fn run(settings: Settings) -> Result<(), ExecutorError> {
         &settings.framework_id,
         &settings.executor_id,
     );
-    let events = client.subscribe().await?;
+    let events = client.subscribe(Vec::new(), Vec::new()).await?;
     let (exited_tx, exited_rx) = mpsc::channel(64);
     let mut executor = DefaultExecutor {
         client,

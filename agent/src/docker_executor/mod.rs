@@ -69,7 +69,7 @@ pub async fn run(settings: Settings, docker: DockerSettings) -> Result<(), Execu
         &settings.framework_id,
         &settings.executor_id,
     );
-    let events = client.subscribe().await?;
+    let events = client.subscribe(Vec::new(), Vec::new()).await?;
     let (exited_tx, exited_rx) = mpsc::channel(4);
     let mut executor = DockerExecutor {
         client,

@@ -44,7 +44,12 @@ impl Master {
                 agent.reregistered_time = Some(now_secs);
                 agent.version = register.version;
                 self.allocator.set_agent_active(&id, true);
-                tracing::info!(agent = %id, "agent re-registered");
+                tracing::info!(
+                    agent = %id,
+                    recovered = register.reregister.unwrap_or(false),
+                    tasks = register.tasks.len(),
+                    "agent re-registered"
+                );
                 self.reconcile_agent_tasks(&id, &register.tasks);
                 id
             }
@@ -65,6 +70,27 @@ impl Master {
                     }
                 };
                 self.unreachable_agents.remove(&id);
+                let pid = register
+                    .pid
+                    .clone()
+                    .unwrap_or_else(|| format!("slave(1)@{}:{}", info.hostname, info.port()));
+                // An agent at the same address under another ID restarted
+                // without its state (or with incompatible resources): the
+                // old one is gone, with its tasks (Mesos does the same).
+                let replaced: Vec<String> = self
+                    .agents
+                    .values()
+                    .filter(|a| a.pid == pid && a.id != id)
+                    .map(|a| a.id.clone())
+                    .collect();
+                for old in replaced {
+                    tracing::warn!(agent = %old, new = %id, %pid, "a new agent registered at the address of an old one; removing the old one");
+                    self.remove_agent(
+                        &old,
+                        Reason::AgentRestarted,
+                        "Agent restarted as a new agent",
+                    );
+                }
                 info.id = Some(wire::agent_id(&id));
                 let total = wire::incoming(&info.resources);
                 self.allocator.add_agent(
@@ -75,9 +101,6 @@ impl Master {
                     },
                     &[],
                 );
-                let pid = register
-                    .pid
-                    .unwrap_or_else(|| format!("slave(1)@{}:{}", info.hostname, info.port()));
                 tracing::info!(agent = %id, %pid, resources = %total, "agent registered");
                 self.agents.insert(
                     id.clone(),
@@ -208,10 +231,17 @@ impl Master {
         if let Some(task) = framework.tasks.get_mut(&status.task_id.value) {
             let was_terminal = task.proto.state().is_terminal();
             record_status(task, &status);
-            if state.is_terminal() && !was_terminal {
-                self.counters.count_terminal(state);
+            if let Some(latest) = update.latest_state {
+                task.proto.state = latest;
             }
-            if state.is_terminal() && !task.recovered {
+            // The task's state is the agent's latest (an update still in
+            // flight may be older), so a terminal state is counted, and its
+            // resources freed, when the latest one says so.
+            let current = task.proto.state();
+            if current.is_terminal() && !was_terminal {
+                self.counters.count_terminal(current);
+            }
+            if current.is_terminal() && !task.recovered {
                 task.recovered = true;
                 recover = Some(task.resources.clone());
             }
@@ -310,15 +340,16 @@ impl Master {
             );
         }
         for id in gone {
-            self.remove_unreachable_agent(&id);
+            tracing::warn!(agent = %id, "agent unreachable; its tasks are lost");
+            self.remove_agent(&id, Reason::AgentRemoved, "Agent is unreachable");
         }
     }
 
-    fn remove_unreachable_agent(&mut self, agent_id: &str) {
+    /// Removes an agent; its tasks are lost and every framework is told.
+    fn remove_agent(&mut self, agent_id: &str, reason: Reason, message: &str) {
         let Some(agent) = self.agents.get(agent_id) else {
             return;
         };
-        tracing::warn!(agent = agent_id, "agent unreachable; its tasks are lost");
         let offers: Vec<String> = agent.offers.iter().cloned().collect();
         let tasks: Vec<(String, String)> = agent.tasks.iter().cloned().collect();
         let frameworks: std::collections::BTreeSet<String> =
@@ -327,13 +358,7 @@ impl Master {
             self.remove_offer(&offer, None, true);
         }
         for (framework_id, task_id) in tasks {
-            self.lose_task(
-                &framework_id,
-                &task_id,
-                agent_id,
-                Reason::AgentRemoved,
-                "Agent is unreachable",
-            );
+            self.lose_task(&framework_id, &task_id, agent_id, reason, message);
         }
         self.allocator.remove_agent(agent_id);
         self.agents.remove(agent_id);

@@ -1,0 +1,141 @@
+//! A small v1 scheduler for tests and benches: launches command tasks on
+//! whatever is offered, acknowledges every update, and hands the updates
+//! to the caller.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test support
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use mesos_cli::scheduler_client::{EventStream, SchedulerClient, scalar};
+use mesos_proto::v1::{self, TaskState, scheduler::event};
+
+pub struct Framework {
+    pub client: SchedulerClient,
+    events: EventStream,
+    offers: Vec<v1::Offer>,
+}
+
+impl Framework {
+    /// Subscribes a framework; `checkpoint` asks agents to checkpoint its
+    /// tasks (so they survive an agent restart).
+    pub async fn subscribe(master: &str, name: &str, checkpoint: bool) -> anyhow::Result<Self> {
+        let mut client = SchedulerClient::new(master);
+        let events = client
+            .subscribe(v1::FrameworkInfo {
+                user: String::new(),
+                name: name.into(),
+                checkpoint: Some(checkpoint),
+                ..Default::default()
+            })
+            .await?;
+        Ok(Self {
+            client,
+            events,
+            offers: Vec::new(),
+        })
+    }
+
+    /// The next event, acknowledging updates and keeping offers.
+    async fn next(&mut self, timeout: Duration) -> anyhow::Result<Option<v1::TaskStatus>> {
+        let event = tokio::time::timeout(timeout, self.events.next())
+            .await
+            .context("no event in time")??
+            .context("the master closed the event stream")?;
+        match event.r#type() {
+            event::Type::Offers => {
+                self.offers.extend(event.offers.context("offers")?.offers);
+                Ok(None)
+            }
+            event::Type::Rescind => {
+                let id = event.rescind.context("rescind")?.offer_id;
+                self.offers.retain(|o| o.id != id);
+                Ok(None)
+            }
+            event::Type::Update => {
+                let status = event.update.context("update")?.status;
+                self.client.acknowledge(&status).await?;
+                Ok(Some(status))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The next status update.
+    pub async fn next_update(&mut self, timeout: Duration) -> anyhow::Result<v1::TaskStatus> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if let Some(status) = self.next(left).await? {
+                return Ok(status);
+            }
+        }
+    }
+
+    /// Launches `ids.len()` tasks running `command` (0.01 cpus, 4 MB each)
+    /// as offers come, without waiting for them to start.
+    pub async fn launch(&mut self, ids: &[String], command: &str) -> anyhow::Result<()> {
+        let mut left: Vec<String> = ids.to_vec();
+        while !left.is_empty() {
+            while self.offers.is_empty() {
+                if let Some(status) = self.next(Duration::from_secs(30)).await? {
+                    bail!("unexpected update while launching: {status:?}");
+                }
+            }
+            let offer = self.offers.remove(0);
+            let fit = left.len().min(cpus_of(&offer).div_euclid(0.01) as usize);
+            let tasks: Vec<v1::TaskInfo> = left
+                .drain(..fit)
+                .map(|id| v1::TaskInfo {
+                    name: id.clone(),
+                    task_id: v1::TaskId { value: id },
+                    agent_id: offer.agent_id.clone(),
+                    resources: vec![scalar("cpus", 0.01), scalar("mem", 4.0)],
+                    command: Some(v1::CommandInfo {
+                        value: Some(command.into()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                })
+                .collect();
+            self.client.launch(&offer.id, tasks, None).await?;
+        }
+        Ok(())
+    }
+
+    /// Launches the tasks and waits until each is TASK_RUNNING.
+    pub async fn launch_running(&mut self, ids: &[String], command: &str) -> anyhow::Result<()> {
+        self.launch(ids, command).await?;
+        let mut states: BTreeMap<String, TaskState> = BTreeMap::new();
+        while ids
+            .iter()
+            .any(|id| states.get(id) != Some(&TaskState::TaskRunning))
+        {
+            let status = self.next_update(Duration::from_secs(60)).await?;
+            let state = status.state();
+            if state.is_terminal() {
+                bail!(
+                    "task {} ended during launch: {status:?}",
+                    status.task_id.value
+                );
+            }
+            states.insert(status.task_id.value, state);
+        }
+        Ok(())
+    }
+}
+
+fn cpus_of(offer: &v1::Offer) -> f64 {
+    offer
+        .resources
+        .iter()
+        .filter(|r| r.name == "cpus")
+        .filter_map(|r| r.scalar.as_ref().map(|s| s.value))
+        .sum()
+}
+
+/// `prefix-0 .. prefix-(n-1)`.
+pub fn task_ids(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}-{i}")).collect()
+}
