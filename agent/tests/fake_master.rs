@@ -538,3 +538,76 @@ impl EventStream {
         Ok(())
     }
 }
+
+/// An executor that resubscribes with updates the agent already has: none
+/// is forwarded again; the acknowledged one is acknowledged again, and one
+/// the agent never got is forwarded.
+#[tokio::test]
+async fn resubscribing_executor_updates_are_merged_by_uuid() -> anyhow::Result<()> {
+    use mesos_agent::command_executor::ExecutorClient;
+    use mesos_proto::v1::executor::event::Type;
+
+    let (_agent, mut session) = registered(&[]).await?;
+    // The "executor" process only sleeps; the test speaks for it.
+    let mut task = command_task("t9", "unused");
+    task.command = None;
+    task.executor = Some(v1::ExecutorInfo {
+        executor_id: v1::ExecutorId { value: "E9".into() },
+        command: Some(v1::CommandInfo {
+            value: Some("sleep 100".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    session.run_task(framework("F"), task).await?;
+    let client = ExecutorClient::new(&session.agent_address().to_string(), "F", "E9");
+    let mut events =
+        poll(|| async { Ok(client.subscribe(Vec::new(), Vec::new()).await.ok()) }).await?;
+    let next_of = async |events: &mut mesos_agent::command_executor::EventStream, kind: Type| {
+        loop {
+            let event = tokio::time::timeout(WAIT, events.next())
+                .await??
+                .ok_or_else(|| anyhow::anyhow!("stream closed"))?;
+            if event.r#type() == kind {
+                return anyhow::Ok(event);
+            }
+        }
+    };
+    next_of(&mut events, Type::Launch).await?;
+
+    let status = |state: TaskState, uuid: u8| v1::TaskStatus {
+        task_id: v1::TaskId { value: "t9".into() },
+        state: state as i32,
+        source: Some(Source::Executor as i32),
+        uuid: Some(vec![uuid; 16]),
+        ..Default::default()
+    };
+    client.update(status(TaskState::TaskRunning, 1)).await?;
+    let running = session.next_update(WAIT).await?;
+    assert_eq!(running.status.uuid, Some(vec![1; 16]));
+    session.ack(&running).await?;
+    let acked = next_of(&mut events, Type::Acknowledged).await?;
+    assert_eq!(acked.acknowledged.map(|a| a.uuid), Some(vec![1; 16]));
+
+    // Resubscribe as after a lost connection, resending the acknowledged
+    // update and a new one.
+    let mut events = client
+        .subscribe(
+            Vec::new(),
+            vec![
+                status(TaskState::TaskRunning, 1),
+                status(TaskState::TaskFinished, 2),
+            ],
+        )
+        .await?;
+    let again = next_of(&mut events, Type::Acknowledged).await?;
+    assert_eq!(again.acknowledged.map(|a| a.uuid), Some(vec![1; 16]));
+    let finished = session.next_update(WAIT).await?;
+    assert_eq!(
+        finished.status.uuid,
+        Some(vec![2; 16]),
+        "RUNNING is not forwarded twice"
+    );
+    assert_eq!(finished.status.state(), TaskState::TaskFinished);
+    Ok(())
+}

@@ -246,6 +246,10 @@ async fn a_corrupt_task_checkpoint_costs_only_its_task() {
         .unwrap();
     let ids = task_ids("t", 3);
     framework.launch_running(&ids, "sleep 1000").await.unwrap();
+    // Let the acknowledgements reach the executors: an executor that still
+    // holds its task as unacknowledged gives it back to the agent on
+    // resubscribing, which would repair the damage this test is about.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let agent_id = master_agents(&cluster)[0].0.clone();
     cluster.kill_agent(0);
 

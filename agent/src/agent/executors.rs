@@ -309,7 +309,7 @@ impl Agent {
     /// `--executor_reregistration_timeout` is killed; its tasks are lost.
     pub(super) fn reregistration_timeout(&mut self, key: &ExecutorKey, container_id: &str) {
         let timeout = self.config.reregistration_timeout;
-        let lost = self.lost_state(&key.framework_id);
+        let lost = self.gone_state(&key.framework_id);
         let Some(executor) = self
             .executor_mut(key)
             .filter(|e| e.container_id == container_id && e.state == ExecutorState::Registering)

@@ -214,7 +214,7 @@ impl Agent {
                 let (finished, launched): (Vec<Task>, Vec<Task>) = launched
                     .into_values()
                     .partition(|t: &Task| t.state.is_terminal());
-                let lost = self.lost_state(&state.id);
+                let lost = self.gone_state(&state.id);
                 let Some(framework) = self.frameworks.get_mut(&state.id) else {
                     continue;
                 };

@@ -314,6 +314,21 @@ impl Agent {
             TaskState::TaskLost
         }
     }
+
+    /// A task whose executor died while the agent was away (or that the
+    /// agent had to kill after a restart): TASK_GONE for partition-aware
+    /// frameworks, TASK_LOST for the others.
+    pub(super) fn gone_state(&self, framework_id: &str) -> TaskState {
+        let partition_aware = self
+            .frameworks
+            .get(framework_id)
+            .is_some_and(|f| f.has_capability(framework_info::capability::Type::PartitionAware));
+        if partition_aware {
+            TaskState::TaskGone
+        } else {
+            TaskState::TaskLost
+        }
+    }
 }
 
 /// A status the agent reports itself.
