@@ -11,6 +11,7 @@ pub mod default_executor;
 pub mod docker_executor;
 pub mod error;
 pub mod executor_env;
+pub mod executor_session;
 pub mod files;
 pub mod flags;
 pub mod gc;
@@ -113,6 +114,7 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
             stop_timeout: flags.docker_stop_timeout.0,
             sandbox_directory: flags.sandbox_directory.clone(),
             enable_cfs: flags.cgroups_enable_cfs,
+            kill_orphans: flags.docker_kill_orphans,
         },
     };
     tracing::info!(
@@ -141,6 +143,7 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
         flags: Arc::new(pairs),
         files: Arc::new(files::Sandboxes::new(&flags.work_dir)),
         proc_root: Arc::new(std::path::PathBuf::from("/proc")),
+        docker_socket: Arc::new(flags.docker_socket.clone()),
         nested,
     });
     mesos_http::serve(listener, app)

@@ -2,7 +2,7 @@
 //! the Engine's unix socket. Errors carry the Engine's own message, which
 //! is what a framework sees in its TASK_FAILED.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
@@ -56,6 +56,8 @@ pub struct MesosContainer {
     /// The Mesos container ID (the name without its prefix).
     pub container_id: String,
     pub running: bool,
+    /// Host paths mounted into it (the sandbox among them).
+    pub mounts: Vec<PathBuf>,
 }
 
 #[derive(Clone)]
@@ -272,9 +274,16 @@ impl Engine {
                         .strip_prefix(NAME_PREFIX)
                         .map(str::to_string)
                 })?;
+                let mounts = summary
+                    .mounts
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|m| m.source.map(PathBuf::from))
+                    .collect();
                 Some(MesosContainer {
                     container_id: name,
                     running: summary.state == Some(ContainerSummaryStateEnum::RUNNING),
+                    mounts,
                 })
             })
             .collect())

@@ -76,6 +76,16 @@ impl Framework {
     /// Launches `ids.len()` tasks running `command` (0.01 cpus, 4 MB each)
     /// as offers come, without waiting for them to start.
     pub async fn launch(&mut self, ids: &[String], command: &str) -> anyhow::Result<()> {
+        self.launch_in(ids, command, None).await
+    }
+
+    /// [`Framework::launch`], the tasks in `container`.
+    pub async fn launch_in(
+        &mut self,
+        ids: &[String],
+        command: &str,
+        container: Option<v1::ContainerInfo>,
+    ) -> anyhow::Result<()> {
         let mut left: Vec<String> = ids.to_vec();
         while !left.is_empty() {
             while self.offers.is_empty() {
@@ -96,6 +106,7 @@ impl Framework {
                         value: Some(command.into()),
                         ..Default::default()
                     }),
+                    container: container.clone(),
                     ..Default::default()
                 })
                 .collect();
@@ -106,7 +117,17 @@ impl Framework {
 
     /// Launches the tasks and waits until each is TASK_RUNNING.
     pub async fn launch_running(&mut self, ids: &[String], command: &str) -> anyhow::Result<()> {
-        self.launch(ids, command).await?;
+        self.launch_running_in(ids, command, None).await
+    }
+
+    /// [`Framework::launch_running`], the tasks in `container`.
+    pub async fn launch_running_in(
+        &mut self,
+        ids: &[String],
+        command: &str,
+        container: Option<v1::ContainerInfo>,
+    ) -> anyhow::Result<()> {
+        self.launch_in(ids, command, container).await?;
         let mut states: BTreeMap<String, TaskState> = BTreeMap::new();
         while ids
             .iter()

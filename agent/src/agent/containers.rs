@@ -21,6 +21,8 @@ pub struct ContainerView {
     pub pid: Option<u32>,
     pub cpus_limit: Option<f64>,
     pub mem_limit_bytes: Option<u64>,
+    /// The Engine container of a docker executor, measured by the Engine.
+    pub docker_container: Option<String>,
 }
 
 impl Agent {
@@ -43,6 +45,7 @@ impl Agent {
                     mem_limit_bytes: Some(resources.scalar("mem"))
                         .filter(|mb| *mb > 0.0)
                         .map(|mb| (mb * 1024.0 * 1024.0).round() as u64),
+                    docker_container: executor.docker_container(),
                 }
             })
             .collect()

@@ -261,6 +261,7 @@ impl Agent {
         let running = framework.state == FrameworkState::Running;
         if let Some(executor) = framework.executors.remove(&key.executor_id) {
             self.config.nested.destroy_children(&executor.container_id);
+            super::docker::remove_container(&self.config.docker, &executor);
             self.config.gc.schedule(executor.sandbox.clone());
             framework.complete(executor);
         }

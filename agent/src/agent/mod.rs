@@ -6,6 +6,7 @@
 
 mod checkpointing;
 mod containers;
+mod docker;
 mod executor_calls;
 mod executors;
 mod master_messages;
@@ -90,6 +91,8 @@ pub struct DockerConfig {
     /// `--sandbox_directory`: where the sandbox appears in containers.
     pub sandbox_directory: PathBuf,
     pub enable_cfs: bool,
+    /// `--docker_kill_orphans`.
+    pub kill_orphans: bool,
 }
 
 /// Identifies an executor: (framework id, executor id).
@@ -300,6 +303,7 @@ impl Agent {
             counters: Counters::default(),
         };
         agent.restore(recovered);
+        agent.kill_docker_orphans();
         tokio::spawn(agent.run(rx));
         handle
     }

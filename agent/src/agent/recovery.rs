@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use mesos_proto::v1::{self, TaskState, task_status::Reason};
 
 use super::model::{Executor, ExecutorState, Framework, Task, Termination};
-use super::tasks::COMMAND_EXECUTOR;
+use super::tasks::{COMMAND_EXECUTOR, DOCKER_EXECUTOR};
 use super::{Agent, Command, ExecutorKey, Handle, Link};
 use crate::checkpoint::{
     self, AgentState, CheckpointError, FrameworkState, Meta, current_boot_id, read_agent,
@@ -201,7 +201,7 @@ impl Agent {
                     .command
                     .as_ref()
                     .and_then(|c| c.value.as_deref())
-                    .is_some_and(|v| v.ends_with(COMMAND_EXECUTOR));
+                    .is_some_and(|v| v.ends_with(COMMAND_EXECUTOR) || v.ends_with(DOCKER_EXECUTOR));
                 let sandbox = sandbox::run_dir(
                     &self.config.work_dir,
                     &RunIds {

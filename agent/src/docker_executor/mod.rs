@@ -15,11 +15,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use mesos_docker::{Engine, RunSpec};
-use mesos_proto::v1::{self, TaskState, executor, framework_info, task_status::Source};
+use mesos_proto::v1::{self, TaskState, executor, framework_info};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::command_executor::{EventStream, ExecutorClient, ExecutorError, Settings, grace_of};
+use crate::command_executor::{ExecutorError, Settings, grace_of};
+use crate::executor_session::Session;
 
 /// How long to wait for the acknowledgement of the terminal update.
 const ACK_WAIT: Duration = Duration::from_secs(5);
@@ -64,15 +65,10 @@ impl DockerSettings {
 
 /// Runs the executor until its task is done and acknowledged.
 pub async fn run(settings: Settings, docker: DockerSettings) -> Result<(), ExecutorError> {
-    let client = ExecutorClient::new(
-        &settings.endpoint,
-        &settings.framework_id,
-        &settings.executor_id,
-    );
-    let events = client.subscribe(Vec::new(), Vec::new()).await?;
+    let session = Session::subscribe(&settings).await?;
     let (exited_tx, exited_rx) = mpsc::channel(4);
     let mut executor = DockerExecutor {
-        client,
+        session,
         docker,
         shutdown_grace_period: settings.shutdown_grace_period,
         task_killing_state: false,
@@ -84,7 +80,7 @@ pub async fn run(settings: Settings, docker: DockerSettings) -> Result<(), Execu
         exit_at: None,
         exited_tx,
     };
-    let result = executor.serve(events, exited_rx).await;
+    let result = executor.serve(exited_rx).await;
     // The container must not outlive its executor.
     if let (Some(engine), Some(name)) = (&executor.engine, &executor.name)
         && executor.terminal_uuid.is_none()
@@ -96,7 +92,7 @@ pub async fn run(settings: Settings, docker: DockerSettings) -> Result<(), Execu
 }
 
 struct DockerExecutor {
-    client: ExecutorClient,
+    session: Session,
     docker: DockerSettings,
     shutdown_grace_period: Duration,
     task_killing_state: bool,
@@ -113,14 +109,13 @@ struct DockerExecutor {
 impl DockerExecutor {
     async fn serve(
         &mut self,
-        mut events: EventStream,
         mut exited: mpsc::Receiver<Result<i64, String>>,
     ) -> Result<(), ExecutorError> {
         loop {
+            let exit_at = self.session.ack_deadline(self.exit_at, ACK_WAIT);
             tokio::select! {
-                event = events.next() => {
+                event = self.session.next() => {
                     let Some(event) = event? else {
-                        tracing::warn!("the agent closed the event stream; exiting");
                         return Ok(());
                     };
                     if self.event(event).await? {
@@ -128,7 +123,7 @@ impl DockerExecutor {
                     }
                 }
                 Some(result) = exited.recv() => self.container_exited(result).await?,
-                _ = sleep_until(self.exit_at) => {
+                _ = sleep_until(exit_at) => {
                     tracing::warn!("no acknowledgement of the terminal update; exiting anyway");
                     return Ok(());
                 }
@@ -197,6 +192,7 @@ impl DockerExecutor {
             return Ok(());
         }
         let task_id = task.task_id.clone();
+        self.session.track(&task);
         self.task = Some(task.clone());
         self.update(&task_id, TaskState::TaskStarting, None).await?;
         match self.start(&task).await {
@@ -279,13 +275,12 @@ impl DockerExecutor {
         if self.killed || self.terminal_uuid.is_some() {
             return Ok(());
         }
+        let (task_id, engine, name) = (task.task_id.clone(), engine.clone(), name.clone());
         self.killed = true;
-        let task_id = task.task_id.clone();
         if self.task_killing_state {
             self.update(&task_id, TaskState::TaskKilling, None).await?;
         }
         tracing::info!(container = %name, ?grace, "stopping container");
-        let (engine, name) = (engine.clone(), name.clone());
         // `docker stop` returns once the container is gone; the waiter
         // reports the exit.
         tokio::spawn(async move {
@@ -334,23 +329,12 @@ impl DockerExecutor {
     }
 
     async fn update(
-        &self,
+        &mut self,
         task_id: &v1::TaskId,
         state: TaskState,
         message: Option<String>,
     ) -> Result<Vec<u8>, ExecutorError> {
-        let uuid = mesos_proto::ids::new_uuid_bytes();
-        let status = v1::TaskStatus {
-            task_id: task_id.clone(),
-            state: state as i32,
-            message,
-            source: Some(Source::Executor as i32),
-            timestamp: Some(crate::agent::now_secs()),
-            uuid: Some(uuid.clone()),
-            ..Default::default()
-        };
-        self.client.update(status).await?;
-        Ok(uuid)
+        self.session.update(task_id, state, message, None).await
     }
 }
 

@@ -30,6 +30,8 @@ pub struct App {
     pub files: Arc<crate::files::Sandboxes>,
     /// Where procfs is (`/proc`), for usage statistics.
     pub proc_root: Arc<std::path::PathBuf>,
+    /// The Docker Engine, for the usage of docker containers.
+    pub docker_socket: Arc<std::path::PathBuf>,
     /// Containers launched through the operator API.
     pub nested: crate::nested::NestedContainers,
 }

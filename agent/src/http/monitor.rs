@@ -75,7 +75,7 @@ async fn usage(app: &App) -> Result<Vec<(ContainerView, Option<Value>)>, crate::
         .request(|reply| Command::Containers { reply })
         .await?;
     let proc_root = app.proc_root.clone();
-    let measured = tokio::task::spawn_blocking(move || {
+    let measured: Vec<(ContainerView, Option<Value>)> = tokio::task::spawn_blocking(move || {
         let sessions: Vec<u32> = containers.iter().filter_map(|c| c.pid).collect();
         let usage = sessions_usage(&proc_root, &sessions, Units::of_host());
         let timestamp = std::time::SystemTime::now()
@@ -97,7 +97,49 @@ async fn usage(app: &App) -> Result<Vec<(ContainerView, Option<Value>)>, crate::
     .map_err(|e| {
         crate::error::ApiError::new(http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
     })?;
-    Ok(measured)
+    if !measured.iter().any(|(c, _)| c.docker_container.is_some()) {
+        return Ok(measured);
+    }
+    Ok(with_engine_statistics(&app.docker_socket, measured).await)
+}
+
+/// Docker containers are measured by the Engine (their processes are not
+/// in the executor's session); the executor's own usage is left out, as
+/// Mesos does. Where the Engine cannot tell, procfs's numbers stay.
+async fn with_engine_statistics(
+    socket: &std::path::Path,
+    measured: Vec<(ContainerView, Option<Value>)>,
+) -> Vec<(ContainerView, Option<Value>)> {
+    let engine = match mesos_docker::Engine::connect(socket).await {
+        Ok(engine) => engine,
+        Err(e) => {
+            tracing::warn!("no docker container statistics: {e}");
+            return measured;
+        }
+    };
+    let sample = measured.into_iter().map(|(container, stats)| {
+        let engine = engine.clone();
+        async move {
+            let Some(name) = &container.docker_container else {
+                return (container, stats);
+            };
+            match engine.statistics(name).await {
+                Ok(mut engine_stats) => {
+                    engine_stats.cpus_limit = container.cpus_limit;
+                    if container.mem_limit_bytes.is_some() {
+                        engine_stats.mem_limit_bytes = container.mem_limit_bytes;
+                    }
+                    let json = mesos_proto::json::to_json(&engine_stats);
+                    (container, Some(json))
+                }
+                Err(e) => {
+                    tracing::debug!(container = %name, "no Engine statistics: {e}");
+                    (container, stats)
+                }
+            }
+        }
+    });
+    futures::future::join_all(sample).await
 }
 
 fn statistics_json(container: &ContainerView, usage: &Usage, timestamp: f64) -> Value {
