@@ -5,3 +5,4 @@
 //! third-party plugins do, so one contract describes both.
 
 pub mod allocator;
+pub mod isolator;

@@ -1,0 +1,13 @@
+//! Built-in isolators, selected by their Mesos names in `--isolation` and
+//! driven through the `Isolator` trait of `mesos-plugin-api` like any
+//! plugin. Kernel-facing code takes the root of the filesystem it works on
+//! (`/sys/fs/cgroup`), so most of it is tested against a fake tree.
+
+pub mod cgroups;
+mod cpu;
+mod memory;
+pub mod registry;
+
+pub use cpu::CgroupsCpu;
+pub use memory::CgroupsMem;
+pub use registry::{IsolationConfig, build};

@@ -1,0 +1,159 @@
+//! Isolators by name: `--isolation` resolves against this list, Mesos's
+//! aliases included. The `posix/*` isolators and `filesystem/posix` only
+//! account (procfs does that for every container), so they build nothing.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use mesos_plugin_api::isolator::Isolator;
+
+use crate::cgroups::Hierarchy;
+use crate::{CgroupsCpu, CgroupsMem};
+
+/// Every isolator name this build knows.
+pub const KNOWN: [&str; 5] = [
+    "posix/cpu",
+    "posix/mem",
+    "filesystem/posix",
+    "cgroups/cpu",
+    "cgroups/mem",
+];
+
+/// What the built-in isolators need from the agent's flags.
+#[derive(Debug, Clone)]
+pub struct IsolationConfig {
+    /// `--cgroups_hierarchy`.
+    pub cgroups_hierarchy: PathBuf,
+    /// `--cgroups_root`.
+    pub cgroups_root: String,
+    /// `--cgroups_enable_cfs`.
+    pub enable_cfs: bool,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RegistryError {
+    #[error("unknown or unsupported isolator '{name}' (available: {available})")]
+    Unknown { name: String, available: String },
+    #[error("{isolator} needs the {controller} cgroup controller, which is not mounted at {mount}")]
+    NoController {
+        isolator: String,
+        controller: &'static str,
+        mount: String,
+    },
+}
+
+/// Mesos's deprecated aliases replaced by what they stand for.
+pub fn expand(names: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for name in names {
+        let expanded: &[&str] = match name.as_str() {
+            "process" => &["posix/cpu", "posix/mem"],
+            "cgroups" => &["cgroups/cpu", "cgroups/mem"],
+            other => &[other][..],
+        };
+        for n in expanded {
+            if !out.iter().any(|o| o == n) {
+                out.push((*n).to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Checks names without touching the system (for flag parsing).
+pub fn validate(names: &[String]) -> Result<(), RegistryError> {
+    match expand(names)
+        .into_iter()
+        .find(|n| !KNOWN.contains(&n.as_str()))
+    {
+        Some(name) => Err(RegistryError::Unknown {
+            name,
+            available: KNOWN.join(", "),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The isolators `names` select, in order.
+pub fn build(
+    names: &[String],
+    config: &IsolationConfig,
+) -> Result<Vec<Arc<dyn Isolator>>, RegistryError> {
+    validate(names)?;
+    let hierarchy = Hierarchy::detect(&config.cgroups_hierarchy, &config.cgroups_root);
+    let need = |isolator: &str, controller: &'static str| {
+        if hierarchy.has(controller) {
+            Ok(())
+        } else {
+            Err(RegistryError::NoController {
+                isolator: isolator.to_string(),
+                controller,
+                mount: config.cgroups_hierarchy.display().to_string(),
+            })
+        }
+    };
+    let mut isolators: Vec<Arc<dyn Isolator>> = Vec::new();
+    for name in expand(names) {
+        match name.as_str() {
+            "cgroups/cpu" => {
+                need(&name, "cpu")?;
+                isolators.push(Arc::new(CgroupsCpu::new(
+                    hierarchy.clone(),
+                    config.enable_cfs,
+                )));
+            }
+            "cgroups/mem" => {
+                need(&name, "memory")?;
+                isolators.push(Arc::new(CgroupsMem::new(hierarchy.clone())));
+            }
+            _ => {}
+        }
+    }
+    Ok(isolators)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn aliases_expand_and_unknown_names_are_named() {
+        assert_eq!(
+            expand(&names(&["cgroups", "cgroups/mem", "process"])),
+            names(&["cgroups/cpu", "cgroups/mem", "posix/cpu", "posix/mem"])
+        );
+        let err = validate(&names(&["posix/cpu", "com.example/isolator"])).unwrap_err();
+        assert!(err.to_string().contains("'com.example/isolator'"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_controller_stops_the_build() {
+        let fake = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(fake.path().join("cpu")).unwrap();
+        let config = IsolationConfig {
+            cgroups_hierarchy: fake.path().to_path_buf(),
+            cgroups_root: "mesos".into(),
+            enable_cfs: false,
+        };
+        let built = build(&names(&["posix/cpu", "cgroups/cpu"]), &config).unwrap();
+        assert_eq!(
+            built.iter().map(|i| i.name()).collect::<Vec<_>>(),
+            vec!["cgroups/cpu"]
+        );
+        let err = match build(&names(&["cgroups/mem"]), &config) {
+            Err(e) => e,
+            Ok(_) => panic!("built without a memory controller"),
+        };
+        assert!(matches!(
+            err,
+            RegistryError::NoController {
+                controller: "memory",
+                ..
+            }
+        ));
+    }
+}

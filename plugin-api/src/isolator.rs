@@ -1,0 +1,137 @@
+//! The isolator: Mesos's contract for one aspect of a container's
+//! isolation (a cgroup controller, a namespace, a filesystem view).
+//!
+//! The agent calls the isolators named by `--isolation` in that order:
+//! `prepare` before the executor exists, then the executor starts already
+//! inside what the isolators prepared (the launcher applies the returned
+//! [`LaunchInfo`] in the child before it executes anything), `update` when
+//! the container's resources change, `usage` and `limitation` while it
+//! runs, and `cleanup` in reverse order once every process is gone.
+//! `recover` after an agent restart is told which containers are still
+//! alive and cleans up after the others.
+//!
+//! Calls are short and synchronous (a few filesystem writes); the agent
+//! makes them off its event loop. Errors name what failed; an isolator
+//! never panics on what it reads from the kernel.
+
+use std::path::PathBuf;
+
+use mesos_resources::Resources;
+
+/// What an isolator is told about a container.
+#[derive(Debug, Clone)]
+pub struct ContainerSpec {
+    pub container_id: String,
+    /// The executor's and its tasks' resources.
+    pub resources: Resources,
+}
+
+/// What the launcher applies to the executor's process before it runs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LaunchInfo {
+    /// `cgroup.procs` files the process joins (it writes itself into each).
+    pub cgroup_procs: Vec<PathBuf>,
+    /// Added to the executor's environment.
+    pub env: Vec<(String, String)>,
+}
+
+impl LaunchInfo {
+    /// Merges another isolator's launch info into this one.
+    pub fn merge(&mut self, other: LaunchInfo) {
+        self.cgroup_procs.extend(other.cgroup_procs);
+        self.env.extend(other.env);
+    }
+}
+
+/// Why a container hit one of its limits (Mesos's `ContainerLimitation`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limitation {
+    pub kind: LimitationKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitationKind {
+    Memory,
+    Disk,
+    Other,
+}
+
+/// Usage an isolator measures; fields it does not measure stay `None`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Usage {
+    pub cpus_user_time_secs: Option<f64>,
+    pub cpus_system_time_secs: Option<f64>,
+    pub cpus_nr_periods: Option<u64>,
+    pub cpus_nr_throttled: Option<u64>,
+    pub cpus_throttled_time_secs: Option<f64>,
+    pub mem_total_bytes: Option<u64>,
+    pub mem_rss_bytes: Option<u64>,
+    pub mem_cache_bytes: Option<u64>,
+    pub mem_limit_bytes: Option<u64>,
+    pub processes: Option<u32>,
+}
+
+impl Usage {
+    /// Fills what `self` lacks from `other`.
+    pub fn merge(&mut self, other: Usage) {
+        fn take<T>(mine: &mut Option<T>, theirs: Option<T>) {
+            if mine.is_none() {
+                *mine = theirs;
+            }
+        }
+        take(&mut self.cpus_user_time_secs, other.cpus_user_time_secs);
+        take(&mut self.cpus_system_time_secs, other.cpus_system_time_secs);
+        take(&mut self.cpus_nr_periods, other.cpus_nr_periods);
+        take(&mut self.cpus_nr_throttled, other.cpus_nr_throttled);
+        take(
+            &mut self.cpus_throttled_time_secs,
+            other.cpus_throttled_time_secs,
+        );
+        take(&mut self.mem_total_bytes, other.mem_total_bytes);
+        take(&mut self.mem_rss_bytes, other.mem_rss_bytes);
+        take(&mut self.mem_cache_bytes, other.mem_cache_bytes);
+        take(&mut self.mem_limit_bytes, other.mem_limit_bytes);
+        take(&mut self.processes, other.processes);
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IsolatorError {
+    #[error("{isolator}: {path}: {source}")]
+    Io {
+        isolator: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{isolator}: {message}")]
+    Failed {
+        isolator: &'static str,
+        message: String,
+    },
+}
+
+pub trait Isolator: Send + Sync {
+    /// The name `--isolation` selects it by (`cgroups/mem`).
+    fn name(&self) -> &'static str;
+
+    /// After an agent restart: `live` containers are still running; state
+    /// this isolator kept for any other container is cleaned up.
+    fn recover(&self, live: &[String]) -> Result<(), IsolatorError>;
+
+    /// Before the executor exists: set the container up.
+    fn prepare(&self, spec: &ContainerSpec) -> Result<LaunchInfo, IsolatorError>;
+
+    /// The container's resources changed (a task joined or left).
+    fn update(&self, spec: &ContainerSpec) -> Result<(), IsolatorError>;
+
+    /// A limit the container hit, if any (a memory cgroup's OOM kill).
+    fn limitation(&self, container_id: &str) -> Result<Option<Limitation>, IsolatorError>;
+
+    fn usage(&self, container_id: &str) -> Result<Usage, IsolatorError>;
+
+    /// Every process of the container is gone (or is killed here): remove
+    /// what `prepare` made. Cleaning up a container it does not know is
+    /// not an error.
+    fn cleanup(&self, container_id: &str) -> Result<(), IsolatorError>;
+}
