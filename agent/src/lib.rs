@@ -12,6 +12,7 @@ pub mod docker_executor;
 pub mod error;
 pub mod executor_env;
 pub mod executor_session;
+pub mod fetcher;
 pub mod files;
 pub mod flags;
 pub mod gc;

@@ -1,0 +1,379 @@
+//! The fetcher: puts a container's `CommandInfo.URI`s into its sandbox
+//! before the executor starts, one after the other, downloading over http
+//! or copying local files, then making them executable or unpacking them.
+//! URIs marked `cache` go through a cache shared by all containers,
+//! bounded by `--fetcher_cache_size` and emptied of its least recently used
+//! files first.
+
+mod cache;
+mod download;
+mod extract;
+mod uri;
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use mesos_proto::v1::command_info::Uri;
+
+use cache::{CacheIndex, Key, Lookup};
+use extract::Archive;
+use uri::Source;
+
+/// Why one URI could not be fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("{0}")]
+    OutputFile(String),
+    #[error("{0}")]
+    Http(String),
+    #[error("no data for {0} (--fetcher_stall_timeout)")]
+    Stalled(mesos_flags::Duration),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{0}")]
+    Extract(String),
+}
+
+impl Failure {
+    fn io(what: impl Into<String>) -> impl FnOnce(io::Error) -> Self {
+        let what = what.into();
+        move |source| Self::Io { what, source }
+    }
+}
+
+/// A failed fetch (the task's status message).
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("Failed to fetch '{uri}': {failure}")]
+    Uri {
+        uri: String,
+        #[source]
+        failure: Failure,
+    },
+    #[error("Failed to give the fetched files to their user: {0}")]
+    Owner(#[source] Failure),
+}
+
+/// `--fetcher_*` flags.
+#[derive(Debug, Clone)]
+pub struct FetcherConfig {
+    pub cache_dir: PathBuf,
+    /// Bytes.
+    pub cache_size: u64,
+    pub stall_timeout: Duration,
+}
+
+/// Shared by all launches (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct Fetcher {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: FetcherConfig,
+    index: Mutex<CacheIndex>,
+    client: download::Client,
+    /// Names cache files uniquely.
+    next_file: AtomicU64,
+}
+
+impl Fetcher {
+    pub fn new(config: FetcherConfig) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                index: Mutex::new(CacheIndex::new(config.cache_size)),
+                client: download::client(),
+                next_file: AtomicU64::new(1),
+                config,
+            }),
+        }
+    }
+
+    /// Empties the cache directory: entries do not outlive the agent (as
+    /// in Mesos). Blocking.
+    pub fn clear_cache_dir(&self) -> io::Result<()> {
+        let dir = &self.inner.config.cache_dir;
+        match std::fs::remove_dir_all(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        std::fs::create_dir_all(dir)
+    }
+
+    /// Fetches `uris` into `sandbox`, in order, stopping at the first
+    /// failure. What is fetched ends up owned by `user` when given.
+    pub async fn fetch_all(
+        &self,
+        uris: &[Uri],
+        sandbox: &Path,
+        user: Option<&str>,
+    ) -> Result<(), FetchError> {
+        for uri in uris {
+            tracing::info!(uri = %uri.value, sandbox = %sandbox.display(), "fetching");
+            self.fetch(uri, sandbox, user)
+                .await
+                .map_err(|failure| FetchError::Uri {
+                    uri: uri.value.clone(),
+                    failure,
+                })?;
+        }
+        if let Some(user) = user
+            && !uris.is_empty()
+        {
+            let (sandbox, user) = (sandbox.to_path_buf(), user.to_string());
+            tokio::task::spawn_blocking(move || chown_tree(&sandbox, &user))
+                .await
+                .map_err(|e| Failure::Unsupported(format!("the chown was aborted: {e}")))
+                .and_then(|r| r)
+                .map_err(FetchError::Owner)?;
+        }
+        Ok(())
+    }
+
+    async fn fetch(&self, uri: &Uri, sandbox: &Path, user: Option<&str>) -> Result<(), Failure> {
+        let source = Source::parse(&uri.value)?;
+        let target = uri::target(sandbox, &uri.value, uri.output_file.as_deref())?;
+        let parent = target.parent().unwrap_or(sandbox).to_path_buf();
+        tokio::fs::create_dir_all(&parent)
+            .await
+            .map_err(Failure::io(format!("cannot create '{}'", parent.display())))?;
+        if uri.cache.unwrap_or(false) {
+            let key = Key {
+                user: user.unwrap_or_default().to_string(),
+                uri: uri.value.clone(),
+            };
+            self.fetch_cached(&source, key, &target).await?;
+        } else {
+            let opened = self.open(&source).await?;
+            self.save(opened, &target, &uri.value).await?;
+        }
+        if uri.executable.unwrap_or(false) {
+            use std::os::unix::fs::PermissionsExt;
+            tokio::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))
+                .await
+                .map_err(Failure::io("cannot make the file executable"))?;
+        } else if uri.extract.unwrap_or(true)
+            && let Some(archive) = target
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(Archive::of)
+        {
+            extract::extract(archive, &target, &parent).await?;
+        }
+        tracing::info!(uri = %uri.value, target = %target.display(), "fetched");
+        Ok(())
+    }
+
+    fn index(&self) -> MutexGuard<'_, CacheIndex> {
+        // The index is consistent between calls; a panic elsewhere while
+        // holding it does not make it unusable.
+        self.inner
+            .index
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    async fn fetch_cached(&self, source: &Source, key: Key, target: &Path) -> Result<(), Failure> {
+        loop {
+            let lookup = self.index().lookup(&key);
+            match lookup {
+                Lookup::Hit(path) => {
+                    tracing::info!(uri = %key.uri, cached = %path.display(), "fetcher cache hit");
+                    match copy(&path, target).await {
+                        Ok(()) => return Ok(()),
+                        // Evicted meanwhile: fetch it anew, uncached.
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                            let opened = self.open(source).await?;
+                            return self.save(opened, target, &key.uri).await;
+                        }
+                        Err(e) => return Err(Failure::io("cannot copy from the cache")(e)),
+                    }
+                }
+                Lookup::Wait(mut rx) => {
+                    tracing::info!(uri = %key.uri, "waiting for another fetch of the same URI");
+                    // Fails once that fetch is over, however it ended.
+                    let _ = rx.changed().await;
+                }
+                Lookup::Miss(tx) => {
+                    let guard = Pending {
+                        fetcher: self,
+                        key: &key,
+                        done: false,
+                        _waiters: tx,
+                    };
+                    return self.download_to_cache(source, guard, target).await;
+                }
+            }
+        }
+    }
+
+    async fn download_to_cache(
+        &self,
+        source: &Source,
+        mut pending: Pending<'_>,
+        target: &Path,
+    ) -> Result<(), Failure> {
+        let key = pending.key;
+        let opened = self.open(source).await?;
+        let reserved = match opened.size() {
+            Some(size) => self.index().reserve(key, size).map_err(|e| e.to_string()),
+            None => Err("its size is not known in advance".to_string()),
+        };
+        let evicted = match reserved {
+            Ok(evicted) => evicted,
+            Err(why) => {
+                tracing::info!(uri = %key.uri, "not caching: {why}");
+                drop(pending);
+                return self.save(opened, target, &key.uri).await;
+            }
+        };
+        for path in evicted {
+            tracing::info!(file = %path.display(), "evicting from the fetcher cache");
+            if let Err(e) = tokio::fs::remove_file(&path).await {
+                tracing::warn!(file = %path.display(), "cannot delete an evicted cache file: {e}");
+            }
+        }
+        let n = self.inner.next_file.fetch_add(1, Ordering::Relaxed);
+        let name = uri::base_name(&key.uri).unwrap_or_else(|| "file".into());
+        let cached = self.inner.config.cache_dir.join(format!("{n}-{name}"));
+        tokio::fs::create_dir_all(&self.inner.config.cache_dir)
+            .await
+            .map_err(Failure::io("cannot create the cache directory"))?;
+        if let Err(e) = self.save(opened, &cached, &key.uri).await {
+            let _ = tokio::fs::remove_file(&cached).await;
+            return Err(e);
+        }
+        let used = {
+            let mut index = self.index();
+            index.complete(key, cached.clone());
+            index.used()
+        };
+        tracing::info!(
+            uri = %key.uri, file = %cached.display(),
+            "cached; the fetcher cache holds {used} of {} bytes",
+            self.inner.config.cache_size
+        );
+        pending.done = true;
+        drop(pending);
+        copy(&cached, target)
+            .await
+            .map_err(Failure::io("cannot copy from the cache"))
+    }
+
+    async fn open(&self, source: &Source) -> Result<Opened, Failure> {
+        match source {
+            Source::Local(path) => {
+                let metadata = tokio::fs::metadata(path)
+                    .await
+                    .map_err(Failure::io(format!("cannot read '{}'", path.display())))?;
+                if !metadata.is_file() {
+                    return Err(Failure::Unsupported(format!(
+                        "'{}' is not a regular file",
+                        path.display()
+                    )));
+                }
+                Ok(Opened::Local {
+                    path: path.clone(),
+                    size: metadata.len(),
+                })
+            }
+            Source::Http(url) => {
+                let response =
+                    download::open(&self.inner.client, url, self.inner.config.stall_timeout)
+                        .await?;
+                Ok(Opened::Http(response))
+            }
+        }
+    }
+
+    async fn save(&self, opened: Opened, to: &Path, uri: &str) -> Result<(), Failure> {
+        match opened {
+            Opened::Local { path, .. } => copy(&path, to)
+                .await
+                .map_err(Failure::io(format!("cannot copy '{}'", path.display()))),
+            Opened::Http(response) => {
+                download::save(response, to, self.inner.config.stall_timeout, uri).await
+            }
+        }
+    }
+}
+
+/// A source ready to be read.
+enum Opened {
+    Local { path: PathBuf, size: u64 },
+    Http(download::Response),
+}
+
+impl Opened {
+    fn size(&self) -> Option<u64> {
+        match self {
+            Self::Local { size, .. } => Some(*size),
+            Self::Http(response) => response.content_length,
+        }
+    }
+}
+
+/// A cache entry being downloaded by this fetch. Dropped unfinished (an
+/// error, or the launch given up), it is forgotten so that the next
+/// request downloads it anew; either way its waiters wake up.
+struct Pending<'a> {
+    fetcher: &'a Fetcher,
+    key: &'a Key,
+    done: bool,
+    _waiters: tokio::sync::watch::Sender<()>,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.fetcher.index().abandon(self.key);
+        }
+    }
+}
+
+/// Copies a file (never a hard link: the copy may be chowned to another
+/// user, and the task may change it).
+async fn copy(from: &Path, to: &Path) -> io::Result<()> {
+    tokio::fs::copy(from, to).await.map(drop)
+}
+
+/// Gives the sandbox and everything in it to `user` (the fetch ran as the
+/// agent's user).
+fn chown_tree(root: &Path, user: &str) -> Result<(), Failure> {
+    use nix::unistd::{Uid, User};
+    let entry = User::from_name(user)
+        .map_err(|e| Failure::Unsupported(format!("cannot look up user '{user}': {e}")))?
+        .ok_or_else(|| Failure::Unsupported(format!("no such user '{user}'")))?;
+    if entry.uid == Uid::effective() {
+        return Ok(());
+    }
+    let (uid, gid) = (entry.uid.as_raw(), entry.gid.as_raw());
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        std::os::unix::fs::lchown(&path, Some(uid), Some(gid))
+            .map_err(Failure::io(format!("cannot chown '{}'", path.display())))?;
+        let metadata = std::fs::symlink_metadata(&path)
+            .map_err(Failure::io(format!("cannot stat '{}'", path.display())))?;
+        if metadata.is_dir() {
+            let entries = std::fs::read_dir(&path)
+                .map_err(Failure::io(format!("cannot list '{}'", path.display())))?;
+            for entry in entries {
+                let entry =
+                    entry.map_err(Failure::io(format!("cannot list '{}'", path.display())))?;
+                pending.push(entry.path());
+            }
+        }
+    }
+    Ok(())
+}
