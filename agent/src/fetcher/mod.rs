@@ -190,15 +190,7 @@ impl Fetcher {
             match lookup {
                 Lookup::Hit(path) => {
                     tracing::info!(uri = %key.uri, cached = %path.display(), "fetcher cache hit");
-                    match copy(&path, target).await {
-                        Ok(()) => return Ok(()),
-                        // Evicted meanwhile: fetch it anew, uncached.
-                        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                            let opened = self.open(source).await?;
-                            return self.save(opened, target, &key.uri).await;
-                        }
-                        Err(e) => return Err(Failure::io("cannot copy from the cache")(e)),
-                    }
+                    return self.copy_from_cache(&path, source, target, &key.uri).await;
                 }
                 Lookup::Wait(mut rx) => {
                     tracing::info!(uri = %key.uri, "waiting for another fetch of the same URI");
@@ -266,9 +258,28 @@ impl Fetcher {
         );
         pending.done = true;
         drop(pending);
-        copy(&cached, target)
+        self.copy_from_cache(&cached, source, target, &key.uri)
             .await
-            .map_err(Failure::io("cannot copy from the cache"))
+    }
+
+    async fn copy_from_cache(
+        &self,
+        cached: &Path,
+        source: &Source,
+        target: &Path,
+        uri: &str,
+    ) -> Result<(), Failure> {
+        match copy(cached, target).await {
+            Ok(()) => Ok(()),
+            // Evicted meanwhile (or the cache directory was emptied by an
+            // agent started with the same one): fetch it anew, uncached.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                tracing::info!(uri, "the cached file is gone; fetching without the cache");
+                let opened = self.open(source).await?;
+                self.save(opened, target, uri).await
+            }
+            Err(e) => Err(Failure::io("cannot copy from the cache")(e)),
+        }
     }
 
     async fn open(&self, source: &Source) -> Result<Opened, Failure> {
