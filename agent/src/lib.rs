@@ -92,21 +92,23 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
         disk_usage: Arc::new(gc::statvfs_usage),
     });
     let nested = nested::NestedContainers::default();
-    let fetcher = fetcher::Fetcher::new(fetcher::FetcherConfig {
+    let fetcher_config = fetcher::FetcherConfig {
         cache_dir: flags.fetcher_cache_dir.clone(),
         cache_size: flags.fetcher_cache_size.0,
         stall_timeout: flags.fetcher_stall_timeout.0,
-    });
-    let clearing = fetcher.clone();
-    tokio::task::spawn_blocking(move || clearing.clear_cache_dir())
-        .await
-        .map_err(|e| AgentError::Startup(e.to_string()))?
-        .map_err(|e| {
-            AgentError::Startup(format!(
-                "cannot empty --fetcher_cache_dir '{}': {e}",
-                flags.fetcher_cache_dir.display()
-            ))
-        })?;
+    };
+    let fetcher = tokio::task::spawn_blocking(move || {
+        let fetcher = fetcher::Fetcher::new(fetcher_config);
+        fetcher.clear_cache_dir().map(|()| fetcher)
+    })
+    .await
+    .map_err(|e| AgentError::Startup(e.to_string()))?
+    .map_err(|e| {
+        AgentError::Startup(format!(
+            "cannot empty --fetcher_cache_dir '{}': {e}",
+            flags.fetcher_cache_dir.display()
+        ))
+    })?;
     let pairs = flags.to_pairs();
     let config = agent::Config {
         work_dir: flags.work_dir.clone(),

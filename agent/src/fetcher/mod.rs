@@ -1,5 +1,5 @@
 //! The fetcher: puts a container's `CommandInfo.URI`s into its sandbox
-//! before the executor starts, one after the other, downloading over http
+//! before the executor starts, one after the other, downloading over http(s)
 //! or copying local files, then making them executable or unpacking them.
 //! URIs marked `cache` go through a cache shared by all containers,
 //! bounded by `--fetcher_cache_size` and emptied of its least recently used
@@ -88,11 +88,12 @@ struct Inner {
 }
 
 impl Fetcher {
+    /// Loads the system's root certificates: blocking.
     pub fn new(config: FetcherConfig) -> Self {
         Self {
             inner: Arc::new(Inner {
                 index: Mutex::new(CacheIndex::new(config.cache_size)),
-                client: download::client(),
+                client: download::Client::new(),
                 next_file: AtomicU64::new(1),
                 config,
             }),
