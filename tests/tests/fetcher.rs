@@ -25,6 +25,8 @@ enum Reply {
     /// Announces a large body, sends a little of it and then nothing, until
     /// the client hangs up (reported on `hung_up`).
     Stall,
+    /// A 302 to this path.
+    Redirect(&'static str),
 }
 
 /// A tiny http server on the loopback interface, counting requests per
@@ -107,6 +109,12 @@ fn answer(
             while matches!(stream.read(&mut rest), Ok(n) if n > 0) {}
             let _ = hung_up.send(path);
         }
+        Some(Reply::Redirect(to)) => {
+            let _ = write!(
+                stream,
+                "HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
         None => {
             let _ = write!(
                 stream,
@@ -152,8 +160,14 @@ fn task(id: &str, command: &str, uris: Vec<Uri>) -> v1::TaskInfo {
 /// A cluster whose agent keeps its fetcher cache in `cache_dir` (not the
 /// shared default, which every agent started elsewhere empties).
 fn cluster(cache_dir: &Path) -> Cluster {
+    cluster_with(cache_dir, &[])
+}
+
+fn cluster_with(cache_dir: &Path, flags: &[&str]) -> Cluster {
+    let mut agent_flags = vec![format!("--fetcher_cache_dir={}", cache_dir.display())];
+    agent_flags.extend(flags.iter().map(|f| f.to_string()));
     Cluster::start_with(Options {
-        agent_flags: vec![format!("--fetcher_cache_dir={}", cache_dir.display())],
+        agent_flags,
         ..Default::default()
     })
 }
@@ -236,13 +250,17 @@ async fn a_local_tarball_is_extracted_into_the_sandbox() {
 
 #[tokio::test]
 async fn an_http_script_is_made_executable_and_run() {
-    let server = Server::start(HashMap::from([(
-        "/bin/run.sh",
-        Reply::Body(b"#!/bin/sh\necho fetched > marker\n".to_vec()),
-    )]));
+    let server = Server::start(HashMap::from([
+        (
+            "/bin/run.sh",
+            Reply::Body(b"#!/bin/sh\necho fetched > marker\n".to_vec()),
+        ),
+        ("/latest/run.sh", Reply::Redirect("/bin/run.sh")),
+    ]));
     let files = tempfile::tempdir().unwrap();
     let cluster = cluster(&files.path().join("cache"));
-    let mut script = uri(&server.url("/bin/run.sh"));
+    // Through a redirect: the file keeps the name in the URI.
+    let mut script = uri(&server.url("/latest/run.sh"));
     script.executable = Some(true);
     let statuses = run(
         &cluster,
@@ -254,6 +272,7 @@ async fn an_http_script_is_made_executable_and_run() {
     )
     .await;
     assert_finished(&statuses, &cluster);
+    assert_eq!(server.hits("/latest/run.sh"), 1);
     assert_eq!(server.hits("/bin/run.sh"), 1);
 }
 
@@ -300,6 +319,50 @@ async fn a_cached_uri_is_downloaded_once() {
     .await;
     assert_finished(&statuses, &cluster);
     assert_eq!(server.hits("/tool.tgz"), 2);
+}
+
+#[tokio::test]
+async fn a_uri_bigger_than_the_cache_is_fetched_uncached() {
+    let server = Server::start(HashMap::from([("/big.txt", Reply::Body(vec![b'x'; 4096]))]));
+    let files = tempfile::tempdir().unwrap();
+    let cache_dir = files.path().join("cache");
+    let cluster = cluster_with(&cache_dir, &["--fetcher_cache_size=1KB"]);
+    let mut big = uri(&server.url("/big.txt"));
+    big.cache = Some(true);
+    for id in ["big-1", "big-2"] {
+        let statuses = run(
+            &cluster,
+            vec![task(
+                id,
+                "test $(wc -c < big.txt) -eq 4096",
+                vec![big.clone()],
+            )],
+        )
+        .await;
+        assert_finished(&statuses, &cluster);
+    }
+    assert_eq!(server.hits("/big.txt"), 2);
+    assert_eq!(std::fs::read_dir(&cache_dir).unwrap().count(), 0);
+}
+
+#[tokio::test]
+async fn a_stalled_download_fails_the_task() {
+    let server = Server::start(HashMap::from([("/stuck.tgz", Reply::Stall)]));
+    let files = tempfile::tempdir().unwrap();
+    let cluster = cluster_with(
+        &files.path().join("cache"),
+        &["--fetcher_stall_timeout=1secs"],
+    );
+    let stuck = server.url("/stuck.tgz");
+    let statuses = run(&cluster, vec![task("stuck", "true", vec![uri(&stuck)])]).await;
+    let status = &statuses["stuck"];
+    assert_eq!(status.state(), TaskState::TaskFailed, "{status:?}");
+    assert_eq!(
+        status.message(),
+        format!("Failed to fetch '{stuck}': no data for 1secs (--fetcher_stall_timeout)")
+    );
+    let hung_up = server.hung_up.recv_timeout(Duration::from_secs(30));
+    assert_eq!(hung_up.as_deref(), Ok("/stuck.tgz"));
 }
 
 #[tokio::test]

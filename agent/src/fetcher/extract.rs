@@ -60,8 +60,11 @@ pub async fn extract(archive: Archive, file: &Path, into: &Path) -> Result<(), F
                     file.display()
                 )));
             }
-            let output = std::fs::File::create(into.join(stem))
-                .map_err(|e| Failure::Extract(format!("cannot create '{stem}': {e}")))?;
+            let output = tokio::fs::File::create(into.join(stem))
+                .await
+                .map_err(|e| Failure::Extract(format!("cannot create '{stem}': {e}")))?
+                .into_std()
+                .await;
             let mut c = tokio::process::Command::new("gzip");
             c.arg("-dc").arg(file).stdout(output);
             c
@@ -160,5 +163,25 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(std::fs::read(dir.path().join("f.txt")).unwrap(), b"data");
+    }
+
+    #[tokio::test]
+    async fn unzips_a_zip() {
+        let dir = tempfile::tempdir().unwrap();
+        // No `zip` program is needed to make one: Python's zipfile will do.
+        let status = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import zipfile; z = zipfile.ZipFile('a.zip', 'w'); z.writestr('d/f', 'zipped'); z.close()",
+            ])
+            .current_dir(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let out = tempfile::tempdir().unwrap();
+        extract(Archive::Zip, &dir.path().join("a.zip"), out.path())
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(out.path().join("d/f")).unwrap(), b"zipped");
     }
 }

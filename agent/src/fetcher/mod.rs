@@ -41,6 +41,8 @@ pub enum Failure {
     },
     #[error("{0}")]
     Extract(String),
+    #[error("{0}")]
+    User(String),
 }
 
 impl Failure {
@@ -135,7 +137,7 @@ impl Fetcher {
             let (sandbox, user) = (sandbox.to_path_buf(), user.to_string());
             tokio::task::spawn_blocking(move || chown_tree(&sandbox, &user))
                 .await
-                .map_err(|e| Failure::Unsupported(format!("the chown was aborted: {e}")))
+                .map_err(|e| Failure::User(format!("the chown was aborted: {e}")))
                 .and_then(|r| r)
                 .map_err(FetchError::Owner)?;
         }
@@ -365,8 +367,8 @@ async fn copy(from: &Path, to: &Path) -> io::Result<()> {
 fn chown_tree(root: &Path, user: &str) -> Result<(), Failure> {
     use nix::unistd::{Uid, User};
     let entry = User::from_name(user)
-        .map_err(|e| Failure::Unsupported(format!("cannot look up user '{user}': {e}")))?
-        .ok_or_else(|| Failure::Unsupported(format!("no such user '{user}'")))?;
+        .map_err(|e| Failure::User(format!("cannot look up user '{user}': {e}")))?
+        .ok_or_else(|| Failure::User(format!("no such user '{user}'")))?;
     if entry.uid == Uid::effective() {
         return Ok(());
     }
