@@ -459,3 +459,58 @@ async fn a_task_killed_while_fetching_never_starts() {
         "the executor was started after its task was killed"
     );
 }
+
+#[tokio::test]
+async fn fetched_files_belong_to_the_tasks_user_who_reads_local_files_as_itself() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("skipped: switching to another user needs root");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let files = tempfile::tempdir().unwrap();
+    let archive = tar_gz(
+        files.path(),
+        "bundle.tar.gz",
+        &[("data/hello.txt", "hello")],
+    );
+    let secret = files.path().join("secret.txt");
+    std::fs::write(&secret, "root only").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let cluster = cluster(&files.path().join("cache"));
+    // Temporary directories are private; `nobody` must reach its sandbox
+    // and the tarball.
+    for dir in [files.path(), cluster.dir.path()] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let as_nobody = |mut task: v1::TaskInfo| {
+        task.command.as_mut().unwrap().user = Some("nobody".into());
+        task
+    };
+    let statuses = run(
+        &cluster,
+        vec![
+            as_nobody(task(
+                "owned",
+                "test \"$(id -un)\" = nobody && test -O bundle.tar.gz \
+                 && test -O data && test -O data/hello.txt && echo more > data/hello.txt",
+                vec![uri(archive.to_str().unwrap())],
+            )),
+            as_nobody(task("secret", "true", vec![uri(secret.to_str().unwrap())])),
+        ],
+    )
+    .await;
+    let owned = &statuses["owned"];
+    if owned.state() != TaskState::TaskFinished {
+        cluster.dump_logs();
+        panic!("{owned:?}");
+    }
+    let status = &statuses["secret"];
+    assert_eq!(status.state(), TaskState::TaskFailed, "{status:?}");
+    assert!(
+        status
+            .message()
+            .starts_with(&format!("Failed to fetch '{}'", secret.display()))
+            && status.message().contains("Permission denied"),
+        "{status:?}"
+    );
+}

@@ -4,7 +4,7 @@
 //! evicted entries and does the downloads.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use tokio::sync::watch;
 
@@ -162,6 +162,17 @@ impl CacheIndex {
         }
     }
 
+    /// Forgets `key` if it is cached at `path` (the file is gone).
+    pub fn forget_file(&mut self, key: &Key, path: &Path) {
+        if self
+            .entries
+            .get(key)
+            .is_some_and(|e| matches!(&e.state, State::Ready(p) if p == path))
+        {
+            self.abandon(key);
+        }
+    }
+
     /// Forgets `key` (its download failed or is not cached after all),
     /// releasing what it reserved.
     pub fn abandon(&mut self, key: &Key) {
@@ -260,6 +271,21 @@ mod tests {
             Lookup::Hit(path) => assert_eq!(path, PathBuf::from("/cache/a")),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_vanished_file_is_forgotten_but_not_a_newer_download() {
+        let mut index = CacheIndex::new(100);
+        add(&mut index, "a", 10);
+        index.forget_file(&key("a"), Path::new("elsewhere"));
+        assert!(matches!(index.lookup(&key("a")), Lookup::Hit(_)));
+        index.forget_file(&key("a"), Path::new("a"));
+        assert_eq!(index.used(), 0);
+        let Lookup::Miss(_tx) = index.lookup(&key("a")) else {
+            panic!()
+        };
+        index.forget_file(&key("a"), Path::new("a"));
+        assert!(matches!(index.lookup(&key("a")), Lookup::Wait(_)));
     }
 
     #[test]

@@ -40,7 +40,13 @@ pub async fn extract(archive: Archive, file: &Path, into: &Path) -> Result<(), F
     let mut command = match archive {
         Archive::Tar => {
             let mut c = tokio::process::Command::new("tar");
-            c.arg("-C").arg(into).arg("-xf").arg(file);
+            // The files belong to the fetching user, not to the uids
+            // recorded in the archive.
+            c.arg("--no-same-owner")
+                .arg("-C")
+                .arg(into)
+                .arg("-xf")
+                .arg(file);
             c
         }
         Archive::Zip => {

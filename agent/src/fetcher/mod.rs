@@ -122,20 +122,32 @@ impl Fetcher {
         sandbox: &Path,
         user: Option<&str>,
     ) -> Result<(), FetchError> {
+        if uris.is_empty() {
+            return Ok(());
+        }
+        let owner = match user {
+            Some(user) => {
+                let name = user.to_string();
+                tokio::task::spawn_blocking(move || Owner::of(&name))
+                    .await
+                    .map_err(|e| Failure::User(format!("the user lookup was aborted: {e}")))
+                    .and_then(|r| r)
+                    .map_err(FetchError::Owner)?
+            }
+            None => None,
+        };
         for uri in uris {
             tracing::info!(uri = %uri.value, sandbox = %sandbox.display(), "fetching");
-            self.fetch(uri, sandbox, user)
+            self.fetch(uri, sandbox, user, owner)
                 .await
                 .map_err(|failure| FetchError::Uri {
                     uri: uri.value.clone(),
                     failure,
                 })?;
         }
-        if let Some(user) = user
-            && !uris.is_empty()
-        {
-            let (sandbox, user) = (sandbox.to_path_buf(), user.to_string());
-            tokio::task::spawn_blocking(move || chown_tree(&sandbox, &user))
+        if let Some(owner) = owner {
+            let sandbox = sandbox.to_path_buf();
+            tokio::task::spawn_blocking(move || chown_tree(&sandbox, owner))
                 .await
                 .map_err(|e| Failure::User(format!("the chown was aborted: {e}")))
                 .and_then(|r| r)
@@ -144,7 +156,13 @@ impl Fetcher {
         Ok(())
     }
 
-    async fn fetch(&self, uri: &Uri, sandbox: &Path, user: Option<&str>) -> Result<(), Failure> {
+    async fn fetch(
+        &self,
+        uri: &Uri,
+        sandbox: &Path,
+        user: Option<&str>,
+        owner: Option<Owner>,
+    ) -> Result<(), Failure> {
         let source = Source::parse(&uri.value)?;
         let target = uri::target(sandbox, &uri.value, uri.output_file.as_deref())?;
         let parent = target.parent().unwrap_or(sandbox).to_path_buf();
@@ -156,10 +174,10 @@ impl Fetcher {
                 user: user.unwrap_or_default().to_string(),
                 uri: uri.value.clone(),
             };
-            self.fetch_cached(&source, key, &target).await?;
+            self.fetch_cached(&source, key, &target, owner).await?;
         } else {
             let opened = self.open(&source).await?;
-            self.save(opened, &target, &uri.value).await?;
+            self.save(opened, &target, &uri.value, owner).await?;
         }
         if uri.executable.unwrap_or(false) {
             use std::os::unix::fs::PermissionsExt;
@@ -187,13 +205,21 @@ impl Fetcher {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    async fn fetch_cached(&self, source: &Source, key: Key, target: &Path) -> Result<(), Failure> {
+    async fn fetch_cached(
+        &self,
+        source: &Source,
+        key: Key,
+        target: &Path,
+        owner: Option<Owner>,
+    ) -> Result<(), Failure> {
         loop {
             let lookup = self.index().lookup(&key);
             match lookup {
                 Lookup::Hit(path) => {
                     tracing::info!(uri = %key.uri, cached = %path.display(), "fetcher cache hit");
-                    return self.copy_from_cache(&path, source, target, &key.uri).await;
+                    return self
+                        .copy_from_cache(&path, source, &key, target, owner)
+                        .await;
                 }
                 Lookup::Wait(mut rx) => {
                     tracing::info!(uri = %key.uri, "waiting for another fetch of the same URI");
@@ -207,7 +233,7 @@ impl Fetcher {
                         done: false,
                         _waiters: tx,
                     };
-                    return self.download_to_cache(source, guard, target).await;
+                    return self.download_to_cache(source, guard, target, owner).await;
                 }
             }
         }
@@ -218,6 +244,7 @@ impl Fetcher {
         source: &Source,
         mut pending: Pending<'_>,
         target: &Path,
+        owner: Option<Owner>,
     ) -> Result<(), Failure> {
         let key = pending.key;
         let opened = self.open(source).await?;
@@ -230,7 +257,7 @@ impl Fetcher {
             Err(why) => {
                 tracing::info!(uri = %key.uri, "not caching: {why}");
                 drop(pending);
-                return self.save(opened, target, &key.uri).await;
+                return self.save(opened, target, &key.uri, owner).await;
             }
         };
         for path in evicted {
@@ -245,7 +272,7 @@ impl Fetcher {
         tokio::fs::create_dir_all(&self.inner.config.cache_dir)
             .await
             .map_err(Failure::io("cannot create the cache directory"))?;
-        if let Err(e) = self.save(opened, &cached, &key.uri).await {
+        if let Err(e) = self.save(opened, &cached, &key.uri, owner).await {
             let _ = tokio::fs::remove_file(&cached).await;
             return Err(e);
         }
@@ -261,7 +288,7 @@ impl Fetcher {
         );
         pending.done = true;
         drop(pending);
-        self.copy_from_cache(&cached, source, target, &key.uri)
+        self.copy_from_cache(&cached, source, key, target, owner)
             .await
     }
 
@@ -269,17 +296,20 @@ impl Fetcher {
         &self,
         cached: &Path,
         source: &Source,
+        key: &Key,
         target: &Path,
-        uri: &str,
+        owner: Option<Owner>,
     ) -> Result<(), Failure> {
         match copy(cached, target).await {
             Ok(()) => Ok(()),
-            // Evicted meanwhile (or the cache directory was emptied by an
-            // agent started with the same one): fetch it anew, uncached.
+            // Evicted meanwhile, or deleted behind the agent's back (an
+            // agent started with the same cache directory empties it):
+            // fetch it anew, uncached.
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                tracing::info!(uri, "the cached file is gone; fetching without the cache");
+                tracing::info!(uri = %key.uri, "the cached file is gone; fetching without the cache");
+                self.index().forget_file(key, cached);
                 let opened = self.open(source).await?;
-                self.save(opened, target, uri).await
+                self.save(opened, target, &key.uri, owner).await
             }
             Err(e) => Err(Failure::io("cannot copy from the cache")(e)),
         }
@@ -311,12 +341,21 @@ impl Fetcher {
         }
     }
 
-    async fn save(&self, opened: Opened, to: &Path, uri: &str) -> Result<(), Failure> {
-        match opened {
-            Opened::Local { path, .. } => copy(&path, to)
+    /// Writes what `opened` reads to `to`. A local file is read as
+    /// `owner` (the fetch must not read what the task's user may not).
+    async fn save(
+        &self,
+        opened: Opened,
+        to: &Path,
+        uri: &str,
+        owner: Option<Owner>,
+    ) -> Result<(), Failure> {
+        match (opened, owner) {
+            (Opened::Local { path, .. }, None) => copy(&path, to)
                 .await
                 .map_err(Failure::io(format!("cannot copy '{}'", path.display()))),
-            Opened::Http(response) => {
+            (Opened::Local { path, .. }, Some(owner)) => copy_as(&path, to, owner).await,
+            (Opened::Http(response), _) => {
                 download::save(response, to, self.inner.config.stall_timeout, uri).await
             }
         }
@@ -362,20 +401,65 @@ async fn copy(from: &Path, to: &Path) -> io::Result<()> {
     tokio::fs::copy(from, to).await.map(drop)
 }
 
-/// Gives the sandbox and everything in it to `user` (the fetch ran as the
-/// agent's user).
-fn chown_tree(root: &Path, user: &str) -> Result<(), Failure> {
-    use nix::unistd::{Uid, User};
-    let entry = User::from_name(user)
-        .map_err(|e| Failure::User(format!("cannot look up user '{user}': {e}")))?
-        .ok_or_else(|| Failure::User(format!("no such user '{user}'")))?;
-    if entry.uid == Uid::effective() {
+/// The user fetched files are for, when it is not the agent's own.
+#[derive(Debug, Clone, Copy)]
+struct Owner {
+    uid: u32,
+    gid: u32,
+}
+
+impl Owner {
+    /// Blocking (reads the user database).
+    fn of(user: &str) -> Result<Option<Self>, Failure> {
+        use nix::unistd::{Uid, User};
+        let entry = User::from_name(user)
+            .map_err(|e| Failure::User(format!("cannot look up user '{user}': {e}")))?
+            .ok_or_else(|| Failure::User(format!("no such user '{user}'")))?;
+        Ok((entry.uid != Uid::effective()).then(|| Self {
+            uid: entry.uid.as_raw(),
+            gid: entry.gid.as_raw(),
+        }))
+    }
+}
+
+/// Copies `from` to `to` with `cat` running as `owner`, so that the
+/// source's permissions apply to that user (the agent may be root).
+async fn copy_as(from: &Path, to: &Path, owner: Owner) -> Result<(), Failure> {
+    let file = tokio::fs::File::create(to)
+        .await
+        .map_err(Failure::io(format!("cannot create '{}'", to.display())))?
+        .into_std()
+        .await;
+    let output = tokio::process::Command::new("cat")
+        .arg("--")
+        .arg(from)
+        .uid(owner.uid)
+        .gid(owner.gid)
+        .stdin(std::process::Stdio::null())
+        .stdout(file)
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(Failure::io("cannot run cat"))?
+        .wait_with_output()
+        .await
+        .map_err(Failure::io("cannot run cat"))?;
+    if output.status.success() {
         return Ok(());
     }
-    let (uid, gid) = (entry.uid.as_raw(), entry.gid.as_raw());
+    Err(Failure::Io {
+        what: format!("cannot copy '{}'", from.display()),
+        source: io::Error::other(String::from_utf8_lossy(&output.stderr).trim().to_string()),
+    })
+}
+
+/// Gives the sandbox and everything in it to `owner` (the fetch wrote
+/// them as the agent's user). Changing the owner also clears set-user-ID
+/// bits an archive may have carried.
+fn chown_tree(root: &Path, owner: Owner) -> Result<(), Failure> {
     let mut pending = vec![root.to_path_buf()];
     while let Some(path) = pending.pop() {
-        std::os::unix::fs::lchown(&path, Some(uid), Some(gid))
+        std::os::unix::fs::lchown(&path, Some(owner.uid), Some(owner.gid))
             .map_err(Failure::io(format!("cannot chown '{}'", path.display())))?;
         let metadata = std::fs::symlink_metadata(&path)
             .map_err(Failure::io(format!("cannot stat '{}'", path.display())))?;
