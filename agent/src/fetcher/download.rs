@@ -203,9 +203,7 @@ pub async fn save(
     let mut file = tokio::fs::File::create(to)
         .await
         .map_err(Failure::io(format!("cannot create '{}'", to.display())))?;
-    let total = content_length.map_or_else(|| "?".to_string(), |n| n.to_string());
-    let started = Instant::now();
-    let mut last_report = started;
+    let mut progress = Progress::new(content_length, Instant::now());
     let mut received: u64 = 0;
     loop {
         let frame = match tokio::time::timeout(stall, body.frame()).await {
@@ -220,13 +218,8 @@ pub async fn save(
             .await
             .map_err(Failure::io(format!("cannot write '{}'", to.display())))?;
         received += data.len() as u64;
-        if last_report.elapsed() >= PROGRESS_INTERVAL {
-            last_report = Instant::now();
-            tracing::info!(
-                uri,
-                "downloading: {received} of {total} bytes after {}s",
-                started.elapsed().as_secs()
-            );
+        if let Some(line) = progress.add(data.len() as u64, Instant::now()) {
+            tracing::info!(uri, "downloading: {line}");
         }
     }
     file.flush()
@@ -242,10 +235,66 @@ pub async fn save(
     Ok(())
 }
 
+/// When and what to log of a download in progress.
+struct Progress {
+    total: Option<u64>,
+    received: u64,
+    started: Instant,
+    last: Instant,
+}
+
+impl Progress {
+    fn new(total: Option<u64>, now: Instant) -> Self {
+        Self {
+            total,
+            received: 0,
+            started: now,
+            last: now,
+        }
+    }
+
+    /// Counts `bytes` more; returns the line to log when one is due.
+    fn add(&mut self, bytes: u64, now: Instant) -> Option<String> {
+        self.received += bytes;
+        if now.duration_since(self.last) < PROGRESS_INTERVAL {
+            return None;
+        }
+        self.last = now;
+        let elapsed = now.duration_since(self.started).as_secs();
+        let received = self.received;
+        Some(match self.total {
+            Some(total) if total > 0 => format!(
+                "{received} of {total} bytes ({}%) after {elapsed}s",
+                received.saturating_mul(100) / total
+            ),
+            _ => format!("{received} bytes after {elapsed}s"),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    #[test]
+    fn progress_is_logged_every_few_seconds() {
+        let start = Instant::now();
+        let at = |secs| start + Duration::from_secs(secs);
+        let mut progress = Progress::new(Some(200), start);
+        assert_eq!(progress.add(10, at(1)), None);
+        assert_eq!(
+            progress.add(40, at(5)).as_deref(),
+            Some("50 of 200 bytes (25%) after 5s")
+        );
+        assert_eq!(progress.add(50, at(9)), None);
+        assert_eq!(
+            progress.add(0, at(10)).as_deref(),
+            Some("100 of 200 bytes (50%) after 10s")
+        );
+        let mut unknown = Progress::new(None, start);
+        assert_eq!(unknown.add(7, at(6)).as_deref(), Some("7 bytes after 6s"));
+    }
 
     #[test]
     fn redirects_resolve_against_the_sender() {
