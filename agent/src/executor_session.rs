@@ -185,9 +185,7 @@ impl Session {
         self.tasks.push(task.clone());
     }
 
-    /// Sends a status update; returns its uuid. It is kept until
-    /// acknowledged; while the agent is away it waits for the
-    /// resubscription.
+    /// Sends a status update of the task's state; returns its uuid.
     pub async fn update(
         &mut self,
         task_id: &v1::TaskId,
@@ -195,20 +193,27 @@ impl Session {
         message: Option<String>,
         container: Option<&v1::ContainerId>,
     ) -> Result<Vec<u8>, ExecutorError> {
-        let uuid = mesos_proto::ids::new_uuid_bytes();
-        let status = v1::TaskStatus {
+        self.send(v1::TaskStatus {
             task_id: task_id.clone(),
             state: state as i32,
             message,
-            source: Some(Source::Executor as i32),
-            timestamp: Some(crate::agent::now_secs()),
-            uuid: Some(uuid.clone()),
             container_status: container.map(|c| v1::ContainerStatus {
                 container_id: Some(c.clone()),
                 ..Default::default()
             }),
             ..Default::default()
-        };
+        })
+        .await
+    }
+
+    /// Sends `status` as the executor's, with a fresh uuid (returned). It
+    /// is kept until acknowledged; while the agent is away it waits for
+    /// the resubscription.
+    pub async fn send(&mut self, mut status: v1::TaskStatus) -> Result<Vec<u8>, ExecutorError> {
+        let uuid = mesos_proto::ids::new_uuid_bytes();
+        status.source = Some(Source::Executor as i32);
+        status.timestamp = Some(crate::agent::now_secs());
+        status.uuid = Some(uuid.clone());
         self.unacknowledged.push(status.clone());
         if self.events.is_none() {
             return Ok(uuid);

@@ -4,6 +4,7 @@
 
 pub mod agent;
 pub mod checkpoint;
+pub mod checks;
 pub mod command;
 pub mod command_executor;
 pub mod containerizer;

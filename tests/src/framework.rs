@@ -73,6 +73,16 @@ impl Framework {
         }
     }
 
+    /// The next offer (updates arriving meanwhile are an error).
+    pub async fn offer(&mut self) -> anyhow::Result<v1::Offer> {
+        while self.offers.is_empty() {
+            if let Some(status) = self.next(Duration::from_secs(30)).await? {
+                bail!("unexpected update while waiting for an offer: {status:?}");
+            }
+        }
+        Ok(self.offers.remove(0))
+    }
+
     /// Launches `ids.len()` tasks running `command` (0.01 cpus, 4 MB each)
     /// as offers come, without waiting for them to start.
     pub async fn launch(&mut self, ids: &[String], command: &str) -> anyhow::Result<()> {
@@ -88,12 +98,7 @@ impl Framework {
     ) -> anyhow::Result<()> {
         let mut left: Vec<String> = ids.to_vec();
         while !left.is_empty() {
-            while self.offers.is_empty() {
-                if let Some(status) = self.next(Duration::from_secs(30)).await? {
-                    bail!("unexpected update while launching: {status:?}");
-                }
-            }
-            let offer = self.offers.remove(0);
+            let offer = self.offer().await?;
             let fit = left.len().min(cpus_of(&offer).div_euclid(0.01) as usize);
             let tasks: Vec<v1::TaskInfo> = left
                 .drain(..fit)

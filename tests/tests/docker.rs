@@ -294,6 +294,33 @@ async fn a_bridge_task_publishes_its_port_beside_a_mesos_task_and_is_killed() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pymesos_runs_docker_tasks_beside_a_mesos_task() {
+    let Some(_engine) = docker::require().await else {
+        return;
+    };
+    let Some(python) = mesos_tests::python::require() else {
+        return;
+    };
+    let cluster = cluster();
+    let master = cluster.master.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        mesos_tests::python::run_script(
+            &python,
+            "docker_tasks.py",
+            &[&master, BUSYBOX],
+            Duration::from_secs(150),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(
+        outcome.success,
+        "docker_tasks.py failed:\n{}",
+        outcome.output
+    );
+}
+
 fn http_get(port: u32) -> std::io::Result<String> {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", u16::try_from(port).unwrap_or(0)))?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;

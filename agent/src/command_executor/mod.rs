@@ -8,6 +8,10 @@
 //! acknowledged the terminal update (or after a bounded wait), and kills
 //! its task whenever it exits early.
 //!
+//! The task's health check and check run beside it (see [`crate::checks`]):
+//! their results go out as TASK_RUNNING updates, and a task that fails its
+//! health check `consecutive_failures` times in a row is killed.
+//!
 //! For a checkpointing framework (`MESOS_CHECKPOINT=1`) the executor
 //! outlives an agent restart: when its connection breaks it keeps
 //! resubscribing, backing off up to `MESOS_SUBSCRIPTION_BACKOFF_MAX`, for
@@ -19,9 +23,13 @@ mod task;
 
 use std::time::Duration;
 
-use mesos_proto::v1::{self, TaskState, executor, framework_info, task_status::Source};
+use mesos_proto::v1::{self, TaskState, executor, framework_info, task_status::Reason};
 use nix::sys::signal::Signal;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
+
+use crate::checks;
+use crate::executor_session::Session;
 
 pub use client::{ClientError, EventStream, ExecutorClient};
 pub use task::grace_of;
@@ -31,8 +39,6 @@ use task::{TaskProcess, outcome};
 const DEFAULT_GRACE: Duration = Duration::from_secs(3);
 /// How long to wait for the acknowledgement of the terminal update.
 const ACK_WAIT: Duration = Duration::from_secs(5);
-/// First delay before resubscribing to a restarting agent.
-const FIRST_RESUBSCRIBE: Duration = Duration::from_millis(50);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExecutorError {
@@ -115,27 +121,19 @@ impl Settings {
 
 /// Runs the executor until its task is done and acknowledged.
 pub async fn run(settings: Settings) -> Result<(), ExecutorError> {
-    let client = ExecutorClient::new(
-        &settings.endpoint,
-        &settings.framework_id,
-        &settings.executor_id,
-    );
-    let events = client.subscribe(Vec::new(), Vec::new()).await?;
+    let session = Session::subscribe(&settings).await?;
+    let (checks_tx, checks_rx) = mpsc::channel(8);
     let mut executor = CommandExecutor {
-        client,
+        session,
         shutdown_grace_period: settings.shutdown_grace_period,
-        recovery_timeout: settings.recovery_timeout,
-        backoff_max: settings.subscription_backoff_max,
         task_killing_state: false,
         task: None,
         kill_at: None,
         terminal_uuid: None,
         exit_at: None,
-        task_info: None,
-        unacknowledged: Vec::new(),
-        disconnected: None,
+        checks_tx,
     };
-    let result = executor.serve(events).await;
+    let result = executor.serve(checks_rx).await;
     // However the executor ends, its task must not outlive it.
     if let Some(task) = &executor.task {
         task.process.signal(Signal::SIGKILL);
@@ -144,7 +142,7 @@ pub async fn run(settings: Settings) -> Result<(), ExecutorError> {
 }
 
 struct CommandExecutor {
-    client: ExecutorClient,
+    session: Session,
     shutdown_grace_period: Duration,
     /// The framework understands TASK_KILLING.
     task_killing_state: bool,
@@ -154,78 +152,55 @@ struct CommandExecutor {
     terminal_uuid: Option<Vec<u8>>,
     /// When to give up waiting for the terminal update's acknowledgement.
     exit_at: Option<Instant>,
-    recovery_timeout: Option<Duration>,
-    backoff_max: Duration,
-    /// The task, until one of its updates is acknowledged.
-    task_info: Option<v1::TaskInfo>,
-    /// Updates sent but not acknowledged, oldest first.
-    unacknowledged: Vec<v1::TaskStatus>,
-    disconnected: Option<Disconnected>,
-}
-
-/// The agent went away; resubscribing.
-struct Disconnected {
-    since: Instant,
-    retry_at: Instant,
-    backoff: Duration,
+    /// Where the task's checkers report.
+    checks_tx: mpsc::Sender<checks::Event>,
 }
 
 struct Running {
     process: TaskProcess,
     kill_policy: Option<v1::KillPolicy>,
+    /// Stopped with the task.
+    _checkers: Vec<checks::Checker>,
+    /// The last health and check results, repeated in every later update
+    /// as Mesos does.
+    healthy: Option<bool>,
+    check_status: Option<v1::CheckStatusInfo>,
+    killed_by_health_check: bool,
 }
 
 impl CommandExecutor {
-    async fn serve(&mut self, events: EventStream) -> Result<(), ExecutorError> {
-        let mut events = Some(events);
+    async fn serve(
+        &mut self,
+        mut checks: mpsc::Receiver<checks::Event>,
+    ) -> Result<(), ExecutorError> {
         loop {
-            let retry_at = self.disconnected.as_ref().map(|d| d.retry_at);
-            // While disconnected, the terminal update waits for the agent.
-            let exit_at = self.exit_at.filter(|_| events.is_some());
+            let exit_at = self.session.ack_deadline(self.exit_at, ACK_WAIT);
             tokio::select! {
-                event = next_event(events.as_mut()) => match event {
-                    Ok(Some(event)) => {
-                        if self.event(event).await? == Flow::Exit {
-                            return Ok(());
-                        }
-                    }
-                    Ok(None) | Err(_) => {
-                        events = None;
-                        let why = match event {
-                            Err(e) => e.to_string(),
-                            _ => "the agent closed the event stream".to_string(),
-                        };
-                        if self.recovery_timeout.is_none() {
-                            tracing::warn!("{why}; exiting");
-                            return Ok(());
-                        }
-                        tracing::warn!("{why}; resubscribing");
-                        let now = Instant::now();
-                        self.disconnected = Some(Disconnected {
-                            since: now,
-                            retry_at: now + FIRST_RESUBSCRIBE,
-                            backoff: FIRST_RESUBSCRIBE,
-                        });
-                    }
-                },
-                _ = sleep_until(retry_at) => {
-                    if let Some(stream) = self.resubscribe().await? {
-                        events = Some(stream);
-                        if self.terminal_uuid.is_some() {
-                            self.exit_at = Some(Instant::now() + ACK_WAIT);
-                        }
+                event = self.session.next() => {
+                    let Some(event) = event? else { return Ok(()) };
+                    if self.event(event).await? == Flow::Exit {
+                        return Ok(());
                     }
                 }
                 status = wait(self.task.as_mut()) => {
                     let Some(running) = self.task.take() else { continue };
                     self.kill_at = None;
-                    let (state, message) = outcome(status, running.process.killed);
+                    let (state, mut message) = outcome(status, running.process.killed);
+                    if running.killed_by_health_check {
+                        message = format!("Killed after failing its health check: {message}");
+                    }
                     tracing::info!(
                         task = %running.process.task_id.value, state = state.as_str_name(),
                         "{message}"
                     );
-                    self.terminal(&running.process.task_id, state, message).await?;
+                    let mut status = status_of(&running.process.task_id, state, Some(message));
+                    status.healthy = running.healthy;
+                    status.check_status = running.check_status;
+                    let uuid = self.session.send(status).await?;
+                    self.terminal_uuid = Some(uuid);
+                    self.exit_at = Some(Instant::now() + ACK_WAIT);
                 }
+                Some(event) = checks.recv() => self.checked(event).await?,
                 _ = sleep_until(self.kill_at) => {
                     self.kill_at = None;
                     if let Some(running) = &self.task {
@@ -237,47 +212,6 @@ impl CommandExecutor {
                     tracing::warn!("no acknowledgement of the terminal update; exiting anyway");
                     return Ok(());
                 }
-            }
-        }
-    }
-
-    /// One resubscription attempt; `None` to try again later. An agent
-    /// that answers but does not know this executor (it did not recover
-    /// it) or one that stays away past the recovery timeout ends the
-    /// executor.
-    async fn resubscribe(&mut self) -> Result<Option<EventStream>, ExecutorError> {
-        let tasks = self.task_info.iter().cloned().collect();
-        let updates = self.unacknowledged.clone();
-        let pending = updates.len();
-        match self.client.subscribe(tasks, updates).await {
-            Ok(stream) => {
-                tracing::info!(unacknowledged = pending, "resubscribed to the agent");
-                self.disconnected = None;
-                Ok(Some(stream))
-            }
-            Err(e @ ClientError::Status { .. }) => Err(e.into()),
-            Err(e) => {
-                let (Some(timeout), Some(d)) = (self.recovery_timeout, &mut self.disconnected)
-                else {
-                    return Err(e.into());
-                };
-                let now = Instant::now();
-                if now.duration_since(d.since) >= timeout {
-                    tracing::error!(
-                        ?timeout,
-                        "the agent did not come back within the recovery timeout"
-                    );
-                    return Err(e.into());
-                }
-                // Half the maximum: the agent gives recovered executors
-                // MESOS_SUBSCRIPTION_BACKOFF_MAX (its reregistration
-                // timeout) to come back, so at least one attempt falls in
-                // that window however long the agent was away.
-                let cap = (self.backoff_max / 2).max(FIRST_RESUBSCRIBE);
-                d.backoff = (d.backoff * 2).min(cap);
-                d.retry_at = now + d.backoff;
-                tracing::debug!("resubscription failed ({e}); retrying in {:?}", d.backoff);
-                Ok(None)
             }
         }
     }
@@ -306,19 +240,10 @@ impl CommandExecutor {
                 }
             }
             executor::event::Type::Acknowledged => {
-                if let Some(ack) = event.acknowledged {
-                    self.unacknowledged
-                        .retain(|u| u.uuid.as_deref() != Some(ack.uuid.as_slice()));
-                    if self
-                        .task_info
-                        .as_ref()
-                        .is_some_and(|t| t.task_id == ack.task_id)
-                    {
-                        self.task_info = None;
-                    }
-                    if self.terminal_uuid.as_deref() == Some(ack.uuid.as_slice()) {
-                        return Ok(Flow::Exit);
-                    }
+                if let Some(ack) = event.acknowledged
+                    && self.terminal_uuid.as_deref() == Some(ack.uuid.as_slice())
+                {
+                    return Ok(Flow::Exit);
                 }
             }
             executor::event::Type::Shutdown => {
@@ -354,24 +279,86 @@ impl CommandExecutor {
             .await?;
             return Ok(());
         }
-        self.task_info = Some(task.clone());
+        self.session.track(&task);
         self.update(&task.task_id, TaskState::TaskStarting, None)
             .await?;
-        match TaskProcess::start(&task) {
-            Ok(process) => {
-                tracing::info!(task = %task.task_id.value, pid = ?process.pid(), "task started");
-                self.task = Some(Running {
-                    process,
-                    kill_policy: task.kill_policy,
-                });
-                self.update(&task.task_id, TaskState::TaskRunning, None)
-                    .await?;
+        let policies = match Policies::of(&task) {
+            Ok(policies) => policies,
+            Err(e) => {
+                return self
+                    .terminal(&task.task_id, TaskState::TaskFailed, e.to_string())
+                    .await;
             }
+        };
+        let process = match TaskProcess::start(&task) {
+            Ok(process) => process,
             Err(e) => {
                 let message = format!("Failed to launch the command: {e}");
-                self.terminal(&task.task_id, TaskState::TaskFailed, message)
-                    .await?;
+                return self
+                    .terminal(&task.task_id, TaskState::TaskFailed, message)
+                    .await;
             }
+        };
+        tracing::info!(task = %task.task_id.value, pid = ?process.pid(), "task started");
+        let started = Instant::now();
+        let check_status = policies.check.as_ref().map(checks::check::initial_status);
+        let mut running_status = status_of(&task.task_id, TaskState::TaskRunning, None);
+        running_status.check_status = check_status;
+        self.session.send(running_status).await?;
+        let mut checkers = Vec::new();
+        if let Some(policy) = policies.health {
+            checkers.push(checks::spawn_health_check(
+                policy,
+                started,
+                self.checks_tx.clone(),
+            ));
+        }
+        if let Some(policy) = policies.check {
+            checkers.push(checks::spawn_check(policy, self.checks_tx.clone()));
+        }
+        self.task = Some(Running {
+            process,
+            kill_policy: task.kill_policy,
+            _checkers: checkers,
+            healthy: None,
+            check_status,
+            killed_by_health_check: false,
+        });
+        Ok(())
+    }
+
+    /// A checker's result: a TASK_RUNNING update carrying it, and the kill
+    /// of a task that failed its health check too often.
+    async fn checked(&mut self, event: checks::Event) -> Result<(), ExecutorError> {
+        let Some(running) = self.task.as_mut().filter(|r| !r.process.killed) else {
+            return Ok(());
+        };
+        let task_id = running.process.task_id.clone();
+        let (reason, message, kill) = match event {
+            checks::Event::Health(verdict) => {
+                running.healthy = Some(verdict.healthy);
+                (
+                    Reason::TaskHealthCheckStatusUpdated,
+                    Some(verdict.message),
+                    verdict.kill,
+                )
+            }
+            checks::Event::Check(status) => {
+                running.check_status = Some(status);
+                (Reason::TaskCheckStatusUpdated, None, false)
+            }
+        };
+        let mut status = status_of(&task_id, TaskState::TaskRunning, message);
+        status.reason = Some(reason as i32);
+        status.healthy = running.healthy;
+        status.check_status = running.check_status;
+        if kill {
+            running.killed_by_health_check = true;
+        }
+        self.session.send(status).await?;
+        if kill {
+            tracing::warn!(task = %task_id.value, "health check failed too often; killing the task");
+            self.kill(&task_id, None).await?;
         }
         Ok(())
     }
@@ -423,36 +410,45 @@ impl CommandExecutor {
         Ok(())
     }
 
-    /// Sends a status update; returns its uuid. It is kept until
-    /// acknowledged; while the agent is away (a checkpointing framework's
-    /// executor) it waits for the resubscription.
     async fn update(
         &mut self,
         task_id: &v1::TaskId,
         state: TaskState,
         message: Option<String>,
     ) -> Result<Vec<u8>, ExecutorError> {
-        let uuid = mesos_proto::ids::new_uuid_bytes();
-        let status = v1::TaskStatus {
-            task_id: task_id.clone(),
-            state: state as i32,
-            message,
-            source: Some(Source::Executor as i32),
-            timestamp: Some(crate::agent::now_secs()),
-            uuid: Some(uuid.clone()),
-            ..Default::default()
-        };
-        self.unacknowledged.push(status.clone());
-        if self.disconnected.is_some() {
-            return Ok(uuid);
-        }
-        if let Err(e) = self.client.update(status).await {
-            if self.recovery_timeout.is_none() {
-                return Err(e.into());
-            }
-            tracing::warn!("status update not delivered ({e}); it goes with the next subscription");
-        }
-        Ok(uuid)
+        self.session.update(task_id, state, message, None).await
+    }
+}
+
+/// A task's validated health check and check.
+struct Policies {
+    health: Option<checks::health::HealthPolicy>,
+    check: Option<checks::check::CheckPolicy>,
+}
+
+impl Policies {
+    fn of(task: &v1::TaskInfo) -> Result<Self, checks::CheckError> {
+        Ok(Self {
+            health: task
+                .health_check
+                .as_ref()
+                .map(checks::health::HealthPolicy::from_proto)
+                .transpose()?,
+            check: task
+                .check
+                .as_ref()
+                .map(checks::check::CheckPolicy::from_proto)
+                .transpose()?,
+        })
+    }
+}
+
+fn status_of(task_id: &v1::TaskId, state: TaskState, message: Option<String>) -> v1::TaskStatus {
+    v1::TaskStatus {
+        task_id: task_id.clone(),
+        state: state as i32,
+        message,
+        ..Default::default()
     }
 }
 
@@ -465,15 +461,6 @@ enum Flow {
 async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn next_event(
-    events: Option<&mut EventStream>,
-) -> Result<Option<executor::Event>, ClientError> {
-    match events {
-        Some(events) => events.next().await,
         None => std::future::pending().await,
     }
 }

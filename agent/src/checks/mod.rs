@@ -1,0 +1,58 @@
+//! Health checks (`TaskInfo.health_check`) and generalized checks
+//! (`TaskInfo.check`), run by the executor next to its task, as in Mesos.
+//!
+//! A checker is a task of its own: it waits the check's delay, then probes
+//! every interval (a command, an HTTP GET or a TCP connect, each bounded by
+//! the timeout) and sends what the executor must report on a channel. What
+//! to report is decided by pure state machines ([`health::Health`],
+//! [`check::Check`]) so the rules are tested without processes or sockets.
+
+pub mod check;
+pub mod health;
+pub mod probe;
+mod runner;
+
+pub use runner::{Checker, Event, spawn_check, spawn_health_check};
+
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckError {
+    #[error("{what} has no type")]
+    NoType { what: &'static str },
+    #[error("{what} of type {kind} needs its '{field}' field")]
+    MissingField {
+        what: &'static str,
+        kind: &'static str,
+        field: &'static str,
+    },
+    #[error("{what}: {field} must be a finite, non-negative number of seconds")]
+    BadDuration {
+        what: &'static str,
+        field: &'static str,
+    },
+    #[error("{what}: port {port} is not a TCP port")]
+    BadPort { what: &'static str, port: u32 },
+    #[error("health check: HTTP scheme '{0}' is not supported (only http)")]
+    UnsupportedScheme(String),
+}
+
+/// A proto's `double` seconds as a duration.
+fn seconds(what: &'static str, field: &'static str, value: f64) -> Result<Duration, CheckError> {
+    Duration::try_from_secs_f64(value).map_err(|_| CheckError::BadDuration { what, field })
+}
+
+fn port(what: &'static str, port: u32) -> Result<u16, CheckError> {
+    u16::try_from(port)
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or(CheckError::BadPort { what, port })
+}
+
+/// When and how long to probe.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timing {
+    pub delay: Duration,
+    pub interval: Duration,
+    pub timeout: Duration,
+}

@@ -1,0 +1,101 @@
+//! Checkers as tasks: each probes on its schedule and sends what the
+//! executor must report. Dropping the handle stops the checker.
+
+use mesos_proto::v1::CheckStatusInfo;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::Timing;
+use super::check::{Check, CheckPolicy, Outcome};
+use super::health::{Health, HealthPolicy, Verdict};
+use super::probe::{Probe, healthy};
+
+/// What a checker tells the executor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Health(Verdict),
+    Check(CheckStatusInfo),
+}
+
+/// A running checker; stopped when dropped.
+#[derive(Debug)]
+pub struct Checker(JoinHandle<()>);
+
+impl Drop for Checker {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Starts the health checks of a task that started at `started`. After a
+/// verdict that kills, the checker stops.
+pub fn spawn_health_check(
+    policy: HealthPolicy,
+    started: Instant,
+    events: mpsc::Sender<Event>,
+) -> Checker {
+    Checker(tokio::spawn(async move {
+        let mut health = Health::new(&policy);
+        every(
+            policy.timing,
+            &policy.probe,
+            |outcome| {
+                let verdict = health.observe(healthy(outcome), started.elapsed());
+                let stop = verdict.as_ref().is_some_and(|v| v.kill);
+                (verdict.map(Event::Health), stop)
+            },
+            &events,
+        )
+        .await;
+    }))
+}
+
+/// Starts a task's generalized check. The TASK_RUNNING update carries the
+/// empty status [`initial_status`](super::check::initial_status) gives; results are reported as they
+/// change from it.
+pub fn spawn_check(policy: CheckPolicy, events: mpsc::Sender<Event>) -> Checker {
+    Checker(tokio::spawn(async move {
+        let mut check = Check::default();
+        let _ = check.observe(&policy.probe, Outcome::Unknown);
+        let probe = policy.probe.clone();
+        every(
+            policy.timing,
+            &policy.probe,
+            |outcome| {
+                let status = check.observe(&probe, outcome.unwrap_or(Outcome::Unknown));
+                (status.map(Event::Check), false)
+            },
+            &events,
+        )
+        .await;
+    }))
+}
+
+/// Probes after the delay and then every interval, handing each outcome to
+/// `judge` (what to send, and whether to stop), until the receiver is gone.
+async fn every(
+    timing: Timing,
+    probe: &Probe,
+    mut judge: impl FnMut(Result<Outcome, String>) -> (Option<Event>, bool),
+    events: &mpsc::Sender<Event>,
+) {
+    tokio::time::sleep(timing.delay).await;
+    loop {
+        let next = Instant::now() + timing.interval;
+        let outcome = probe.run(timing.timeout).await;
+        if let Err(reason) = &outcome {
+            tracing::debug!("check gave no result: {reason}");
+        }
+        let (event, stop) = judge(outcome);
+        if let Some(event) = event
+            && events.send(event).await.is_err()
+        {
+            return;
+        }
+        if stop {
+            return;
+        }
+        tokio::time::sleep_until(next).await;
+    }
+}
