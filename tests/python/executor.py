@@ -1,5 +1,8 @@
 """Unmodified pymesos custom executor: reports its task running, sends the
-scheduler a framework message, then finishes the task."""
+scheduler a framework message (saying whether it runs in a container with
+its sandbox at the docker containerizer's /mnt/mesos/sandbox), then finishes
+the task."""
+import os
 import threading
 import time
 
@@ -10,7 +13,8 @@ class Echo(Executor):
     def launchTask(self, driver, task):
         def run():
             driver.sendStatusUpdate({"task_id": task["task_id"], "state": "TASK_RUNNING"})
-            driver.sendFrameworkMessage(encode_data(b"hello from " + task["task_id"]["value"].encode()))
+            where = b" in a container" if os.path.isdir("/mnt/mesos/sandbox") else b""
+            driver.sendFrameworkMessage(encode_data(b"hello from " + task["task_id"]["value"].encode() + where))
             time.sleep(0.5)
             driver.sendStatusUpdate({"task_id": task["task_id"], "state": "TASK_FINISHED"})
 

@@ -294,6 +294,95 @@ async fn a_bridge_task_publishes_its_port_beside_a_mesos_task_and_is_killed() {
     );
 }
 
+/// A host path visible at the same place in the container, read-only.
+fn host_volume(host: &str, inside: &str) -> v1::Volume {
+    v1::Volume {
+        mode: v1::volume::Mode::Ro as i32,
+        container_path: inside.into(),
+        host_path: Some(host.into()),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pymesos_executor_runs_inside_a_docker_container() {
+    let Some(_engine) = docker::require().await else {
+        return;
+    };
+    let Some(python) = mesos_tests::python::require() else {
+        return;
+    };
+    let cluster = cluster();
+    let (client, mut events) = subscribe(&cluster).await;
+    let offer = next_offer(&mut events).await;
+    // The busybox image gets the host's /usr (python) and C library, and
+    // this repository (the venv with pymesos, the executor script), all
+    // read-only at the same paths.
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .display()
+        .to_string();
+    let script = format!("{repo}/tests/python/executor.py");
+    let executor = v1::ExecutorInfo {
+        executor_id: v1::ExecutorId {
+            value: "in-docker".into(),
+        },
+        framework_id: client.framework_id().cloned(),
+        command: Some(v1::CommandInfo {
+            value: Some(format!("{} {script}", python.display())),
+            ..Default::default()
+        }),
+        container: Some(v1::ContainerInfo {
+            r#type: container_info::Type::Docker as i32,
+            docker: Some(container_info::DockerInfo {
+                image: BUSYBOX.into(),
+                // The executor reaches the agent on loopback.
+                network: Some(container_info::docker_info::Network::Host as i32),
+                ..Default::default()
+            }),
+            volumes: vec![
+                host_volume("/usr", "/usr"),
+                host_volume("/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu"),
+                host_volume("/usr/lib64", "/lib64"),
+                host_volume(&repo, &repo),
+            ],
+            ..Default::default()
+        }),
+        resources: vec![scalar("cpus", 0.1), scalar("mem", 64.0)],
+        ..Default::default()
+    };
+    let task = v1::TaskInfo {
+        name: "inside".into(),
+        task_id: v1::TaskId {
+            value: "inside".into(),
+        },
+        agent_id: offer.agent_id.clone(),
+        resources: vec![scalar("cpus", 0.1), scalar("mem", 32.0)],
+        executor: Some(executor),
+        ..Default::default()
+    };
+    client.launch(&offer.id, vec![task], None).await.unwrap();
+    let (mut message, mut finished) = (None, false);
+    while message.is_none() || !finished {
+        let event = next(&mut events).await;
+        if let Some(m) = event.message {
+            message = Some(String::from_utf8_lossy(&m.data).into_owned());
+        }
+        if let Some(update) = event.update {
+            client.acknowledge(&update.status).await.unwrap();
+            let state = update.status.state();
+            assert!(
+                !state.is_terminal() || state == TaskState::TaskFinished,
+                "{:?}",
+                update.status
+            );
+            finished |= state == TaskState::TaskFinished;
+        }
+    }
+    assert_eq!(message.as_deref(), Some("hello from inside in a container"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pymesos_runs_docker_tasks_beside_a_mesos_task() {
     let Some(_engine) = docker::require().await else {

@@ -17,14 +17,21 @@ use super::tasks::DOCKER_EXECUTOR;
 use super::{Agent, DockerConfig};
 
 impl Executor {
-    /// The Engine container of a docker executor.
+    /// The Engine container of a docker executor (for a command task) or
+    /// of a custom executor in a DOCKER container.
     pub fn docker_container(&self) -> Option<String> {
-        self.info
+        let docker_executor = self
+            .info
             .command
             .as_ref()
             .and_then(|c| c.value.as_deref())
-            .filter(|v| v.ends_with(DOCKER_EXECUTOR))
-            .map(|_| mesos_docker::container_name(&self.container_id))
+            .is_some_and(|v| v.ends_with(DOCKER_EXECUTOR));
+        let in_docker = self
+            .info
+            .container
+            .as_ref()
+            .is_some_and(|c| c.r#type() == mesos_proto::v1::container_info::Type::Docker);
+        (docker_executor || in_docker).then(|| mesos_docker::container_name(&self.container_id))
     }
 }
 

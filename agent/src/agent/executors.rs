@@ -16,7 +16,7 @@ use nix::sys::signal::Signal;
 use super::model::{
     Executor, ExecutorState, FrameworkState, MAX_COMPLETED_FRAMEWORKS, Task, Termination,
 };
-use super::tasks::agent_status;
+use super::tasks::{DOCKER_EXECUTOR, agent_status};
 use super::{Agent, Command, ExecutorKey, Handle};
 use crate::command::CommandLine;
 use crate::executor_env::ExecutorEnv;
@@ -144,8 +144,37 @@ impl Agent {
             .user
             .clone()
             .unwrap_or_else(|| framework.info.user.clone());
+        let mut env = env;
+        let command = match info.container.as_ref().map(|c| c.r#type()) {
+            // A custom executor in a DOCKER container: the docker executor
+            // runs it there (and stands for it as the executor's process).
+            Some(v1::container_info::Type::Docker) => {
+                env.extend(
+                    self.config
+                        .docker
+                        .executor_env()
+                        .map(|(name, value)| (name.to_string(), value)),
+                );
+                env.insert(
+                    crate::docker_executor::EXECUTOR_INFO_VAR.into(),
+                    String::from_utf8_lossy(&mesos_proto::json::to_json_vec(info)).into_owned(),
+                );
+                env.insert(
+                    crate::docker_executor::CONTAINER_ID_VAR.into(),
+                    container_id.to_string(),
+                );
+                let program = self.config.launcher_dir.join(DOCKER_EXECUTOR);
+                CommandLine::from_info(&v1::CommandInfo {
+                    value: Some(program.display().to_string()),
+                    shell: Some(false),
+                    arguments: vec![DOCKER_EXECUTOR.to_string()],
+                    ..Default::default()
+                })
+            }
+            _ => CommandLine::from_info(command),
+        };
         Ok(LaunchSpec {
-            command: CommandLine::from_info(command),
+            command,
             sandbox,
             base_env: self.config.executor_base_env.clone(),
             env,

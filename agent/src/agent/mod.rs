@@ -97,6 +97,24 @@ pub struct DockerConfig {
     pub kill_orphans: bool,
 }
 
+impl DockerConfig {
+    /// What `mesos-docker-executor` needs from the agent's flags.
+    pub fn executor_env(&self) -> [(&'static str, String); 4] {
+        [
+            ("MESOS_DOCKER_SOCKET", self.socket.display().to_string()),
+            (
+                "MESOS_DOCKER_STOP_TIMEOUT",
+                mesos_flags::Duration(self.stop_timeout).to_string(),
+            ),
+            (
+                "MESOS_SANDBOX_DIRECTORY",
+                self.sandbox_directory.display().to_string(),
+            ),
+            ("MESOS_CGROUPS_ENABLE_CFS", self.enable_cfs.to_string()),
+        ]
+    }
+}
+
 /// Identifies an executor: (framework id, executor id).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ExecutorKey {

@@ -34,12 +34,6 @@ impl Agent {
             None => task.container.as_ref(),
         };
         let containerizer = match containerizer::select(&self.config.containerizers, container) {
-            Ok(Kind::Docker) if task.executor.is_some() => {
-                Err("Custom executors in DOCKER containers are not supported yet".to_string())
-            }
-            other => other,
-        };
-        let containerizer = match containerizer {
             Ok(kind) => kind,
             Err(message) => {
                 tracing::warn!(task = %task.task_id.value, "{message}");
@@ -147,20 +141,8 @@ impl Agent {
         let program = self.config.launcher_dir.join(binary);
         let mut environment = command.environment.clone();
         if containerizer == Kind::Docker {
-            let docker = &self.config.docker;
             let vars = &mut environment.get_or_insert_with(Default::default).variables;
-            for (name, value) in [
-                ("MESOS_DOCKER_SOCKET", docker.socket.display().to_string()),
-                (
-                    "MESOS_DOCKER_STOP_TIMEOUT",
-                    mesos_flags::Duration(docker.stop_timeout).to_string(),
-                ),
-                (
-                    "MESOS_SANDBOX_DIRECTORY",
-                    docker.sandbox_directory.display().to_string(),
-                ),
-                ("MESOS_CGROUPS_ENABLE_CFS", docker.enable_cfs.to_string()),
-            ] {
+            for (name, value) in self.config.docker.executor_env() {
                 vars.push(v1::environment::Variable {
                     name: name.to_string(),
                     value: Some(value),

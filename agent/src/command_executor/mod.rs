@@ -48,6 +48,8 @@ pub enum ExecutorError {
     BadEnv { name: &'static str, reason: String },
     #[error(transparent)]
     Client(#[from] ClientError),
+    #[error("{0}")]
+    Container(String),
 }
 
 /// What the agent told the executor through its environment.

@@ -10,6 +10,8 @@
 //! started) or TASK_KILLED. A kill is `docker stop` with the kill policy's
 //! grace period (else `--docker_stop_timeout`).
 
+mod supervisor;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -21,6 +23,7 @@ use tokio::time::Instant;
 
 use crate::command_executor::{ExecutorError, Settings, grace_of};
 use crate::executor_session::Session;
+pub use supervisor::{CONTAINER_ID_VAR, EXECUTOR_INFO_VAR, ExecutorContainer, supervise};
 
 /// How long to wait for the acknowledgement of the terminal update.
 const ACK_WAIT: Duration = Duration::from_secs(5);
