@@ -1,7 +1,10 @@
 //! The fetcher through a real master and agent: a task's `CommandInfo.URI`s
 //! land in its sandbox before its command runs, from a local tarball
 //! (extracted) or from an http server run by the test (made executable,
-//! cached), and a URI that cannot be fetched fails the task naming it.
+//! cached, through a redirect); a URI that cannot be fetched (404, stalled,
+//! unreadable by the task's user) fails the task naming it; a kill while
+//! fetching keeps the executor from starting; fetched files belong to the
+//! task's user.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
 
