@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use mesos_flags::{Duration, FlagValue};
+use mesos_flags::{Bytes, Duration, FlagValue};
 
 mesos_flags::flags! {
     /// Flags of mesos-agent.
@@ -78,6 +78,12 @@ mesos_flags::flags! {
         gc_disk_headroom: f64 = "0.1",
         /// Sandbox path inside containers that have an image.
         sandbox_directory: PathBuf = "/mnt/mesos/sandbox",
+        /// Directory of the fetcher cache (emptied when the agent starts).
+        fetcher_cache_dir: PathBuf = "/tmp/mesos/fetch",
+        /// Upper bound of the fetcher cache's size; least recently used files go first.
+        fetcher_cache_size: Bytes = "2GB",
+        /// A download that receives nothing for this long fails.
+        fetcher_stall_timeout: Duration = "1mins",
         /// Run executors as the user of their CommandInfo or framework.
         switch_user: bool = "true",
         /// Whether command tasks use the HTTP command executor (the only kind here).
@@ -270,6 +276,9 @@ mod tests {
         assert_eq!(flags.recover, Recover::Reconnect);
         assert!(flags.strict && flags.switch_user && flags.http_command_executor);
         assert_eq!(flags.gc_delay.to_string(), "1weeks");
+        assert_eq!(flags.fetcher_cache_size.0, 2 << 30);
+        assert_eq!(flags.fetcher_cache_dir, PathBuf::from("/tmp/mesos/fetch"));
+        assert_eq!(flags.fetcher_stall_timeout.to_string(), "1mins");
         let pairs = flags.to_pairs();
         assert!(pairs.contains(&("recover".to_string(), "reconnect".to_string())));
         assert!(pairs.contains(&("logging_level".to_string(), "INFO".to_string())));

@@ -13,6 +13,7 @@ pub mod docker_executor;
 pub mod error;
 pub mod executor_env;
 pub mod executor_session;
+pub mod fetcher;
 pub mod files;
 pub mod flags;
 pub mod gc;
@@ -92,6 +93,23 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
         disk_usage: Arc::new(gc::statvfs_usage),
     });
     let nested = nested::NestedContainers::default();
+    let fetcher_config = fetcher::FetcherConfig {
+        cache_dir: flags.fetcher_cache_dir.clone(),
+        cache_size: flags.fetcher_cache_size.0,
+        stall_timeout: flags.fetcher_stall_timeout.0,
+    };
+    let fetcher = tokio::task::spawn_blocking(move || {
+        let fetcher = fetcher::Fetcher::new(fetcher_config);
+        fetcher.clear_cache_dir().map(|()| fetcher)
+    })
+    .await
+    .map_err(|e| AgentError::Startup(e.to_string()))?
+    .map_err(|e| {
+        AgentError::Startup(format!(
+            "cannot empty --fetcher_cache_dir '{}': {e}",
+            flags.fetcher_cache_dir.display()
+        ))
+    })?;
     let pairs = flags.to_pairs();
     let config = agent::Config {
         work_dir: flags.work_dir.clone(),
@@ -109,6 +127,7 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
         flags: pairs.clone(),
         gc,
         nested: nested.clone(),
+        fetcher,
         containerizers: flags.containerizers.0.clone(),
         docker: agent::DockerConfig {
             socket: flags.docker_socket.clone(),

@@ -152,6 +152,39 @@ impl Framework {
     }
 }
 
+impl Framework {
+    /// Launches `tasks` as they are (their agent ID set from the offer) on
+    /// the next offer, without waiting for them to start.
+    pub async fn launch_tasks(&mut self, mut tasks: Vec<v1::TaskInfo>) -> anyhow::Result<()> {
+        while self.offers.is_empty() {
+            if let Some(status) = self.next(Duration::from_secs(30)).await? {
+                bail!("unexpected update while launching: {status:?}");
+            }
+        }
+        let offer = self.offers.remove(0);
+        for task in &mut tasks {
+            task.agent_id = offer.agent_id.clone();
+        }
+        self.client.launch(&offer.id, tasks, None).await?;
+        Ok(())
+    }
+
+    /// Waits for a terminal update of each of `ids`; returns them by task ID.
+    pub async fn wait_terminal(
+        &mut self,
+        ids: &[&str],
+    ) -> anyhow::Result<BTreeMap<String, v1::TaskStatus>> {
+        let mut done = BTreeMap::new();
+        while ids.iter().any(|id| !done.contains_key(*id)) {
+            let status = self.next_update(Duration::from_secs(60)).await?;
+            if status.state().is_terminal() {
+                done.insert(status.task_id.value.clone(), status);
+            }
+        }
+        Ok(done)
+    }
+}
+
 fn cpus_of(offer: &v1::Offer) -> f64 {
     offer
         .resources

@@ -78,12 +78,22 @@ impl Agent {
         // on disk, so a restarted agent knows every executor it started.
         let checkpoint_run = self.checkpoint_run(&key);
         let durable = checkpoint_run.as_ref().map(|_| self.checkpointer.durable());
+        let uris = self
+            .executor(&key)
+            .and_then(|e| e.info.command.as_ref())
+            .map(|c| c.uris.clone())
+            .unwrap_or_default();
+        let (abort, aborted) = tokio::sync::watch::channel(false);
+        self.launches.insert(container_id.clone(), abort);
         let run = Run {
             key: key.clone(),
             container_id: container_id.clone(),
             work_dir: self.config.work_dir.clone(),
             agent_id: self.agent_id.clone().unwrap_or_default(),
             pid_file: checkpoint_run.map(|run| self.meta.forked_pid(&run)),
+            fetcher: self.config.fetcher.clone(),
+            uris,
+            aborted,
         };
         tokio::spawn(run.launch_and_watch(spec, self.handle.clone(), durable));
         self.handle.notify_after(
@@ -187,6 +197,7 @@ impl Agent {
         container_id: &str,
         result: Result<u32, String>,
     ) {
+        self.launches.remove(container_id);
         let current = self
             .executor_mut(key)
             .filter(|e| e.container_id == container_id);
@@ -207,12 +218,19 @@ impl Agent {
             }
             (Some(executor), Err(message)) => {
                 tracing::warn!(%key, container = container_id, "executor launch failed: {message}");
-                executor.termination = Some(Termination {
+                // A launch given up because the executor was being ended
+                // already (say, its task was killed while fetching) ends
+                // its tasks as that said.
+                let failed =
+                    executor.termination.is_none() && executor.state != ExecutorState::Terminating;
+                executor.termination.get_or_insert(Termination {
                     state: None,
                     reason: Reason::ContainerLaunchFailed,
                     message,
                 });
-                self.counters.container_launch_errors += 1;
+                if failed {
+                    self.counters.container_launch_errors += 1;
+                }
                 self.executor_terminated(key, None);
             }
             (None, Err(_)) => {}
@@ -332,6 +350,8 @@ impl Agent {
         executor.state = ExecutorState::Terminating;
         if let Some(pid) = executor.pid {
             destroy(pid);
+        } else {
+            self.abort_launch(container_id);
         }
     }
 
@@ -390,6 +410,18 @@ impl Agent {
             self.handle.notify_after(grace, command);
         } else if let Some(pid) = executor.pid {
             destroy(pid);
+        } else {
+            let container_id = executor.container_id.clone();
+            self.abort_launch(&container_id);
+        }
+    }
+
+    /// Stops a launch still fetching or about to fork: the executor never
+    /// starts, and the launch reports a failure.
+    fn abort_launch(&self, container_id: &str) {
+        if let Some(abort) = self.launches.get(container_id) {
+            tracing::info!(container = container_id, "giving up the launch in progress");
+            let _ = abort.send(true);
         }
     }
 
@@ -470,6 +502,11 @@ struct Run {
     agent_id: String,
     /// `forked.pid`, for a checkpointing framework.
     pid_file: Option<PathBuf>,
+    fetcher: crate::fetcher::Fetcher,
+    /// Fetched into the sandbox before the fork.
+    uris: Vec<v1::command_info::Uri>,
+    /// Set when the agent gives the launch up.
+    aborted: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Run {
@@ -504,14 +541,14 @@ impl Run {
         self.report(&handle, exited).await;
     }
 
-    /// Creates the sandbox and forks the executor, on the blocking pool.
+    /// Creates the sandbox, fetches the URIs into it and forks the
+    /// executor; file work and the fork run on the blocking pool.
     async fn launch(&self, spec: LaunchSpec) -> Result<(tokio::process::Child, u32), String> {
         let work_dir = self.work_dir.clone();
         let agent_id = self.agent_id.clone();
         let key = self.key.clone();
         let container_id = self.container_id.clone();
-        let pid_file = self.pid_file.clone();
-        let child = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
             let ids = RunIds {
                 agent_id: &agent_id,
                 framework_id: &key.framework_id,
@@ -519,7 +556,27 @@ impl Run {
                 container_id: &container_id,
             };
             sandbox::create(&work_dir, &ids)
-                .map_err(|e| format!("Failed to create the sandbox: {e}"))?;
+                .map_err(|e| format!("Failed to create the sandbox: {e}"))
+        })
+        .await
+        .map_err(|e| format!("the launch was aborted: {e}"))??;
+        if !self.uris.is_empty() {
+            let mut aborted = self.aborted.clone();
+            let fetch = self
+                .fetcher
+                .fetch_all(&self.uris, &spec.sandbox, spec.user.as_deref());
+            tokio::select! {
+                result = fetch => result.map_err(|e| e.to_string())?,
+                () = wait_for_abort(&mut aborted) => {
+                    return Err("The container was destroyed while fetching".to_string());
+                }
+            }
+        }
+        if *self.aborted.borrow() {
+            return Err("The container was destroyed during its launch".to_string());
+        }
+        let pid_file = self.pid_file.clone();
+        let child = tokio::task::spawn_blocking(move || {
             let child = launcher::launch(&spec).map_err(|e| e.to_string())?;
             // Written here, at once, not through the checkpoint writer: by
             // the time the executor's first update is acknowledged a
@@ -548,6 +605,14 @@ impl Run {
         if handle.send(command).await.is_err() {
             tracing::debug!(key = %self.key, "agent loop gone; report dropped");
         }
+    }
+}
+
+/// Returns once the agent gives the launch up; never if it drops the
+/// sender without doing so.
+async fn wait_for_abort(aborted: &mut tokio::sync::watch::Receiver<bool>) {
+    if aborted.wait_for(|a| *a).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 

@@ -81,6 +81,8 @@ pub struct Config {
     pub docker: DockerConfig,
     /// Containers nested in executors' (destroyed with them).
     pub nested: crate::nested::NestedContainers,
+    /// Fetches executors' URIs into their sandboxes before they start.
+    pub fetcher: crate::fetcher::Fetcher,
 }
 
 /// What the docker executor needs from the agent's flags.
@@ -295,6 +297,9 @@ pub struct Agent {
     handle: Handle,
     next_conn: u64,
     counters: Counters,
+    /// Launches in progress (fetching or forking), by container ID: set to
+    /// give one up.
+    launches: HashMap<String, tokio::sync::watch::Sender<bool>>,
 }
 
 impl Agent {
@@ -319,6 +324,7 @@ impl Agent {
             handle: handle.clone(),
             next_conn: 1,
             counters: Counters::default(),
+            launches: HashMap::new(),
         };
         agent.restore(recovered);
         agent.kill_docker_orphans();
