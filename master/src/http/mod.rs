@@ -2,6 +2,7 @@
 //! `/master/X`, as libprocess routes them.
 
 pub mod endpoints;
+mod operator;
 mod scheduler;
 
 use std::sync::Arc;
@@ -21,6 +22,10 @@ pub fn router(app: App) -> Router {
     Router::new()
         .route("/api/v1/scheduler", any(scheduler::scheduler))
         .route("/master/api/v1/scheduler", any(scheduler::scheduler))
+        .route("/api/v1", any(operator::handle))
+        .route("/api/v1/operator", any(operator::handle))
+        .route("/master/api/v1", any(operator::handle))
+        .route("/master/api/v1/operator", any(operator::handle))
         .route("/health", get(endpoints::health))
         .route("/master/health", get(endpoints::health))
         .route("/version", get(endpoints::version))

@@ -11,6 +11,7 @@ mod framework_calls;
 mod frameworks;
 mod metrics;
 mod offers;
+mod operator;
 mod state_json;
 mod task_groups;
 
@@ -89,6 +90,17 @@ pub enum Command {
     },
     Metrics {
         reply: oneshot::Sender<serde_json::Value>,
+    },
+    /// An operator API call that reads or changes the master's state;
+    /// `None` answers 200 with no body.
+    Operator {
+        call: mesos_proto::v1::master::Call,
+        reply: oneshot::Sender<Result<Option<mesos_proto::v1::master::Response>, ApiError>>,
+    },
+    /// An operator SUBSCRIBE: RecordIO frames of `master::Event` in `format`.
+    OperatorSubscribe {
+        format: Format,
+        reply: oneshot::Sender<mpsc::Receiver<Bytes>>,
     },
 }
 
@@ -229,6 +241,9 @@ pub struct Master {
     next_agent: u64,
     next_offer: u64,
     counters: Counters,
+    /// Agents an operator marked gone: never admitted again.
+    gone_agents: BTreeSet<String>,
+    operator_subscribers: Vec<operator::OperatorSubscriber>,
     /// Something happened that deserves an allocation before the next tick
     /// (a framework or agent arrived, a framework revived).
     allocate_soon: bool,
@@ -250,6 +265,8 @@ impl Master {
             next_agent: 0,
             next_offer: 0,
             counters: Counters::default(),
+            gone_agents: BTreeSet::new(),
+            operator_subscribers: Vec::new(),
             allocate_soon: false,
         }
     }
@@ -336,6 +353,12 @@ impl Master {
             Command::Metrics { reply } => {
                 let _ = reply.send(self.metrics_json());
             }
+            Command::Operator { call, reply } => {
+                let _ = reply.send(self.operator_call(call));
+            }
+            Command::OperatorSubscribe { format, reply } => {
+                let _ = reply.send(self.operator_subscribe(format));
+            }
         }
     }
 
@@ -359,6 +382,7 @@ impl Master {
         for id in ids {
             self.send_event(&id, &event);
         }
+        self.publish_heartbeat();
     }
 
     /// Encodes and queues an event for a framework. Returns false if the

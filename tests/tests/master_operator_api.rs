@@ -1,0 +1,544 @@
+//! The master operator API (`POST /api/v1` on the master) and the legacy
+//! master endpoints, through a real master and agent: the GET calls in JSON
+//! and protobuf, bad calls, the SUBSCRIBE event stream, TEARDOWN and
+//! MARK_AGENT_GONE.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
+
+use std::io::Read;
+use std::net::TcpStream;
+use std::time::Duration;
+
+use mesos_proto::codec::{self, Format};
+use mesos_proto::json;
+use mesos_proto::recordio;
+use mesos_proto::v1::master::{Call, Event, Response, call, event, response};
+use mesos_proto::v1::{self, TaskState};
+use mesos_tests::cluster::Cluster;
+use mesos_tests::framework::{Framework, task_ids};
+use mesos_tests::raw_http;
+
+fn simple(kind: call::Type) -> Call {
+    Call {
+        r#type: Some(kind as i32),
+        ..Default::default()
+    }
+}
+
+fn post_to(cluster: &Cluster, path: &str, format: Format, call: &Call) -> raw_http::Response {
+    let body = codec::encode(format, call);
+    raw_http::request(
+        &cluster.master,
+        "POST",
+        path,
+        &[
+            ("Content-Type", format.media_type()),
+            ("Accept", format.media_type()),
+        ],
+        &body,
+    )
+    .unwrap()
+}
+
+fn post(cluster: &Cluster, format: Format, call: &Call) -> raw_http::Response {
+    post_to(cluster, "/api/v1", format, call)
+}
+
+fn answer(cluster: &Cluster, format: Format, call: &Call) -> Response {
+    let response = post(cluster, format, call);
+    assert_eq!(response.status, 200, "{call:?}: {}", response.text());
+    assert_eq!(response.header("content-type"), Some(format.media_type()));
+    codec::decode(format, &response.body).unwrap()
+}
+
+/// An operator SUBSCRIBE stream read off a plain socket: de-chunks the
+/// body as it arrives and takes RecordIO records out of it.
+struct EventReader {
+    format: Format,
+    socket: TcpStream,
+    /// Chunked body bytes not yet de-chunked.
+    raw: Vec<u8>,
+    records: recordio::Decoder,
+}
+
+impl EventReader {
+    fn open(cluster: &Cluster, format: Format) -> EventReader {
+        let body = codec::encode(format, &simple(call::Type::Subscribe));
+        let (head, rest, socket) = raw_http::open_stream(
+            &cluster.master,
+            "/api/v1",
+            &[
+                ("Content-Type", format.media_type()),
+                ("Accept", format.media_type()),
+            ],
+            &body,
+        )
+        .unwrap();
+        assert_eq!(head.status, 200);
+        assert_eq!(head.header("content-type"), Some(format.media_type()));
+        assert_eq!(head.header("transfer-encoding"), Some("chunked"));
+        socket
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        EventReader {
+            format,
+            socket,
+            raw: rest,
+            records: recordio::Decoder::default(),
+        }
+    }
+
+    fn next(&mut self) -> Event {
+        loop {
+            if let Some(record) = self.records.next_record().unwrap() {
+                return codec::decode(self.format, &record).unwrap();
+            }
+            if !self.take_chunk() {
+                let mut buf = [0u8; 16 * 1024];
+                let n = self.socket.read(&mut buf).expect("an event in time");
+                assert!(n > 0, "the master closed the event stream");
+                self.raw.extend_from_slice(&buf[..n]);
+            }
+        }
+    }
+
+    /// Moves one complete chunk into the record decoder.
+    fn take_chunk(&mut self) -> bool {
+        let Some(line_end) = self.raw.windows(2).position(|w| w == b"\r\n") else {
+            return false;
+        };
+        let size_text = String::from_utf8_lossy(&self.raw[..line_end]).into_owned();
+        let size = usize::from_str_radix(size_text.trim(), 16).unwrap();
+        assert!(size > 0, "the event stream ended");
+        let end = line_end + 2 + size + 2;
+        if self.raw.len() < end {
+            return false;
+        }
+        self.records
+            .push(&self.raw[line_end + 2..line_end + 2 + size]);
+        self.raw.drain(..end);
+        true
+    }
+
+    /// The next event that is not a heartbeat.
+    fn next_change(&mut self) -> Event {
+        loop {
+            let event = self.next();
+            if event.r#type() != event::Type::Heartbeat {
+                return event;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn get_calls_answer_in_json_and_protobuf() {
+    let cluster = Cluster::start();
+    let mut framework = Framework::subscribe(&cluster.master, "operated", false)
+        .await
+        .unwrap();
+    framework
+        .launch_running(&task_ids("sleeper", 1), "sleep 1000")
+        .await
+        .unwrap();
+    let framework_id = framework.client.framework_id().unwrap().value.clone();
+
+    for format in [Format::Json, Format::Protobuf] {
+        let health = answer(&cluster, format, &simple(call::Type::GetHealth));
+        assert_eq!(health.r#type(), response::Type::GetHealth);
+        assert!(health.get_health.unwrap().healthy);
+
+        let version = answer(&cluster, format, &simple(call::Type::GetVersion));
+        assert_eq!(version.r#type(), response::Type::GetVersion);
+        assert_eq!(
+            version.get_version.unwrap().version_info.version,
+            mesos_proto::MESOS_VERSION
+        );
+
+        let flags = answer(&cluster, format, &simple(call::Type::GetFlags))
+            .get_flags
+            .unwrap();
+        assert!(
+            flags
+                .flags
+                .iter()
+                .any(|f| f.name == "registry" && f.value.as_deref() == Some("in_memory"))
+        );
+
+        let metrics = answer(&cluster, format, &simple(call::Type::GetMetrics))
+            .get_metrics
+            .unwrap();
+        let running = metrics
+            .metrics
+            .iter()
+            .find(|m| m.name == "master/tasks_running")
+            .and_then(|m| m.value);
+        assert_eq!(running, Some(1.0));
+
+        let level = answer(&cluster, format, &simple(call::Type::GetLoggingLevel));
+        assert_eq!(level.get_logging_level.unwrap().level, 0);
+
+        let state = answer(&cluster, format, &simple(call::Type::GetState));
+        assert_eq!(state.r#type(), response::Type::GetState);
+        let state = state.get_state.unwrap();
+        let tasks = state.get_tasks.unwrap().tasks;
+        assert_eq!(tasks.len(), 1);
+        assert_eq!(tasks[0].task_id.value, "sleeper-0");
+        assert_eq!(tasks[0].state(), TaskState::TaskRunning);
+        let agents = state.get_agents.unwrap().agents;
+        assert_eq!(agents.len(), 1);
+        assert!(agents[0].active);
+        let frameworks = state.get_frameworks.unwrap().frameworks;
+        assert_eq!(frameworks.len(), 1);
+        assert_eq!(frameworks[0].framework_info.name, "operated");
+
+        let agents = answer(&cluster, format, &simple(call::Type::GetAgents))
+            .get_agents
+            .unwrap()
+            .agents;
+        assert_eq!(agents.len(), 1);
+        let cpus: f64 = agents[0]
+            .total_resources
+            .iter()
+            .filter(|r| r.name == "cpus")
+            .filter_map(|r| r.scalar.as_ref().map(|s| s.value))
+            .sum();
+        assert_eq!(cpus, 2.0);
+        let used: f64 = agents[0]
+            .allocated_resources
+            .iter()
+            .filter(|r| r.name == "cpus")
+            .filter_map(|r| r.scalar.as_ref().map(|s| s.value))
+            .sum();
+        assert!((used - 0.01).abs() < 1e-9, "allocated cpus {used}");
+
+        let frameworks = answer(&cluster, format, &simple(call::Type::GetFrameworks))
+            .get_frameworks
+            .unwrap();
+        assert_eq!(frameworks.frameworks.len(), 1);
+        let f = &frameworks.frameworks[0];
+        assert_eq!(f.framework_info.id.as_ref().unwrap().value, framework_id);
+        assert!(f.active && f.connected && !f.recovered);
+        assert!(frameworks.completed_frameworks.is_empty());
+
+        let tasks = answer(&cluster, format, &simple(call::Type::GetTasks))
+            .get_tasks
+            .unwrap();
+        assert_eq!(tasks.tasks.len(), 1);
+        assert!(tasks.completed_tasks.is_empty());
+
+        let executors = answer(&cluster, format, &simple(call::Type::GetExecutors));
+        assert_eq!(executors.r#type(), response::Type::GetExecutors);
+
+        let roles = answer(&cluster, format, &simple(call::Type::GetRoles))
+            .get_roles
+            .unwrap()
+            .roles;
+        let star = roles.iter().find(|r| r.name == "*").expect("role *");
+        assert_eq!(star.weight, 1.0);
+        assert_eq!(star.frameworks.len(), 1);
+        assert_eq!(star.frameworks[0].value, framework_id);
+
+        let master = answer(&cluster, format, &simple(call::Type::GetMaster))
+            .get_master
+            .unwrap();
+        let info = master.master_info.unwrap();
+        assert_eq!(
+            format!("127.0.0.1:{}", info.port),
+            cluster.master,
+            "{info:?}"
+        );
+        assert!(master.start_time.unwrap() > 0.0);
+
+        let weights = answer(&cluster, format, &simple(call::Type::GetWeights));
+        assert_eq!(weights.r#type(), response::Type::GetWeights);
+        assert!(weights.get_weights.unwrap().weight_infos.is_empty());
+
+        let quota = answer(&cluster, format, &simple(call::Type::GetQuota));
+        assert_eq!(quota.r#type(), response::Type::GetQuota);
+        assert!(quota.get_quota.unwrap().status.configs.is_empty());
+    }
+
+    // The same API under its other path.
+    let health = post_to(
+        &cluster,
+        "/api/v1/operator",
+        Format::Json,
+        &simple(call::Type::GetHealth),
+    );
+    assert_eq!(health.status, 200, "{}", health.text());
+    let health: serde_json::Value = serde_json::from_slice(&health.body).unwrap();
+    assert_eq!(health["type"], "GET_HEALTH");
+    assert_eq!(health["get_health"]["healthy"], true);
+}
+
+#[tokio::test]
+async fn bad_calls_get_a_4xx_saying_what_is_wrong() {
+    let cluster = Cluster::start();
+    let master = &cluster.master;
+
+    let get = raw_http::get(master, "/api/v1").unwrap();
+    assert_eq!(get.status, 405);
+
+    let garbage = raw_http::request(
+        master,
+        "POST",
+        "/api/v1",
+        &[("Content-Type", "application/json")],
+        b"{nope",
+    )
+    .unwrap();
+    assert_eq!(garbage.status, 400, "{}", garbage.text());
+    assert!(
+        garbage.text().contains("Failed to parse"),
+        "{}",
+        garbage.text()
+    );
+
+    let unknown_type = raw_http::request(
+        master,
+        "POST",
+        "/api/v1",
+        &[("Content-Type", "application/json")],
+        br#"{"type":"GET_EVERYTHING"}"#,
+    )
+    .unwrap();
+    assert_eq!(unknown_type.status, 400, "{}", unknown_type.text());
+    assert!(
+        unknown_type.text().contains("GET_EVERYTHING"),
+        "{}",
+        unknown_type.text()
+    );
+
+    // A protobuf call whose type number this master does not know.
+    let odd = raw_http::request(
+        master,
+        "POST",
+        "/api/v1",
+        &[("Content-Type", "application/x-protobuf")],
+        &[0x08, 0xe7, 0x07], // field 1 (type) = 999
+    )
+    .unwrap();
+    assert_eq!(odd.status, 400, "{}", odd.text());
+    assert!(odd.text().contains("999"), "{}", odd.text());
+
+    let no_type = raw_http::request(
+        master,
+        "POST",
+        "/api/v1",
+        &[("Content-Type", "application/json")],
+        b"{}",
+    )
+    .unwrap();
+    assert_eq!(no_type.status, 400, "{}", no_type.text());
+    assert!(no_type.text().contains("'type'"), "{}", no_type.text());
+
+    let body = json::to_json_vec(&simple(call::Type::GetHealth));
+    let text = raw_http::request(
+        master,
+        "POST",
+        "/api/v1",
+        &[("Content-Type", "text/plain")],
+        &body,
+    )
+    .unwrap();
+    assert_eq!(text.status, 415, "{}", text.text());
+    assert!(text.text().contains("Content-Type"), "{}", text.text());
+
+    let html = raw_http::request(
+        master,
+        "POST",
+        "/api/v1",
+        &[
+            ("Content-Type", "application/json"),
+            ("Accept", "text/html"),
+        ],
+        &body,
+    )
+    .unwrap();
+    assert_eq!(html.status, 406, "{}", html.text());
+
+    // A required field missing, in JSON and in protobuf.
+    let missing = raw_http::request(
+        master,
+        "POST",
+        "/api/v1",
+        &[("Content-Type", "application/json")],
+        br#"{"type":"TEARDOWN","teardown":{}}"#,
+    )
+    .unwrap();
+    assert_eq!(missing.status, 400, "{}", missing.text());
+    assert!(
+        missing.text().contains("framework_id"),
+        "{}",
+        missing.text()
+    );
+    let no_payload = post(&cluster, Format::Protobuf, &simple(call::Type::Teardown));
+    assert_eq!(no_payload.status, 400, "{}", no_payload.text());
+    assert!(
+        no_payload.text().contains("teardown"),
+        "{}",
+        no_payload.text()
+    );
+
+    let no_framework = post(
+        &cluster,
+        Format::Json,
+        &Call {
+            teardown: Some(call::Teardown {
+                framework_id: v1::FrameworkId {
+                    value: "no-such-framework".into(),
+                },
+            }),
+            ..simple(call::Type::Teardown)
+        },
+    );
+    assert_eq!(no_framework.status, 400, "{}", no_framework.text());
+    let no_agent = post(
+        &cluster,
+        Format::Json,
+        &Call {
+            mark_agent_gone: Some(call::MarkAgentGone {
+                agent_id: v1::AgentId {
+                    value: "no-such-agent".into(),
+                },
+            }),
+            ..simple(call::Type::MarkAgentGone)
+        },
+    );
+    assert_eq!(no_agent.status, 404, "{}", no_agent.text());
+
+    // Calls waiting for the allocator's side name themselves.
+    for kind in [
+        call::Type::ReserveResources,
+        call::Type::UnreserveResources,
+        call::Type::CreateVolumes,
+        call::Type::DestroyVolumes,
+        call::Type::UpdateWeights,
+        call::Type::UpdateQuota,
+    ] {
+        let refused = post(&cluster, Format::Json, &simple(kind));
+        assert_eq!(refused.status, 501, "{kind:?}: {}", refused.text());
+        assert!(
+            refused.text().contains(kind.as_str_name()),
+            "{}",
+            refused.text()
+        );
+    }
+
+    // None of it hurt the master.
+    let health = answer(&cluster, Format::Json, &simple(call::Type::GetHealth));
+    assert!(health.get_health.unwrap().healthy);
+}
+
+#[tokio::test]
+async fn subscribe_reports_tasks_frameworks_and_agents_as_they_change() {
+    let mut cluster = Cluster::start();
+    let old_agent = answer(&cluster, Format::Json, &simple(call::Type::GetAgents))
+        .get_agents
+        .unwrap()
+        .agents[0]
+        .agent_info
+        .id
+        .clone()
+        .unwrap()
+        .value;
+    let mut streams = [
+        EventReader::open(&cluster, Format::Json),
+        EventReader::open(&cluster, Format::Protobuf),
+    ];
+    for stream in &mut streams {
+        let subscribed = stream.next();
+        assert_eq!(subscribed.r#type(), event::Type::Subscribed);
+        let subscribed = subscribed.subscribed.unwrap();
+        assert_eq!(subscribed.heartbeat_interval_seconds, Some(15.0));
+        let state = subscribed.get_state.unwrap();
+        assert_eq!(state.get_agents.unwrap().agents.len(), 1);
+        assert!(state.get_frameworks.unwrap().frameworks.is_empty());
+        assert_eq!(stream.next().r#type(), event::Type::Heartbeat);
+    }
+
+    let mut framework = Framework::subscribe(&cluster.master, "watched", false)
+        .await
+        .unwrap();
+    framework
+        .launch(&task_ids("brief", 1), "echo hello")
+        .await
+        .unwrap();
+    loop {
+        let status = framework
+            .next_update(Duration::from_secs(30))
+            .await
+            .unwrap();
+        if status.state() == TaskState::TaskFinished {
+            break;
+        }
+        assert!(!status.state().is_terminal(), "{status:?}");
+    }
+
+    for stream in &mut streams {
+        let added = stream.next_change();
+        assert_eq!(added.r#type(), event::Type::FrameworkAdded, "{added:?}");
+        let added = added.framework_added.unwrap().framework;
+        assert_eq!(added.framework_info.name, "watched");
+        assert!(added.connected);
+
+        let mut states = Vec::new();
+        loop {
+            let event = stream.next_change();
+            match event.r#type() {
+                event::Type::TaskAdded => {
+                    let task = event.task_added.unwrap().task;
+                    assert_eq!(task.task_id.value, "brief-0");
+                    assert_eq!(task.state(), TaskState::TaskStaging);
+                    assert!(states.is_empty(), "TASK_ADDED came after {states:?}");
+                    states.push(task.state());
+                }
+                event::Type::TaskUpdated => {
+                    let updated = event.task_updated.unwrap();
+                    assert_eq!(updated.status.task_id.value, "brief-0");
+                    assert_eq!(updated.status.state(), updated.state());
+                    states.push(updated.state());
+                    if updated.state() == TaskState::TaskFinished {
+                        break;
+                    }
+                }
+                other => panic!("unexpected {other:?} in {states:?}"),
+            }
+        }
+        let running = states.iter().position(|s| *s == TaskState::TaskRunning);
+        assert!(
+            running.is_some_and(|i| i + 1 == states.len() - 1),
+            "RUNNING right before FINISHED: {states:?}"
+        );
+    }
+
+    // A new agent at the old one's address replaces it.
+    cluster.kill_agent(0);
+    let fresh_dir = cluster.dir.path().join("agent-0-fresh");
+    cluster
+        .restart_agent(0, &[format!("--work_dir={}", fresh_dir.display())])
+        .unwrap();
+    for stream in &mut streams {
+        let mut removed = None;
+        let mut added = None;
+        while removed.is_none() || added.is_none() {
+            let event = stream.next_change();
+            match event.r#type() {
+                event::Type::AgentRemoved => {
+                    removed = Some(event.agent_removed.unwrap().agent_id.value);
+                }
+                event::Type::AgentAdded => {
+                    let agent = event.agent_added.unwrap().agent;
+                    assert!(agent.active);
+                    added = Some(agent.agent_info.id.unwrap().value);
+                }
+                // The framework stays; its offers come and go.
+                event::Type::FrameworkUpdated => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(removed.as_deref(), Some(old_agent.as_str()));
+        assert_ne!(added.as_deref(), Some(old_agent.as_str()));
+    }
+}
