@@ -9,11 +9,12 @@ use std::io::Read;
 use std::net::TcpStream;
 use std::time::Duration;
 
+use mesos_cli::scheduler_client::{EventStream, SchedulerClient, scalar};
 use mesos_proto::codec::{self, Format};
 use mesos_proto::json;
 use mesos_proto::recordio;
 use mesos_proto::v1::master::{Call, Event, Response, call, event, response};
-use mesos_proto::v1::{self, TaskState};
+use mesos_proto::v1::{self, TaskState, scheduler};
 use mesos_tests::cluster::Cluster;
 use mesos_tests::framework::{Framework, task_ids};
 use mesos_tests::raw_http;
@@ -541,4 +542,256 @@ async fn subscribe_reports_tasks_frameworks_and_agents_as_they_change() {
         assert_eq!(removed.as_deref(), Some(old_agent.as_str()));
         assert_ne!(added.as_deref(), Some(old_agent.as_str()));
     }
+}
+
+/// Polls until no task process of the cluster is left.
+async fn wait_for_no_sandbox_processes(cluster: &Cluster) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = cluster.sandbox_processes();
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "task processes still alive: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn teardown_ends_the_frameworks_tasks() {
+    let cluster = Cluster::start();
+    let mut framework = Framework::subscribe(&cluster.master, "doomed", false)
+        .await
+        .unwrap();
+    framework
+        .launch_running(&task_ids("sleeper", 2), "sleep 1000")
+        .await
+        .unwrap();
+    let framework_id = framework.client.framework_id().unwrap().clone();
+    assert!(!cluster.sandbox_processes().is_empty());
+
+    let mut stream = EventReader::open(&cluster, Format::Json);
+    let subscribed = stream.next().subscribed.unwrap().get_state.unwrap();
+    assert_eq!(subscribed.get_tasks.unwrap().tasks.len(), 2);
+
+    let teardown = post(
+        &cluster,
+        Format::Protobuf,
+        &Call {
+            teardown: Some(call::Teardown {
+                framework_id: framework_id.clone(),
+            }),
+            ..simple(call::Type::Teardown)
+        },
+    );
+    assert_eq!(teardown.status, 200, "{}", teardown.text());
+    assert!(teardown.body.is_empty());
+
+    let mut killed = Vec::new();
+    loop {
+        let event = stream.next_change();
+        match event.r#type() {
+            event::Type::TaskUpdated => {
+                let updated = event.task_updated.unwrap();
+                assert_eq!(updated.framework_id, framework_id);
+                assert_eq!(updated.state(), TaskState::TaskKilled);
+                killed.push(updated.status.task_id.value);
+            }
+            event::Type::FrameworkRemoved => {
+                let info = event.framework_removed.unwrap().framework_info;
+                assert_eq!(info.id.as_ref(), Some(&framework_id));
+                break;
+            }
+            // Offers going back change the framework.
+            event::Type::FrameworkUpdated => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    killed.sort();
+    assert_eq!(killed, task_ids("sleeper", 2));
+
+    let frameworks = answer(&cluster, Format::Json, &simple(call::Type::GetFrameworks))
+        .get_frameworks
+        .unwrap();
+    assert!(frameworks.frameworks.is_empty());
+    assert_eq!(frameworks.completed_frameworks.len(), 1);
+    assert!(!frameworks.completed_frameworks[0].active);
+    let tasks = answer(&cluster, Format::Json, &simple(call::Type::GetTasks))
+        .get_tasks
+        .unwrap();
+    assert!(tasks.tasks.is_empty());
+    assert_eq!(tasks.completed_tasks.len(), 2);
+    assert!(
+        tasks
+            .completed_tasks
+            .iter()
+            .all(|t| t.state() == TaskState::TaskKilled)
+    );
+    wait_for_no_sandbox_processes(&cluster).await;
+
+    // The framework is gone: a second teardown names it as unknown.
+    let again = post(
+        &cluster,
+        Format::Json,
+        &Call {
+            teardown: Some(call::Teardown {
+                framework_id: framework_id.clone(),
+            }),
+            ..simple(call::Type::Teardown)
+        },
+    );
+    assert_eq!(again.status, 400, "{}", again.text());
+    assert!(
+        again.text().contains(&framework_id.value),
+        "{}",
+        again.text()
+    );
+}
+
+/// A PARTITION_AWARE framework with task `aware-0` running.
+async fn partition_aware_task(cluster: &Cluster) -> (SchedulerClient, EventStream) {
+    let mut client = SchedulerClient::new(&cluster.master);
+    let mut events = client
+        .subscribe(v1::FrameworkInfo {
+            user: String::new(),
+            name: "aware".into(),
+            capabilities: vec![v1::framework_info::Capability {
+                r#type: Some(v1::framework_info::capability::Type::PartitionAware as i32),
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let offer = loop {
+        if let Some(offers) = next_scheduler_event(&mut events).await.offers {
+            break offers.offers.into_iter().next().unwrap();
+        }
+    };
+    let task = v1::TaskInfo {
+        name: "aware-0".into(),
+        task_id: v1::TaskId {
+            value: "aware-0".into(),
+        },
+        agent_id: offer.agent_id.clone(),
+        resources: vec![scalar("cpus", 0.1), scalar("mem", 16.0)],
+        command: Some(v1::CommandInfo {
+            value: Some("sleep 1000".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    client.launch(&offer.id, vec![task], None).await.unwrap();
+    loop {
+        if let Some(update) = next_scheduler_event(&mut events).await.update {
+            client.acknowledge(&update.status).await.unwrap();
+            if update.status.state() == TaskState::TaskRunning {
+                return (client, events);
+            }
+        }
+    }
+}
+
+async fn next_scheduler_event(events: &mut EventStream) -> scheduler::Event {
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(30), events.next())
+            .await
+            .expect("an event in time")
+            .unwrap()
+            .expect("stream open");
+        if event.r#type() != scheduler::event::Type::Heartbeat {
+            return event;
+        }
+    }
+}
+
+#[tokio::test]
+async fn mark_agent_gone_ends_its_tasks_and_removes_it() {
+    let cluster = Cluster::start();
+    let mut plain = Framework::subscribe(&cluster.master, "plain", false)
+        .await
+        .unwrap();
+    plain
+        .launch_running(&task_ids("plain", 1), "sleep 1000")
+        .await
+        .unwrap();
+    let (_aware, mut aware_events) = partition_aware_task(&cluster).await;
+    let agent_id = answer(&cluster, Format::Json, &simple(call::Type::GetAgents))
+        .get_agents
+        .unwrap()
+        .agents[0]
+        .agent_info
+        .id
+        .clone()
+        .unwrap();
+    let mut stream = EventReader::open(&cluster, Format::Protobuf);
+    assert_eq!(stream.next().r#type(), event::Type::Subscribed);
+
+    let gone = Call {
+        mark_agent_gone: Some(call::MarkAgentGone {
+            agent_id: agent_id.clone(),
+        }),
+        ..simple(call::Type::MarkAgentGone)
+    };
+    let marked = post(&cluster, Format::Json, &gone);
+    assert_eq!(marked.status, 200, "{}", marked.text());
+
+    let lost = plain.next_update(Duration::from_secs(30)).await.unwrap();
+    assert_eq!(lost.task_id.value, "plain-0");
+    assert_eq!(lost.state(), TaskState::TaskLost);
+    assert_eq!(
+        lost.reason(),
+        v1::task_status::Reason::AgentRemovedByOperator
+    );
+    let gone_update = loop {
+        if let Some(update) = next_scheduler_event(&mut aware_events).await.update {
+            break update.status;
+        }
+    };
+    assert_eq!(gone_update.task_id.value, "aware-0");
+    assert_eq!(gone_update.state(), TaskState::TaskGoneByOperator);
+
+    let mut states = Vec::new();
+    loop {
+        let event = stream.next_change();
+        match event.r#type() {
+            event::Type::TaskUpdated => {
+                let updated = event.task_updated.unwrap();
+                let state = updated.state();
+                states.push((updated.status.task_id.value, state));
+            }
+            event::Type::AgentRemoved => {
+                assert_eq!(event.agent_removed.unwrap().agent_id, agent_id);
+                break;
+            }
+            event::Type::FrameworkUpdated => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    states.sort();
+    assert_eq!(
+        states,
+        vec![
+            ("aware-0".to_string(), TaskState::TaskGoneByOperator),
+            ("plain-0".to_string(), TaskState::TaskLost),
+        ]
+    );
+
+    let agents = answer(&cluster, Format::Json, &simple(call::Type::GetAgents))
+        .get_agents
+        .unwrap();
+    assert!(agents.agents.is_empty());
+    let tasks = answer(&cluster, Format::Json, &simple(call::Type::GetTasks))
+        .get_tasks
+        .unwrap();
+    assert!(tasks.tasks.is_empty(), "{:?}", tasks.tasks);
+    assert_eq!(tasks.completed_tasks.len(), 2);
+    // The agent was told to end the frameworks' executors.
+    wait_for_no_sandbox_processes(&cluster).await;
+
+    // Marking it again is not an error.
+    let again = post(&cluster, Format::Protobuf, &gone);
+    assert_eq!(again.status, 200, "{}", again.text());
 }
