@@ -132,6 +132,12 @@ impl EventReader {
     }
 }
 
+fn get_json(cluster: &Cluster, path: &str) -> serde_json::Value {
+    let response = raw_http::get(&cluster.master, path).unwrap();
+    assert_eq!(response.status, 200, "{path}: {}", response.text());
+    serde_json::from_slice(&response.body).unwrap()
+}
+
 #[tokio::test]
 async fn get_calls_answer_in_json_and_protobuf() {
     let cluster = Cluster::start();
@@ -484,7 +490,10 @@ async fn subscribe_reports_tasks_frameworks_and_agents_as_they_change() {
         assert_eq!(added.framework_info.name, "watched");
         assert!(added.connected);
 
-        let mut states = Vec::new();
+        // (status, state) per event: the state is the task's latest, which
+        // runs ahead of the status while the agent waits for an
+        // acknowledgement (RUNNING may arrive already saying FINISHED).
+        let mut seen: Vec<(TaskState, TaskState)> = Vec::new();
         loop {
             let event = stream.next_change();
             match event.r#type() {
@@ -492,25 +501,32 @@ async fn subscribe_reports_tasks_frameworks_and_agents_as_they_change() {
                     let task = event.task_added.unwrap().task;
                     assert_eq!(task.task_id.value, "brief-0");
                     assert_eq!(task.state(), TaskState::TaskStaging);
-                    assert!(states.is_empty(), "TASK_ADDED came after {states:?}");
-                    states.push(task.state());
+                    assert!(seen.is_empty(), "TASK_ADDED came after {seen:?}");
+                    seen.push((TaskState::TaskStaging, TaskState::TaskStaging));
                 }
                 event::Type::TaskUpdated => {
                     let updated = event.task_updated.unwrap();
                     assert_eq!(updated.status.task_id.value, "brief-0");
-                    assert_eq!(updated.status.state(), updated.state());
-                    states.push(updated.state());
-                    if updated.state() == TaskState::TaskFinished {
+                    let state = updated.state();
+                    seen.push((updated.status.state(), state));
+                    if state == TaskState::TaskFinished {
                         break;
                     }
                 }
-                other => panic!("unexpected {other:?} in {states:?}"),
+                other => panic!("unexpected {other:?} after {seen:?}"),
             }
         }
-        let running = states.iter().position(|s| *s == TaskState::TaskRunning);
+        assert_eq!(seen.first().map(|s| s.1), Some(TaskState::TaskStaging));
         assert!(
-            running.is_some_and(|i| i + 1 == states.len() - 1),
-            "RUNNING right before FINISHED: {states:?}"
+            seen.iter()
+                .any(|(status, _)| *status == TaskState::TaskRunning),
+            "no RUNNING update in {seen:?}"
+        );
+        assert!(
+            seen[..seen.len() - 1]
+                .iter()
+                .all(|(_, state)| !state.is_terminal()),
+            "{seen:?}"
         );
     }
 
@@ -794,4 +810,184 @@ async fn mark_agent_gone_ends_its_tasks_and_removes_it() {
     // Marking it again is not an error.
     let again = post(&cluster, Format::Protobuf, &gone);
     assert_eq!(again.status, 200, "{}", again.text());
+}
+
+fn ids(tasks: &serde_json::Value) -> Vec<String> {
+    tasks["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn legacy_endpoints_keep_mesos_shapes() {
+    let cluster = Cluster::start();
+    let mut framework = Framework::subscribe(&cluster.master, "legacy", false)
+        .await
+        .unwrap();
+    framework
+        .launch_running(&task_ids("sleeper", 3), "sleep 1000")
+        .await
+        .unwrap();
+    let framework_id = framework.client.framework_id().unwrap().value.clone();
+
+    let frameworks = get_json(&cluster, "/master/frameworks");
+    assert_eq!(frameworks["frameworks"].as_array().unwrap().len(), 1);
+    assert_eq!(frameworks["frameworks"][0]["id"], framework_id.as_str());
+    assert_eq!(
+        frameworks["frameworks"][0]["tasks"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(frameworks["completed_frameworks"], serde_json::json!([]));
+    assert_eq!(frameworks["unregistered_frameworks"], serde_json::json!([]));
+    let filtered = get_json(&cluster, "/master/frameworks?framework_id=other");
+    assert_eq!(filtered["frameworks"], serde_json::json!([]));
+
+    let slaves = get_json(&cluster, "/master/slaves");
+    assert_eq!(slaves["slaves"].as_array().unwrap().len(), 1);
+    assert_eq!(slaves["slaves"][0]["resources"]["cpus"], 2.0);
+    assert_eq!(slaves["recovered_slaves"], serde_json::json!([]));
+    let agent_id = slaves["slaves"][0]["id"].as_str().unwrap().to_string();
+
+    let roles = get_json(&cluster, "/master/roles");
+    let role = &roles["roles"][0];
+    assert_eq!(role["name"], "*");
+    assert_eq!(role["weight"], 1.0);
+    assert_eq!(role["frameworks"], serde_json::json!([framework_id]));
+    let cpus = role["resources"]["cpus"].as_f64().unwrap();
+    assert!((cpus - 0.03).abs() < 1e-9, "{role}");
+
+    let summary = get_json(&cluster, "/master/state-summary");
+    assert_eq!(summary["hostname"], "127.0.0.1");
+    assert_eq!(summary["slaves"][0]["id"], agent_id.as_str());
+    assert_eq!(summary["slaves"][0]["TASK_RUNNING"], 3);
+    assert_eq!(summary["slaves"][0]["TASK_FINISHED"], 0);
+    assert_eq!(
+        summary["slaves"][0]["framework_ids"],
+        serde_json::json!([framework_id])
+    );
+    assert_eq!(summary["frameworks"][0]["TASK_RUNNING"], 3);
+    assert_eq!(
+        summary["frameworks"][0]["slave_ids"],
+        serde_json::json!([agent_id])
+    );
+    assert!(summary["frameworks"][0].get("tasks").is_none());
+
+    // Paging and order of /master/tasks.
+    let ascending = ids(&get_json(&cluster, "/master/tasks?order=asc"));
+    assert_eq!(ascending.len(), 3);
+    let mut sorted = ascending.clone();
+    sorted.sort();
+    assert_eq!(sorted, task_ids("sleeper", 3));
+    let mut descending = ids(&get_json(&cluster, "/master/tasks"));
+    descending.reverse();
+    assert_eq!(descending, ascending);
+    let page = ids(&get_json(
+        &cluster,
+        "/master/tasks?order=asc&limit=1&offset=1",
+    ));
+    assert_eq!(page, vec![ascending[1].clone()]);
+    let one = get_json(&cluster, "/master/tasks?task_id=sleeper-2");
+    assert_eq!(ids(&one), vec!["sleeper-2".to_string()]);
+    assert_eq!(one["tasks"][0]["state"], "TASK_RUNNING");
+    assert_eq!(one["tasks"][0]["framework_id"], framework_id.as_str());
+    let bad = raw_http::get(&cluster.master, "/master/tasks?limit=many").unwrap();
+    assert_eq!(bad.status, 400, "{}", bad.text());
+    assert!(bad.text().contains("limit"), "{}", bad.text());
+
+    // The old aliases.
+    for path in [
+        "/master/tasks.json",
+        "/master/frameworks.json",
+        "/master/slaves.json",
+        "/master/roles.json",
+        "/master/state-summary.json",
+        "/master/state.json",
+        "/state-summary",
+        "/frameworks",
+    ] {
+        let response = raw_http::get(&cluster.master, path).unwrap();
+        assert_eq!(response.status, 200, "{path}");
+        serde_json::from_slice::<serde_json::Value>(&response.body).unwrap();
+    }
+    let flags = get_json(&cluster, "/master/flags");
+    assert_eq!(flags["flags"]["registry"], "in_memory");
+
+    let redirect = raw_http::get(&cluster.master, "/master/redirect").unwrap();
+    assert_eq!(redirect.status, 307);
+    assert_eq!(
+        redirect.header("location"),
+        Some(format!("//{}", cluster.master).as_str())
+    );
+
+    let metrics = raw_http::get(&cluster.master, "/metrics").unwrap();
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("text/plain")),
+        "{:?}",
+        metrics.headers
+    );
+    let text = metrics.text();
+    assert!(
+        text.contains("# TYPE master_tasks_running gauge\n"),
+        "{text}"
+    );
+    assert!(text.contains("\nmaster_tasks_running 3\n"), "{text}");
+    assert!(text.contains("\nmaster_slaves_active 1\n"), "{text}");
+    assert!(!text.contains('/'), "{text}");
+
+    let reserve = raw_http::request(&cluster.master, "POST", "/master/reserve", &[], b"").unwrap();
+    assert_eq!(reserve.status, 501, "{}", reserve.text());
+    assert!(reserve.text().contains("reserve"), "{}", reserve.text());
+
+    // /master/teardown takes a form.
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let get = raw_http::get(&cluster.master, "/master/teardown").unwrap();
+    assert_eq!(get.status, 405);
+    let missing =
+        raw_http::request(&cluster.master, "POST", "/master/teardown", &form, b"").unwrap();
+    assert_eq!(missing.status, 400);
+    assert!(missing.text().contains("frameworkId"), "{}", missing.text());
+    let unknown = raw_http::request(
+        &cluster.master,
+        "POST",
+        "/master/teardown",
+        &form,
+        b"frameworkId=nobody",
+    )
+    .unwrap();
+    assert_eq!(unknown.status, 400, "{}", unknown.text());
+    let body = format!("frameworkId={framework_id}");
+    let torn = raw_http::request(
+        &cluster.master,
+        "POST",
+        "/master/teardown",
+        &form,
+        body.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(torn.status, 200, "{}", torn.text());
+    let frameworks = get_json(&cluster, "/master/frameworks");
+    assert_eq!(frameworks["frameworks"], serde_json::json!([]));
+    assert_eq!(
+        frameworks["completed_frameworks"][0]["id"],
+        framework_id.as_str()
+    );
+    let tasks = get_json(&cluster, "/master/tasks");
+    assert_eq!(tasks["tasks"].as_array().unwrap().len(), 3);
+    assert!(
+        tasks["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["state"] == "TASK_KILLED")
+    );
+    wait_for_no_sandbox_processes(&cluster).await;
 }

@@ -9,6 +9,7 @@
 mod agents;
 mod framework_calls;
 mod frameworks;
+mod legacy_json;
 mod metrics;
 mod offers;
 mod operator;
@@ -27,6 +28,7 @@ use mesos_resources::Resources;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::ApiError;
+pub use legacy_json::{LegacyView, TaskQuery};
 pub use metrics::Counters;
 
 /// Mesos's DEFAULT_HEARTBEAT_INTERVAL for scheduler streams.
@@ -89,6 +91,11 @@ pub enum Command {
         reply: oneshot::Sender<serde_json::Value>,
     },
     Metrics {
+        reply: oneshot::Sender<serde_json::Value>,
+    },
+    /// One of the older read-only JSON endpoints.
+    Legacy {
+        view: LegacyView,
         reply: oneshot::Sender<serde_json::Value>,
     },
     /// An operator API call that reads or changes the master's state;
@@ -352,6 +359,9 @@ impl Master {
             }
             Command::Metrics { reply } => {
                 let _ = reply.send(self.metrics_json());
+            }
+            Command::Legacy { view, reply } => {
+                let _ = reply.send(self.legacy_json(view));
             }
             Command::Operator { call, reply } => {
                 let _ = reply.send(self.operator_call(call));
