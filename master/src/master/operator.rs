@@ -605,3 +605,117 @@ fn task_updated(framework_id: &str, task: &v1::Task) -> Event {
         ..event_of(event::Type::TaskUpdated)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::time::Duration;
+
+    use super::*;
+    use crate::master::Config;
+
+    fn master() -> Master {
+        let config = Config {
+            master_info: v1::MasterInfo {
+                id: "m".into(),
+                ..Default::default()
+            },
+            allocation_interval: Duration::from_secs(1),
+            offer_timeout: None,
+            agent_ping_timeout: Duration::from_secs(15),
+            max_agent_ping_timeouts: 5,
+            max_completed_frameworks: 50,
+            max_completed_tasks_per_framework: 1000,
+            cluster: None,
+            flags: Vec::new(),
+        };
+        let allocator = crate::allocator::by_name("HierarchicalDRF").unwrap();
+        Master::new(config, allocator)
+    }
+
+    fn decode(format: Format, frame: &Bytes) -> Event {
+        let mut decoder = recordio::Decoder::default();
+        decoder.push(frame);
+        let record = decoder.next_record().unwrap().unwrap();
+        codec::decode(format, &record).unwrap()
+    }
+
+    #[test]
+    fn a_subscriber_starts_with_the_state_and_a_heartbeat() {
+        let mut master = master();
+        let mut events = master.operator_subscribe(Format::Protobuf);
+        let first = decode(Format::Protobuf, &events.try_recv().unwrap());
+        assert_eq!(first.r#type(), event::Type::Subscribed);
+        let subscribed = first.subscribed.unwrap();
+        assert_eq!(subscribed.heartbeat_interval_seconds, Some(15.0));
+        let state = subscribed.get_state.unwrap();
+        assert!(state.get_agents.unwrap().agents.is_empty());
+        let second = decode(Format::Protobuf, &events.try_recv().unwrap());
+        assert_eq!(second.r#type(), event::Type::Heartbeat);
+        assert!(events.try_recv().is_err());
+    }
+
+    #[test]
+    fn a_slow_subscriber_is_dropped_and_a_gone_one_forgotten() {
+        let mut master = master();
+        let mut fast = master.operator_subscribe(Format::Json);
+        let mut slow = master.operator_subscribe(Format::Protobuf);
+        let gone = master.operator_subscribe(Format::Json);
+        drop(gone);
+        master.publish_heartbeat();
+        assert_eq!(master.operator_subscribers.len(), 2);
+        while fast.try_recv().is_ok() {}
+
+        for _ in 0..SUBSCRIBER_QUEUE {
+            master.publish_heartbeat();
+            let heartbeat = decode(Format::Json, &fast.try_recv().unwrap());
+            assert_eq!(heartbeat.r#type(), event::Type::Heartbeat);
+        }
+        assert_eq!(master.operator_subscribers.len(), 1);
+        // The slow one got what fit, then its stream ended.
+        let mut received = 0;
+        loop {
+            match slow.try_recv() {
+                Ok(_) => received += 1,
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+                Err(mpsc::error::TryRecvError::Empty) => panic!("stream left open"),
+            }
+        }
+        assert_eq!(received, SUBSCRIBER_QUEUE);
+        // The fast one is still served.
+        master.publish_agent_removed("a");
+        let removed = decode(Format::Json, &fast.try_recv().unwrap());
+        assert_eq!(removed.agent_removed.unwrap().agent_id.value, "a");
+    }
+
+    #[test]
+    fn unknown_targets_of_operator_calls_are_refused() {
+        let mut master = master();
+        let teardown = Call {
+            r#type: Some(call::Type::Teardown as i32),
+            teardown: Some(call::Teardown {
+                framework_id: wire::framework_id("nope"),
+            }),
+            ..Default::default()
+        };
+        let e = master.operator_call(teardown).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        let gone = Call {
+            r#type: Some(call::Type::MarkAgentGone as i32),
+            mark_agent_gone: Some(call::MarkAgentGone {
+                agent_id: wire::agent_id("nope"),
+            }),
+            ..Default::default()
+        };
+        let e = master.operator_call(gone).unwrap_err();
+        assert_eq!(e.status, StatusCode::NOT_FOUND);
+        let missing = Call {
+            r#type: Some(call::Type::MarkAgentGone as i32),
+            ..Default::default()
+        };
+        let e = master.operator_call(missing).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert!(e.message.contains("mark_agent_gone"), "{}", e.message);
+    }
+}
