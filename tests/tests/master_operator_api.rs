@@ -388,6 +388,23 @@ async fn bad_calls_get_a_4xx_saying_what_is_wrong() {
         no_payload.text()
     );
 
+    // Protobuf always carries a required string, so an empty ID stands for
+    // a missing one.
+    let empty_id = post(
+        &cluster,
+        Format::Protobuf,
+        &Call {
+            teardown: Some(call::Teardown::default()),
+            ..simple(call::Type::Teardown)
+        },
+    );
+    assert_eq!(empty_id.status, 400, "{}", empty_id.text());
+    assert!(
+        empty_id.text().contains("framework_id"),
+        "{}",
+        empty_id.text()
+    );
+
     let no_framework = post(
         &cluster,
         Format::Json,

@@ -110,6 +110,11 @@ impl Master {
                     .ok_or_else(|| ApiError::bad_request("Expecting 'teardown' to be present"))?
                     .framework_id
                     .value;
+                if id.is_empty() {
+                    return Err(ApiError::bad_request(
+                        "Expecting 'teardown.framework_id.value' to be non-empty",
+                    ));
+                }
                 self.operator_teardown(&id)?;
                 return Ok(None);
             }
@@ -121,6 +126,11 @@ impl Master {
                     })?
                     .agent_id
                     .value;
+                if id.is_empty() {
+                    return Err(ApiError::bad_request(
+                        "Expecting 'mark_agent_gone.agent_id.value' to be non-empty",
+                    ));
+                }
                 self.mark_agent_gone(&id)?;
                 return Ok(None);
             }
