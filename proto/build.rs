@@ -9,6 +9,8 @@ fn main() -> io::Result<()> {
         "proto/mesos/v1/scheduler/scheduler.proto",
         "proto/mesos/v1/executor/executor.proto",
         "proto/mesos/v1/agent/agent.proto",
+        "proto/mesos/v1/quota/quota.proto",
+        "proto/mesos/v1/master/master.proto",
         "proto/mesos/internal/v1/agent_link.proto",
     ];
     let includes = ["proto"];

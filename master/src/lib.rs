@@ -104,15 +104,26 @@ pub async fn serve(
         "master starting"
     );
     let flags = Arc::new(config.flags.clone());
+    let info = &config.master_info;
+    let leader_host = info
+        .hostname
+        .clone()
+        .or_else(|| info.address.as_ref().and_then(|a| a.ip.clone()))
+        .unwrap_or_else(|| "127.0.0.1".to_string());
+    let leader: Arc<str> = format!("{leader_host}:{}", info.port).into();
     let handle = master::Master::new(config, allocator).spawn();
     let grpc =
         tonic::service::Routes::new(AgentLinkServer::new(link::LinkService::new(handle.clone())))
             .into_axum_router();
     // The gRPC router brings its own fallback; ours replaces it so unknown
     // paths get a plain 404 rather than a gRPC status.
-    let app = http::router(http::App { handle, flags })
-        .merge(grpc)
-        .fallback(http::endpoints::not_found);
+    let app = http::router(http::App {
+        handle,
+        flags,
+        leader,
+    })
+    .merge(grpc)
+    .fallback(http::endpoints::not_found);
     mesos_http::serve(listener, app)
         .await
         .map_err(MasterError::Serve)

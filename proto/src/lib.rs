@@ -45,6 +45,16 @@ pub mod v1 {
     pub mod agent {
         include!(concat!(env!("OUT_DIR"), "/mesos.v1.agent.rs"));
     }
+
+    /// Role quota, as the master's operator API speaks it.
+    pub mod quota {
+        include!(concat!(env!("OUT_DIR"), "/mesos.v1.quota.rs"));
+    }
+
+    /// The master's operator API.
+    pub mod master {
+        include!(concat!(env!("OUT_DIR"), "/mesos.v1.master.rs"));
+    }
 }
 
 impl v1::TaskState {

@@ -26,8 +26,19 @@ impl Master {
         if info.hostname.is_empty() {
             return Err(ApiError::bad_request("Agent hostname is empty"));
         }
+        if let Some(id) = info
+            .id
+            .as_ref()
+            .filter(|id| self.gone_agents.contains(&id.value))
+        {
+            return Err(ApiError::forbidden(format!(
+                "Agent {} was marked gone by an operator and cannot rejoin",
+                id.value
+            )));
+        }
         let now = Instant::now();
         let now_secs = wire::now_secs();
+        let mut added = false;
         let known = info
             .id
             .as_ref()
@@ -122,6 +133,7 @@ impl Master {
                     },
                 );
                 self.counters.agent_registrations += 1;
+                added = true;
                 id
             }
         };
@@ -131,6 +143,9 @@ impl Master {
             ping_interval_seconds: Some(self.config.agent_ping_timeout.as_secs_f64()),
         });
         self.send_to_agent(&agent_id, registered);
+        if added {
+            self.publish_agent_added(&agent_id);
+        }
         self.allocate_soon = true;
         Ok(agent_id)
     }
@@ -228,8 +243,10 @@ impl Master {
         self.counters.valid_status_updates += 1;
         let state = status.state();
         let mut recover = None;
+        let mut changed = false;
         if let Some(task) = framework.tasks.get_mut(&status.task_id.value) {
             let was_terminal = task.proto.state().is_terminal();
+            let before = task.proto.state;
             record_status(task, &status);
             if let Some(latest) = update.latest_state {
                 task.proto.state = latest;
@@ -238,6 +255,7 @@ impl Master {
             // flight may be older), so a terminal state is counted, and its
             // resources freed, when the latest one says so.
             let current = task.proto.state();
+            changed = task.proto.state != before;
             if current.is_terminal() && !was_terminal {
                 self.counters.count_terminal(current);
             }
@@ -257,6 +275,9 @@ impl Master {
         }
         let needs_ack = status.uuid.is_some();
         let task_id = status.task_id.value.clone();
+        if changed {
+            self.publish_task_updated(&framework_id, &task_id);
+        }
         self.send_update_event(&framework_id, status);
         if state.is_terminal() && !needs_ack {
             self.complete_task(&framework_id, &task_id);
@@ -346,7 +367,7 @@ impl Master {
     }
 
     /// Removes an agent; its tasks are lost and every framework is told.
-    fn remove_agent(&mut self, agent_id: &str, reason: Reason, message: &str) {
+    pub(super) fn remove_agent(&mut self, agent_id: &str, reason: Reason, message: &str) {
         let Some(agent) = self.agents.get(agent_id) else {
             return;
         };
@@ -365,6 +386,7 @@ impl Master {
         self.unreachable_agents
             .insert(agent_id.to_string(), wire::now_secs());
         self.counters.agent_removals += 1;
+        self.publish_agent_removed(agent_id);
         // Mesos tells every framework an agent was lost.
         let event = Event {
             r#type: Some(event::Type::Failure as i32),
@@ -424,6 +446,7 @@ impl Master {
             );
         }
         self.counters.count_terminal(state);
+        self.publish_task_updated(framework_id, task_id);
         self.send_update_event(framework_id, status);
         if state == TaskState::TaskLost {
             self.complete_task(framework_id, task_id);

@@ -142,6 +142,7 @@ impl Master {
             self.allocator.set_framework_active(framework_id, active);
         }
         tracing::info!(framework = framework_id, "framework updated");
+        self.publish_framework(framework_id, false);
         self.allocate_soon = true;
         Ok(())
     }

@@ -71,6 +71,7 @@ impl Master {
         let (tx, events) = mpsc::channel(EVENT_QUEUE);
         let stream_id = uuid::Uuid::new_v4().to_string();
         let now = wire::now_secs();
+        let mut added = false;
         let id = match requested_id {
             Some(id) if self.frameworks.contains_key(id.as_str()) => {
                 // Failover or reconnection: the new stream replaces the old
@@ -142,6 +143,7 @@ impl Master {
                     },
                 );
                 tracing::info!(framework = %id, "framework subscribed");
+                added = true;
                 id
             }
         };
@@ -155,6 +157,7 @@ impl Master {
             }),
             ..Default::default()
         };
+        self.publish_framework(&id, added);
         self.send_event(&id, &subscribed);
         self.send_event(
             &id,
@@ -193,6 +196,7 @@ impl Master {
         for offer in offers {
             self.remove_offer(&offer, None, false);
         }
+        self.publish_framework(framework_id, false);
     }
 
     /// Frameworks whose failover timeout ran out are removed.
@@ -540,7 +544,9 @@ impl Master {
                 recovered: false,
             },
         );
-        Some(framework.info.clone())
+        let info = framework.info.clone();
+        self.publish_task_added(framework_id, &task.task_id.value);
+        Some(info)
     }
 
     /// The resources a task takes from the offer (its own plus those of a
@@ -813,11 +819,24 @@ impl Master {
         self.allocator.remove_framework(framework_id);
         for (_, mut task) in std::mem::take(&mut framework.tasks) {
             if !task.proto.state().is_terminal() {
-                task.proto.state = TaskState::TaskKilled as i32;
+                let status = v1::TaskStatus {
+                    task_id: task.proto.task_id.clone(),
+                    state: TaskState::TaskKilled as i32,
+                    message: Some("Framework was removed".to_string()),
+                    source: Some(Source::Master as i32),
+                    reason: Some(Reason::FrameworkRemoved as i32),
+                    agent_id: Some(task.proto.agent_id.clone()),
+                    executor_id: task.proto.executor_id.clone(),
+                    timestamp: Some(wire::now_secs()),
+                    ..Default::default()
+                };
+                record_status(&mut task, &status);
                 self.counters.tasks_killed += 1;
+                self.publish_task_updated_of(framework_id, &task.proto);
             }
             framework.completed_tasks.push_back(task.proto);
         }
+        self.publish_framework_removed(&framework.info);
         framework.conn = None;
         framework.failover_deadline = None;
         framework.unregistered_time = Some(wire::now_secs());

@@ -9,8 +9,10 @@
 mod agents;
 mod framework_calls;
 mod frameworks;
+mod legacy_json;
 mod metrics;
 mod offers;
+mod operator;
 mod state_json;
 mod task_groups;
 
@@ -26,6 +28,7 @@ use mesos_resources::Resources;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::ApiError;
+pub use legacy_json::{LegacyView, TaskQuery};
 pub use metrics::Counters;
 
 /// Mesos's DEFAULT_HEARTBEAT_INTERVAL for scheduler streams.
@@ -89,6 +92,22 @@ pub enum Command {
     },
     Metrics {
         reply: oneshot::Sender<serde_json::Value>,
+    },
+    /// One of the older read-only JSON endpoints.
+    Legacy {
+        view: LegacyView,
+        reply: oneshot::Sender<serde_json::Value>,
+    },
+    /// An operator API call that reads or changes the master's state;
+    /// `None` answers 200 with no body.
+    Operator {
+        call: mesos_proto::v1::master::Call,
+        reply: oneshot::Sender<Result<Option<mesos_proto::v1::master::Response>, ApiError>>,
+    },
+    /// An operator SUBSCRIBE: RecordIO frames of `master::Event` in `format`.
+    OperatorSubscribe {
+        format: Format,
+        reply: oneshot::Sender<mpsc::Receiver<Bytes>>,
     },
 }
 
@@ -229,6 +248,9 @@ pub struct Master {
     next_agent: u64,
     next_offer: u64,
     counters: Counters,
+    /// Agents an operator marked gone: never admitted again.
+    gone_agents: BTreeSet<String>,
+    operator_subscribers: Vec<operator::OperatorSubscriber>,
     /// Something happened that deserves an allocation before the next tick
     /// (a framework or agent arrived, a framework revived).
     allocate_soon: bool,
@@ -250,6 +272,8 @@ impl Master {
             next_agent: 0,
             next_offer: 0,
             counters: Counters::default(),
+            gone_agents: BTreeSet::new(),
+            operator_subscribers: Vec::new(),
             allocate_soon: false,
         }
     }
@@ -336,6 +360,15 @@ impl Master {
             Command::Metrics { reply } => {
                 let _ = reply.send(self.metrics_json());
             }
+            Command::Legacy { view, reply } => {
+                let _ = reply.send(self.legacy_json(view));
+            }
+            Command::Operator { call, reply } => {
+                let _ = reply.send(self.operator_call(call));
+            }
+            Command::OperatorSubscribe { format, reply } => {
+                let _ = reply.send(self.operator_subscribe(format));
+            }
         }
     }
 
@@ -359,6 +392,7 @@ impl Master {
         for id in ids {
             self.send_event(&id, &event);
         }
+        self.publish_heartbeat();
     }
 
     /// Encodes and queues an event for a framework. Returns false if the

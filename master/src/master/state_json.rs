@@ -60,7 +60,7 @@ impl Master {
         state
     }
 
-    fn agent_json(&self, agent: &Agent, used: Option<&Resources>) -> Value {
+    pub(super) fn agent_json(&self, agent: &Agent, used: Option<&Resources>) -> Value {
         let used = used.cloned().unwrap_or_default();
         let offered = self.agent_offered(&agent.id);
         let (reserved, unreserved) = split_reserved(&agent.total);
@@ -87,7 +87,7 @@ impl Master {
         slave
     }
 
-    fn framework_json(&self, framework: &Framework) -> Value {
+    pub(super) fn framework_json(&self, framework: &Framework) -> Value {
         let info = &framework.info;
         let mut used = Resources::default();
         for task in framework.tasks.values().filter(|t| !t.recovered) {
