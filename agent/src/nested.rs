@@ -354,7 +354,12 @@ async fn pump(
     loop {
         let mut buf = vec![0; READ_CHUNK];
         let n = match pipe.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => {
+                // tokio writes in the background: the output is in the
+                // sandbox file only once flushed.
+                let _ = file.flush().await;
+                return;
+            }
             Ok(n) => n,
         };
         buf.truncate(n);
