@@ -44,8 +44,13 @@ mesos_flags::flags! {
         recovery_timeout: Duration = "15mins",
         /// Directory holding mesos-executor (default: the directory of this binary).
         launcher_dir: Option<PathBuf>,
-        /// Isolators, in call order (posix/cpu and posix/mem only account so far).
+        /// Isolators, in call order: posix/cpu and posix/mem only account;
+        /// cgroups/cpu and cgroups/mem (alias `cgroups`) enforce.
         isolation: Isolation = "posix/cpu,posix/mem",
+        /// Where the cgroup filesystem is mounted.
+        cgroups_hierarchy: PathBuf = "/sys/fs/cgroup",
+        /// The cgroup under which containers' cgroups are made.
+        cgroups_root: String = "mesos",
         /// Containerizers, in order of preference: `mesos`, `docker`.
         containerizers: Containerizers = "mesos",
         /// The Docker Engine's socket, for the docker containerizer.
@@ -93,10 +98,6 @@ mesos_flags::flags! {
     }
 }
 
-/// Isolators this build provides. `posix/cpu` and `posix/mem` only account
-/// (as in Mesos); `filesystem/posix` is what Mesos adds implicitly.
-const KNOWN_ISOLATORS: [&str; 3] = ["posix/cpu", "posix/mem", "filesystem/posix"];
-
 /// `--isolation`: isolator names, in call order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Isolation(pub Vec<String>);
@@ -104,15 +105,7 @@ pub struct Isolation(pub Vec<String>);
 impl FlagValue for Isolation {
     fn parse_flag(s: &str) -> Result<Self, String> {
         let names = split_list(s);
-        if let Some(unknown) = names
-            .iter()
-            .find(|n| !KNOWN_ISOLATORS.contains(&n.as_str()))
-        {
-            return Err(format!(
-                "unknown or unsupported isolator '{unknown}' (available: {})",
-                KNOWN_ISOLATORS.join(", ")
-            ));
-        }
+        mesos_isolators::registry::validate(&names).map_err(|e| e.to_string())?;
         Ok(Self(names))
     }
 
@@ -289,7 +282,7 @@ mod tests {
         let base = ["--master=m:5050", "--work_dir=/w"];
         for (bad, flag) in [
             ("--containerizers=rkt", "containerizers"),
-            ("--isolation=cgroups/cpu", "isolation"),
+            ("--isolation=cgroups/cpu,com.example/unknown", "isolation"),
             ("--recover=maybe", "recover"),
             ("--logging_level=LOUD", "logging_level"),
             (

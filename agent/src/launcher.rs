@@ -28,6 +28,8 @@ pub struct LaunchSpec {
     pub env: BTreeMap<String, String>,
     /// Run as this user (switching needs the agent to be root).
     pub user: Option<String>,
+    /// `cgroup.procs` files the executor joins before it execs.
+    pub cgroup_procs: Vec<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +71,7 @@ pub fn launch(spec: &LaunchSpec) -> Result<tokio::process::Child, LaunchError> {
         command.uid(uid.as_raw()).gid(gid.as_raw());
     }
     new_session(&mut command);
+    join_cgroups(&mut command, &spec.cgroup_procs)?;
     command.spawn().map_err(|source| LaunchError::Spawn {
         program: spec.command.program.clone(),
         source,
@@ -122,6 +125,49 @@ pub(crate) fn new_session(command: &mut tokio::process::Command) {
     unsafe {
         command.pre_exec(|| nix::unistd::setsid().map(drop).map_err(io::Error::from));
     }
+}
+
+/// The child writes itself into each `cgroup.procs` before it execs, so
+/// the executor and everything it starts are isolated from their first
+/// instruction.
+#[allow(unsafe_code)]
+fn join_cgroups(
+    command: &mut tokio::process::Command,
+    procs: &[PathBuf],
+) -> Result<(), LaunchError> {
+    use std::os::unix::ffi::OsStrExt;
+    if procs.is_empty() {
+        return Ok(());
+    }
+    // Allocated here: the child may not allocate between fork and exec.
+    let paths: Vec<std::ffi::CString> = procs
+        .iter()
+        .map(|p| {
+            std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(|e| LaunchError::File {
+                path: p.clone(),
+                source: io::Error::new(io::ErrorKind::InvalidInput, e),
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    // SAFETY: the closure runs in the forked child before exec and only
+    // calls open(2), write(2) and close(2), which are async-signal-safe,
+    // on paths allocated before the fork; it allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            for path in &paths {
+                let fd = nix::fcntl::open(
+                    path.as_c_str(),
+                    nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                    nix::sys::stat::Mode::empty(),
+                )
+                .map_err(io::Error::from)?;
+                // "0" is the writing process itself.
+                nix::unistd::write(&fd, b"0").map_err(io::Error::from)?;
+            }
+            Ok(())
+        });
+    }
+    Ok(())
 }
 
 /// Signals a process group (an executor's group id is its pid).
@@ -234,6 +280,7 @@ mod tests {
                 ("BAR".to_string(), "bar".to_string()),
             ]),
             user: None,
+            cgroup_procs: Vec::new(),
         }
     }
 

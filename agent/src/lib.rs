@@ -18,6 +18,7 @@ pub mod files;
 pub mod flags;
 pub mod gc;
 mod http;
+pub mod isolation;
 pub mod launcher;
 mod link;
 pub mod logging;
@@ -93,6 +94,16 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
         disk_usage: Arc::new(gc::statvfs_usage),
     });
     let nested = nested::NestedContainers::default();
+    let isolators = mesos_isolators::build(
+        &flags.isolation.0,
+        &mesos_isolators::IsolationConfig {
+            cgroups_hierarchy: flags.cgroups_hierarchy.clone(),
+            cgroups_root: flags.cgroups_root.clone(),
+            enable_cfs: flags.cgroups_enable_cfs,
+        },
+    )
+    .map_err(|e| AgentError::Flag(format!("--isolation: {e}")))?;
+    let isolation = isolation::Isolation::new(isolators);
     let fetcher_config = fetcher::FetcherConfig {
         cache_dir: flags.fetcher_cache_dir.clone(),
         cache_size: flags.fetcher_cache_size.0,
@@ -128,6 +139,7 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
         gc,
         nested: nested.clone(),
         fetcher,
+        isolation,
         containerizers: flags.containerizers.0.clone(),
         docker: agent::DockerConfig {
             socket: flags.docker_socket.clone(),

@@ -206,6 +206,7 @@ impl Agent {
             (executor::call::Type::Update, Some(update), _) => {
                 let mut status = update.status;
                 status.executor_id = Some(call.executor_id);
+                self.explain_failure(&key, &mut status);
                 self.status_update(&key.framework_id, status);
                 Ok(())
             }

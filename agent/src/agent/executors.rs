@@ -22,6 +22,7 @@ use crate::command::CommandLine;
 use crate::executor_env::ExecutorEnv;
 use crate::launcher::{self, LaunchSpec};
 use crate::sandbox::{self, RunIds};
+use mesos_plugin_api::isolator::ContainerSpec;
 
 impl Agent {
     /// Starts a new executor for `task` (its first task).
@@ -85,7 +86,13 @@ impl Agent {
             .unwrap_or_default();
         let (abort, aborted) = tokio::sync::watch::channel(false);
         self.launches.insert(container_id.clone(), abort);
+        let resources = self
+            .executor(&key)
+            .map(container_resources)
+            .unwrap_or_default();
         let run = Run {
+            isolation: self.config.isolation.clone(),
+            resources,
             key: key.clone(),
             container_id: container_id.clone(),
             work_dir: self.config.work_dir.clone(),
@@ -179,6 +186,7 @@ impl Agent {
             base_env: self.config.executor_base_env.clone(),
             env,
             user: (self.config.switch_user && !user.is_empty()).then_some(user),
+            cgroup_procs: Vec::new(),
         })
     }
 
@@ -257,11 +265,14 @@ impl Agent {
             destroy(pid);
         }
         if executor.termination.is_none() {
-            executor.termination = Some(Termination {
-                state: None,
-                reason: Reason::ExecutorTerminated,
-                message: format!("Executor {description}"),
-            });
+            let limited = self.limit_termination(key);
+            if let Some(executor) = self.executor_mut(key) {
+                executor.termination = Some(limited.unwrap_or(Termination {
+                    state: None,
+                    reason: Reason::ExecutorTerminated,
+                    message: format!("Executor {description}"),
+                }));
+            }
         }
         self.executor_terminated(key, status);
     }
@@ -308,6 +319,9 @@ impl Agent {
         let running = framework.state == FrameworkState::Running;
         if let Some(executor) = framework.executors.remove(&key.executor_id) {
             self.config.nested.destroy_children(&executor.container_id);
+            self.config
+                .isolation
+                .cleanup_later(executor.container_id.clone());
             super::docker::remove_container(&self.config.docker, &executor);
             self.config.gc.schedule(executor.sandbox.clone());
             framework.complete(executor);
@@ -507,6 +521,9 @@ struct Run {
     uris: Vec<v1::command_info::Uri>,
     /// Set when the agent gives the launch up.
     aborted: tokio::sync::watch::Receiver<bool>,
+    isolation: crate::isolation::Isolation,
+    /// The executor's and its first tasks' resources, for the isolators.
+    resources: mesos_resources::Resources,
 }
 
 impl Run {
@@ -576,8 +593,27 @@ impl Run {
             return Err("The container was destroyed during its launch".to_string());
         }
         let pid_file = self.pid_file.clone();
+        let (isolation, container) = (
+            self.isolation.clone(),
+            ContainerSpec {
+                container_id: self.container_id.clone(),
+                resources: self.resources.clone(),
+            },
+        );
         let child = tokio::task::spawn_blocking(move || {
-            let child = launcher::launch(&spec).map_err(|e| e.to_string())?;
+            let mut spec = spec;
+            if !isolation.is_empty() {
+                let info = isolation.prepare(&container)?;
+                spec.cgroup_procs = info.cgroup_procs;
+                spec.env.extend(info.env);
+            }
+            let child = match launcher::launch(&spec) {
+                Ok(child) => child,
+                Err(e) => {
+                    isolation.cleanup(&container.container_id);
+                    return Err(e.to_string());
+                }
+            };
             // Written here, at once, not through the checkpoint writer: by
             // the time the executor's first update is acknowledged a
             // restarted agent must be able to find it. No fsync: a pid
@@ -614,6 +650,21 @@ async fn wait_for_abort(aborted: &mut tokio::sync::watch::Receiver<bool>) {
     if aborted.wait_for(|a| *a).await.is_err() {
         std::future::pending::<()>().await;
     }
+}
+
+/// What an executor's container holds: the executor's resources and its
+/// tasks', launched or queued.
+pub(super) fn container_resources(executor: &Executor) -> mesos_resources::Resources {
+    let mut total = mesos_resources::Resources::from(executor.info.resources.clone());
+    let tasks = executor
+        .launched
+        .values()
+        .map(|t| &t.info)
+        .chain(executor.queued.iter());
+    for task in tasks {
+        total.add(&mesos_resources::Resources::from(task.resources.clone()));
+    }
+    total
 }
 
 /// Kills the executor's process group and everything else in its session.

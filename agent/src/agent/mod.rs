@@ -9,6 +9,7 @@ mod containers;
 mod docker;
 mod executor_calls;
 mod executors;
+mod limits;
 mod master_messages;
 mod metrics;
 mod model;
@@ -76,6 +77,8 @@ pub struct Config {
     pub flags: Vec<(String, String)>,
     /// Deletes the sandboxes of finished executors.
     pub gc: crate::gc::Gc,
+    /// `--isolation`, built.
+    pub isolation: crate::isolation::Isolation,
     /// `--containerizers`, in order.
     pub containerizers: Vec<String>,
     pub docker: DockerConfig,
@@ -328,6 +331,7 @@ impl Agent {
         };
         agent.restore(recovered);
         agent.kill_docker_orphans();
+        agent.recover_isolation();
         tokio::spawn(agent.run(rx));
         handle
     }
