@@ -68,6 +68,8 @@ pub struct Cluster {
     processes: Vec<Process>,
     /// Each agent's command line, for restarts.
     agent_args: Vec<Vec<String>>,
+    /// The master's command line, for restarts.
+    master_args: Vec<String>,
 }
 
 fn spawn(name: &str, program: &Path, args: &[String], log: &Path) -> anyhow::Result<Process> {
@@ -98,6 +100,7 @@ impl Cluster {
             agents: Vec::new(),
             processes: Vec::new(),
             agent_args: Vec::new(),
+            master_args: Vec::new(),
             dir,
         };
         if let Err(e) = cluster.boot(&options) {
@@ -124,6 +127,7 @@ impl Cluster {
         let log = self.dir.path().join("master.log");
         self.processes
             .push(spawn("master", &binary("mesos-master"), &args, &log)?);
+        self.master_args = args;
         self.wait_healthy(&self.master.clone())?;
         for i in 0..options.agents {
             self.add_agent(options, i)?;
@@ -277,6 +281,35 @@ impl Cluster {
     }
 
     /// SIGKILLs agent `i`, as a crash would.
+    /// Kills the master with SIGKILL.
+    pub fn kill_master(&mut self) {
+        if let Some(p) = self.processes.iter_mut().find(|p| p.name == "master") {
+            let _ = p.child.kill();
+            let _ = p.child.wait();
+        }
+    }
+
+    /// Starts the master again (after [`Cluster::kill_master`]) with the
+    /// same flags and port, and waits until it answers. Its log continues
+    /// in the same file.
+    pub fn restart_master(&mut self) -> anyhow::Result<()> {
+        let log = self.dir.path().join("master.log");
+        let file = std::fs::OpenOptions::new().append(true).open(&log)?;
+        let child = Command::new(binary("mesos-master"))
+            .args(&self.master_args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(file.try_clone()?))
+            .stderr(Stdio::from(file))
+            .spawn()?;
+        self.processes.retain(|p| p.name != "master");
+        self.processes.push(Process {
+            name: "master".into(),
+            child,
+            log,
+        });
+        self.wait_healthy(&self.master.clone())
+    }
+
     pub fn kill_agent(&mut self, i: usize) {
         let name = format!("agent-{i}");
         if let Some(p) = self.processes.iter_mut().find(|p| p.name == name) {

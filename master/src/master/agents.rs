@@ -10,6 +10,7 @@ use mesos_proto::v1::scheduler::{Event, event};
 use mesos_proto::v1::{self, TaskState, task_status::Reason, task_status::Source};
 use mesos_resources::Resources;
 
+use super::adoption::Reported;
 use super::frameworks::record_status;
 use super::{Agent, AgentLink, Master};
 use crate::error::ApiError;
@@ -104,13 +105,21 @@ impl Master {
                 }
                 info.id = Some(wire::agent_id(&id));
                 let total = wire::incoming(&info.resources);
+                let adopted = self.adopt(
+                    &id,
+                    &Reported {
+                        frameworks: &register.frameworks,
+                        executors: &register.executors,
+                        tasks: &register.tasks,
+                    },
+                );
                 self.allocator.add_agent(
                     AgentSpec {
                         id: id.clone(),
                         hostname: info.hostname.clone(),
                         total: total.clone(),
                     },
-                    &[],
+                    &adopted.used,
                 );
                 tracing::info!(agent = %id, %pid, resources = %total, "agent registered");
                 self.agents.insert(
@@ -128,10 +137,11 @@ impl Master {
                         registered_time: now_secs,
                         reregistered_time: None,
                         offers: Default::default(),
-                        executors: Default::default(),
-                        tasks: Default::default(),
+                        executors: adopted.executors,
+                        tasks: adopted.tasks.clone(),
                     },
                 );
+                self.announce_adopted(&adopted.tasks);
                 self.counters.agent_registrations += 1;
                 added = true;
                 id

@@ -6,6 +6,7 @@
 //! per request, and commands are drained in batches so that an allocation
 //! runs once per batch, not once per event.
 
+mod adoption;
 mod agents;
 mod framework_calls;
 mod frameworks;
