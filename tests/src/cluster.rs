@@ -59,6 +59,8 @@ struct Process {
     name: String,
     child: Child,
     log: PathBuf,
+    /// Killed on purpose: its exit is not a failure.
+    stopped: bool,
 }
 
 pub struct Cluster {
@@ -85,6 +87,7 @@ fn spawn(name: &str, program: &Path, args: &[String], log: &Path) -> anyhow::Res
         name: name.to_string(),
         child,
         log: log.to_path_buf(),
+        stopped: false,
     })
 }
 
@@ -121,8 +124,14 @@ impl Cluster {
             "--ip=127.0.0.1".to_string(),
             format!("--port={port}"),
             format!("--work_dir={}", self.dir.path().join("master").display()),
-            "--registry=in_memory".to_string(),
         ];
+        if !options
+            .master_flags
+            .iter()
+            .any(|f| f.starts_with("--registry="))
+        {
+            args.push("--registry=in_memory".to_string());
+        }
         args.extend(options.master_flags.iter().cloned());
         let log = self.dir.path().join("master.log");
         self.processes
@@ -187,7 +196,12 @@ impl Cluster {
             .spawn()?;
         let name = format!("agent-{i}");
         self.processes.retain(|p| p.name != name);
-        self.processes.push(Process { name, child, log });
+        self.processes.push(Process {
+            name,
+            child,
+            log,
+            stopped: false,
+        });
         Ok(())
     }
 
@@ -229,7 +243,7 @@ impl Cluster {
     }
 
     fn check_alive(&mut self) -> anyhow::Result<()> {
-        for p in &mut self.processes {
+        for p in self.processes.iter_mut().filter(|p| !p.stopped) {
             if let Some(status) = p.child.try_wait()? {
                 bail!("{} exited during start-up: {status}", p.name);
             }
@@ -286,6 +300,7 @@ impl Cluster {
         if let Some(p) = self.processes.iter_mut().find(|p| p.name == "master") {
             let _ = p.child.kill();
             let _ = p.child.wait();
+            p.stopped = true;
         }
     }
 
@@ -306,6 +321,7 @@ impl Cluster {
             name: "master".into(),
             child,
             log,
+            stopped: false,
         });
         self.wait_healthy(&self.master.clone())
     }
@@ -315,6 +331,7 @@ impl Cluster {
         if let Some(p) = self.processes.iter_mut().find(|p| p.name == name) {
             let _ = p.child.kill();
             let _ = p.child.wait();
+            p.stopped = true;
         }
     }
 

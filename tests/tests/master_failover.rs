@@ -87,3 +87,61 @@ async fn tasks_survive_a_master_restart_and_stay_killable() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_master_remembers_its_agents_in_the_registry() {
+    let mut cluster = Cluster::start_with(mesos_tests::cluster::Options {
+        agents: 2,
+        master_flags: vec![
+            "--allocation_interval=100ms".into(),
+            "--registry=replicated_log".into(),
+            "--agent_reregister_timeout=3secs".into(),
+        ],
+        ..Default::default()
+    });
+    let ids: Vec<Value> = cluster.state()["slaves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].clone())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let registry = cluster.dir.path().join("master/registry");
+    wait_for("the registry file", Duration::from_secs(10), || {
+        registry.exists()
+    });
+
+    // Agent 1 stays down across the master's restart.
+    cluster.kill_agent(1);
+    cluster.kill_master();
+    cluster.restart_master().unwrap();
+    let slave_1 = |state: &Value| {
+        state["slaves"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|a| a["id"] == ids[1])
+    };
+    wait_for("agent 0 back", Duration::from_secs(20), || {
+        let state = cluster.state();
+        state["slaves"][0]["id"] == ids[0] && !slave_1(&state)
+    });
+    // The absent agent is known from the registry and waited for...
+    let state = cluster.state();
+    let recovered: Vec<&Value> = state["recovered_slaves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["id"]["value"])
+        .collect();
+    assert_eq!(recovered, vec![&ids[1]], "{state}");
+    assert_eq!(state["unreachable_slaves"], 0);
+    // ...until --agent_reregister_timeout, when it becomes unreachable.
+    wait_for("agent 1 unreachable", Duration::from_secs(10), || {
+        let state = cluster.state();
+        state["unreachable_slaves"] == 1
+            && state["recovered_slaves"]
+                .as_array()
+                .is_some_and(|r| r.is_empty())
+    });
+}

@@ -14,6 +14,7 @@ use super::adoption::Reported;
 use super::frameworks::record_status;
 use super::{Agent, AgentLink, Master};
 use crate::error::ApiError;
+use crate::registry::Change;
 use crate::wire;
 
 impl Master {
@@ -102,6 +103,8 @@ impl Master {
                         Reason::AgentRestarted,
                         "Agent restarted as a new agent",
                     );
+                    self.unreachable_agents.remove(&old);
+                    self.record(Change::Remove(old));
                 }
                 info.id = Some(wire::agent_id(&id));
                 let total = wire::incoming(&info.resources);
@@ -142,6 +145,10 @@ impl Master {
                     },
                 );
                 self.announce_adopted(&adopted.tasks);
+                if let Some(agent) = self.agents.get(&id) {
+                    self.record(Change::Admit(agent.info.clone()));
+                }
+                self.recovered_agents.remove(&id);
                 self.counters.agent_registrations += 1;
                 added = true;
                 id
@@ -393,8 +400,12 @@ impl Master {
         }
         self.allocator.remove_agent(agent_id);
         self.agents.remove(agent_id);
-        self.unreachable_agents
-            .insert(agent_id.to_string(), wire::now_secs());
+        let time = wire::now_secs();
+        self.unreachable_agents.insert(agent_id.to_string(), time);
+        self.record(Change::Unreachable {
+            id: agent_id.to_string(),
+            time,
+        });
         self.counters.agent_removals += 1;
         self.publish_agent_removed(agent_id);
         // Mesos tells every framework an agent was lost.
