@@ -86,9 +86,7 @@ async fn usage(app: &App) -> Result<Vec<(ContainerView, Option<Value>)>, crate::
         containers
             .into_iter()
             .map(|c| {
-                let isolated = (!isolation.is_empty())
-                    .then(|| isolation.usage(&c.container_id))
-                    .unwrap_or_default();
+                let isolated = isolation.usage(&c.container_id);
                 let stats = c
                     .pid
                     .and_then(|pid| usage.get(&pid))
