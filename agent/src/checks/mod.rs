@@ -56,3 +56,50 @@ pub struct Timing {
     pub interval: Duration,
     pub timeout: Duration,
 }
+
+/// A task's validated health check and check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policies {
+    pub health: Option<health::HealthPolicy>,
+    pub check: Option<check::CheckPolicy>,
+}
+
+impl Policies {
+    pub fn of(task: &mesos_proto::v1::TaskInfo) -> Result<Self, CheckError> {
+        Ok(Self {
+            health: task
+                .health_check
+                .as_ref()
+                .map(health::HealthPolicy::from_proto)
+                .transpose()?,
+            check: task
+                .check
+                .as_ref()
+                .map(check::CheckPolicy::from_proto)
+                .transpose()?,
+        })
+    }
+
+    /// Starts the checkers of a task started at `started`; they stop when
+    /// the returned handles are dropped.
+    pub fn spawn<K: Clone + Send + 'static>(
+        self,
+        started: tokio::time::Instant,
+        key: K,
+        events: &tokio::sync::mpsc::Sender<(K, Event)>,
+    ) -> Vec<Checker> {
+        let mut checkers = Vec::new();
+        if let Some(policy) = self.health {
+            checkers.push(spawn_health_check(
+                policy,
+                started,
+                key.clone(),
+                events.clone(),
+            ));
+        }
+        if let Some(policy) = self.check {
+            checkers.push(spawn_check(policy, key, events.clone()));
+        }
+        checkers
+    }
+}

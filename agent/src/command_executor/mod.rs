@@ -155,7 +155,7 @@ struct CommandExecutor {
     /// When to give up waiting for the terminal update's acknowledgement.
     exit_at: Option<Instant>,
     /// Where the task's checkers report.
-    checks_tx: mpsc::Sender<checks::Event>,
+    checks_tx: mpsc::Sender<((), checks::Event)>,
 }
 
 struct Running {
@@ -173,7 +173,7 @@ struct Running {
 impl CommandExecutor {
     async fn serve(
         &mut self,
-        mut checks: mpsc::Receiver<checks::Event>,
+        mut checks: mpsc::Receiver<((), checks::Event)>,
     ) -> Result<(), ExecutorError> {
         loop {
             let exit_at = self.session.ack_deadline(self.exit_at, ACK_WAIT);
@@ -202,7 +202,7 @@ impl CommandExecutor {
                     self.terminal_uuid = Some(uuid);
                     self.exit_at = Some(Instant::now() + ACK_WAIT);
                 }
-                Some(event) = checks.recv() => self.checked(event).await?,
+                Some(((), event)) = checks.recv() => self.checked(event).await?,
                 _ = sleep_until(self.kill_at) => {
                     self.kill_at = None;
                     if let Some(running) = &self.task {
@@ -284,7 +284,7 @@ impl CommandExecutor {
         self.session.track(&task);
         self.update(&task.task_id, TaskState::TaskStarting, None)
             .await?;
-        let policies = match Policies::of(&task) {
+        let policies = match checks::Policies::of(&task) {
             Ok(policies) => policies,
             Err(e) => {
                 return self
@@ -307,17 +307,7 @@ impl CommandExecutor {
         let mut running_status = status_of(&task.task_id, TaskState::TaskRunning, None);
         running_status.check_status = check_status;
         self.session.send(running_status).await?;
-        let mut checkers = Vec::new();
-        if let Some(policy) = policies.health {
-            checkers.push(checks::spawn_health_check(
-                policy,
-                started,
-                self.checks_tx.clone(),
-            ));
-        }
-        if let Some(policy) = policies.check {
-            checkers.push(checks::spawn_check(policy, self.checks_tx.clone()));
-        }
+        let checkers = policies.spawn(started, (), &self.checks_tx);
         self.task = Some(Running {
             process,
             kill_policy: task.kill_policy,
@@ -419,29 +409,6 @@ impl CommandExecutor {
         message: Option<String>,
     ) -> Result<Vec<u8>, ExecutorError> {
         self.session.update(task_id, state, message, None).await
-    }
-}
-
-/// A task's validated health check and check.
-struct Policies {
-    health: Option<checks::health::HealthPolicy>,
-    check: Option<checks::check::CheckPolicy>,
-}
-
-impl Policies {
-    fn of(task: &v1::TaskInfo) -> Result<Self, checks::CheckError> {
-        Ok(Self {
-            health: task
-                .health_check
-                .as_ref()
-                .map(checks::health::HealthPolicy::from_proto)
-                .transpose()?,
-            check: task
-                .check
-                .as_ref()
-                .map(checks::check::CheckPolicy::from_proto)
-                .transpose()?,
-        })
     }
 }
 
