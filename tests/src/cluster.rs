@@ -205,6 +205,14 @@ impl Cluster {
         Ok(())
     }
 
+    /// The pid of the master's process.
+    pub fn master_pid(&self) -> Option<u32> {
+        self.processes
+            .iter()
+            .find(|p| p.name == "master")
+            .map(|p| p.child.id())
+    }
+
     /// The pid of agent `i`'s process.
     pub fn agent_pid(&self, i: usize) -> Option<u32> {
         let name = format!("agent-{i}");
