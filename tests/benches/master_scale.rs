@@ -91,14 +91,13 @@ async fn main() -> anyhow::Result<()> {
                     client.launch(&offer.id, batch, Some(3600.0)).await?;
                 }
             }
-            event::Type::Update => {
-                // The simulated agents do not wait for acknowledgements.
+            // The simulated agents do not wait for acknowledgements.
+            event::Type::Update
                 if event
                     .update
-                    .is_some_and(|u| u.status.state() == TaskState::TaskRunning)
-                {
-                    running += 1;
-                }
+                    .is_some_and(|u| u.status.state() == TaskState::TaskRunning) =>
+            {
+                running += 1;
             }
             _ => {}
         }
