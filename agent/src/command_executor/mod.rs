@@ -23,7 +23,7 @@ mod task;
 
 use std::time::Duration;
 
-use mesos_proto::v1::{self, TaskState, executor, framework_info, task_status::Reason};
+use mesos_proto::v1::{self, TaskState, executor, framework_info};
 use nix::sys::signal::Signal;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -163,11 +163,8 @@ struct Running {
     kill_policy: Option<v1::KillPolicy>,
     /// Stopped with the task.
     _checkers: Vec<checks::Checker>,
-    /// The last health and check results, repeated in every later update
-    /// as Mesos does.
-    healthy: Option<bool>,
-    check_status: Option<v1::CheckStatusInfo>,
-    killed_by_health_check: bool,
+    /// What its checks reported.
+    reported: checks::Reported,
 }
 
 impl CommandExecutor {
@@ -187,17 +184,14 @@ impl CommandExecutor {
                 status = wait(self.task.as_mut()) => {
                     let Some(running) = self.task.take() else { continue };
                     self.kill_at = None;
-                    let (state, mut message) = outcome(status, running.process.killed);
-                    if running.killed_by_health_check {
-                        message = format!("Killed after failing its health check: {message}");
-                    }
+                    let (state, message) = outcome(status, running.process.killed);
+                    let message = running.reported.explain(message);
                     tracing::info!(
                         task = %running.process.task_id.value, state = state.as_str_name(),
                         "{message}"
                     );
                     let mut status = status_of(&running.process.task_id, state, Some(message));
-                    status.healthy = running.healthy;
-                    status.check_status = running.check_status;
+                    running.reported.stamp(&mut status);
                     let uuid = self.session.send(status).await?;
                     self.terminal_uuid = Some(uuid);
                     self.exit_at = Some(Instant::now() + ACK_WAIT);
@@ -312,9 +306,10 @@ impl CommandExecutor {
             process,
             kill_policy: task.kill_policy,
             _checkers: checkers,
-            healthy: None,
-            check_status,
-            killed_by_health_check: false,
+            reported: checks::Reported {
+                check_status,
+                ..Default::default()
+            },
         });
         Ok(())
     }
@@ -326,27 +321,7 @@ impl CommandExecutor {
             return Ok(());
         };
         let task_id = running.process.task_id.clone();
-        let (reason, message, kill) = match event {
-            checks::Event::Health(verdict) => {
-                running.healthy = Some(verdict.healthy);
-                (
-                    Reason::TaskHealthCheckStatusUpdated,
-                    Some(verdict.message),
-                    verdict.kill,
-                )
-            }
-            checks::Event::Check(status) => {
-                running.check_status = Some(status);
-                (Reason::TaskCheckStatusUpdated, None, false)
-            }
-        };
-        let mut status = status_of(&task_id, TaskState::TaskRunning, message);
-        status.reason = Some(reason as i32);
-        status.healthy = running.healthy;
-        status.check_status = running.check_status;
-        if kill {
-            running.killed_by_health_check = true;
-        }
+        let (status, kill) = running.reported.apply(&task_id, event);
         self.session.send(status).await?;
         if kill {
             tracing::warn!(task = %task_id.value, "health check failed too often; killing the task");

@@ -15,10 +15,7 @@ mod nested_client;
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use mesos_proto::v1::{
-    self, TaskState, executor, framework_info,
-    task_status::{Reason, Source},
-};
+use mesos_proto::v1::{self, TaskState, executor, framework_info, task_status::Source};
 use nix::sys::signal::Signal;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -73,10 +70,8 @@ struct Task {
     escalate_at: Option<Instant>,
     /// Its health check and check; stopped with the task.
     checkers: Vec<checks::Checker>,
-    /// The last results, repeated in every later update.
-    healthy: Option<bool>,
-    check_status: Option<v1::CheckStatusInfo>,
-    killed_by_health_check: bool,
+    /// What its checks reported.
+    reported: checks::Reported,
 }
 
 struct DefaultExecutor {
@@ -243,9 +238,7 @@ impl DefaultExecutor {
                     killing: false,
                     escalate_at: None,
                     checkers: Vec::new(),
-                    healthy: None,
-                    check_status: None,
-                    killed_by_health_check: false,
+                    reported: checks::Reported::default(),
                 },
             );
             self.update(&task.task_id, TaskState::TaskStarting, None, None)
@@ -287,7 +280,7 @@ impl DefaultExecutor {
                         policies.spawn(Instant::now(), task.task_id.value.clone(), &self.checks_tx);
                     if let Some(entry) = self.tasks.get_mut(&task.task_id.value) {
                         entry.checkers = checkers;
-                        entry.check_status = check_status;
+                        entry.reported.check_status = check_status;
                     }
                     let (nested, tx, id) = (
                         self.nested.clone(),
@@ -332,26 +325,8 @@ impl DefaultExecutor {
         else {
             return Ok(());
         };
-        let (reason, message, kill) = match event {
-            checks::Event::Health(verdict) => {
-                task.healthy = Some(verdict.healthy);
-                (
-                    Reason::TaskHealthCheckStatusUpdated,
-                    Some(verdict.message),
-                    verdict.kill,
-                )
-            }
-            checks::Event::Check(status) => {
-                task.check_status = Some(status);
-                (Reason::TaskCheckStatusUpdated, None, false)
-            }
-        };
-        let mut status = status_of(&task.info.task_id, TaskState::TaskRunning, message);
-        status.reason = Some(reason as i32);
-        status.healthy = task.healthy;
-        status.check_status = task.check_status;
+        let (mut status, kill) = task.reported.apply(&task.info.task_id, event);
         status.container_status = container_status(&task.container);
-        task.killed_by_health_check = kill;
         let group = task.group;
         self.send(status).await?;
         if kill {
@@ -460,15 +435,10 @@ impl DefaultExecutor {
         task.terminal = true;
         task.escalate_at = None;
         task.checkers.clear();
-        let message = if task.killed_by_health_check {
-            format!("Killed after failing its health check: {message}")
-        } else {
-            message
-        };
+        let message = task.reported.explain(message);
         let mut status = status_of(&task.info.task_id, state, Some(message));
         status.container_status = container_status(&task.container);
-        status.healthy = task.healthy;
-        status.check_status = task.check_status;
+        task.reported.stamp(&mut status);
         let uuid = self.send(status).await?;
         self.unacknowledged.insert(uuid);
         if self.tasks.values().all(|t| t.terminal) {
