@@ -15,6 +15,8 @@ pub enum AgentError {
     Flag(String),
     #[error("startup task failed: {0}")]
     Startup(String),
+    #[error("the master refused this agent for good: {0}")]
+    Refused(String),
     #[error("cannot create the work directory {path}: {source}")]
     WorkDir {
         path: std::path::PathBuf,

@@ -165,13 +165,13 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
     let checkpointer = checkpoint::Checkpointer::spawn(&meta_root)
         .map_err(|e| AgentError::Startup(format!("cannot start the checkpoint writer: {e}")))?;
     let handle = agent::Agent::spawn(config, checkpointer, recovered);
-    tokio::spawn(link::run(
+    let link = tokio::spawn(link::run(
         flags.master.clone(),
         handle.clone(),
         flags.registration_backoff_factor.0,
     ));
     let app = http::router(http::App {
-        handle,
+        handle: handle.clone(),
         flags: Arc::new(pairs),
         files: Arc::new(files::Sandboxes::new(&flags.work_dir)),
         proc_root: Arc::new(std::path::PathBuf::from("/proc")),
@@ -179,9 +179,19 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
         isolation,
         nested,
     });
-    mesos_http::serve(listener, app)
-        .await
-        .map_err(AgentError::Serve)
+    tokio::select! {
+        served = mesos_http::serve(listener, app) => served.map_err(AgentError::Serve),
+        refused = link => match refused {
+            Ok(Some(reason)) => {
+                // As Mesos's agent does on the master's shutdown message:
+                // its executors go with it.
+                let _ = handle.request(|reply| agent::Command::Shutdown { reply }).await;
+                Err(AgentError::Refused(reason))
+            }
+            // The agent loop is gone: nothing left to serve.
+            _ => Err(AgentError::Startup("the agent loop stopped".into())),
+        },
+    }
 }
 
 /// `--resources`, completed with what Mesos detects for the ones not given

@@ -42,7 +42,9 @@ enum LinkError {
 
 /// Keeps the agent connected to `master` (`host:port`) until the agent
 /// loop goes away.
-pub async fn run(master: String, handle: Handle, backoff_factor: Duration) {
+/// Returns when the agent loop went away, or with the master's reason when
+/// it refuses this agent for good (an operator marked it gone).
+pub async fn run(master: String, handle: Handle, backoff_factor: Duration) -> Option<String> {
     let master = with_default_port(&master);
     let mut failures: u32 = 0;
     loop {
@@ -53,10 +55,13 @@ pub async fn run(master: String, handle: Handle, backoff_factor: Duration) {
         let mut registered = false;
         let result = session(&master, &handle, &mut registered).await;
         if handle.send(Command::LinkDown).await.is_err() {
-            return;
+            return None;
         }
         match result {
-            Err(LinkError::AgentGone) => return,
+            Err(LinkError::AgentGone) => return None,
+            Err(LinkError::Refused(status)) if status.code() == tonic::Code::PermissionDenied => {
+                return Some(status.message().to_string());
+            }
             Err(e) => tracing::warn!(%master, "{}", with_causes(&e)),
             Ok(()) => {}
         }

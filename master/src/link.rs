@@ -62,7 +62,11 @@ impl AgentLink for LinkService {
             })
             .await
             .map_err(|e| Status::unavailable(e.message))?
-            .map_err(|e| Status::invalid_argument(e.message))?;
+            // Forbidden is final (an agent marked gone); the agent stops.
+            .map_err(|e| match e.status {
+                http::StatusCode::FORBIDDEN => Status::permission_denied(e.message),
+                _ => Status::invalid_argument(e.message),
+            })?;
 
         let handle = self.handle.clone();
         tokio::spawn(async move {

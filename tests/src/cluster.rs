@@ -205,6 +205,17 @@ impl Cluster {
         Ok(())
     }
 
+    /// Whether agent `i`'s process has exited (and how), without waiting.
+    pub fn agent_exit(&mut self, i: usize) -> Option<std::process::ExitStatus> {
+        let name = format!("agent-{i}");
+        let p = self.processes.iter_mut().find(|p| p.name == name)?;
+        let status = p.child.try_wait().ok().flatten();
+        if status.is_some() {
+            p.stopped = true;
+        }
+        status
+    }
+
     /// The pid of the master's process.
     pub fn master_pid(&self) -> Option<u32> {
         self.processes

@@ -742,7 +742,7 @@ async fn next_scheduler_event(events: &mut EventStream) -> scheduler::Event {
 
 #[tokio::test]
 async fn mark_agent_gone_ends_its_tasks_and_removes_it() {
-    let cluster = Cluster::start();
+    let mut cluster = Cluster::start();
     let mut plain = Framework::subscribe(&cluster.master, "plain", false)
         .await
         .unwrap();
@@ -827,6 +827,20 @@ async fn mark_agent_gone_ends_its_tasks_and_removes_it() {
     // Marking it again is not an error.
     let again = post(&cluster, Format::Protobuf, &gone);
     assert_eq!(again.status, 200, "{}", again.text());
+
+    // The agent, refused for good when it tries to come back, stops.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = cluster.agent_exit(0) {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the gone agent still runs"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(!status.success(), "{status}");
 }
 
 fn ids(tasks: &serde_json::Value) -> Vec<String> {

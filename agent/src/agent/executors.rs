@@ -652,6 +652,28 @@ async fn wait_for_abort(aborted: &mut tokio::sync::watch::Receiver<bool>) {
     }
 }
 
+impl Agent {
+    /// Kills every executor and what it runs, at once and before returning
+    /// (the process is about to exit).
+    pub(super) fn destroy_all(&mut self) {
+        let executors: Vec<(Option<u32>, String)> = self
+            .frameworks
+            .values()
+            .flat_map(|f| f.executors.values())
+            .map(|e| (e.pid, e.container_id.clone()))
+            .collect();
+        for (pid, container_id) in executors {
+            if let Some(pid) = pid {
+                launcher::signal_group(pid, Signal::SIGKILL);
+                launcher::destroy_session(pid);
+            }
+            self.config.nested.destroy_children(&container_id);
+            self.config.isolation.cleanup(&container_id);
+        }
+        tracing::warn!("every executor was killed");
+    }
+}
+
 /// What an executor's container holds: the executor's resources and its
 /// tasks', launched or queued.
 pub(super) fn container_resources(executor: &Executor) -> mesos_resources::Resources {

@@ -199,6 +199,10 @@ pub enum Command {
     Containers {
         reply: oneshot::Sender<Vec<ContainerView>>,
     },
+    /// The agent is going away for good: every executor is killed now.
+    Shutdown {
+        reply: oneshot::Sender<()>,
+    },
     /// The state for the operator API, and the agent's info.
     OperatorState {
         reply: oneshot::Sender<(v1::agent::response::GetState, v1::AgentInfo)>,
@@ -412,6 +416,10 @@ impl Agent {
             }
             Command::Containers { reply } => {
                 let _ = reply.send(self.containers());
+            }
+            Command::Shutdown { reply } => {
+                self.destroy_all();
+                let _ = reply.send(());
             }
             Command::OperatorState { reply } => {
                 let _ = reply.send((self.operator_state(), self.operator_agent_info()));
