@@ -321,3 +321,17 @@ impl Envelope for Watchdog {
         self.run(method, move || inner.call(&name, &request))
     }
 }
+
+/// The built-in form of a plugin written with the SDK: `P` in the host's
+/// process, behind the same payloads, panic guard, watchdog and failure
+/// policy as its dylib form.
+pub fn builtin<P: crate::sdk::IsolatorPlugin>(
+    config: &[u8],
+    call_timeout: Duration,
+    policy: Policy,
+) -> Result<PluginIsolator, PluginError> {
+    let (info, plugin) = crate::sdk::InProcess::<P>::new(config)?;
+    let watchdog = Watchdog::new(&info.name, call_timeout, Arc::new(plugin))
+        .map_err(|e| PluginError::internal(format!("cannot start its thread: {e}")))?;
+    Ok(PluginIsolator::new(&info.name, Box::new(watchdog), policy))
+}

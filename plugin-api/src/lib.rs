@@ -11,6 +11,8 @@
 pub mod abi;
 pub mod adapter;
 pub mod allocator;
+#[cfg(feature = "host")]
+pub mod contract;
 pub mod envelope;
 #[cfg(feature = "host")]
 pub mod host;

@@ -128,6 +128,11 @@ pub fn load(folder: &Path) -> Result<Loaded, LoadError> {
         manifest: path.clone(),
         message,
     })?;
+    load_manifest(manifest)
+}
+
+/// Loads the plugin a parsed manifest describes.
+pub fn load_manifest(manifest: Manifest) -> Result<Loaded, LoadError> {
     let (version, isolator) = open(&manifest).map_err(|problem| LoadError::Plugin {
         plugin: manifest.name.clone(),
         problem,
@@ -146,6 +151,11 @@ fn read(path: &Path) -> Result<Vec<u8>, Problem> {
     })
 }
 
+/// Lowercase hex SHA-256 of `bytes`, as manifests write it.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -157,7 +167,7 @@ fn open(manifest: &Manifest) -> Result<(String, PluginIsolator), Problem> {
     if !manifest.api_versions.iter().any(|v| v == API_VERSION) {
         return Err(Problem::ApiVersion(manifest.api_versions.join(", ")));
     }
-    let actual = hex(&Sha256::digest(read(&manifest.artifact)?));
+    let actual = sha256_hex(&read(&manifest.artifact)?);
     if actual != manifest.sha256 {
         return Err(Problem::Sha256Mismatch {
             artifact: manifest.artifact.clone(),
