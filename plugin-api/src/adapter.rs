@@ -11,7 +11,7 @@ use mesos_proto::plugin::v1 as proto;
 use prost::Message;
 
 use crate::abi::method;
-use crate::envelope::{Envelope, ErrorCode, PluginError};
+use crate::envelope::{Envelope, ErrorCode, PluginError, Response};
 use crate::isolator::{
     ContainerSpec, Isolator, IsolatorError, LaunchInfo, Limitation, LimitationKind, Usage,
 };
@@ -95,7 +95,7 @@ impl PluginIsolator {
                 .envelope
                 .call(method, &request.encode_to_vec())
                 .and_then(|bytes| {
-                    Resp::decode(bytes.as_slice()).map_err(|e| {
+                    Resp::decode(&*bytes).map_err(|e| {
                         PluginError::internal(format!("undecodable {method} response: {e}"))
                     })
                 }),
@@ -315,7 +315,7 @@ impl Watchdog {
 }
 
 impl Envelope for Watchdog {
-    fn call(&self, method: &str, request: &[u8]) -> Result<Vec<u8>, PluginError> {
+    fn call(&self, method: &str, request: &[u8]) -> Result<Response, PluginError> {
         let inner = Arc::clone(&self.inner);
         let (name, request) = (method.to_string(), request.to_vec());
         self.run(method, move || inner.call(&name, &request))

@@ -2,8 +2,12 @@
 //! -> response bytes or an error`. Built-in plugins, dylibs and (later)
 //! WASM components are all reached through [`Envelope`], so the host's
 //! payload handling, failure policy and timeouts are the same for each.
+#![allow(unsafe_code)]
 
 use std::fmt;
+use std::ops::Deref;
+
+use crate::abi::{Buffer, FreeBufferFn};
 
 use mesos_proto::plugin::v1::error::Code as WireCode;
 
@@ -92,7 +96,65 @@ impl PluginError {
     }
 }
 
+/// A call's response bytes: the host's own, or lent by a dylib until
+/// dropped (decoding straight from the plugin's buffer saves a copy).
+#[derive(Debug)]
+pub struct Response(Inner);
+
+#[derive(Debug)]
+enum Inner {
+    Owned(Vec<u8>),
+    Lent { buffer: Buffer, free: FreeBufferFn },
+}
+
+// SAFETY: a lent buffer is plain memory the plugin handed over until
+// `free_buffer`, which the ABI allows from any thread.
+unsafe impl Send for Response {}
+
+impl Response {
+    /// # Safety
+    /// `buffer` was filled by the plugin whose `free_buffer` is `free`,
+    /// holds `len` readable bytes (or a null pointer), and is not used or
+    /// freed elsewhere.
+    pub unsafe fn lent(buffer: Buffer, free: FreeBufferFn) -> Self {
+        Self(Inner::Lent { buffer, free })
+    }
+}
+
+impl From<Vec<u8>> for Response {
+    fn from(bytes: Vec<u8>) -> Self {
+        Self(Inner::Owned(bytes))
+    }
+}
+
+impl Deref for Response {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match &self.0 {
+            Inner::Owned(bytes) => bytes,
+            Inner::Lent { buffer, .. } if buffer.ptr.is_null() => &[],
+            // SAFETY: `lent`'s contract: `len` readable bytes, alive until
+            // this response is dropped.
+            Inner::Lent { buffer, .. } => unsafe {
+                std::slice::from_raw_parts(buffer.ptr, buffer.len)
+            },
+        }
+    }
+}
+
+impl Drop for Response {
+    fn drop(&mut self) {
+        if let Inner::Lent { buffer, free } = &mut self.0 {
+            let buffer = std::mem::replace(buffer, Buffer::empty());
+            // SAFETY: `lent`'s contract: this plugin's buffer, freed once
+            // (here), after its last use.
+            unsafe { free(buffer) };
+        }
+    }
+}
+
 /// One plugin instance as the host reaches it.
 pub trait Envelope: Send + Sync {
-    fn call(&self, method: &str, request: &[u8]) -> Result<Vec<u8>, PluginError>;
+    fn call(&self, method: &str, request: &[u8]) -> Result<Response, PluginError>;
 }

@@ -14,7 +14,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use prost::Message;
 
 pub use crate::abi::{API_VERSION, method};
-pub use crate::envelope::{Envelope, ErrorCode, PluginError};
+pub use crate::envelope::{Envelope, ErrorCode, PluginError, Response};
 /// The request and response messages (`mesos.plugin.v1`).
 pub use mesos_proto::plugin::v1 as proto;
 /// Mesos's own messages the payloads embed (`Resource`, `Label`, ...).
@@ -131,8 +131,8 @@ impl<P: IsolatorPlugin> InProcess<P> {
 }
 
 impl<P: IsolatorPlugin> Envelope for InProcess<P> {
-    fn call(&self, method: &str, request: &[u8]) -> Result<Vec<u8>, PluginError> {
-        guarded(|| dispatch(&self.0, method, request))
+    fn call(&self, method: &str, request: &[u8]) -> Result<Response, PluginError> {
+        guarded(|| dispatch(&self.0, method, request)).map(Response::from)
     }
 }
 

@@ -10,7 +10,7 @@ use std::path::Path;
 use prost::Message;
 
 use crate::abi::{Buffer, ENTRY_SYMBOL, EntryFn, STATUS_OK, VTableV1};
-use crate::envelope::{Envelope, ErrorCode, PluginError};
+use crate::envelope::{Envelope, ErrorCode, PluginError, Response};
 use mesos_proto::plugin::v1 as proto;
 
 use super::Problem;
@@ -58,22 +58,16 @@ impl Dylib {
         Ok(Self { vtable })
     }
 
-    /// Takes the bytes out of a buffer the plugin filled and frees it
-    /// with the plugin's own allocator.
-    fn take(&self, status: i32, out: Buffer) -> Result<Vec<u8>, PluginError> {
-        let bytes = if out.ptr.is_null() {
-            Vec::new()
-        } else {
-            // SAFETY: the plugin filled `out` with `len` readable bytes
-            // that stay valid until `free_buffer`.
-            unsafe { std::slice::from_raw_parts(out.ptr, out.len) }.to_vec()
-        };
-        // SAFETY: `out` came from this plugin and is freed once.
-        unsafe { (self.vtable.free_buffer)(out) };
+    /// The response in a buffer the plugin filled, freed with the
+    /// plugin's own allocator once dropped.
+    fn take(&self, status: i32, out: Buffer) -> Result<Response, PluginError> {
+        // SAFETY: `out` was just filled by this plugin's function and is
+        // owned by nobody else; its `free_buffer` releases it.
+        let response = unsafe { Response::lent(out, self.vtable.free_buffer) };
         if status == STATUS_OK {
-            return Ok(bytes);
+            return Ok(response);
         }
-        let message = String::from_utf8_lossy(&bytes).into_owned();
+        let message = String::from_utf8_lossy(&response).into_owned();
         Err(match ErrorCode::from_status(status) {
             Some(code) => PluginError::new(code, message),
             None => PluginError::internal(format!("unknown status {status}: {message}")),
@@ -85,7 +79,7 @@ impl Dylib {
         // SAFETY: `out` is a valid, writable buffer for the call.
         let status = unsafe { (self.vtable.describe)(&mut out) };
         let bytes = self.take(status, out)?;
-        proto::PluginInfo::decode(bytes.as_slice())
+        proto::PluginInfo::decode(&*bytes)
             .map_err(|e| PluginError::internal(format!("undecodable describe answer: {e}")))
     }
 
@@ -106,7 +100,7 @@ impl Dylib {
 }
 
 impl Envelope for Dylib {
-    fn call(&self, method: &str, request: &[u8]) -> Result<Vec<u8>, PluginError> {
+    fn call(&self, method: &str, request: &[u8]) -> Result<Response, PluginError> {
         let mut out = Buffer::empty();
         // SAFETY: both slices are alive for the call, `out` is writable.
         let status = unsafe {
