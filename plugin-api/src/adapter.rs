@@ -335,3 +335,78 @@ pub fn builtin<P: crate::sdk::IsolatorPlugin>(
         .map_err(|e| PluginError::internal(format!("cannot start its thread: {e}")))?;
     Ok(PluginIsolator::new(&info.name, Box::new(watchdog), policy))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    /// Answers every call with the next of `answers`, then repeats the last.
+    struct Scripted(Mutex<Vec<Result<Vec<u8>, PluginError>>>);
+
+    impl Envelope for Scripted {
+        fn call(&self, _: &str, _: &[u8]) -> Result<Response, PluginError> {
+            let mut answers = self.0.lock().unwrap();
+            let answer = if answers.len() > 1 {
+                answers.remove(0)
+            } else {
+                answers[0].clone()
+            };
+            answer.map(Response::from)
+        }
+    }
+
+    fn isolator(answers: Vec<Result<Vec<u8>, PluginError>>, policy: Policy) -> PluginIsolator {
+        PluginIsolator::new(
+            "com.example.scripted",
+            Box::new(Scripted(Mutex::new(answers))),
+            policy,
+        )
+    }
+
+    #[test]
+    fn only_faults_count_towards_quarantine() {
+        let policy = Policy {
+            on_failure: FailurePolicy::FailClosed,
+            quarantine_after: 2,
+        };
+        let rejected = isolator(vec![Err(PluginError::invalid("no"))], policy);
+        for _ in 0..3 {
+            let err = rejected.cleanup("c").unwrap_err().to_string();
+            assert!(err.contains("invalid: no"), "{err}");
+        }
+        // An undecodable answer is the plugin's fault.
+        let garbage = isolator(vec![Ok(vec![0xff, 0xff])], policy);
+        assert!(
+            garbage
+                .usage("c")
+                .unwrap_err()
+                .to_string()
+                .contains("undecodable")
+        );
+        assert!(garbage.usage("c").is_err());
+        let err = garbage.usage("c").unwrap_err().to_string();
+        assert!(err.contains("quarantined after 2 faults"), "{err}");
+    }
+
+    #[test]
+    fn limitations_are_translated() {
+        let limitation = proto::LimitationResponse {
+            kind: proto::limitation_response::Kind::Memory as i32,
+            message: "too big".into(),
+        };
+        let found = isolator(vec![Ok(limitation.encode_to_vec())], Policy::default());
+        assert_eq!(
+            found.limitation("c").unwrap(),
+            Some(Limitation {
+                kind: LimitationKind::Memory,
+                message: "too big".into()
+            })
+        );
+        let none = isolator(
+            vec![Ok(proto::LimitationResponse::default().encode_to_vec())],
+            Policy::default(),
+        );
+        assert_eq!(none.limitation("c").unwrap(), None);
+    }
+}
