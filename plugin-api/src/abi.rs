@@ -97,3 +97,7 @@ pub mod method {
     pub const USAGE: &str = "isolator.usage";
     pub const CLEANUP: &str = "isolator.cleanup";
 }
+
+// The layout `mesos_plugin.h` declares: two u32, then four pointers.
+const _: () = assert!(size_of::<VTableV1>() == 8 + 4 * size_of::<usize>());
+const _: () = assert!(size_of::<Buffer>() == 3 * size_of::<usize>());
