@@ -148,7 +148,7 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
         gc,
         nested: nested.clone(),
         fetcher,
-        isolation,
+        isolation: isolation.clone(),
         containerizers: flags.containerizers.0.clone(),
         docker: agent::DockerConfig {
             socket: flags.docker_socket.clone(),
@@ -185,6 +185,7 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
         files: Arc::new(files::Sandboxes::new(&flags.work_dir)),
         proc_root: Arc::new(std::path::PathBuf::from("/proc")),
         docker_socket: Arc::new(flags.docker_socket.clone()),
+        isolation,
         nested,
     });
     mesos_http::serve(listener, app)

@@ -16,4 +16,6 @@ pub enum MasterError {
     Allocator(#[from] crate::allocator::UnknownAllocator),
     #[error("invalid flag: {0}")]
     Flag(String),
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
 }

@@ -18,6 +18,9 @@ mesos_flags::flags! {
         work_dir: Option<PathBuf>,
         /// Where the registry lives: `in_memory` or `replicated_log` (kept in --work_dir).
         registry: String = "replicated_log",
+        /// How long a restarted master waits for the agents in its registry
+        /// to re-register before it declares them unreachable.
+        agent_reregister_timeout: Duration = "10mins",
         /// Allocator to use; `HierarchicalDRF` is built in.
         allocator: String = "HierarchicalDRF",
         /// Period of the batch allocation cycle.

@@ -9,6 +9,7 @@ pub mod flags;
 mod http;
 mod link;
 pub mod master;
+pub mod registry;
 mod validation;
 mod wire;
 
@@ -27,7 +28,18 @@ pub const BUILD_DATE: &str = "";
 /// Binds the port and serves until the process ends.
 pub async fn run(flags: MasterFlags) -> Result<(), MasterError> {
     let (listener, config) = bind(&flags).await?;
-    serve(listener, config, &flags.allocator).await
+    let store: Box<dyn registry::Store> = match (flags.registry.as_str(), &flags.work_dir) {
+        ("in_memory", _) => Box::new(registry::InMemory),
+        (_, Some(work_dir)) => Box::new(registry::InFile::new(work_dir)),
+        (_, None) => {
+            return Err(MasterError::Flag(
+                "--work_dir is required with --registry=replicated_log \
+                 (or use --registry=in_memory)"
+                    .into(),
+            ));
+        }
+    };
+    serve(listener, config, &flags.allocator, store).await
 }
 
 /// Binds the listening socket and derives the master's identity from it
@@ -83,6 +95,7 @@ pub async fn bind(
         offer_timeout: flags.offer_timeout.map(|d| d.0),
         agent_ping_timeout: flags.agent_ping_timeout.0,
         max_agent_ping_timeouts: flags.max_agent_ping_timeouts,
+        agent_reregister_timeout: flags.agent_reregister_timeout.0,
         max_completed_frameworks: flags.max_completed_frameworks,
         max_completed_tasks_per_framework: flags.max_completed_tasks_per_framework,
         cluster: flags.cluster.clone(),
@@ -96,8 +109,10 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     config: master::Config,
     allocator: &str,
+    store: Box<dyn registry::Store>,
 ) -> Result<(), MasterError> {
     let allocator = allocator::by_name(allocator)?;
+    let (registry, writer) = registry::open(store).await?;
     tracing::info!(
         pid = config.master_info.pid.as_deref().unwrap_or_default(),
         allocator = allocator.name(),
@@ -111,7 +126,9 @@ pub async fn serve(
         .or_else(|| info.address.as_ref().and_then(|a| a.ip.clone()))
         .unwrap_or_else(|| "127.0.0.1".to_string());
     let leader: Arc<str> = format!("{leader_host}:{}", info.port).into();
-    let handle = master::Master::new(config, allocator).spawn();
+    let handle = master::Master::new(config, allocator)
+        .with_registry(registry, writer)
+        .spawn();
     let grpc =
         tonic::service::Routes::new(AgentLinkServer::new(link::LinkService::new(handle.clone())))
             .into_axum_router();

@@ -11,6 +11,7 @@ use prost_reflect::DescriptorPool;
 pub mod codec;
 pub mod ids;
 pub mod json;
+pub mod operator;
 pub mod recordio;
 pub mod stream;
 

@@ -59,6 +59,8 @@ struct Process {
     name: String,
     child: Child,
     log: PathBuf,
+    /// Killed on purpose: its exit is not a failure.
+    stopped: bool,
 }
 
 pub struct Cluster {
@@ -68,6 +70,8 @@ pub struct Cluster {
     processes: Vec<Process>,
     /// Each agent's command line, for restarts.
     agent_args: Vec<Vec<String>>,
+    /// The master's command line, for restarts.
+    master_args: Vec<String>,
 }
 
 fn spawn(name: &str, program: &Path, args: &[String], log: &Path) -> anyhow::Result<Process> {
@@ -83,6 +87,7 @@ fn spawn(name: &str, program: &Path, args: &[String], log: &Path) -> anyhow::Res
         name: name.to_string(),
         child,
         log: log.to_path_buf(),
+        stopped: false,
     })
 }
 
@@ -98,6 +103,7 @@ impl Cluster {
             agents: Vec::new(),
             processes: Vec::new(),
             agent_args: Vec::new(),
+            master_args: Vec::new(),
             dir,
         };
         if let Err(e) = cluster.boot(&options) {
@@ -118,12 +124,19 @@ impl Cluster {
             "--ip=127.0.0.1".to_string(),
             format!("--port={port}"),
             format!("--work_dir={}", self.dir.path().join("master").display()),
-            "--registry=in_memory".to_string(),
         ];
+        if !options
+            .master_flags
+            .iter()
+            .any(|f| f.starts_with("--registry="))
+        {
+            args.push("--registry=in_memory".to_string());
+        }
         args.extend(options.master_flags.iter().cloned());
         let log = self.dir.path().join("master.log");
         self.processes
             .push(spawn("master", &binary("mesos-master"), &args, &log)?);
+        self.master_args = args;
         self.wait_healthy(&self.master.clone())?;
         for i in 0..options.agents {
             self.add_agent(options, i)?;
@@ -183,8 +196,21 @@ impl Cluster {
             .spawn()?;
         let name = format!("agent-{i}");
         self.processes.retain(|p| p.name != name);
-        self.processes.push(Process { name, child, log });
+        self.processes.push(Process {
+            name,
+            child,
+            log,
+            stopped: false,
+        });
         Ok(())
+    }
+
+    /// The pid of the master's process.
+    pub fn master_pid(&self) -> Option<u32> {
+        self.processes
+            .iter()
+            .find(|p| p.name == "master")
+            .map(|p| p.child.id())
     }
 
     /// The pid of agent `i`'s process.
@@ -225,7 +251,7 @@ impl Cluster {
     }
 
     fn check_alive(&mut self) -> anyhow::Result<()> {
-        for p in &mut self.processes {
+        for p in self.processes.iter_mut().filter(|p| !p.stopped) {
             if let Some(status) = p.child.try_wait()? {
                 bail!("{} exited during start-up: {status}", p.name);
             }
@@ -277,11 +303,43 @@ impl Cluster {
     }
 
     /// SIGKILLs agent `i`, as a crash would.
+    /// Kills the master with SIGKILL.
+    pub fn kill_master(&mut self) {
+        if let Some(p) = self.processes.iter_mut().find(|p| p.name == "master") {
+            let _ = p.child.kill();
+            let _ = p.child.wait();
+            p.stopped = true;
+        }
+    }
+
+    /// Starts the master again (after [`Cluster::kill_master`]) with the
+    /// same flags and port, and waits until it answers. Its log continues
+    /// in the same file.
+    pub fn restart_master(&mut self) -> anyhow::Result<()> {
+        let log = self.dir.path().join("master.log");
+        let file = std::fs::OpenOptions::new().append(true).open(&log)?;
+        let child = Command::new(binary("mesos-master"))
+            .args(&self.master_args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(file.try_clone()?))
+            .stderr(Stdio::from(file))
+            .spawn()?;
+        self.processes.retain(|p| p.name != "master");
+        self.processes.push(Process {
+            name: "master".into(),
+            child,
+            log,
+            stopped: false,
+        });
+        self.wait_healthy(&self.master.clone())
+    }
+
     pub fn kill_agent(&mut self, i: usize) {
         let name = format!("agent-{i}");
         if let Some(p) = self.processes.iter_mut().find(|p| p.name == name) {
             let _ = p.child.kill();
             let _ = p.child.wait();
+            p.stopped = true;
         }
     }
 

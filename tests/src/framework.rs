@@ -37,6 +37,29 @@ impl Framework {
         })
     }
 
+    /// Subscribes again under the same framework ID (a scheduler failing
+    /// over, or coming back to a restarted master). Pending offers are
+    /// forgotten.
+    pub async fn resubscribe(&mut self, master: &str, name: &str) -> anyhow::Result<()> {
+        let id = self
+            .client
+            .framework_id()
+            .cloned()
+            .context("the framework has no ID yet")?;
+        let mut client = SchedulerClient::new(master);
+        self.events = client
+            .subscribe(v1::FrameworkInfo {
+                user: String::new(),
+                name: name.into(),
+                id: Some(id),
+                ..Default::default()
+            })
+            .await?;
+        self.client = client;
+        self.offers.clear();
+        Ok(())
+    }
+
     /// The next event, acknowledging updates and keeping offers.
     async fn next(&mut self, timeout: Duration) -> anyhow::Result<Option<v1::TaskStatus>> {
         let event = tokio::time::timeout(timeout, self.events.next())

@@ -10,3 +10,4 @@ pub mod docker;
 pub mod framework;
 pub mod python;
 pub mod raw_http;
+pub mod sim;

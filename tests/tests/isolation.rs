@@ -118,6 +118,7 @@ async fn tasks_run_in_their_cgroups_and_an_oom_kill_is_reported() {
             32.0,
             "python3 -c 'x = b\"a\" * (256 << 20); import time; time.sleep(60)'",
         ),
+        task(&offer, "sleeper", 0.25, 48.0, "sleep 1000"),
     ];
     framework
         .client
@@ -144,7 +145,29 @@ async fn tasks_run_in_their_cgroups_and_an_oom_kill_is_reported() {
         "{hog:?}"
     );
 
-    // Both containers' cgroups are removed once their executors are gone.
+    // The memory cgroup measures the running one for /monitor/statistics.
+    let response = mesos_tests::raw_http::get(&cluster.agents[0], "/monitor/statistics").unwrap();
+    let stats: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+    let sleeper = stats
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["executor_id"] == "sleeper")
+        .unwrap_or_else(|| panic!("sleeper missing from {stats}"));
+    let s = &sleeper["statistics"];
+    assert_eq!(s["mem_limit_bytes"].as_u64(), Some(48 << 20), "{s}");
+    assert!(s["mem_total_bytes"].as_u64().unwrap_or(0) > 0, "{s}");
+    framework
+        .client
+        .kill(&v1::TaskId {
+            value: "sleeper".into(),
+        })
+        .await
+        .unwrap();
+    let killed = terminal(&mut framework, 1).await;
+    assert_eq!(killed[0].state(), TaskState::TaskKilled, "{killed:?}");
+
+    // Every container's cgroups are removed once their executors are gone.
     let deadline = Instant::now() + Duration::from_secs(20);
     let left = |dir: &Path| {
         std::fs::read_dir(dir)

@@ -257,3 +257,46 @@ async fn an_invalid_group_is_refused_whole() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_task_failing_its_health_check_takes_its_group_down() {
+    let cluster = Cluster::start();
+    let (client, mut events, offer) = subscribe(&cluster).await;
+    let mut sick = task(&offer, "sick", "sleep 1000");
+    sick.health_check = Some(v1::HealthCheck {
+        r#type: Some(v1::health_check::Type::Command as i32),
+        command: Some(v1::CommandInfo {
+            value: Some("exit 1".into()),
+            ..Default::default()
+        }),
+        delay_seconds: Some(0.0),
+        interval_seconds: Some(0.2),
+        grace_period_seconds: Some(0.0),
+        consecutive_failures: Some(2),
+        ..Default::default()
+    });
+    let tasks = vec![sick, task(&offer, "sibling", "sleep 1000")];
+    client
+        .launch_group(&offer.id, executor(), tasks)
+        .await
+        .unwrap();
+    let seen = run_to_end(&client, &mut events, &["sick", "sibling"]).await;
+    let health: Vec<Option<bool>> = seen["sick"]
+        .iter()
+        .filter(|s| s.reason == Some(Reason::TaskHealthCheckStatusUpdated as i32))
+        .map(|s| s.healthy)
+        .collect();
+    assert_eq!(
+        health,
+        vec![Some(false), Some(false)],
+        "{:#?}",
+        seen["sick"]
+    );
+    let last = seen["sick"].last().unwrap();
+    assert_eq!(last.state(), TaskState::TaskKilled, "{last:?}");
+    assert_eq!(last.healthy, Some(false), "{last:?}");
+    assert_eq!(
+        seen["sibling"].last().unwrap().state(),
+        TaskState::TaskKilled
+    );
+}

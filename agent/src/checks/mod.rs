@@ -56,3 +56,111 @@ pub struct Timing {
     pub interval: Duration,
     pub timeout: Duration,
 }
+
+/// A task's validated health check and check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policies {
+    pub health: Option<health::HealthPolicy>,
+    pub check: Option<check::CheckPolicy>,
+}
+
+impl Policies {
+    pub fn of(task: &mesos_proto::v1::TaskInfo) -> Result<Self, CheckError> {
+        Ok(Self {
+            health: task
+                .health_check
+                .as_ref()
+                .map(health::HealthPolicy::from_proto)
+                .transpose()?,
+            check: task
+                .check
+                .as_ref()
+                .map(check::CheckPolicy::from_proto)
+                .transpose()?,
+        })
+    }
+
+    /// Starts the checkers of a task started at `started`; they stop when
+    /// the returned handles are dropped.
+    pub fn spawn<K: Clone + Send + 'static>(
+        self,
+        started: tokio::time::Instant,
+        key: K,
+        events: &tokio::sync::mpsc::Sender<(K, Event)>,
+    ) -> Vec<Checker> {
+        let mut checkers = Vec::new();
+        if let Some(policy) = self.health {
+            checkers.push(spawn_health_check(
+                policy,
+                started,
+                key.clone(),
+                events.clone(),
+            ));
+        }
+        if let Some(policy) = self.check {
+            checkers.push(spawn_check(policy, key, events.clone()));
+        }
+        checkers
+    }
+}
+
+/// What a task's checks reported so far; every later update of the task
+/// repeats it, as Mesos does.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Reported {
+    pub healthy: Option<bool>,
+    pub check_status: Option<mesos_proto::v1::CheckStatusInfo>,
+    /// The task failed its health check too often and is being killed.
+    pub killed_by_health_check: bool,
+}
+
+impl Reported {
+    /// Takes a checker's event in; returns the TASK_RUNNING update that
+    /// reports it and whether the task must now be killed.
+    pub fn apply(
+        &mut self,
+        task_id: &mesos_proto::v1::TaskId,
+        event: Event,
+    ) -> (mesos_proto::v1::TaskStatus, bool) {
+        use mesos_proto::v1::task_status::Reason;
+        let (reason, message, kill) = match event {
+            Event::Health(verdict) => {
+                self.healthy = Some(verdict.healthy);
+                (
+                    Reason::TaskHealthCheckStatusUpdated,
+                    Some(verdict.message),
+                    verdict.kill,
+                )
+            }
+            Event::Check(status) => {
+                self.check_status = Some(status);
+                (Reason::TaskCheckStatusUpdated, None, false)
+            }
+        };
+        self.killed_by_health_check |= kill;
+        let mut status = mesos_proto::v1::TaskStatus {
+            task_id: task_id.clone(),
+            state: mesos_proto::v1::TaskState::TaskRunning as i32,
+            message,
+            reason: Some(reason as i32),
+            ..Default::default()
+        };
+        self.stamp(&mut status);
+        (status, kill)
+    }
+
+    /// Adds what was reported to a later update of the task.
+    pub fn stamp(&self, status: &mut mesos_proto::v1::TaskStatus) {
+        status.healthy = self.healthy;
+        status.check_status = self.check_status;
+    }
+
+    /// A terminal message, saying so when the health check caused it.
+    pub fn explain(&self, message: String) -> String {
+        if self.killed_by_health_check {
+            format!("Killed after failing its health check: {message}")
+        } else {
+            message
+        }
+    }
+}

@@ -28,57 +28,54 @@ impl Drop for Checker {
     }
 }
 
-/// Starts the health checks of a task that started at `started`. After a
-/// verdict that kills, the checker stops.
-pub fn spawn_health_check(
+/// Starts the health checks of a task that started at `started`; its
+/// events carry `key` (which task they are about). After a verdict that
+/// kills, the checker stops.
+pub fn spawn_health_check<K: Clone + Send + 'static>(
     policy: HealthPolicy,
     started: Instant,
-    events: mpsc::Sender<Event>,
+    key: K,
+    events: mpsc::Sender<(K, Event)>,
 ) -> Checker {
     Checker(tokio::spawn(async move {
         let mut health = Health::new(&policy);
-        every(
-            policy.timing,
-            &policy.probe,
-            |outcome| {
-                let verdict = health.observe(healthy(outcome), started.elapsed());
-                let stop = verdict.as_ref().is_some_and(|v| v.kill);
-                (verdict.map(Event::Health), stop)
-            },
-            &events,
-        )
-        .await;
+        let judge = |outcome| {
+            let verdict = health.observe(healthy(outcome), started.elapsed());
+            let stop = verdict.as_ref().is_some_and(|v| v.kill);
+            (verdict.map(Event::Health), stop)
+        };
+        every(policy.timing, &policy.probe, judge, key, &events).await;
     }))
 }
 
 /// Starts a task's generalized check. The TASK_RUNNING update carries the
-/// empty status [`initial_status`](super::check::initial_status) gives; results are reported as they
-/// change from it.
-pub fn spawn_check(policy: CheckPolicy, events: mpsc::Sender<Event>) -> Checker {
+/// empty status [`initial_status`](super::check::initial_status) gives;
+/// results are reported as they change from it.
+pub fn spawn_check<K: Clone + Send + 'static>(
+    policy: CheckPolicy,
+    key: K,
+    events: mpsc::Sender<(K, Event)>,
+) -> Checker {
     Checker(tokio::spawn(async move {
         let mut check = Check::default();
         let _ = check.observe(&policy.probe, Outcome::Unknown);
         let probe = policy.probe.clone();
-        every(
-            policy.timing,
-            &policy.probe,
-            |outcome| {
-                let status = check.observe(&probe, outcome.unwrap_or(Outcome::Unknown));
-                (status.map(Event::Check), false)
-            },
-            &events,
-        )
-        .await;
+        let judge = |outcome: Result<Outcome, String>| {
+            let status = check.observe(&probe, outcome.unwrap_or(Outcome::Unknown));
+            (status.map(Event::Check), false)
+        };
+        every(policy.timing, &policy.probe, judge, key, &events).await;
     }))
 }
 
 /// Probes after the delay and then every interval, handing each outcome to
 /// `judge` (what to send, and whether to stop), until the receiver is gone.
-async fn every(
+async fn every<K: Clone>(
     timing: Timing,
     probe: &Probe,
     mut judge: impl FnMut(Result<Outcome, String>) -> (Option<Event>, bool),
-    events: &mpsc::Sender<Event>,
+    key: K,
+    events: &mpsc::Sender<(K, Event)>,
 ) {
     tokio::time::sleep(timing.delay).await;
     loop {
@@ -89,7 +86,7 @@ async fn every(
         }
         let (event, stop) = judge(outcome);
         if let Some(event) = event
-            && events.send(event).await.is_err()
+            && events.send((key.clone(), event)).await.is_err()
         {
             return;
         }

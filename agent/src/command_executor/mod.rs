@@ -23,7 +23,7 @@ mod task;
 
 use std::time::Duration;
 
-use mesos_proto::v1::{self, TaskState, executor, framework_info, task_status::Reason};
+use mesos_proto::v1::{self, TaskState, executor, framework_info};
 use nix::sys::signal::Signal;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -155,7 +155,7 @@ struct CommandExecutor {
     /// When to give up waiting for the terminal update's acknowledgement.
     exit_at: Option<Instant>,
     /// Where the task's checkers report.
-    checks_tx: mpsc::Sender<checks::Event>,
+    checks_tx: mpsc::Sender<((), checks::Event)>,
 }
 
 struct Running {
@@ -163,17 +163,14 @@ struct Running {
     kill_policy: Option<v1::KillPolicy>,
     /// Stopped with the task.
     _checkers: Vec<checks::Checker>,
-    /// The last health and check results, repeated in every later update
-    /// as Mesos does.
-    healthy: Option<bool>,
-    check_status: Option<v1::CheckStatusInfo>,
-    killed_by_health_check: bool,
+    /// What its checks reported.
+    reported: checks::Reported,
 }
 
 impl CommandExecutor {
     async fn serve(
         &mut self,
-        mut checks: mpsc::Receiver<checks::Event>,
+        mut checks: mpsc::Receiver<((), checks::Event)>,
     ) -> Result<(), ExecutorError> {
         loop {
             let exit_at = self.session.ack_deadline(self.exit_at, ACK_WAIT);
@@ -187,22 +184,19 @@ impl CommandExecutor {
                 status = wait(self.task.as_mut()) => {
                     let Some(running) = self.task.take() else { continue };
                     self.kill_at = None;
-                    let (state, mut message) = outcome(status, running.process.killed);
-                    if running.killed_by_health_check {
-                        message = format!("Killed after failing its health check: {message}");
-                    }
+                    let (state, message) = outcome(status, running.process.killed);
+                    let message = running.reported.explain(message);
                     tracing::info!(
                         task = %running.process.task_id.value, state = state.as_str_name(),
                         "{message}"
                     );
                     let mut status = status_of(&running.process.task_id, state, Some(message));
-                    status.healthy = running.healthy;
-                    status.check_status = running.check_status;
+                    running.reported.stamp(&mut status);
                     let uuid = self.session.send(status).await?;
                     self.terminal_uuid = Some(uuid);
                     self.exit_at = Some(Instant::now() + ACK_WAIT);
                 }
-                Some(event) = checks.recv() => self.checked(event).await?,
+                Some(((), event)) = checks.recv() => self.checked(event).await?,
                 _ = sleep_until(self.kill_at) => {
                     self.kill_at = None;
                     if let Some(running) = &self.task {
@@ -284,7 +278,7 @@ impl CommandExecutor {
         self.session.track(&task);
         self.update(&task.task_id, TaskState::TaskStarting, None)
             .await?;
-        let policies = match Policies::of(&task) {
+        let policies = match checks::Policies::of(&task) {
             Ok(policies) => policies,
             Err(e) => {
                 return self
@@ -307,24 +301,15 @@ impl CommandExecutor {
         let mut running_status = status_of(&task.task_id, TaskState::TaskRunning, None);
         running_status.check_status = check_status;
         self.session.send(running_status).await?;
-        let mut checkers = Vec::new();
-        if let Some(policy) = policies.health {
-            checkers.push(checks::spawn_health_check(
-                policy,
-                started,
-                self.checks_tx.clone(),
-            ));
-        }
-        if let Some(policy) = policies.check {
-            checkers.push(checks::spawn_check(policy, self.checks_tx.clone()));
-        }
+        let checkers = policies.spawn(started, (), &self.checks_tx);
         self.task = Some(Running {
             process,
             kill_policy: task.kill_policy,
             _checkers: checkers,
-            healthy: None,
-            check_status,
-            killed_by_health_check: false,
+            reported: checks::Reported {
+                check_status,
+                ..Default::default()
+            },
         });
         Ok(())
     }
@@ -336,27 +321,7 @@ impl CommandExecutor {
             return Ok(());
         };
         let task_id = running.process.task_id.clone();
-        let (reason, message, kill) = match event {
-            checks::Event::Health(verdict) => {
-                running.healthy = Some(verdict.healthy);
-                (
-                    Reason::TaskHealthCheckStatusUpdated,
-                    Some(verdict.message),
-                    verdict.kill,
-                )
-            }
-            checks::Event::Check(status) => {
-                running.check_status = Some(status);
-                (Reason::TaskCheckStatusUpdated, None, false)
-            }
-        };
-        let mut status = status_of(&task_id, TaskState::TaskRunning, message);
-        status.reason = Some(reason as i32);
-        status.healthy = running.healthy;
-        status.check_status = running.check_status;
-        if kill {
-            running.killed_by_health_check = true;
-        }
+        let (status, kill) = running.reported.apply(&task_id, event);
         self.session.send(status).await?;
         if kill {
             tracing::warn!(task = %task_id.value, "health check failed too often; killing the task");
@@ -419,29 +384,6 @@ impl CommandExecutor {
         message: Option<String>,
     ) -> Result<Vec<u8>, ExecutorError> {
         self.session.update(task_id, state, message, None).await
-    }
-}
-
-/// A task's validated health check and check.
-struct Policies {
-    health: Option<checks::health::HealthPolicy>,
-    check: Option<checks::check::CheckPolicy>,
-}
-
-impl Policies {
-    fn of(task: &v1::TaskInfo) -> Result<Self, checks::CheckError> {
-        Ok(Self {
-            health: task
-                .health_check
-                .as_ref()
-                .map(checks::health::HealthPolicy::from_proto)
-                .transpose()?,
-            check: task
-                .check
-                .as_ref()
-                .map(checks::check::CheckPolicy::from_proto)
-                .transpose()?,
-        })
     }
 }
 

@@ -20,6 +20,7 @@ use nix::sys::signal::Signal;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::checks;
 use crate::command_executor::{EventStream, ExecutorClient, ExecutorError, Settings, grace_of};
 use nested_client::NestedClient;
 
@@ -37,6 +38,7 @@ pub async fn run(settings: Settings) -> Result<(), ExecutorError> {
     );
     let events = client.subscribe(Vec::new(), Vec::new()).await?;
     let (exited_tx, exited_rx) = mpsc::channel(64);
+    let (checks_tx, checks_rx) = mpsc::channel(64);
     let mut executor = DefaultExecutor {
         client,
         nested: NestedClient::new(&settings.endpoint),
@@ -48,8 +50,9 @@ pub async fn run(settings: Settings) -> Result<(), ExecutorError> {
         unacknowledged: HashSet::new(),
         exit_at: None,
         exited_tx,
+        checks_tx,
     };
-    let result = executor.serve(events, exited_rx).await;
+    let result = executor.serve(events, exited_rx, checks_rx).await;
     // However the executor ends, its tasks must not outlive it.
     executor.kill_all_now().await;
     result
@@ -65,6 +68,10 @@ struct Task {
     killing: bool,
     /// When SIGKILL is due.
     escalate_at: Option<Instant>,
+    /// Its health check and check; stopped with the task.
+    checkers: Vec<checks::Checker>,
+    /// What its checks reported.
+    reported: checks::Reported,
 }
 
 struct DefaultExecutor {
@@ -79,6 +86,8 @@ struct DefaultExecutor {
     unacknowledged: HashSet<Vec<u8>>,
     exit_at: Option<Instant>,
     exited_tx: mpsc::Sender<(String, Option<i32>)>,
+    /// Where the tasks' checkers report, by task ID.
+    checks_tx: mpsc::Sender<(String, checks::Event)>,
 }
 
 #[derive(PartialEq, Eq)]
@@ -92,6 +101,7 @@ impl DefaultExecutor {
         &mut self,
         mut events: EventStream,
         mut exited: mpsc::Receiver<(String, Option<i32>)>,
+        mut checked: mpsc::Receiver<(String, checks::Event)>,
     ) -> Result<(), ExecutorError> {
         loop {
             let escalate_at = self.tasks.values().filter_map(|t| t.escalate_at).min();
@@ -108,6 +118,7 @@ impl DefaultExecutor {
                 Some((task_id, status)) = exited.recv() => {
                     self.task_exited(&task_id, status).await?;
                 }
+                Some((task_id, event)) = checked.recv() => self.checked(&task_id, event).await?,
                 _ = sleep_until(escalate_at) => self.escalate().await,
                 _ = sleep_until(self.exit_at) => {
                     tracing::warn!("terminal updates not acknowledged in time; exiting anyway");
@@ -226,6 +237,8 @@ impl DefaultExecutor {
                     terminal: false,
                     killing: false,
                     escalate_at: None,
+                    checkers: Vec::new(),
+                    reported: checks::Reported::default(),
                 },
             );
             self.update(&task.task_id, TaskState::TaskStarting, None, None)
@@ -246,16 +259,29 @@ impl DefaultExecutor {
                 .await?;
                 continue;
             }
+            let policies = match checks::Policies::of(task) {
+                Ok(policies) => policies,
+                Err(e) => {
+                    failed = true;
+                    self.finish(&task.task_id.value, TaskState::TaskFailed, e.to_string())
+                        .await?;
+                    continue;
+                }
+            };
             match self.nested.launch(&container, task).await {
                 Ok(()) => {
                     tracing::info!(task = %task.task_id.value, container = %container.value, "launched");
-                    self.update(
-                        &task.task_id,
-                        TaskState::TaskRunning,
-                        None,
-                        Some(&container),
-                    )
-                    .await?;
+                    let check_status = policies.check.as_ref().map(checks::check::initial_status);
+                    let mut running = status_of(&task.task_id, TaskState::TaskRunning, None);
+                    running.container_status = container_status(&container);
+                    running.check_status = check_status;
+                    self.send(running).await?;
+                    let checkers =
+                        policies.spawn(Instant::now(), task.task_id.value.clone(), &self.checks_tx);
+                    if let Some(entry) = self.tasks.get_mut(&task.task_id.value) {
+                        entry.checkers = checkers;
+                        entry.reported.check_status = check_status;
+                    }
                     let (nested, tx, id) = (
                         self.nested.clone(),
                         self.exited_tx.clone(),
@@ -284,6 +310,30 @@ impl DefaultExecutor {
             }
         }
         if failed {
+            self.kill_group(group, None).await?;
+        }
+        Ok(())
+    }
+
+    /// A checker's result: a TASK_RUNNING update carrying it; a task that
+    /// failed its health check too often is killed with its group.
+    async fn checked(&mut self, task_id: &str, event: checks::Event) -> Result<(), ExecutorError> {
+        let Some(task) = self
+            .tasks
+            .get_mut(task_id)
+            .filter(|t| !t.terminal && !t.killing)
+        else {
+            return Ok(());
+        };
+        let (mut status, kill) = task.reported.apply(&task.info.task_id, event);
+        status.container_status = container_status(&task.container);
+        let group = task.group;
+        self.send(status).await?;
+        if kill {
+            tracing::warn!(
+                task = task_id,
+                "health check failed too often; killing its group"
+            );
             self.kill_group(group, None).await?;
         }
         Ok(())
@@ -384,10 +434,12 @@ impl DefaultExecutor {
         };
         task.terminal = true;
         task.escalate_at = None;
-        let (id, container) = (task.info.task_id.clone(), task.container.clone());
-        let uuid = self
-            .update(&id, state, Some(message), Some(&container))
-            .await?;
+        task.checkers.clear();
+        let message = task.reported.explain(message);
+        let mut status = status_of(&task.info.task_id, state, Some(message));
+        status.container_status = container_status(&task.container);
+        task.reported.stamp(&mut status);
+        let uuid = self.send(status).await?;
         self.unacknowledged.insert(uuid);
         if self.tasks.values().all(|t| t.terminal) {
             self.exit_at = Some(Instant::now() + ACK_WAIT);
@@ -402,23 +454,36 @@ impl DefaultExecutor {
         message: Option<String>,
         container: Option<&v1::ContainerId>,
     ) -> Result<Vec<u8>, ExecutorError> {
+        let mut status = status_of(task_id, state, message);
+        status.container_status = container.and_then(container_status);
+        self.send(status).await
+    }
+
+    /// Sends `status` as the executor's, with a fresh uuid (returned).
+    async fn send(&self, mut status: v1::TaskStatus) -> Result<Vec<u8>, ExecutorError> {
         let uuid = mesos_proto::ids::new_uuid_bytes();
-        let status = v1::TaskStatus {
-            task_id: task_id.clone(),
-            state: state as i32,
-            message,
-            source: Some(Source::Executor as i32),
-            timestamp: Some(crate::agent::now_secs()),
-            uuid: Some(uuid.clone()),
-            container_status: container.map(|c| v1::ContainerStatus {
-                container_id: Some(c.clone()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
+        status.source = Some(Source::Executor as i32);
+        status.timestamp = Some(crate::agent::now_secs());
+        status.uuid = Some(uuid.clone());
         self.client.update(status).await?;
         Ok(uuid)
     }
+}
+
+fn status_of(task_id: &v1::TaskId, state: TaskState, message: Option<String>) -> v1::TaskStatus {
+    v1::TaskStatus {
+        task_id: task_id.clone(),
+        state: state as i32,
+        message,
+        ..Default::default()
+    }
+}
+
+fn container_status(container: &v1::ContainerId) -> Option<v1::ContainerStatus> {
+    Some(v1::ContainerStatus {
+        container_id: Some(container.clone()),
+        ..Default::default()
+    })
 }
 
 /// The terminal state for a container's raw wait status.

@@ -32,6 +32,8 @@ pub struct App {
     pub proc_root: Arc<std::path::PathBuf>,
     /// The Docker Engine, for the usage of docker containers.
     pub docker_socket: Arc<std::path::PathBuf>,
+    /// The isolators, for the usage they measure.
+    pub isolation: crate::isolation::Isolation,
     /// Containers launched through the operator API.
     pub nested: crate::nested::NestedContainers,
 }

@@ -75,6 +75,7 @@ async fn usage(app: &App) -> Result<Vec<(ContainerView, Option<Value>)>, crate::
         .request(|reply| Command::Containers { reply })
         .await?;
     let proc_root = app.proc_root.clone();
+    let isolation = app.isolation.clone();
     let measured: Vec<(ContainerView, Option<Value>)> = tokio::task::spawn_blocking(move || {
         let sessions: Vec<u32> = containers.iter().filter_map(|c| c.pid).collect();
         let usage = sessions_usage(&proc_root, &sessions, Units::of_host());
@@ -85,10 +86,11 @@ async fn usage(app: &App) -> Result<Vec<(ContainerView, Option<Value>)>, crate::
         containers
             .into_iter()
             .map(|c| {
+                let isolated = isolation.usage(&c.container_id);
                 let stats = c
                     .pid
                     .and_then(|pid| usage.get(&pid))
-                    .map(|u| statistics_json(&c, u, timestamp));
+                    .map(|u| statistics_json(&c, u, &isolated, timestamp));
                 (c, stats)
             })
             .collect()
@@ -142,16 +144,35 @@ async fn with_engine_statistics(
     futures::future::join_all(sample).await
 }
 
-fn statistics_json(container: &ContainerView, usage: &Usage, timestamp: f64) -> Value {
+/// procfs's numbers, replaced by the isolators' (cgroups see every
+/// process of the container, and know throttling and limits) where they
+/// measure.
+fn statistics_json(
+    container: &ContainerView,
+    usage: &Usage,
+    isolated: &mesos_plugin_api::isolator::Usage,
+    timestamp: f64,
+) -> Value {
     mesos_proto::json::to_json(&v1::ResourceStatistics {
         timestamp,
         processes: Some(usage.processes),
         threads: Some(usage.threads),
-        cpus_user_time_secs: Some(usage.cpus_user_time_secs),
-        cpus_system_time_secs: Some(usage.cpus_system_time_secs),
+        cpus_user_time_secs: isolated
+            .cpus_user_time_secs
+            .or(Some(usage.cpus_user_time_secs)),
+        cpus_system_time_secs: isolated
+            .cpus_system_time_secs
+            .or(Some(usage.cpus_system_time_secs)),
         cpus_limit: container.cpus_limit,
-        mem_rss_bytes: Some(usage.mem_rss_bytes),
-        mem_limit_bytes: container.mem_limit_bytes,
+        cpus_nr_periods: isolated.cpus_nr_periods.and_then(|n| u32::try_from(n).ok()),
+        cpus_nr_throttled: isolated
+            .cpus_nr_throttled
+            .and_then(|n| u32::try_from(n).ok()),
+        cpus_throttled_time_secs: isolated.cpus_throttled_time_secs,
+        mem_rss_bytes: isolated.mem_rss_bytes.or(Some(usage.mem_rss_bytes)),
+        mem_total_bytes: isolated.mem_total_bytes,
+        mem_cache_bytes: isolated.mem_cache_bytes,
+        mem_limit_bytes: isolated.mem_limit_bytes.or(container.mem_limit_bytes),
         ..Default::default()
     })
 }

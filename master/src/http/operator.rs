@@ -91,14 +91,7 @@ async fn answer(app: &App, call: Call) -> Result<Option<Reply>, ApiError> {
         },
         T::GetFlags => Reply {
             get_flags: Some(response::GetFlags {
-                flags: app
-                    .flags
-                    .iter()
-                    .map(|(name, value)| v1::Flag {
-                        name: name.clone(),
-                        value: Some(value.clone()),
-                    })
-                    .collect(),
+                flags: mesos_proto::operator::flags(&app.flags),
             }),
             ..reply(R::GetFlags)
         },
@@ -119,15 +112,7 @@ async fn answer(app: &App, call: Call) -> Result<Option<Reply>, ApiError> {
                 .handle
                 .request(|reply| Command::Metrics { reply })
                 .await?;
-            let metrics = snapshot
-                .as_object()
-                .into_iter()
-                .flatten()
-                .map(|(name, value)| v1::Metric {
-                    name: name.clone(),
-                    value: value.as_f64(),
-                })
-                .collect();
+            let metrics = mesos_proto::operator::metrics(&snapshot);
             Reply {
                 get_metrics: Some(response::GetMetrics { metrics }),
                 ..reply(R::GetMetrics)

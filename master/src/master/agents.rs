@@ -10,9 +10,11 @@ use mesos_proto::v1::scheduler::{Event, event};
 use mesos_proto::v1::{self, TaskState, task_status::Reason, task_status::Source};
 use mesos_resources::Resources;
 
+use super::adoption::Reported;
 use super::frameworks::record_status;
 use super::{Agent, AgentLink, Master};
 use crate::error::ApiError;
+use crate::registry::Change;
 use crate::wire;
 
 impl Master {
@@ -101,16 +103,26 @@ impl Master {
                         Reason::AgentRestarted,
                         "Agent restarted as a new agent",
                     );
+                    self.unreachable_agents.remove(&old);
+                    self.record(Change::Remove(old));
                 }
                 info.id = Some(wire::agent_id(&id));
                 let total = wire::incoming(&info.resources);
+                let adopted = self.adopt(
+                    &id,
+                    &Reported {
+                        frameworks: &register.frameworks,
+                        executors: &register.executors,
+                        tasks: &register.tasks,
+                    },
+                );
                 self.allocator.add_agent(
                     AgentSpec {
                         id: id.clone(),
                         hostname: info.hostname.clone(),
                         total: total.clone(),
                     },
-                    &[],
+                    &adopted.used,
                 );
                 tracing::info!(agent = %id, %pid, resources = %total, "agent registered");
                 self.agents.insert(
@@ -128,10 +140,15 @@ impl Master {
                         registered_time: now_secs,
                         reregistered_time: None,
                         offers: Default::default(),
-                        executors: Default::default(),
-                        tasks: Default::default(),
+                        executors: adopted.executors,
+                        tasks: adopted.tasks.clone(),
                     },
                 );
+                self.announce_adopted(&adopted.tasks);
+                if let Some(agent) = self.agents.get(&id) {
+                    self.record(Change::Admit(agent.info.clone()));
+                }
+                self.recovered_agents.remove(&id);
                 self.counters.agent_registrations += 1;
                 added = true;
                 id
@@ -383,8 +400,12 @@ impl Master {
         }
         self.allocator.remove_agent(agent_id);
         self.agents.remove(agent_id);
-        self.unreachable_agents
-            .insert(agent_id.to_string(), wire::now_secs());
+        let time = wire::now_secs();
+        self.unreachable_agents.insert(agent_id.to_string(), time);
+        self.record(Change::Unreachable {
+            id: agent_id.to_string(),
+            time,
+        });
         self.counters.agent_removals += 1;
         self.publish_agent_removed(agent_id);
         // Mesos tells every framework an agent was lost.

@@ -223,7 +223,7 @@ impl Master {
                 .filter(|a| slave_id.as_ref().is_none_or(|id| *id == a.id))
                 .map(|a| self.agent_json(a, used.get(a.id.as_str())))
                 .collect::<Vec<_>>(),
-            "recovered_slaves": [],
+            "recovered_slaves": self.recovered_agents_json(),
         })
     }
 

@@ -6,6 +6,7 @@
 //! per request, and commands are drained in batches so that an allocation
 //! runs once per batch, not once per event.
 
+mod adoption;
 mod agents;
 mod framework_calls;
 mod frameworks;
@@ -50,6 +51,8 @@ pub struct Config {
     pub offer_timeout: Option<Duration>,
     pub agent_ping_timeout: Duration,
     pub max_agent_ping_timeouts: u32,
+    /// How long a restarted master waits for the registry's agents.
+    pub agent_reregister_timeout: Duration,
     pub max_completed_frameworks: usize,
     pub max_completed_tasks_per_framework: usize,
     pub cluster: Option<String>,
@@ -254,6 +257,12 @@ pub struct Master {
     /// Something happened that deserves an allocation before the next tick
     /// (a framework or agent arrived, a framework revived).
     allocate_soon: bool,
+    /// Where admissions and removals of agents are persisted.
+    registry: Option<crate::registry::Writer>,
+    /// Agents of the registry that have not re-registered since this master
+    /// started, and when they stop being waited for.
+    recovered_agents: BTreeMap<String, v1::AgentInfo>,
+    reregister_deadline: Option<Instant>,
 }
 
 impl Master {
@@ -275,6 +284,60 @@ impl Master {
             gone_agents: BTreeSet::new(),
             operator_subscribers: Vec::new(),
             allocate_soon: false,
+            registry: None,
+            recovered_agents: BTreeMap::new(),
+            reregister_deadline: None,
+        }
+    }
+
+    /// Starts from the registry a previous master left: its agents are
+    /// expected back within `--agent_reregister_timeout`, its unreachable
+    /// and gone agents stay so.
+    pub fn with_registry(
+        mut self,
+        registry: mesos_proto::internal::v1::Registry,
+        writer: crate::registry::Writer,
+    ) -> Self {
+        for agent in registry.agents {
+            if let Some(id) = agent.id.as_ref().map(|i| i.value.clone()) {
+                self.recovered_agents.insert(id, agent);
+            }
+        }
+        for unreachable in registry.unreachable {
+            self.unreachable_agents
+                .insert(unreachable.id.value, unreachable.time);
+        }
+        self.gone_agents
+            .extend(registry.gone.into_iter().map(|g| g.value));
+        if !self.recovered_agents.is_empty() {
+            tracing::info!(
+                agents = self.recovered_agents.len(),
+                timeout = ?self.config.agent_reregister_timeout,
+                "waiting for the registry's agents to re-register"
+            );
+            self.reregister_deadline = Some(Instant::now() + self.config.agent_reregister_timeout);
+        }
+        self.registry = Some(writer);
+        self
+    }
+
+    pub(super) fn record(&self, change: crate::registry::Change) {
+        if let Some(registry) = &self.registry {
+            registry.record(change);
+        }
+    }
+
+    /// Registry agents that did not come back in time are unreachable.
+    fn expire_recovered_agents(&mut self, now: Instant) {
+        if self.reregister_deadline.is_none_or(|d| d > now) {
+            return;
+        }
+        self.reregister_deadline = None;
+        let time = crate::wire::now_secs();
+        for (id, _) in std::mem::take(&mut self.recovered_agents) {
+            tracing::warn!(agent = %id, "agent did not re-register in time; it is unreachable");
+            self.unreachable_agents.insert(id.clone(), time);
+            self.record(crate::registry::Change::Unreachable { id, time });
         }
     }
 
@@ -373,6 +436,7 @@ impl Master {
     }
 
     fn housekeeping(&mut self, now: Instant) {
+        self.expire_recovered_agents(now);
         self.expire_offers(now);
         self.check_agents(now);
         self.expire_frameworks(now);

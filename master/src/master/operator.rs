@@ -389,6 +389,7 @@ impl Master {
             "Agent marked gone",
         );
         self.unreachable_agents.remove(agent_id);
+        self.record(crate::registry::Change::Gone(agent_id.to_string()));
         Ok(())
     }
 
@@ -635,6 +636,7 @@ mod tests {
             offer_timeout: None,
             agent_ping_timeout: Duration::from_secs(15),
             max_agent_ping_timeouts: 5,
+            agent_reregister_timeout: Duration::from_secs(600),
             max_completed_frameworks: 50,
             max_completed_tasks_per_framework: 1000,
             cluster: None,

@@ -44,7 +44,7 @@ impl Master {
                 .iter()
                 .map(|a| self.agent_json(a, used.get(a.id.as_str())))
                 .collect::<Vec<_>>(),
-            "recovered_slaves": [],
+            "recovered_slaves": self.recovered_agents_json(),
             "frameworks": frameworks.iter().map(|f| self.framework_json(f)).collect::<Vec<_>>(),
             "completed_frameworks": self
                 .completed_frameworks
@@ -252,4 +252,11 @@ fn split_reserved(total: &Resources) -> (Value, Resources) {
         .map(|(role, res)| (role, state_json(&Resources::from(res))))
         .collect();
     (Value::Object(reserved), Resources::from(unreserved))
+}
+
+impl Master {
+    /// Agents of the registry not yet back since this master started.
+    pub(super) fn recovered_agents_json(&self) -> Vec<Value> {
+        self.recovered_agents.values().map(to_json).collect()
+    }
 }
