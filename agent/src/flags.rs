@@ -45,8 +45,12 @@ mesos_flags::flags! {
         /// Directory holding mesos-executor (default: the directory of this binary).
         launcher_dir: Option<PathBuf>,
         /// Isolators, in call order: posix/cpu and posix/mem only account;
-        /// cgroups/cpu and cgroups/mem (alias `cgroups`) enforce.
+        /// cgroups/cpu and cgroups/mem (alias `cgroups`) enforce; a plugin
+        /// from --plugin_dir is named by its reverse-DNS name.
         isolation: Isolation = "posix/cpu,posix/mem",
+        /// Directory of plugins: each folder with a plugin.toml is loaded and
+        /// checked at start (a bad one stops the agent).
+        plugin_dir: Option<PathBuf>,
         /// Where the cgroup filesystem is mounted.
         cgroups_hierarchy: PathBuf = "/sys/fs/cgroup",
         /// The cgroup under which containers' cgroups are made.
@@ -105,7 +109,8 @@ pub struct Isolation(pub Vec<String>);
 impl FlagValue for Isolation {
     fn parse_flag(s: &str) -> Result<Self, String> {
         let names = split_list(s);
-        mesos_isolators::registry::validate(&names).map_err(|e| e.to_string())?;
+        // Plugin names are known only once --plugin_dir is loaded.
+        mesos_isolators::registry::validate_builtin(&names).map_err(|e| e.to_string())?;
         Ok(Self(names))
     }
 

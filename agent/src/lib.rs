@@ -94,6 +94,14 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
         disk_usage: Arc::new(gc::statvfs_usage),
     });
     let nested = nested::NestedContainers::default();
+    let plugins = match flags.plugin_dir.clone() {
+        Some(dir) => tokio::task::spawn_blocking(move || mesos_plugin_api::host::load_dir(&dir))
+            .await
+            .map_err(|e| AgentError::Startup(e.to_string()))?
+            .map_err(|e| AgentError::Flag(format!("--plugin_dir: {e}")))?,
+        None => Vec::new(),
+    };
+    let plugin_isolators: Vec<_> = plugins.iter().map(|p| p.isolator()).collect();
     let isolators = mesos_isolators::build(
         &flags.isolation.0,
         &mesos_isolators::IsolationConfig {
@@ -101,6 +109,7 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
             cgroups_root: flags.cgroups_root.clone(),
             enable_cfs: flags.cgroups_enable_cfs,
         },
+        &plugin_isolators,
     )
     .map_err(|e| AgentError::Flag(format!("--isolation: {e}")))?;
     let isolation = isolation::Isolation::new(isolators);

@@ -1,6 +1,8 @@
 //! Isolators by name: `--isolation` resolves against this list, Mesos's
-//! aliases included. The `posix/*` isolators and `filesystem/posix` only
-//! account (procfs does that for every container), so they build nothing.
+//! aliases included, and against the plugins loaded from `--plugin_dir`
+//! (reverse-DNS names without a slash, so they never shadow a built-in).
+//! The `posix/*` isolators and `filesystem/posix` only account (procfs
+//! does that for every container), so they build nothing.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -60,26 +62,42 @@ pub fn expand(names: &[String]) -> Vec<String> {
     out
 }
 
-/// Checks names without touching the system (for flag parsing).
-pub fn validate(names: &[String]) -> Result<(), RegistryError> {
+/// Checks names against the built-ins and the loaded plugins' names.
+pub fn validate(names: &[String], plugins: &[&str]) -> Result<(), RegistryError> {
     match expand(names)
         .into_iter()
-        .find(|n| !KNOWN.contains(&n.as_str()))
+        .find(|n| !KNOWN.contains(&n.as_str()) && !plugins.contains(&n.as_str()))
     {
         Some(name) => Err(RegistryError::Unknown {
             name,
-            available: KNOWN.join(", "),
+            available: KNOWN
+                .iter()
+                .chain(plugins)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", "),
         }),
         None => Ok(()),
     }
 }
 
-/// The isolators `names` select, in order.
+/// Checks what can be checked before plugins are loaded (flag parsing):
+/// names in the built-ins' `a/b` namespace and the aliases. Other names
+/// may be plugins and are checked by [`build`].
+pub fn validate_builtin(names: &[String]) -> Result<(), RegistryError> {
+    let builtin: Vec<String> = names.iter().filter(|n| n.contains('/')).cloned().collect();
+    validate(&builtin, &[])
+}
+
+/// The isolators `names` select, in order; `plugins` are the loaded
+/// plugin isolators, selected by their names.
 pub fn build(
     names: &[String],
     config: &IsolationConfig,
+    plugins: &[Arc<dyn Isolator>],
 ) -> Result<Vec<Arc<dyn Isolator>>, RegistryError> {
-    validate(names)?;
+    let plugin_names: Vec<&str> = plugins.iter().map(|p| p.name()).collect();
+    validate(names, &plugin_names)?;
     let hierarchy = Hierarchy::detect(&config.cgroups_hierarchy, &config.cgroups_root);
     let need = |isolator: &str, controller: &'static str| {
         if hierarchy.has(controller) {
@@ -106,7 +124,11 @@ pub fn build(
                 need(&name, "memory")?;
                 isolators.push(Arc::new(CgroupsMem::new(hierarchy.clone())));
             }
-            _ => {}
+            plugin => {
+                if let Some(p) = plugins.iter().find(|p| p.name() == plugin) {
+                    isolators.push(Arc::clone(p));
+                }
+            }
         }
     }
     Ok(isolators)
@@ -126,8 +148,20 @@ mod tests {
             expand(&names(&["cgroups", "cgroups/mem", "process"])),
             names(&["cgroups/cpu", "cgroups/mem", "posix/cpu", "posix/mem"])
         );
-        let err = validate(&names(&["posix/cpu", "com.example/isolator"])).unwrap_err();
+        let err = validate(&names(&["posix/cpu", "com.example/isolator"]), &[]).unwrap_err();
         assert!(err.to_string().contains("'com.example/isolator'"), "{err}");
+        // Plugin names wait for the plugins to be loaded...
+        validate_builtin(&names(&["posix/cpu", "com.example.isolator"])).unwrap();
+        assert!(validate_builtin(&names(&["posix/typo"])).is_err());
+        // ...and are then known or not.
+        validate(
+            &names(&["cgroups", "com.example.isolator"]),
+            &["com.example.isolator"],
+        )
+        .unwrap();
+        let err = validate(&names(&["com.example.other"]), &["com.example.isolator"]).unwrap_err();
+        assert!(err.to_string().contains("'com.example.other'"), "{err}");
+        assert!(err.to_string().contains("com.example.isolator"), "{err}");
     }
 
     #[test]
@@ -139,12 +173,12 @@ mod tests {
             cgroups_root: "mesos".into(),
             enable_cfs: false,
         };
-        let built = build(&names(&["posix/cpu", "cgroups/cpu"]), &config).unwrap();
+        let built = build(&names(&["posix/cpu", "cgroups/cpu"]), &config, &[]).unwrap();
         assert_eq!(
             built.iter().map(|i| i.name()).collect::<Vec<_>>(),
             vec!["cgroups/cpu"]
         );
-        let err = match build(&names(&["cgroups/mem"]), &config) {
+        let err = match build(&names(&["cgroups/mem"]), &config, &[]) {
             Err(e) => e,
             Ok(_) => panic!("built without a memory controller"),
         };

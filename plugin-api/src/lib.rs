@@ -1,8 +1,20 @@
-//! Stable traits for the pluggable parts of the master and the agent.
+//! Stable traits for the pluggable parts of the master and the agent,
+//! and the plugin platform around them.
 //!
 //! Built-in implementations live next to their host (the master's DRF
 //! allocator, the agent's isolators) and implement the same traits that
-//! third-party plugins do, so one contract describes both.
+//! third-party plugins do, so one contract describes both. Foreign
+//! plugins speak one envelope ([`envelope`]) with protobuf payloads: a
+//! dylib through the C ABI of [`abi`] (written with [`sdk`]), loaded by
+//! [`host`] (feature `host`) and adapted to the traits by [`adapter`].
 
+pub mod abi;
+pub mod adapter;
 pub mod allocator;
+#[cfg(feature = "host")]
+pub mod contract;
+pub mod envelope;
+#[cfg(feature = "host")]
+pub mod host;
 pub mod isolator;
+pub mod sdk;

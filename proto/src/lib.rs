@@ -83,3 +83,11 @@ pub mod internal {
         include!(concat!(env!("OUT_DIR"), "/mesos.internal.v1.rs"));
     }
 }
+
+/// Payloads of the plugin envelope (see `mesos-plugin-api`).
+pub mod plugin {
+    #[allow(clippy::all, clippy::unwrap_used, clippy::expect_used, missing_docs)]
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/mesos.plugin.v1.rs"));
+    }
+}

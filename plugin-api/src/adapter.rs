@@ -1,0 +1,412 @@
+//! The host side of the envelope, shared by every runtime: an
+//! [`Isolator`] that encodes the agent's calls, sends them through an
+//! [`Envelope`] and applies the plugin's failure policy, and the
+//! [`Watchdog`] that bounds how long a call may take.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::time::Duration;
+
+use mesos_proto::plugin::v1 as proto;
+use prost::Message;
+
+use crate::abi::method;
+use crate::envelope::{Envelope, ErrorCode, PluginError, Response};
+use crate::isolator::{
+    ContainerSpec, Isolator, IsolatorError, LaunchInfo, Limitation, LimitationKind, Usage,
+};
+
+/// What a plugin's failure does to the operation that called it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailurePolicy {
+    /// The operation fails (a launch: TASK_FAILED). The default for
+    /// isolators: a container must not run without its isolation.
+    FailClosed,
+    /// The failure is logged and the host goes on as if the method were
+    /// not implemented.
+    FailOpen,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    pub on_failure: FailurePolicy,
+    /// Faults (panics, timeouts) after which the plugin is no longer
+    /// called; 0 never quarantines.
+    pub quarantine_after: u32,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            on_failure: FailurePolicy::FailClosed,
+            quarantine_after: 3,
+        }
+    }
+}
+
+/// An isolator reached through the plugin envelope.
+pub struct PluginIsolator {
+    name: &'static str,
+    envelope: Box<dyn Envelope>,
+    policy: Policy,
+    faults: AtomicU32,
+}
+
+impl std::fmt::Debug for PluginIsolator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginIsolator")
+            .field("name", &self.name)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PluginIsolator {
+    pub fn new(name: &str, envelope: Box<dyn Envelope>, policy: Policy) -> Self {
+        Self {
+            // `Isolator::name` is `'static`; a plugin is loaded once and
+            // lives as long as the agent, so its name may too.
+            name: Box::leak(name.to_string().into_boxed_str()),
+            envelope,
+            policy,
+            faults: AtomicU32::new(0),
+        }
+    }
+
+    fn quarantined(&self) -> Option<u32> {
+        let faults = self.faults.load(Ordering::Relaxed);
+        (self.policy.quarantine_after > 0 && faults >= self.policy.quarantine_after)
+            .then_some(faults)
+    }
+
+    /// Calls `method`; `Ok(None)` means "apply Mesos's default": the
+    /// plugin does not implement it, or it failed under `fail_open`.
+    fn call<Resp: Message + Default>(
+        &self,
+        method: &str,
+        request: &impl Message,
+    ) -> Result<Option<Resp>, IsolatorError> {
+        let result = match self.quarantined() {
+            Some(faults) => Err(PluginError::new(
+                ErrorCode::Unavailable,
+                format!("quarantined after {faults} faults"),
+            )),
+            None => self
+                .envelope
+                .call(method, &request.encode_to_vec())
+                .and_then(|bytes| {
+                    Resp::decode(&*bytes).map_err(|e| {
+                        PluginError::internal(format!("undecodable {method} response: {e}"))
+                    })
+                }),
+        };
+        let error = match result {
+            Ok(response) => return Ok(Some(response)),
+            Err(e) if e.code == ErrorCode::Unimplemented => return Ok(None),
+            Err(e) => e,
+        };
+        if error.code.is_fault() {
+            let faults = self.faults.fetch_add(1, Ordering::Relaxed) + 1;
+            if faults == self.policy.quarantine_after {
+                tracing::error!(
+                    plugin = self.name,
+                    "quarantined after {faults} faults: it is no longer called"
+                );
+            }
+        }
+        match self.policy.on_failure {
+            FailurePolicy::FailClosed => Err(IsolatorError::Failed {
+                isolator: self.name,
+                message: format!("{method} failed: {error}"),
+            }),
+            FailurePolicy::FailOpen => {
+                tracing::warn!(plugin = self.name, "{method} failed (fail_open): {error}");
+                Ok(None)
+            }
+        }
+    }
+}
+
+impl Isolator for PluginIsolator {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn recover(&self, live: &[String]) -> Result<(), IsolatorError> {
+        let request = proto::RecoverRequest {
+            live_container_ids: live.to_vec(),
+        };
+        self.call::<proto::RecoverResponse>(method::RECOVER, &request)
+            .map(drop)
+    }
+
+    fn prepare(&self, spec: &ContainerSpec) -> Result<LaunchInfo, IsolatorError> {
+        let request = proto::PrepareRequest {
+            container_id: spec.container_id.clone(),
+            resources: spec.resources.iter().cloned().collect(),
+        };
+        let Some(response) = self.call::<proto::PrepareResponse>(method::PREPARE, &request)? else {
+            return Ok(LaunchInfo::default());
+        };
+        if !response.labels.is_empty() {
+            // The agent's launch info has no place for labels yet.
+            tracing::debug!(plugin = self.name, labels = ?response.labels, "labels not applied");
+        }
+        Ok(LaunchInfo {
+            cgroup_procs: Vec::new(),
+            env: response
+                .env
+                .into_iter()
+                .map(|var| (var.name, var.value))
+                .collect(),
+        })
+    }
+
+    fn update(&self, spec: &ContainerSpec) -> Result<(), IsolatorError> {
+        let request = proto::UpdateRequest {
+            container_id: spec.container_id.clone(),
+            resources: spec.resources.iter().cloned().collect(),
+        };
+        self.call::<proto::UpdateResponse>(method::UPDATE, &request)
+            .map(drop)
+    }
+
+    fn limitation(&self, container_id: &str) -> Result<Option<Limitation>, IsolatorError> {
+        use proto::limitation_response::Kind;
+        let request = proto::ContainerRequest {
+            container_id: container_id.to_string(),
+        };
+        let response = self.call::<proto::LimitationResponse>(method::LIMITATION, &request)?;
+        Ok(response.and_then(|r| {
+            let kind = match r.kind() {
+                Kind::None => return None,
+                Kind::Memory => LimitationKind::Memory,
+                Kind::Disk => LimitationKind::Disk,
+                Kind::Other => LimitationKind::Other,
+            };
+            Some(Limitation {
+                kind,
+                message: r.message,
+            })
+        }))
+    }
+
+    fn usage(&self, container_id: &str) -> Result<Usage, IsolatorError> {
+        let request = proto::ContainerRequest {
+            container_id: container_id.to_string(),
+        };
+        let response = self.call::<proto::UsageResponse>(method::USAGE, &request)?;
+        let Some(s) = response.and_then(|r| r.statistics) else {
+            return Ok(Usage::default());
+        };
+        Ok(Usage {
+            cpus_user_time_secs: s.cpus_user_time_secs,
+            cpus_system_time_secs: s.cpus_system_time_secs,
+            cpus_nr_periods: s.cpus_nr_periods.map(u64::from),
+            cpus_nr_throttled: s.cpus_nr_throttled.map(u64::from),
+            cpus_throttled_time_secs: s.cpus_throttled_time_secs,
+            mem_total_bytes: s.mem_total_bytes,
+            mem_rss_bytes: s.mem_rss_bytes,
+            mem_cache_bytes: s.mem_cache_bytes,
+            mem_limit_bytes: s.mem_limit_bytes,
+            processes: s.processes,
+        })
+    }
+
+    fn cleanup(&self, container_id: &str) -> Result<(), IsolatorError> {
+        let request = proto::ContainerRequest {
+            container_id: container_id.to_string(),
+        };
+        self.call::<proto::CleanupResponse>(method::CLEANUP, &request)
+            .map(drop)
+    }
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Runs a plugin's calls on a thread of its own and waits for each at
+/// most `timeout`. Native code cannot be stopped, so a call that overruns
+/// is abandoned (its thread stays blocked) and the plugin is marked
+/// wedged: later calls fail at once instead of queueing behind it.
+pub struct Watchdog {
+    timeout: Duration,
+    inner: Arc<dyn Envelope>,
+    /// Held for the length of a call, so the timeout measures the
+    /// plugin's own time, not a wait behind another caller.
+    jobs: Mutex<mpsc::Sender<Job>>,
+    wedged: AtomicBool,
+}
+
+impl std::fmt::Debug for Watchdog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watchdog")
+            .field("timeout", &self.timeout)
+            .field("wedged", &self.wedged)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Watchdog {
+    pub fn new(plugin: &str, timeout: Duration, inner: Arc<dyn Envelope>) -> std::io::Result<Self> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name(format!("plugin:{plugin}"))
+            .spawn(move || {
+                for job in queue {
+                    job();
+                }
+            })?;
+        Ok(Self {
+            timeout,
+            inner,
+            jobs: Mutex::new(jobs),
+            wedged: AtomicBool::new(false),
+        })
+    }
+
+    pub fn is_wedged(&self) -> bool {
+        self.wedged.load(Ordering::Relaxed)
+    }
+
+    /// Runs `f` on the plugin's thread; `what` names it in errors.
+    pub fn run<T: Send + 'static>(
+        &self,
+        what: &str,
+        f: impl FnOnce() -> Result<T, PluginError> + Send + 'static,
+    ) -> Result<T, PluginError> {
+        let wedged = || {
+            PluginError::new(
+                ErrorCode::Unavailable,
+                "wedged: an earlier call never returned; restart the agent to reload it",
+            )
+        };
+        if self.is_wedged() {
+            return Err(wedged());
+        }
+        let jobs = self.jobs.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.is_wedged() {
+            return Err(wedged());
+        }
+        let (reply, answer) = mpsc::sync_channel(1);
+        let job: Job = Box::new(move || {
+            // The caller may have given up; nobody to tell then.
+            let _ = reply.send(f());
+        });
+        if jobs.send(job).is_err() {
+            return Err(PluginError::internal("the plugin's thread is gone"));
+        }
+        match answer.recv_timeout(self.timeout) {
+            Ok(result) => result,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                self.wedged.store(true, Ordering::Relaxed);
+                Err(PluginError::new(
+                    ErrorCode::Timeout,
+                    format!(
+                        "{what} did not return within {} ms; the plugin is wedged",
+                        self.timeout.as_millis()
+                    ),
+                ))
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(PluginError::internal(format!(
+                "{what} ended without an answer"
+            ))),
+        }
+    }
+}
+
+impl Envelope for Watchdog {
+    fn call(&self, method: &str, request: &[u8]) -> Result<Response, PluginError> {
+        let inner = Arc::clone(&self.inner);
+        let (name, request) = (method.to_string(), request.to_vec());
+        self.run(method, move || inner.call(&name, &request))
+    }
+}
+
+/// The built-in form of a plugin written with the SDK: `P` in the host's
+/// process, behind the same payloads, panic guard, watchdog and failure
+/// policy as its dylib form.
+pub fn builtin<P: crate::sdk::IsolatorPlugin>(
+    config: &[u8],
+    call_timeout: Duration,
+    policy: Policy,
+) -> Result<PluginIsolator, PluginError> {
+    let (info, plugin) = crate::sdk::InProcess::<P>::new(config)?;
+    let watchdog = Watchdog::new(&info.name, call_timeout, Arc::new(plugin))
+        .map_err(|e| PluginError::internal(format!("cannot start its thread: {e}")))?;
+    Ok(PluginIsolator::new(&info.name, Box::new(watchdog), policy))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    /// Answers every call with the next of `answers`, then repeats the last.
+    struct Scripted(Mutex<Vec<Result<Vec<u8>, PluginError>>>);
+
+    impl Envelope for Scripted {
+        fn call(&self, _: &str, _: &[u8]) -> Result<Response, PluginError> {
+            let mut answers = self.0.lock().unwrap();
+            let answer = if answers.len() > 1 {
+                answers.remove(0)
+            } else {
+                answers[0].clone()
+            };
+            answer.map(Response::from)
+        }
+    }
+
+    fn isolator(answers: Vec<Result<Vec<u8>, PluginError>>, policy: Policy) -> PluginIsolator {
+        PluginIsolator::new(
+            "com.example.scripted",
+            Box::new(Scripted(Mutex::new(answers))),
+            policy,
+        )
+    }
+
+    #[test]
+    fn only_faults_count_towards_quarantine() {
+        let policy = Policy {
+            on_failure: FailurePolicy::FailClosed,
+            quarantine_after: 2,
+        };
+        let rejected = isolator(vec![Err(PluginError::invalid("no"))], policy);
+        for _ in 0..3 {
+            let err = rejected.cleanup("c").unwrap_err().to_string();
+            assert!(err.contains("invalid: no"), "{err}");
+        }
+        // An undecodable answer is the plugin's fault.
+        let garbage = isolator(vec![Ok(vec![0xff, 0xff])], policy);
+        assert!(
+            garbage
+                .usage("c")
+                .unwrap_err()
+                .to_string()
+                .contains("undecodable")
+        );
+        assert!(garbage.usage("c").is_err());
+        let err = garbage.usage("c").unwrap_err().to_string();
+        assert!(err.contains("quarantined after 2 faults"), "{err}");
+    }
+
+    #[test]
+    fn limitations_are_translated() {
+        let limitation = proto::LimitationResponse {
+            kind: proto::limitation_response::Kind::Memory as i32,
+            message: "too big".into(),
+        };
+        let found = isolator(vec![Ok(limitation.encode_to_vec())], Policy::default());
+        assert_eq!(
+            found.limitation("c").unwrap(),
+            Some(Limitation {
+                kind: LimitationKind::Memory,
+                message: "too big".into()
+            })
+        );
+        let none = isolator(
+            vec![Ok(proto::LimitationResponse::default().encode_to_vec())],
+            Policy::default(),
+        );
+        assert_eq!(none.limitation("c").unwrap(), None);
+    }
+}

@@ -1,0 +1,109 @@
+//! The contract suite: the same calls made to two forms of one plugin,
+//! which must answer alike, call for call (results, errors, timeouts,
+//! quarantine). Plugin authors run it from their crate's tests against
+//! the in-process form of their type and the `cdylib` cargo built:
+//!
+//! ```ignore
+//! let seen = contract::compare::<MyIsolator>(&contract::artifact("my_isolator"), contract::Limits::default())?;
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use mesos_proto::v1;
+
+use crate::abi::API_VERSION;
+use crate::adapter::{self, Policy};
+use crate::host::{self, manifest};
+use crate::isolator::{ContainerSpec, Isolator};
+use crate::sdk::IsolatorPlugin;
+
+/// Where cargo put the `cdylib` of library `lib` for the running test:
+/// beside the test binary.
+pub fn artifact(lib: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    exe.parent()
+        .unwrap_or(Path::new("."))
+        .join(format!("lib{lib}.so"))
+}
+
+/// The host settings both forms get.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub call_timeout: Duration,
+    pub policy: Policy,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            // Generous: a panic hook printing a backtrace takes time too.
+            call_timeout: Duration::from_secs(2),
+            policy: Policy {
+                quarantine_after: 2,
+                ..Policy::default()
+            },
+        }
+    }
+}
+
+/// Container `c1` with half a CPU and 32 MB.
+fn spec() -> ContainerSpec {
+    let scalar = |name: &str, value: f64| v1::Resource {
+        name: name.into(),
+        r#type: v1::value::Type::Scalar as i32,
+        scalar: Some(v1::value::Scalar { value }),
+        ..Default::default()
+    };
+    ContainerSpec {
+        container_id: "c1".into(),
+        resources: vec![scalar("cpus", 0.5), scalar("mem", 32.0)].into(),
+    }
+}
+
+/// What the agent can observe of an isolator over one container's life,
+/// each call's result or error as text, in this order: recover, prepare,
+/// update, usage, limitation, prepare, prepare, cleanup. The repeated
+/// prepares show what follows a fault (quarantine, a wedged plugin).
+pub fn observe(isolator: &dyn Isolator) -> Vec<String> {
+    let spec = spec();
+    let text = |e: crate::isolator::IsolatorError| e.to_string();
+    vec![
+        format!("{:?}", isolator.recover(&["c0".into()]).map_err(text)),
+        format!("{:?}", isolator.prepare(&spec).map_err(text)),
+        format!("{:?}", isolator.update(&spec).map_err(text)),
+        format!("{:?}", isolator.usage("c1").map_err(text)),
+        format!("{:?}", isolator.limitation("c1").map_err(text)),
+        format!("{:?}", isolator.prepare(&spec).map_err(text)),
+        format!("{:?}", isolator.prepare(&spec).map_err(text)),
+        format!("{:?}", isolator.cleanup("c1").map_err(text)),
+    ]
+}
+
+/// Loads `P` in-process and from `artifact`, observes both, and returns
+/// the observations if they are the same (an error showing both if not).
+pub fn compare<P: IsolatorPlugin>(artifact: &Path, limits: Limits) -> Result<Vec<String>, String> {
+    let builtin = adapter::builtin::<P>(&[], limits.call_timeout, limits.policy)
+        .map_err(|e| format!("built-in form: {e}"))?;
+    let bytes = std::fs::read(artifact).map_err(|e| format!("{}: {e}", artifact.display()))?;
+    let dylib = host::load_manifest(manifest::Manifest {
+        name: P::NAME.to_string(),
+        kind: manifest::Kind::Isolator,
+        runtime: manifest::Runtime::Dylib,
+        artifact: artifact.to_path_buf(),
+        sha256: host::sha256_hex(&bytes),
+        api_versions: vec![API_VERSION.to_string()],
+        policy: limits.policy,
+        call_timeout: limits.call_timeout,
+        config: None,
+    })
+    .map_err(|e| format!("dylib form: {e}"))?;
+    let (a, b) = (observe(&builtin), observe(&*dylib.isolator()));
+    if a == b {
+        Ok(a)
+    } else {
+        Err(format!(
+            "the forms differ:\nbuilt-in: {a:#?}\ndylib: {b:#?}"
+        ))
+    }
+}

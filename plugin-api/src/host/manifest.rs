@@ -1,0 +1,191 @@
+//! `plugin.toml`: what a plugin folder holds and how the host treats it.
+//!
+//! ```toml
+//! name = "com.example.env_isolator"   # reverse-DNS; what --isolation names
+//! kind = "isolator"
+//! runtime = "dylib"
+//! artifact = "libenv_isolator.so"     # relative to the folder
+//! sha256 = "9f2c..."                  # of the artifact
+//! api_versions = ["mesos.plugin.v1"]  # optional
+//! failure_policy = "fail_closed"      # optional; fail_open logs and goes on
+//! call_timeout_ms = 5000              # optional
+//! quarantine_after = 3                # optional; faults, 0 = never
+//! config = "config.json"              # optional; bytes passed to configure
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::adapter::{FailurePolicy, Policy};
+
+pub const FILE_NAME: &str = "plugin.toml";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Isolator,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Runtime {
+    Dylib,
+    /// Recognised so the message can say it is not in this build.
+    Wasm,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum OnFailure {
+    FailClosed,
+    FailOpen,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    name: String,
+    kind: Kind,
+    runtime: Runtime,
+    artifact: PathBuf,
+    sha256: String,
+    api_versions: Option<Vec<String>>,
+    failure_policy: Option<OnFailure>,
+    call_timeout_ms: Option<u64>,
+    quarantine_after: Option<u32>,
+    config: Option<PathBuf>,
+}
+
+/// A parsed, checked manifest; paths are resolved against its folder.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub name: String,
+    pub kind: Kind,
+    pub runtime: Runtime,
+    pub artifact: PathBuf,
+    /// Lowercase hex.
+    pub sha256: String,
+    pub api_versions: Vec<String>,
+    pub policy: Policy,
+    pub call_timeout: Duration,
+    pub config: Option<PathBuf>,
+}
+
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Manifest {
+    /// Parses the text of `<dir>/plugin.toml`. Errors say what is wrong,
+    /// not where the file is (the caller knows that).
+    pub fn parse(text: &str, dir: &Path) -> Result<Self, String> {
+        let raw: Raw = toml::from_str(text).map_err(|e| e.message().to_string())?;
+        check_name(&raw.name)?;
+        let sha256 = raw.sha256.to_ascii_lowercase();
+        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!(
+                "plugin '{}': sha256 must be 64 hex digits",
+                raw.name
+            ));
+        }
+        if raw.artifact.is_absolute() || raw.artifact.components().count() != 1 {
+            return Err(format!(
+                "plugin '{}': artifact must be a file name inside the plugin's folder",
+                raw.name
+            ));
+        }
+        let on_failure = match raw.failure_policy {
+            Some(OnFailure::FailOpen) => FailurePolicy::FailOpen,
+            // Isolators fail closed unless told otherwise.
+            Some(OnFailure::FailClosed) | None => FailurePolicy::FailClosed,
+        };
+        let call_timeout = match raw.call_timeout_ms {
+            Some(0) => {
+                return Err(format!(
+                    "plugin '{}': call_timeout_ms must be > 0",
+                    raw.name
+                ));
+            }
+            Some(ms) => Duration::from_millis(ms),
+            None => DEFAULT_CALL_TIMEOUT,
+        };
+        Ok(Self {
+            artifact: dir.join(&raw.artifact),
+            config: raw.config.map(|c| dir.join(c)),
+            name: raw.name,
+            kind: raw.kind,
+            runtime: raw.runtime,
+            sha256,
+            api_versions: raw
+                .api_versions
+                .unwrap_or_else(|| vec![crate::abi::API_VERSION.to_string()]),
+            policy: Policy {
+                on_failure,
+                quarantine_after: raw
+                    .quarantine_after
+                    .unwrap_or(Policy::default().quarantine_after),
+            },
+            call_timeout,
+        })
+    }
+}
+
+/// Plugin names are reverse-DNS (`com.example.my_isolator`): they contain
+/// a dot and no slash, so they never collide with a built-in's name.
+fn check_name(name: &str) -> Result<(), String> {
+    let ok = name.contains('.')
+        && !name.starts_with('.')
+        && !name.ends_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "plugin name '{name}' is not a reverse-DNS name like com.example.my_isolator"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "com.example.x"
+kind = "isolator"
+runtime = "dylib"
+artifact = "libx.so"
+sha256 = "00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff"
+"#;
+
+    #[test]
+    fn defaults_fail_closed_and_resolve_paths() {
+        let m = Manifest::parse(GOOD, Path::new("/p/x")).unwrap();
+        assert_eq!(m.artifact, Path::new("/p/x/libx.so"));
+        assert_eq!(m.policy.on_failure, FailurePolicy::FailClosed);
+        assert_eq!(m.call_timeout, DEFAULT_CALL_TIMEOUT);
+        assert!(m.sha256.starts_with("0011") && m.sha256.ends_with("eeff"));
+        assert_eq!(m.api_versions, vec!["mesos.plugin.v1"]);
+    }
+
+    #[test]
+    fn bad_manifests_say_what_is_wrong() {
+        for (text, needle) in [
+            (GOOD.replace("com.example.x", "posix/x"), "reverse-DNS"),
+            (GOOD.replace("isolator", "allocator"), "unknown variant"),
+            (
+                GOOD.replace("libx.so", "../libx.so"),
+                "inside the plugin's folder",
+            ),
+            (GOOD.replace("0011", "zz11"), "64 hex digits"),
+            (format!("{GOOD}sha265 = \"x\"\n"), "sha265"),
+            (GOOD.replace("runtime = \"dylib\"\n", ""), "runtime"),
+        ] {
+            let err = Manifest::parse(&text, Path::new("/p")).unwrap_err();
+            assert!(err.contains(needle), "{needle}: {err}");
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! Loading plugins from `--plugin_dir` (feature `host`): every folder
+//! with a `plugin.toml` is a plugin. Each is checked (manifest, sha256,
+//! entry point, ABI version, describe, API version, configure) before the
+//! agent starts, and any problem stops it with a message naming the
+//! plugin.
+
+pub mod dylib;
+pub mod manifest;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use crate::abi::API_VERSION;
+use crate::adapter::{PluginIsolator, Watchdog};
+use crate::envelope::PluginError;
+use crate::isolator::Isolator;
+use dylib::Dylib;
+use manifest::{Kind, Manifest, Runtime};
+
+/// What is wrong with one plugin.
+#[derive(Debug, thiserror::Error)]
+pub enum Problem {
+    #[error("cannot read {path}: {message}")]
+    Read { path: PathBuf, message: String },
+    #[error("sha256 mismatch: plugin.toml says {expected}, {artifact} is {actual}")]
+    Sha256Mismatch {
+        artifact: PathBuf,
+        expected: String,
+        actual: String,
+    },
+    #[error("runtime 'wasm' is not supported by this build")]
+    WasmUnsupported,
+    #[error("cannot open the library: {0}")]
+    Open(String),
+    #[error("missing export: the library has no symbol mesos_plugin_entry_v1")]
+    MissingEntry,
+    #[error("ABI mismatch: mesos_plugin_entry_v1 returned no table")]
+    NullVTable,
+    #[error("ABI mismatch: the plugin speaks ABI version {0}, this agent speaks 1")]
+    AbiVersion(u32),
+    #[error("ABI mismatch: the plugin's version-1 table is {0} bytes, smaller than version 1's")]
+    VTableSize(u32),
+    #[error("describe failed: {0}")]
+    Describe(PluginError),
+    #[error("the library describes itself as '{0}'")]
+    NameMismatch(String),
+    #[error("the library does not implement kind '{0}'")]
+    KindMismatch(String),
+    #[error("no common API version: the plugin speaks [{0}], this agent speaks {API_VERSION}")]
+    ApiVersion(String),
+    #[error("configure failed: {0}")]
+    Configure(PluginError),
+    #[error("cannot start its thread: {0}")]
+    Thread(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read the plugin directory {dir}: {message}")]
+    Dir { dir: PathBuf, message: String },
+    #[error("{manifest}: {message}")]
+    Manifest { manifest: PathBuf, message: String },
+    #[error("plugin '{plugin}': {problem}")]
+    Plugin { plugin: String, problem: Problem },
+    #[error("two plugins are named '{0}'")]
+    Duplicate(String),
+}
+
+/// A plugin ready for use.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub manifest: Manifest,
+    pub version: String,
+    pub isolator: Arc<PluginIsolator>,
+}
+
+impl Loaded {
+    pub fn name(&self) -> &str {
+        &self.manifest.name
+    }
+
+    pub fn isolator(&self) -> Arc<dyn Isolator> {
+        self.isolator.clone()
+    }
+}
+
+/// Loads every plugin folder under `dir`, in name order.
+pub fn load_dir(dir: &Path) -> Result<Vec<Loaded>, LoadError> {
+    let dir_error = |e: std::io::Error| LoadError::Dir {
+        dir: dir.to_path_buf(),
+        message: e.to_string(),
+    };
+    let mut folders = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(dir_error)? {
+        let path = entry.map_err(dir_error)?.path();
+        if path.join(manifest::FILE_NAME).is_file() {
+            folders.push(path);
+        }
+    }
+    folders.sort();
+    let mut loaded: Vec<Loaded> = Vec::new();
+    for folder in folders {
+        let plugin = load(&folder)?;
+        if loaded.iter().any(|p| p.name() == plugin.name()) {
+            return Err(LoadError::Duplicate(plugin.manifest.name));
+        }
+        tracing::info!(
+            plugin = plugin.name(),
+            version = %plugin.version,
+            folder = %folder.display(),
+            "plugin loaded"
+        );
+        loaded.push(plugin);
+    }
+    Ok(loaded)
+}
+
+/// Loads the plugin in `folder`.
+pub fn load(folder: &Path) -> Result<Loaded, LoadError> {
+    let path = folder.join(manifest::FILE_NAME);
+    let text = std::fs::read_to_string(&path).map_err(|e| LoadError::Manifest {
+        manifest: path.clone(),
+        message: e.to_string(),
+    })?;
+    let manifest = Manifest::parse(&text, folder).map_err(|message| LoadError::Manifest {
+        manifest: path.clone(),
+        message,
+    })?;
+    load_manifest(manifest)
+}
+
+/// Loads the plugin a parsed manifest describes.
+pub fn load_manifest(manifest: Manifest) -> Result<Loaded, LoadError> {
+    let (version, isolator) = open(&manifest).map_err(|problem| LoadError::Plugin {
+        plugin: manifest.name.clone(),
+        problem,
+    })?;
+    Ok(Loaded {
+        manifest,
+        version,
+        isolator: Arc::new(isolator),
+    })
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, Problem> {
+    std::fs::read(path).map_err(|e| Problem::Read {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// Lowercase hex SHA-256 of `bytes`, as manifests write it.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn open(manifest: &Manifest) -> Result<(String, PluginIsolator), Problem> {
+    if manifest.runtime == Runtime::Wasm {
+        return Err(Problem::WasmUnsupported);
+    }
+    if !manifest.api_versions.iter().any(|v| v == API_VERSION) {
+        return Err(Problem::ApiVersion(manifest.api_versions.join(", ")));
+    }
+    let actual = sha256_hex(&read(&manifest.artifact)?);
+    if actual != manifest.sha256 {
+        return Err(Problem::Sha256Mismatch {
+            artifact: manifest.artifact.clone(),
+            expected: manifest.sha256.clone(),
+            actual,
+        });
+    }
+    let config = match &manifest.config {
+        Some(path) => read(path)?,
+        None => Vec::new(),
+    };
+    let dylib = Dylib::open(&manifest.artifact)?;
+    let watchdog = Watchdog::new(&manifest.name, manifest.call_timeout, Arc::new(dylib))
+        .map_err(|e| Problem::Thread(e.to_string()))?;
+    // Load-time calls are plugin code too: on the plugin's thread, under
+    // the same deadline.
+    let info = watchdog
+        .run("describe", move || dylib.describe())
+        .map_err(Problem::Describe)?;
+    if info.name != manifest.name {
+        return Err(Problem::NameMismatch(info.name));
+    }
+    let kind = match manifest.kind {
+        Kind::Isolator => "isolator",
+    };
+    if !info.kinds.iter().any(|k| k == kind) {
+        return Err(Problem::KindMismatch(kind.to_string()));
+    }
+    if !info.api_versions.iter().any(|v| v == API_VERSION) {
+        return Err(Problem::ApiVersion(info.api_versions.join(", ")));
+    }
+    watchdog
+        .run("configure", move || dylib.configure(API_VERSION, &config))
+        .map_err(Problem::Configure)?;
+    let isolator = PluginIsolator::new(&manifest.name, Box::new(watchdog), manifest.policy);
+    Ok((info.version, isolator))
+}

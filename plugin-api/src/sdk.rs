@@ -1,0 +1,282 @@
+//! The SDK plugin authors use: implement [`IsolatorPlugin`] (every method
+//! defaults to "unimplemented", for which the host applies Mesos's
+//! default) and write `export_isolator!(MyIsolator);`. Built as a
+//! `cdylib`, the crate then exports the C entry point of [`crate::abi`],
+//! with every call guarded so that a panic becomes an `INTERNAL` error
+//! instead of unwinding into the host. The same type runs in-process
+//! through [`InProcess`], which is how the contract tests compare forms.
+#![allow(unsafe_code)]
+
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use prost::Message;
+
+pub use crate::abi::{API_VERSION, method};
+pub use crate::envelope::{Envelope, ErrorCode, PluginError, Response};
+/// The request and response messages (`mesos.plugin.v1`).
+pub use mesos_proto::plugin::v1 as proto;
+/// Mesos's own messages the payloads embed (`Resource`, `Label`, ...).
+pub use mesos_proto::v1 as mesos;
+
+use crate::abi::{ABI_VERSION, Buffer, STATUS_OK, VTableV1};
+use proto::{
+    CleanupResponse, ContainerRequest, LimitationResponse, PrepareRequest, PrepareResponse,
+    RecoverRequest, RecoverResponse, UpdateRequest, UpdateResponse, UsageResponse,
+};
+
+/// An isolator written against the plugin envelope. One instance serves
+/// every call; the host makes one call at a time.
+pub trait IsolatorPlugin: Default + Send + Sync + 'static {
+    /// Reverse-DNS name, the one `plugin.toml` and `--isolation` use.
+    const NAME: &'static str;
+    const VERSION: &'static str;
+
+    /// Called once after loading with the plugin's configuration bytes
+    /// (the manifest's `config` file, empty without one).
+    fn configure(&self, _config: &[u8]) -> Result<(), PluginError> {
+        Ok(())
+    }
+
+    fn recover(&self, _request: RecoverRequest) -> Result<RecoverResponse, PluginError> {
+        Err(PluginError::unimplemented(method::RECOVER))
+    }
+
+    fn prepare(&self, _request: PrepareRequest) -> Result<PrepareResponse, PluginError> {
+        Err(PluginError::unimplemented(method::PREPARE))
+    }
+
+    fn update(&self, _request: UpdateRequest) -> Result<UpdateResponse, PluginError> {
+        Err(PluginError::unimplemented(method::UPDATE))
+    }
+
+    fn limitation(&self, _request: ContainerRequest) -> Result<LimitationResponse, PluginError> {
+        Err(PluginError::unimplemented(method::LIMITATION))
+    }
+
+    fn usage(&self, _request: ContainerRequest) -> Result<UsageResponse, PluginError> {
+        Err(PluginError::unimplemented(method::USAGE))
+    }
+
+    fn cleanup(&self, _request: ContainerRequest) -> Result<CleanupResponse, PluginError> {
+        Err(PluginError::unimplemented(method::CLEANUP))
+    }
+}
+
+/// What `describe` answers for `P`.
+pub fn info<P: IsolatorPlugin>() -> proto::PluginInfo {
+    proto::PluginInfo {
+        name: P::NAME.to_string(),
+        version: P::VERSION.to_string(),
+        kinds: vec!["isolator".to_string()],
+        api_versions: vec![API_VERSION.to_string()],
+    }
+}
+
+/// Decodes the request of `method`, runs it, encodes the response.
+pub fn dispatch<P: IsolatorPlugin>(
+    plugin: &P,
+    method: &str,
+    request: &[u8],
+) -> Result<Vec<u8>, PluginError> {
+    fn run<Req: Message + Default, Resp: Message>(
+        method: &str,
+        request: &[u8],
+        f: impl FnOnce(Req) -> Result<Resp, PluginError>,
+    ) -> Result<Vec<u8>, PluginError> {
+        let request = Req::decode(request)
+            .map_err(|e| PluginError::invalid(format!("{method}: undecodable request: {e}")))?;
+        f(request).map(|response| response.encode_to_vec())
+    }
+    match method {
+        method::RECOVER => run(method, request, |r| plugin.recover(r)),
+        method::PREPARE => run(method, request, |r| plugin.prepare(r)),
+        method::UPDATE => run(method, request, |r| plugin.update(r)),
+        method::LIMITATION => run(method, request, |r| plugin.limitation(r)),
+        method::USAGE => run(method, request, |r| plugin.usage(r)),
+        method::CLEANUP => run(method, request, |r| plugin.cleanup(r)),
+        other => Err(PluginError::unimplemented(other)),
+    }
+}
+
+/// Runs `f`, turning a panic into an `INTERNAL` error.
+pub fn guarded<T>(f: impl FnOnce() -> Result<T, PluginError>) -> Result<T, PluginError> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a non-text payload".to_string());
+            // Dropping a panic payload can itself panic; forget it.
+            std::mem::forget(payload);
+            Err(PluginError::internal(format!("panicked: {what}")))
+        }
+    }
+}
+
+/// `P` called in the host's process: the built-in form of a plugin, with
+/// the same payloads and panic guard as its dylib form.
+pub struct InProcess<P>(P);
+
+impl<P: IsolatorPlugin> InProcess<P> {
+    /// Describes and configures `P` as a loader would.
+    pub fn new(config: &[u8]) -> Result<(proto::PluginInfo, Self), PluginError> {
+        let plugin = guarded(|| Ok(P::default()))?;
+        guarded(|| plugin.configure(config))?;
+        Ok((info::<P>(), Self(plugin)))
+    }
+}
+
+impl<P: IsolatorPlugin> Envelope for InProcess<P> {
+    fn call(&self, method: &str, request: &[u8]) -> Result<Response, PluginError> {
+        guarded(|| dispatch(&self.0, method, request)).map(Response::from)
+    }
+}
+
+impl<P> std::fmt::Debug for InProcess<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InProcess")
+    }
+}
+
+// ---- The C exports `export_isolator!` instantiates. ----
+
+/// Gives the exports their plugin instance; implemented by
+/// `export_isolator!`.
+pub trait Exported: IsolatorPlugin {
+    fn instance() -> &'static Self;
+}
+
+/// The vtable of `P`, as a constant the entry point returns.
+#[derive(Debug)]
+pub struct Exports<P>(PhantomData<P>);
+
+impl<P: Exported> Exports<P> {
+    pub const V1: VTableV1 = VTableV1 {
+        abi_version: ABI_VERSION,
+        struct_size: size_of::<VTableV1>() as u32,
+        describe: describe::<P>,
+        configure: configure::<P>,
+        call: call::<P>,
+        free_buffer,
+    };
+}
+
+/// # Safety
+/// `ptr` is null with `len == 0`, or points to `len` readable bytes.
+unsafe fn bytes<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
+    if ptr.is_null() || len == 0 {
+        &[]
+    } else {
+        // SAFETY: the caller's contract (the host passes its own live
+        // slice for the duration of the call).
+        unsafe { std::slice::from_raw_parts(ptr, len) }
+    }
+}
+
+/// Runs `f` guarded and hands its bytes (or error message) to the host.
+///
+/// # Safety
+/// `out` is null or points to a writable `Buffer`.
+unsafe fn export(out: *mut Buffer, f: impl FnOnce() -> Result<Vec<u8>, PluginError>) -> i32 {
+    if out.is_null() {
+        return ErrorCode::Invalid.status();
+    }
+    let (status, bytes) = match guarded(f) {
+        Ok(bytes) => (STATUS_OK, bytes),
+        Err(e) => (e.code.status(), e.message.into_bytes()),
+    };
+    // Ownership passes to the host until it calls `free_buffer`.
+    let mut bytes = ManuallyDrop::new(bytes);
+    // SAFETY: `out` is non-null and, by the caller's contract, writable.
+    unsafe {
+        out.write(Buffer {
+            ptr: bytes.as_mut_ptr(),
+            len: bytes.len(),
+            cap: bytes.capacity(),
+        });
+    }
+    status
+}
+
+unsafe extern "C" fn describe<P: Exported>(out: *mut Buffer) -> i32 {
+    // SAFETY: the ABI's contract for `describe`.
+    unsafe { export(out, || Ok(info::<P>().encode_to_vec())) }
+}
+
+unsafe extern "C" fn configure<P: Exported>(
+    api_version: *const u8,
+    api_version_len: usize,
+    config: *const u8,
+    config_len: usize,
+    out: *mut Buffer,
+) -> i32 {
+    // SAFETY: the ABI's contract for `configure`: both slices are valid
+    // for the call, `out` is writable.
+    unsafe {
+        export(out, || {
+            let api = bytes(api_version, api_version_len);
+            if api != API_VERSION.as_bytes() {
+                return Err(PluginError::invalid(format!(
+                    "API version '{}' is not spoken; this plugin speaks {API_VERSION}",
+                    String::from_utf8_lossy(api)
+                )));
+            }
+            P::instance()
+                .configure(bytes(config, config_len))
+                .map(|()| Vec::new())
+        })
+    }
+}
+
+unsafe extern "C" fn call<P: Exported>(
+    method: *const u8,
+    method_len: usize,
+    request: *const u8,
+    request_len: usize,
+    out: *mut Buffer,
+) -> i32 {
+    // SAFETY: the ABI's contract for `call`: both slices are valid for the
+    // call, `out` is writable.
+    unsafe {
+        export(out, || {
+            let method = std::str::from_utf8(bytes(method, method_len))
+                .map_err(|_| PluginError::invalid("the method name is not UTF-8"))?;
+            dispatch(P::instance(), method, bytes(request, request_len))
+        })
+    }
+}
+
+/// Releases a buffer [`export`] filled.
+unsafe extern "C" fn free_buffer(buffer: Buffer) {
+    if !buffer.ptr.is_null() {
+        // SAFETY: the buffer came from `export`: a leaked Vec<u8> with
+        // exactly this pointer, length and capacity, freed once.
+        drop(unsafe { Vec::from_raw_parts(buffer.ptr, buffer.len, buffer.cap) });
+    }
+}
+
+/// Exports an [`IsolatorPlugin`] (which must implement `Default`) as a
+/// dylib plugin: `export_isolator!(MyIsolator);` in a `cdylib` crate.
+#[macro_export]
+macro_rules! export_isolator {
+    ($plugin:ty) => {
+        impl $crate::sdk::Exported for $plugin {
+            fn instance() -> &'static Self {
+                static INSTANCE: ::std::sync::OnceLock<$plugin> = ::std::sync::OnceLock::new();
+                INSTANCE.get_or_init(<$plugin as ::core::default::Default>::default)
+            }
+        }
+
+        /// The plugin's entry point (`mesos_plugin.h`).
+        #[allow(unsafe_code)]
+        #[unsafe(no_mangle)]
+        pub extern "C" fn mesos_plugin_entry_v1() -> *const $crate::abi::VTableV1 {
+            static VTABLE: $crate::abi::VTableV1 = $crate::sdk::Exports::<$plugin>::V1;
+            &VTABLE
+        }
+    };
+}

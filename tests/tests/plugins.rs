@@ -1,0 +1,265 @@
+//! Dylib plugins built from `plugins/` with the public SDK only, as a
+//! third party would (their contract suites are in their own crates):
+//! - a task under `--isolation=posix/cpu,posix/mem,com.example.env_isolator`
+//!   sees the variable the plugin set;
+//! - a panicking and a hanging plugin fail their launch with TASK_FAILED
+//!   naming the plugin while the agent keeps running;
+//! - a bad plugin (unknown name, sha256 mismatch) stops the agent at start.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use mesos_cli::scheduler_client::scalar;
+use mesos_proto::v1::{self, TaskState};
+use mesos_tests::cluster::{self, Cluster, Options};
+use mesos_tests::framework::Framework;
+use sha2::{Digest, Sha256};
+
+const ENV: &str = "com.example.env_isolator";
+const PANICKING: &str = "com.example.panicking_isolator";
+const HANGING: &str = "com.example.hanging_isolator";
+
+/// Builds the plugin crates (once per test binary) into the target
+/// directory the tests run from, and returns that directory.
+fn plugin_libs() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let dir = cluster::bin_dir();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut command = Command::new(cargo);
+        command
+            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+            .args(["build", "--quiet"])
+            .args(["-p", "env-isolator", "-p", "panicking-isolator"])
+            .args(["-p", "hanging-isolator", "--target-dir"])
+            .arg(dir.parent().unwrap());
+        if dir.ends_with("release") {
+            command.arg("--release");
+        }
+        assert!(command.status().unwrap().success(), "building the plugins");
+        dir
+    })
+}
+
+/// Writes a `--plugin_dir` holding the given plugins:
+/// (crate's library name, plugin name, extra manifest lines).
+fn plugin_dir(plugins: &[(&str, &str, &str)]) -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    for (lib, name, extra) in plugins {
+        let folder = root.path().join(name);
+        std::fs::create_dir_all(&folder).unwrap();
+        let artifact = format!("lib{lib}.so");
+        let bytes = std::fs::read(plugin_libs().join(&artifact)).unwrap();
+        std::fs::write(folder.join(&artifact), &bytes).unwrap();
+        let sha = format!("{:x}", Sha256::digest(&bytes));
+        std::fs::write(
+            folder.join("plugin.toml"),
+            format!(
+                "name = \"{name}\"\nkind = \"isolator\"\nruntime = \"dylib\"\n\
+                 artifact = \"{artifact}\"\nsha256 = \"{sha}\"\n{extra}"
+            ),
+        )
+        .unwrap();
+    }
+    root
+}
+
+fn task(id: &str, command: &str) -> v1::TaskInfo {
+    v1::TaskInfo {
+        name: id.into(),
+        task_id: v1::TaskId { value: id.into() },
+        resources: vec![scalar("cpus", 0.1), scalar("mem", 32.0)],
+        command: Some(v1::CommandInfo {
+            value: Some(command.into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn cluster(dir: &Path, isolation: &str) -> Cluster {
+    Cluster::start_with(Options {
+        agent_flags: vec![
+            format!("--plugin_dir={}", dir.display()),
+            format!("--isolation={isolation}"),
+        ],
+        ..Options::default()
+    })
+}
+
+/// Launches `command` as task `id` and returns its terminal status.
+async fn run(framework: &mut Framework, id: &str, command: &str) -> v1::TaskStatus {
+    framework
+        .launch_tasks(vec![task(id, command)])
+        .await
+        .unwrap();
+    framework
+        .wait_terminal(&[id])
+        .await
+        .unwrap()
+        .remove(id)
+        .unwrap()
+}
+
+fn agent_alive(cluster: &Cluster) -> bool {
+    let pid = cluster.agent_pid(0).unwrap() as i32;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z ")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_sees_the_variable_its_plugin_isolator_set() {
+    let dir = plugin_dir(&[("env_isolator", ENV, "")]);
+    let cluster = cluster(dir.path(), &format!("posix/cpu,posix/mem,{ENV}"));
+    let mut framework = Framework::subscribe(&cluster.master, "plugins", false)
+        .await
+        .unwrap();
+    let status = run(
+        &mut framework,
+        "greeting",
+        "test \"$PLUGIN_GREETING\" = hello-from-plugin",
+    )
+    .await;
+    assert_eq!(status.state(), TaskState::TaskFinished, "{status:?}");
+    // The same check fails for a value the plugin did not set, so the
+    // task above passed because of the plugin.
+    let status = run(&mut framework, "other", "test \"$PLUGIN_GREETING\" = other").await;
+    assert_eq!(status.state(), TaskState::TaskFailed, "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_plugin_fails_the_launch_and_the_agent_keeps_running() {
+    let dir = plugin_dir(&[
+        ("panicking_isolator", PANICKING, ""),
+        ("env_isolator", ENV, ""),
+    ]);
+    let cluster = cluster(dir.path(), &format!("posix/cpu,{PANICKING},{ENV}"));
+    let mut framework = Framework::subscribe(&cluster.master, "plugins", false)
+        .await
+        .unwrap();
+    for id in ["first", "second"] {
+        let status = run(&mut framework, id, "true").await;
+        assert_eq!(status.state(), TaskState::TaskFailed, "{status:?}");
+        let message = status.message.clone().unwrap_or_default();
+        assert!(
+            message.contains(PANICKING) && message.contains("panicked"),
+            "{status:?}"
+        );
+        assert!(agent_alive(&cluster), "the agent died after {id}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fail_open_plugin_that_panics_lets_the_launch_go_on() {
+    let dir = plugin_dir(&[
+        (
+            "panicking_isolator",
+            PANICKING,
+            "failure_policy = \"fail_open\"\n",
+        ),
+        ("env_isolator", ENV, ""),
+    ]);
+    let cluster = cluster(dir.path(), &format!("posix/cpu,{PANICKING},{ENV}"));
+    let mut framework = Framework::subscribe(&cluster.master, "plugins", false)
+        .await
+        .unwrap();
+    let status = run(
+        &mut framework,
+        "greeting",
+        "test \"$PLUGIN_GREETING\" = hello-from-plugin",
+    )
+    .await;
+    assert_eq!(status.state(), TaskState::TaskFinished, "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_plugin_fails_the_launch_at_its_timeout_and_is_wedged() {
+    let dir = plugin_dir(&[("hanging_isolator", HANGING, "call_timeout_ms = 1000\n")]);
+    let cluster = cluster(dir.path(), &format!("posix/cpu,posix/mem,{HANGING}"));
+    let mut framework = Framework::subscribe(&cluster.master, "plugins", false)
+        .await
+        .unwrap();
+    let status = run(&mut framework, "first", "true").await;
+    assert_eq!(status.state(), TaskState::TaskFailed, "{status:?}");
+    let message = status.message.clone().unwrap_or_default();
+    assert!(
+        message.contains(HANGING) && message.contains("did not return within 1000 ms"),
+        "{status:?}"
+    );
+    let status = run(&mut framework, "second", "true").await;
+    assert_eq!(status.state(), TaskState::TaskFailed, "{status:?}");
+    let message = status.message.clone().unwrap_or_default();
+    assert!(
+        message.contains(HANGING) && message.contains("wedged"),
+        "{status:?}"
+    );
+    assert!(agent_alive(&cluster));
+}
+
+/// Starts an agent alone and returns its output once it exits.
+fn agent_start_failure(flags: &[String]) -> String {
+    let work = tempfile::tempdir().unwrap();
+    let mut child = Command::new(cluster::binary("mesos-agent"))
+        .arg(format!("--master=127.0.0.1:{}", cluster::free_port()))
+        .arg(format!("--work_dir={}", work.path().display()))
+        .arg("--ip=127.0.0.1")
+        .arg(format!("--port={}", cluster::free_port()))
+        .args(flags)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // An agent that started would run until killed: give it a bound.
+    for _ in 0..300 {
+        if child.try_wait().unwrap().is_some() {
+            let out = child.wait_with_output().unwrap();
+            assert!(!out.status.success());
+            return format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    panic!("the agent started with {flags:?}");
+}
+
+#[test]
+fn bad_plugins_stop_the_agent_at_start_naming_them() {
+    let dir = plugin_dir(&[("env_isolator", ENV, "")]);
+    let plugin_dir_flag = format!("--plugin_dir={}", dir.path().display());
+
+    let out = agent_start_failure(&[
+        plugin_dir_flag.clone(),
+        "--isolation=posix/cpu,com.example.missing".into(),
+    ]);
+    assert!(
+        out.contains("unknown or unsupported isolator 'com.example.missing'"),
+        "{out}"
+    );
+    assert!(out.contains(ENV), "the available plugins are listed: {out}");
+
+    let out = agent_start_failure(&[format!("--isolation=posix/cpu,{ENV}")]);
+    assert!(
+        out.contains(&format!("'{ENV}'")),
+        "without --plugin_dir: {out}"
+    );
+
+    let so = dir.path().join(ENV).join("libenv_isolator.so");
+    let mut bytes = std::fs::read(&so).unwrap();
+    bytes.extend_from_slice(b"tampered");
+    std::fs::write(&so, bytes).unwrap();
+    let out = agent_start_failure(&[plugin_dir_flag, format!("--isolation={ENV}")]);
+    assert!(
+        out.contains(&format!("plugin '{ENV}': sha256 mismatch")),
+        "{out}"
+    );
+}
