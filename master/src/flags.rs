@@ -23,6 +23,15 @@ mesos_flags::flags! {
         agent_reregister_timeout: Duration = "10mins",
         /// Allocator to use; `HierarchicalDRF` is built in.
         allocator: String = "HierarchicalDRF",
+        /// Role weights, `role1=2,role2=3` (deprecated in Mesos in favour of
+        /// UPDATE_WEIGHTS; roles not listed weigh 1).
+        weights: Option<String>,
+        /// Deprecated whitelist of roles frameworks may subscribe with, `a,b`
+        /// (default: any role).
+        roles: Option<String>,
+        /// Smallest offer worth making: `;` joins quantities that must all be
+        /// present, `|` separates alternatives.
+        min_allocatable_resources: String = "cpus:0.01|mem:32",
         /// Period of the batch allocation cycle.
         allocation_interval: Duration = "1secs",
         /// Rescind offers that were not used for this long (default: never).
