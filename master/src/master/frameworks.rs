@@ -177,14 +177,15 @@ impl Master {
         })
     }
 
-    /// `--roles` (deprecated whitelist): a role outside it is refused.
+    /// `--roles` (deprecated whitelist): a role outside it is refused; the
+    /// default role `*` is always allowed.
     fn unlisted_role(&self, roles: &[String]) -> Option<String> {
         let (_, listed) = self.config.flags.iter().find(|(k, _)| k == "roles")?;
         let listed = crate::allocator::parse_roles(listed);
         if listed.is_empty() {
             return None;
         }
-        let role = roles.iter().find(|r| !listed.contains(r))?;
+        let role = roles.iter().find(|r| *r != "*" && !listed.contains(r))?;
         Some(format!(
             "Role '{role}' is not present in the master's --roles ({})",
             listed.join(",")
