@@ -12,13 +12,14 @@
 //! down the already sorted tree to the first framework that wants it.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use mesos_plugin_api::allocator::{AgentSpec, Allocator, FrameworkSpec, Grant, QuotaConfig};
 use mesos_resources::{Resources, reserved_role};
 
 use super::carve::{Carved, MinAllocatable, carve, unlimited};
+use super::index_hash::{IndexMap, IndexSet};
 use super::qty::{KINDS, Qty, kind, to_millis};
 use super::roles::{FwIdx, Quota, ROOT, RoleId, RoleTree};
 
@@ -57,11 +58,11 @@ struct FrameworkSlot {
     id: String,
     roles: Vec<RoleId>,
     active: bool,
-    suppressed: HashSet<RoleId>,
+    suppressed: IndexSet<RoleId>,
     /// Agent -> instant until which it is not offered to this framework.
-    filters: HashMap<AgentIdx, Instant>,
+    filters: IndexMap<AgentIdx, Instant>,
     /// Agents where the framework holds something.
-    agents: HashSet<AgentIdx>,
+    agents: IndexSet<AgentIdx>,
 }
 
 impl FrameworkSlot {
@@ -369,6 +370,16 @@ fn take_held(
 ) -> Vec<(RoleId, Resources)> {
     let mut candidates: Vec<usize> = (0..held.len()).filter(|i| held[*i].fw == fw).collect();
     candidates.sort_by_key(|i| Some(held[*i].role) != hint);
+    // A declined offer usually returns exactly what was granted: hand the
+    // held resources over without any arithmetic.
+    if let Some(i) = candidates
+        .iter()
+        .copied()
+        .find(|i| held[*i].res == *resources)
+    {
+        let h = held.swap_remove(i);
+        return vec![(h.role, h.res)];
+    }
     let mut taken = Vec::new();
     if let Some((i, left)) = candidates
         .iter()
@@ -418,7 +429,7 @@ impl Allocator for HierarchicalDrf {
         if roles.is_empty() {
             roles.push(self.roles.ensure("*"));
         }
-        let suppressed: HashSet<RoleId> = framework
+        let suppressed: IndexSet<RoleId> = framework
             .suppressed_roles
             .iter()
             .filter_map(|name| self.roles.id(name))
@@ -429,8 +440,8 @@ impl Allocator for HierarchicalDrf {
             roles: roles.clone(),
             active: true,
             suppressed,
-            filters: HashMap::new(),
-            agents: HashSet::new(),
+            filters: IndexMap::default(),
+            agents: IndexSet::default(),
         };
         for role in &roles {
             self.roles
@@ -574,11 +585,13 @@ impl Allocator for HierarchicalDrf {
         if let Some(agent) = self.agents[a].as_mut() {
             let taken = take_held(&mut agent.held, fw, hint, &resources);
             let still_holds = agent.held.iter().any(|h| h.fw == fw);
-            for (_, part) in &taken {
-                agent.available.add(part);
-            }
-            for (role, part) in &taken {
-                self.roles.charge(*role, fw, &Qty::of(part), false);
+            for (role, part) in taken {
+                self.roles.charge(role, fw, &Qty::of(&part), false);
+                if agent.available.is_empty() {
+                    agent.available = part;
+                } else {
+                    agent.available.add(&part);
+                }
             }
             if !still_holds && let Some(framework) = self.frameworks[fw].as_mut() {
                 framework.agents.remove(&a);
@@ -677,7 +690,7 @@ impl Allocator for HierarchicalDrf {
         self.expire_filters(now);
         self.roles.set_total(self.cluster);
         let mut cycle = self.start_cycle();
-        let mut grants = Vec::new();
+        let mut grants = Vec::with_capacity(self.agent_index.len());
         let quota_roles = cycle.quota_roles.clone();
         for q in quota_roles {
             if self.shortfall(q).is_zero() {

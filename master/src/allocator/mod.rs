@@ -3,6 +3,7 @@
 
 mod carve;
 mod drf;
+mod index_hash;
 mod options;
 mod qty;
 mod roles;

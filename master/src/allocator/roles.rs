@@ -13,6 +13,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use super::index_hash::IndexMap;
 use super::qty::{KINDS, Qty};
 
 pub type RoleId = usize;
@@ -80,7 +81,7 @@ pub struct Role {
     key: Key,
     own_key: Key,
     children: BTreeSet<(Key, Child)>,
-    members: HashMap<FwIdx, Member>,
+    members: IndexMap<FwIdx, Member>,
     /// Live members (active, not suppressed for this role), in order.
     order: BTreeSet<(Key, FwIdx)>,
     /// Live members in this subtree; empty subtrees are skipped.
@@ -131,7 +132,7 @@ impl RoleTree {
             key: Key { share: 0, seq },
             own_key,
             children,
-            members: HashMap::new(),
+            members: IndexMap::default(),
             order: BTreeSet::new(),
             live: 0,
             quota: Quota::default(),
