@@ -59,10 +59,25 @@ struct FrameworkSlot {
     roles: Vec<RoleId>,
     active: bool,
     suppressed: IndexSet<RoleId>,
-    /// Agent -> instant until which it is not offered to this framework.
-    filters: IndexMap<AgentIdx, Instant>,
+    /// Refusals, per agent.
+    filters: IndexMap<AgentIdx, Refusal>,
     /// Agents where the framework holds something.
     agents: IndexSet<AgentIdx>,
+}
+
+/// A declined offer's refuse filter (Mesos's `Filters.refuse_seconds`): until
+/// it expires, the agent is not offered again unless it has more to offer
+/// than was refused (a task ended there, say).
+#[derive(Debug, Clone, Copy)]
+struct Refusal {
+    until: Instant,
+    refused: Qty,
+}
+
+impl Refusal {
+    fn covers(&self, offer: &Qty, now: Instant) -> bool {
+        self.until > now && offer.0.iter().zip(self.refused.0).all(|(o, r)| *o <= r)
+    }
 }
 
 impl FrameworkSlot {
@@ -210,6 +225,7 @@ impl HierarchicalDrf {
             if needed.is_some_and(|n| n.is_zero()) {
                 return;
             }
+            let free = Qty::of(&agent.available);
             let mut found = None;
             self.roles.walk(start, &mut |fw, role| {
                 if served.contains(&(fw, role)) {
@@ -218,7 +234,9 @@ impl HierarchicalDrf {
                 let Some(framework) = self.frameworks[fw].as_ref() else {
                     return false;
                 };
-                if framework.filters.get(&a).is_some_and(|until| *until > now) {
+                let refusal = framework.filters.get(&a);
+                // Nothing carved from the agent can be more than all of it.
+                if refusal.is_some_and(|r| r.covers(&free, now)) {
                     return false;
                 }
                 let caps = self.caps(cycle, role);
@@ -232,6 +250,9 @@ impl HierarchicalDrf {
                     Carved::Part { offer, .. } => offer,
                 };
                 if !self.min_allocatable.allows(offer) {
+                    return false;
+                }
+                if refusal.is_some_and(|r| r.covers(&Qty::of(offer), now)) {
                     return false;
                 }
                 if let Some(needed) = needed {
@@ -303,9 +324,9 @@ impl HierarchicalDrf {
         }
         let mut next: Option<Instant> = None;
         for fw in self.frameworks.iter_mut().flatten() {
-            fw.filters.retain(|_, until| *until > now);
-            if let Some(min) = fw.filters.values().min() {
-                next = Some(next.map_or(*min, |n| n.min(*min)));
+            fw.filters.retain(|_, r| r.until > now);
+            if let Some(min) = fw.filters.values().map(|r| r.until).min() {
+                next = Some(next.map_or(min, |n| n.min(min)));
             }
         }
         self.next_expiry = next;
@@ -601,7 +622,13 @@ impl Allocator for HierarchicalDrf {
             && let Some(framework) = self.frameworks[fw].as_mut()
         {
             let until = now + refuse;
-            framework.filters.insert(a, until);
+            framework.filters.insert(
+                a,
+                Refusal {
+                    until,
+                    refused: Qty::of(&resources),
+                },
+            );
             self.next_expiry = Some(self.next_expiry.map_or(until, |t| t.min(until)));
         }
     }
@@ -763,6 +790,28 @@ mod tests {
         drf.recover_resources("f1", "a1", &g.resources, Some(Duration::from_secs(5)), now);
         assert!(drf.allocate(now + Duration::from_secs(1)).is_empty());
         assert_eq!(drf.allocate(now + Duration::from_secs(6)).len(), 1);
+    }
+
+    #[test]
+    fn refuse_filter_lifts_when_the_agent_has_more_to_offer() {
+        let mut drf = HierarchicalDrf::default();
+        let now = Instant::now();
+        drf.add_agent(agent("a1", "cpus:4;mem:4096"), &[]);
+        drf.add_framework(framework("f1", &["*"]), &[]);
+        let g = drf.allocate(now).remove(0);
+        let task = res("cpus:1;mem:128");
+        let rest = g.resources.checked_sub(&task).unwrap();
+        let hour = Some(Duration::from_secs(3600));
+        drf.recover_resources("f1", "a1", &rest, hour, now);
+        assert!(
+            drf.allocate(now).is_empty(),
+            "the same resources stay refused"
+        );
+        // The task ends: the agent now has more than was refused.
+        drf.recover_resources("f1", "a1", &task, None, now);
+        let again = drf.allocate(now);
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].resources, res("cpus:4;mem:4096"));
     }
 
     #[test]
