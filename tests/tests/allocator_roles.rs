@@ -1,6 +1,6 @@
 //! The allocator through real processes: role weights split an agent,
-//! static reservations go only to their role, and `--roles` refuses other
-//! roles.
+//! static reservations go only to their role, a MULTI_ROLE framework gets
+//! one offer per role, and `--roles` refuses other roles.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
 
@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use mesos_cli::scheduler_client::{EventStream, SchedulerClient, scalar};
-use mesos_proto::v1::{self, scheduler::event};
+use mesos_proto::v1::{self, framework_info, scheduler::event};
 use mesos_tests::cluster::{Cluster, Options};
 
 async fn subscribe(cluster: &Cluster, role: &str) -> (SchedulerClient, EventStream) {
@@ -174,4 +174,71 @@ async fn roles_outside_the_whitelist_are_refused() {
             .await
             .is_some()
     );
+}
+
+/// Offers until there are `n` of them, each with the role it was made for.
+async fn offers(events: &mut EventStream, n: usize) -> Vec<(String, v1::Offer)> {
+    let mut all = Vec::new();
+    while all.len() < n {
+        let event = tokio::time::timeout(Duration::from_secs(20), events.next())
+            .await
+            .expect("offers in time")
+            .unwrap()
+            .expect("stream open");
+        for offer in event.offers.map(|o| o.offers).unwrap_or_default() {
+            let role = offer
+                .allocation_info
+                .as_ref()
+                .and_then(|a| a.role.clone())
+                .expect("a MULTI_ROLE offer says its role");
+            all.push((role, offer));
+        }
+    }
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all
+}
+
+#[tokio::test]
+async fn multi_role_framework_gets_an_offer_per_role() {
+    let cluster = Cluster::start_with(Options {
+        agent_resources: "cpus:2;cpus(b):1;mem:2048;disk:4096;ports:[31000-32000]".into(),
+        ..Options::default()
+    });
+    let mut client = SchedulerClient::new(&cluster.master);
+    let mut events = client
+        .subscribe(v1::FrameworkInfo {
+            user: String::new(),
+            name: "two roles".into(),
+            roles: vec!["a".into(), "b".into()],
+            capabilities: vec![framework_info::Capability {
+                r#type: Some(framework_info::capability::Type::MultiRole as i32),
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    for round in 0..2 {
+        let got = offers(&mut events, 2).await;
+        let roles: Vec<&str> = got.iter().map(|(r, _)| r.as_str()).collect();
+        assert_eq!(roles, vec!["a", "b"], "round {round}");
+        let (a, b) = (&got[0].1, &got[1].1);
+        assert_eq!(cpus(a, None), 2.0);
+        assert_eq!(
+            cpus(a, Some("b")),
+            0.0,
+            "b's reservation is not offered to a"
+        );
+        assert_eq!(cpus(b, Some("b")), 1.0);
+        assert!(
+            a.resources
+                .iter()
+                .chain(&b.resources)
+                .all(|r| r.allocation_info.is_some()),
+            "every resource is stamped with its role"
+        );
+        // Declined resources come back to the role they were offered for.
+        for (_, offer) in &got {
+            client.decline(&offer.id, 0.0).await.unwrap();
+        }
+    }
 }
