@@ -104,6 +104,9 @@ pub struct RoleTree {
 
 pub const ROOT: RoleId = 0;
 
+/// Levels of the role tree that get a node of their own.
+const MAX_DEPTH: usize = 16;
+
 impl Default for RoleTree {
     fn default() -> Self {
         let mut tree = RoleTree {
@@ -154,10 +157,34 @@ impl RoleTree {
             return *id;
         }
         // `*` is a top-level role even though it is no path.
-        let parent = match name.rsplit_once('/') {
-            Some((parent, _)) if name != "*" && !parent.is_empty() => self.ensure(parent),
-            _ => ROOT,
-        };
+        if name == "*" {
+            return self.add_role(name, ROOT);
+        }
+        // Prefix by prefix, without recursion: role names come from the
+        // network and may nest deeply. Empty components add no level, and
+        // past `MAX_DEPTH` levels the rest of the name is one leaf, so a
+        // long name cannot make a node of every prefix.
+        let mut parent = ROOT;
+        let mut end = 0;
+        for component in name.split('/').take(MAX_DEPTH) {
+            end += component.len();
+            if !component.is_empty() {
+                let prefix = &name[..end];
+                parent = match self.by_name.get(prefix) {
+                    Some(id) => *id,
+                    None => self.add_role(prefix, parent),
+                };
+            }
+            end += 1;
+        }
+        match self.by_name.get(name) {
+            Some(id) => *id,
+            // A name ending in `/` still gets a node of its own.
+            None => self.add_role(name, parent),
+        }
+    }
+
+    fn add_role(&mut self, name: &str, parent: RoleId) -> RoleId {
         let id = self.roles.len();
         let role = self.new_role(name.to_string(), Some(parent));
         let key = role.key;
@@ -348,22 +375,28 @@ impl RoleTree {
     /// Visits live (framework, role) pairs under `start` in DRF order until
     /// `visit` returns true; returns whether it did.
     pub fn walk(&self, start: RoleId, visit: &mut impl FnMut(FwIdx, RoleId) -> bool) -> bool {
-        let node = &self.roles[start];
-        if node.live == 0 {
+        if self.roles[start].live == 0 {
             return false;
         }
-        for (_, child) in &node.children {
-            match child {
-                Child::Own => {
-                    for (_, fw) in &node.order {
-                        if visit(*fw, start) {
+        // An explicit stack: the tree is as deep as the role names make it.
+        let mut stack = vec![(start, self.roles[start].children.iter())];
+        while let Some((id, children)) = stack.last_mut() {
+            let id = *id;
+            match children.next() {
+                None => {
+                    stack.pop();
+                }
+                Some((_, Child::Own)) => {
+                    for (_, fw) in &self.roles[id].order {
+                        if visit(*fw, id) {
                             return true;
                         }
                     }
                 }
-                Child::Role(id) => {
-                    if self.walk(*id, visit) {
-                        return true;
+                Some((_, Child::Role(child))) => {
+                    let node = &self.roles[*child];
+                    if node.live > 0 {
+                        stack.push((*child, node.children.iter()));
                     }
                 }
             }
@@ -383,6 +416,23 @@ mod tests {
             false
         });
         out
+    }
+
+    #[test]
+    fn deep_and_odd_role_names_need_no_recursion() {
+        let mut tree = RoleTree::default();
+        let deep = vec!["r"; 200_000].join("/");
+        let id = tree.ensure(&deep);
+        assert_eq!(tree.get(id).name, deep);
+        assert!(tree.chain(id).count() <= MAX_DEPTH + 1);
+        tree.add_member(id, 7, Qty::default(), true);
+        assert_eq!(order(&tree), vec![(7, deep.clone())]);
+        for odd in ["a//b", "/a", "a/", ""] {
+            let id = tree.ensure(odd);
+            assert_eq!(tree.get(id).name, odd);
+        }
+        let ab = tree.ensure("a//b");
+        assert_eq!(tree.get(ab).parent, tree.id("a"));
     }
 
     #[test]
