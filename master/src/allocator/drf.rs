@@ -522,6 +522,7 @@ impl Allocator for HierarchicalDrf {
             self.remove_agent(&agent.id);
         }
         let a = self.agents.len();
+        let agent_id = agent.id.clone();
         let total = Qty::of(&agent.total);
         self.agents.push(Some(AgentSlot {
             id: agent.id.clone(),
@@ -534,6 +535,18 @@ impl Allocator for HierarchicalDrf {
         self.cluster.add(&total);
         for (framework_id, resources) in used {
             let Some(fw) = self.framework(framework_id) else {
+                // The master adds frameworks before their agents; should one
+                // be missing, what it uses must still not be offered.
+                tracing::warn!(
+                    framework = %framework_id,
+                    agent = %agent_id,
+                    "resources in use by an unknown framework; kept out of offers"
+                );
+                if let Some(agent) = self.agents[a].as_mut()
+                    && let Some(left) = agent.available.checked_sub(&resources.unallocated())
+                {
+                    agent.available = left;
+                }
                 continue;
             };
             let Some(roles) = self.frameworks[fw].as_ref().map(|f| f.roles.clone()) else {
@@ -812,6 +825,34 @@ mod tests {
         let again = drf.allocate(now);
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].resources, res("cpus:4;mem:4096"));
+    }
+
+    #[test]
+    fn resources_in_use_at_registration_are_not_offered() {
+        let mut drf = HierarchicalDrf::default();
+        let now = Instant::now();
+        // As after a master failover: the framework is known (inactive)
+        // before its agent re-registers with the framework's tasks.
+        drf.add_framework(framework("old", &["*"]), &[]);
+        drf.set_framework_active("old", false);
+        drf.add_framework(framework("new", &["*"]), &[]);
+        drf.add_agent(
+            agent("a1", "cpus:4;mem:4096"),
+            &[
+                ("old".into(), res("cpus:1;mem:512")),
+                ("gone".into(), res("cpus:1;mem:512")),
+            ],
+        );
+        let g = drf.allocate(now).remove(0);
+        assert_eq!(g.framework_id, "new");
+        assert_eq!(g.resources, res("cpus:2;mem:3072"));
+        drf.recover_resources("old", "a1", &res("cpus:1;mem:512"), None, now);
+        let g = drf.allocate(now).remove(0);
+        assert_eq!(
+            g.resources,
+            res("cpus:1;mem:512"),
+            "the task's share is back"
+        );
     }
 
     #[test]
