@@ -313,17 +313,25 @@ impl RoleTree {
             m.key = new;
         }
         apply(&mut node.own);
-        let new = key(&node.own, &total, node.weight, 0);
-        if new != node.own_key {
-            node.children.remove(&(node.own_key, Child::Own));
-            node.children.insert((new, Child::Own));
-            node.own_key = new;
-        }
+        self.rekey_own(role);
         let mut at = Some(role);
         while let Some(id) = at {
             apply(&mut self.roles[id].subtree);
             self.rekey_role(id);
             at = self.roles[id].parent;
+        }
+    }
+
+    /// Re-sorts the role's own frameworks, as a group, among its children.
+    /// The group weighs 1 like any unweighted child: the role's weight
+    /// counts against its siblings, not against its own sub-roles.
+    fn rekey_own(&mut self, id: RoleId) {
+        let node = &mut self.roles[id];
+        let new = key(&node.own, &self.total, 1.0, 0);
+        if new != node.own_key {
+            node.children.remove(&(node.own_key, Child::Own));
+            node.children.insert((new, Child::Own));
+            node.own_key = new;
         }
     }
 
@@ -364,10 +372,7 @@ impl RoleTree {
                     m.key = new;
                 }
             }
-            let new = key(&node.own, &total, node.weight, 0);
-            node.children.remove(&(node.own_key, Child::Own));
-            node.children.insert((new, Child::Own));
-            node.own_key = new;
+            self.rekey_own(id);
             self.rekey_role(id);
         }
     }
@@ -433,6 +438,28 @@ mod tests {
         }
         let ab = tree.ensure("a//b");
         assert_eq!(tree.get(ab).parent, tree.id("a"));
+    }
+
+    #[test]
+    fn own_frameworks_compete_with_sub_roles_as_one_child() {
+        let mut tree = RoleTree::default();
+        tree.set_total(Qty([10_000, 0, 0, 0]));
+        let a = tree.ensure("a");
+        let ab = tree.ensure("a/b");
+        tree.add_member(a, 1, Qty([2000, 0, 0, 0]), true);
+        tree.add_member(a, 2, Qty([1000, 0, 0, 0]), true);
+        tree.add_member(ab, 3, Qty([2500, 0, 0, 0]), true);
+        // a's own frameworks hold 3 cpus together, a/b 2.5: a/b first,
+        // then a's own in their order.
+        assert_eq!(
+            order(&tree),
+            vec![(3, "a/b".into()), (2, "a".into()), (1, "a".into())]
+        );
+        // a's weight is about a against its siblings, not inside a.
+        tree.set_weight("a", 10.0);
+        assert_eq!(order(&tree)[0], (3, "a/b".into()));
+        tree.set_weight("a/b", 0.5);
+        assert_eq!(order(&tree)[0], (2, "a".into()));
     }
 
     #[test]
