@@ -23,6 +23,15 @@ mesos_flags::flags! {
         agent_reregister_timeout: Duration = "10mins",
         /// Allocator to use; `HierarchicalDRF` is built in.
         allocator: String = "HierarchicalDRF",
+        /// Role weights, `role1=2,role2=3` (deprecated in Mesos in favour of
+        /// UPDATE_WEIGHTS; roles not listed weigh 1).
+        weights: Option<String>,
+        /// Deprecated whitelist of roles frameworks may subscribe with, `a,b`
+        /// (default: any role).
+        roles: Option<String>,
+        /// Smallest offer worth making: `;` joins quantities that must all be
+        /// present, `|` separates alternatives.
+        min_allocatable_resources: String = "cpus:0.01|mem:32",
         /// Period of the batch allocation cycle.
         allocation_interval: Duration = "1secs",
         /// Rescind offers that were not used for this long (default: never).
@@ -65,5 +74,30 @@ mod tests {
         );
         assert_eq!(flags.max_agent_ping_timeouts, 5);
         assert_eq!(flags.allocator, "HierarchicalDRF");
+        assert_eq!(flags.min_allocatable_resources, "cpus:0.01|mem:32");
+        assert!(flags.weights.is_none() && flags.roles.is_none());
+    }
+
+    fn load(args: &[&str]) -> MasterFlags {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        match MasterFlags::load_from(args, Vec::<(String, String)>::new()).unwrap() {
+            mesos_flags::Loaded::Flags(flags) => flags,
+            mesos_flags::Loaded::Help(_) => panic!("no help was asked for"),
+        }
+    }
+
+    #[test]
+    fn allocator_flags_are_checked_at_startup() {
+        assert!(crate::allocator_from_flags(&load(&["--weights=a=2,b=3"])).is_ok());
+        let bad = crate::allocator_from_flags(&load(&["--weights=a=heavy"]))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(bad.contains("--weights"), "{bad}");
+        let bad = crate::allocator_from_flags(&load(&["--min_allocatable_resources=cpus"]))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(bad.contains("--min_allocatable_resources"), "{bad}");
     }
 }

@@ -27,6 +27,7 @@ pub const BUILD_DATE: &str = "";
 
 /// Binds the port and serves until the process ends.
 pub async fn run(flags: MasterFlags) -> Result<(), MasterError> {
+    let allocator = allocator_from_flags(&flags)?;
     let (listener, config) = bind(&flags).await?;
     let store: Box<dyn registry::Store> = match (flags.registry.as_str(), &flags.work_dir) {
         ("in_memory", _) => Box::new(registry::InMemory),
@@ -39,7 +40,26 @@ pub async fn run(flags: MasterFlags) -> Result<(), MasterError> {
             ));
         }
     };
-    serve(listener, config, &flags.allocator, store).await
+    serve(listener, config, allocator, store).await
+}
+
+/// The allocator `--allocator` names, configured by the allocator flags.
+pub fn allocator_from_flags(
+    flags: &MasterFlags,
+) -> Result<Box<dyn mesos_plugin_api::allocator::Allocator>, MasterError> {
+    let weights = match &flags.weights {
+        Some(text) => allocator::parse_weights(text).map_err(MasterError::Flag)?,
+        None => Vec::new(),
+    };
+    let min_allocatable = allocator::MinAllocatable::parse(&flags.min_allocatable_resources)
+        .map_err(MasterError::Flag)?;
+    Ok(allocator::by_name_with(
+        &flags.allocator,
+        allocator::Options {
+            weights,
+            min_allocatable,
+        },
+    )?)
 }
 
 /// Binds the listening socket and derives the master's identity from it
@@ -108,10 +128,9 @@ pub async fn bind(
 pub async fn serve(
     listener: tokio::net::TcpListener,
     config: master::Config,
-    allocator: &str,
+    allocator: Box<dyn mesos_plugin_api::allocator::Allocator>,
     store: Box<dyn registry::Store>,
 ) -> Result<(), MasterError> {
-    let allocator = allocator::by_name(allocator)?;
     let (registry, writer) = registry::open(store).await?;
     tracing::info!(
         pid = config.master_info.pid.as_deref().unwrap_or_default(),

@@ -32,6 +32,18 @@ pub struct FrameworkSpec {
     pub suppressed_roles: Vec<String>,
 }
 
+/// A role's quota (Mesos 1.9+ `QuotaConfig`): the allocator hands the role
+/// its `guarantees` before fair sharing, holding back unreserved resources
+/// for them, and never lets the role's consumption (allocation plus
+/// unallocated reservations) exceed `limits`. Quantities are scalars by
+/// resource name; a name missing from `limits` is unlimited.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QuotaConfig {
+    pub role: String,
+    pub guarantees: Vec<(String, f64)>,
+    pub limits: Vec<(String, f64)>,
+}
+
 /// Resources granted to a framework on one agent, for one role, in one cycle.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Grant {
@@ -89,6 +101,15 @@ pub trait Allocator: Send + 'static {
     /// Offer again for these roles (all if empty) and drop the framework's
     /// offer filters.
     fn revive(&mut self, framework_id: &str, roles: &[String]);
+
+    /// Role weights (Mesos's `--weights` and UPDATE_WEIGHTS): a role's
+    /// dominant share is divided by its weight. Roles not listed keep
+    /// theirs; the default is 1.
+    fn set_weights(&mut self, weights: &[(String, f64)]);
+
+    /// Sets a role's quota; empty guarantees and limits remove it (Mesos's
+    /// UPDATE_QUOTA, one config per role).
+    fn update_quota(&mut self, quota: QuotaConfig);
 
     /// One allocation cycle: everything granted now.
     fn allocate(&mut self, now: Instant) -> Vec<Grant>;

@@ -67,6 +67,9 @@ impl Master {
         if let Some(problem) = roles.iter().find_map(|r| validate_role(r).err()) {
             return Ok(refused_subscription(format, &problem));
         }
+        if let Some(problem) = self.unlisted_role(&roles) {
+            return Ok(refused_subscription(format, &problem));
+        }
 
         let (tx, events) = mpsc::channel(EVENT_QUEUE);
         let stream_id = uuid::Uuid::new_v4().to_string();
@@ -172,6 +175,21 @@ impl Master {
             stream_id,
             events,
         })
+    }
+
+    /// `--roles` (deprecated whitelist): a role outside it is refused; the
+    /// default role `*` is always allowed.
+    fn unlisted_role(&self, roles: &[String]) -> Option<String> {
+        let (_, listed) = self.config.flags.iter().find(|(k, _)| k == "roles")?;
+        let listed = crate::allocator::parse_roles(listed);
+        if listed.is_empty() {
+            return None;
+        }
+        let role = roles.iter().find(|r| *r != "*" && !listed.contains(r))?;
+        Some(format!(
+            "Role '{role}' is not present in the master's --roles ({})",
+            listed.join(",")
+        ))
     }
 
     pub(super) fn subscription_closed(&mut self, framework_id: &str, stream_id: &str) {
