@@ -116,6 +116,10 @@ pub async fn bind(
         agent_ping_timeout: flags.agent_ping_timeout.0,
         max_agent_ping_timeouts: flags.max_agent_ping_timeouts,
         agent_reregister_timeout: flags.agent_reregister_timeout.0,
+        weights: match &flags.weights {
+            Some(text) => allocator::parse_weights(text).map_err(MasterError::Flag)?,
+            None => Vec::new(),
+        },
         max_completed_frameworks: flags.max_completed_frameworks,
         max_completed_tasks_per_framework: flags.max_completed_tasks_per_framework,
         cluster: flags.cluster.clone(),

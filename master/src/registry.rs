@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use mesos_proto::internal::v1::{Registry, registry::UnreachableAgent};
 use mesos_proto::v1;
 use prost::Message;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// Where the registry is kept.
 pub trait Store: Send + 'static {
@@ -101,9 +101,16 @@ impl Store for InFile {
 #[derive(Debug, Clone)]
 pub enum Change {
     Admit(v1::AgentInfo),
-    Unreachable { id: String, time: f64 },
+    Unreachable {
+        id: String,
+        time: f64,
+    },
     Remove(String),
     Gone(String),
+    /// Every weight, as it now stands.
+    Weights(Vec<v1::WeightInfo>),
+    /// Every quota config, as it now stands.
+    Quota(Vec<v1::quota::QuotaConfig>),
 }
 
 fn apply(registry: &mut Registry, change: Change) {
@@ -133,6 +140,8 @@ fn apply(registry: &mut Registry, change: Change) {
                 .retain(|a| id_of(a).as_deref() != Some(id.as_str()));
             registry.unreachable.retain(|u| u.id.value != id);
         }
+        Change::Weights(weights) => registry.weights = weights,
+        Change::Quota(configs) => registry.quota_configs = configs,
         Change::Gone(id) => {
             registry
                 .agents
@@ -145,17 +154,30 @@ fn apply(registry: &mut Registry, change: Change) {
     }
 }
 
+/// A change, and who waits for it to be on disk.
+type Queued = (Change, Option<oneshot::Sender<()>>);
+
 /// The master's side: changes go to the writer.
 #[derive(Debug, Clone)]
 pub struct Writer {
-    tx: mpsc::UnboundedSender<Change>,
+    tx: mpsc::UnboundedSender<Queued>,
 }
 
 impl Writer {
     pub fn record(&self, change: Change) {
-        if self.tx.send(change).is_err() {
+        if self.tx.send((change, None)).is_err() {
             tracing::error!("the registry writer is gone; a change is not persisted");
         }
+    }
+
+    /// Records `change`; the receiver completes once it is stored (an
+    /// operator call answers only then, as Mesos's registry operations do).
+    pub fn record_durably(&self, change: Change) -> oneshot::Receiver<()> {
+        let (done, stored) = oneshot::channel();
+        if self.tx.send((change, Some(done))).is_err() {
+            tracing::error!("the registry writer is gone; a change is not persisted");
+        }
+        stored
     }
 }
 
@@ -179,13 +201,15 @@ pub async fn open(mut store: Box<dyn Store>) -> Result<(Registry, Writer), Regis
 async fn write_changes(
     mut store: Box<dyn Store>,
     mut registry: Registry,
-    mut rx: mpsc::UnboundedReceiver<Change>,
+    mut rx: mpsc::UnboundedReceiver<Queued>,
 ) {
-    while let Some(change) = rx.recv().await {
+    while let Some((change, done)) = rx.recv().await {
+        let mut waiting: Vec<oneshot::Sender<()>> = done.into_iter().collect();
         apply(&mut registry, change);
         // Everything queued meanwhile goes into the same write.
-        while let Ok(change) = rx.try_recv() {
+        while let Ok((change, done)) = rx.try_recv() {
             apply(&mut registry, change);
+            waiting.extend(done);
         }
         let snapshot = registry.clone();
         let (back, result) = match tokio::task::spawn_blocking(move || {
@@ -202,7 +226,12 @@ async fn write_changes(
         };
         store = back;
         if let Err(e) = result {
+            // The callers are not told it worked: their calls fail.
             tracing::error!("{e}");
+            continue;
+        }
+        for done in waiting {
+            let _ = done.send(());
         }
     }
 }

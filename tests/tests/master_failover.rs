@@ -21,6 +21,21 @@ fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// A JSON call to the operator API.
+fn operator(cluster: &Cluster, body: &str) -> mesos_tests::raw_http::Response {
+    mesos_tests::raw_http::request(
+        &cluster.master,
+        "POST",
+        "/api/v1",
+        &[
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json"),
+        ],
+        body.as_bytes(),
+    )
+    .unwrap()
+}
+
 fn running_tasks(state: &Value) -> usize {
     state["frameworks"]
         .as_array()
@@ -122,6 +137,11 @@ async fn a_restarted_master_remembers_its_agents_in_the_registry() {
     wait_for("the registry file", Duration::from_secs(10), || {
         registry.exists()
     });
+    let weights = operator(
+        &cluster,
+        r#"{"type":"UPDATE_WEIGHTS","update_weights":{"weight_infos":[{"role":"analytics","weight":3}]}}"#,
+    );
+    assert_eq!(weights.status, 200, "{}", weights.text());
 
     // Agent 1 stays down across the master's restart.
     cluster.kill_agent(1);
@@ -148,6 +168,14 @@ async fn a_restarted_master_remembers_its_agents_in_the_registry() {
         .collect();
     assert_eq!(recovered, vec![&ids[1]], "{state}");
     assert_eq!(state["unreachable_slaves"], 0);
+    // The weights an operator set survived too.
+    let read = operator(&cluster, r#"{"type":"GET_WEIGHTS"}"#);
+    let read: Value = serde_json::from_slice(&read.body).unwrap();
+    assert_eq!(
+        read["get_weights"]["weight_infos"],
+        serde_json::json!([{"role": "analytics", "weight": 3.0}]),
+        "{read}"
+    );
     // ...until --agent_reregister_timeout, when it becomes unreachable.
     wait_for("agent 1 unreachable", Duration::from_secs(10), || {
         let state = cluster.state();

@@ -438,8 +438,6 @@ async fn bad_calls_get_a_4xx_saying_what_is_wrong() {
         call::Type::UnreserveResources,
         call::Type::CreateVolumes,
         call::Type::DestroyVolumes,
-        call::Type::UpdateWeights,
-        call::Type::UpdateQuota,
     ] {
         let refused = post(&cluster, Format::Json, &simple(kind));
         assert_eq!(refused.status, 501, "{kind:?}: {}", refused.text());
@@ -1021,4 +1019,71 @@ async fn legacy_endpoints_keep_mesos_shapes() {
             .all(|t| t["state"] == "TASK_KILLED")
     );
     wait_for_no_sandbox_processes(&cluster).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weights_and_quota_are_set_read_and_checked() {
+    let cluster = Cluster::start();
+    let weights = Call {
+        update_weights: Some(call::UpdateWeights {
+            weight_infos: vec![v1::WeightInfo {
+                weight: 3.0,
+                role: Some("analytics".into()),
+            }],
+        }),
+        ..simple(call::Type::UpdateWeights)
+    };
+    let set = post(&cluster, Format::Json, &weights);
+    assert_eq!(set.status, 200, "{}", set.text());
+    let read = answer(&cluster, Format::Protobuf, &simple(call::Type::GetWeights))
+        .get_weights
+        .unwrap();
+    assert_eq!(
+        read.weight_infos,
+        vec![v1::WeightInfo {
+            weight: 3.0,
+            role: Some("analytics".into())
+        }]
+    );
+    let bad_weight = Call {
+        update_weights: Some(call::UpdateWeights {
+            weight_infos: vec![v1::WeightInfo {
+                weight: -1.0,
+                role: Some("analytics".into()),
+            }],
+        }),
+        ..simple(call::Type::UpdateWeights)
+    };
+    let refused = post(&cluster, Format::Json, &bad_weight);
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert!(refused.text().contains("positive"), "{}", refused.text());
+
+    let scalar = |value: f64| v1::value::Scalar { value };
+    let quota = |guarantee: f64, limit: f64| Call {
+        update_quota: Some(call::UpdateQuota {
+            force: None,
+            quota_configs: vec![v1::quota::QuotaConfig {
+                role: "dev".into(),
+                guarantees: [("cpus".to_string(), scalar(guarantee))].into(),
+                limits: [("cpus".to_string(), scalar(limit))].into(),
+            }],
+        }),
+        ..simple(call::Type::UpdateQuota)
+    };
+    let set = post(&cluster, Format::Protobuf, &quota(1.0, 2.0));
+    assert_eq!(set.status, 200, "{}", set.text());
+    let status = answer(&cluster, Format::Json, &simple(call::Type::GetQuota))
+        .get_quota
+        .unwrap()
+        .status;
+    assert_eq!(status.configs.len(), 1);
+    assert_eq!(status.configs[0].role, "dev");
+    assert_eq!(status.configs[0].limits["cpus"].value, 2.0);
+    let refused = post(&cluster, Format::Json, &quota(3.0, 2.0));
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert!(
+        refused.text().contains("above its limit"),
+        "{}",
+        refused.text()
+    );
 }

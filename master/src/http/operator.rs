@@ -7,8 +7,8 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use http::{StatusCode, header};
 use mesos_proto::codec::{self, Format};
+use mesos_proto::v1;
 use mesos_proto::v1::master::{Call, Response as Reply, call, response};
-use mesos_proto::v1::{self, quota};
 
 use super::App;
 use crate::error::ApiError;
@@ -123,19 +123,6 @@ async fn answer(app: &App, call: Call) -> Result<Option<Reply>, ApiError> {
             get_logging_level: Some(response::GetLoggingLevel { level: 0 }),
             ..reply(R::GetLoggingLevel)
         },
-        // No weight has been set, so none differs from the default 1.
-        T::GetWeights => Reply {
-            get_weights: Some(response::GetWeights {
-                weight_infos: Vec::new(),
-            }),
-            ..reply(R::GetWeights)
-        },
-        T::GetQuota => Reply {
-            get_quota: Some(response::GetQuota {
-                status: quota::QuotaStatus::default(),
-            }),
-            ..reply(R::GetQuota)
-        },
         T::GetState
         | T::GetAgents
         | T::GetFrameworks
@@ -143,6 +130,10 @@ async fn answer(app: &App, call: Call) -> Result<Option<Reply>, ApiError> {
         | T::GetTasks
         | T::GetRoles
         | T::GetMaster
+        | T::GetWeights
+        | T::GetQuota
+        | T::UpdateWeights
+        | T::UpdateQuota
         | T::Teardown
         | T::MarkAgentGone => {
             return app
@@ -150,12 +141,7 @@ async fn answer(app: &App, call: Call) -> Result<Option<Reply>, ApiError> {
                 .request(|reply| Command::Operator { call, reply })
                 .await?;
         }
-        T::ReserveResources
-        | T::UnreserveResources
-        | T::CreateVolumes
-        | T::DestroyVolumes
-        | T::UpdateWeights
-        | T::UpdateQuota => {
+        T::ReserveResources | T::UnreserveResources | T::CreateVolumes | T::DestroyVolumes => {
             return Err(ApiError::not_implemented(format!(
                 "'{}' is not implemented yet by this master",
                 call.r#type().as_str_name()

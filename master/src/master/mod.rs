@@ -16,6 +16,7 @@ mod offers;
 mod operator;
 mod state_json;
 mod task_groups;
+mod weights_quota;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -53,6 +54,8 @@ pub struct Config {
     pub max_agent_ping_timeouts: u32,
     /// How long a restarted master waits for the registry's agents.
     pub agent_reregister_timeout: Duration,
+    /// `--weights`, until an operator changes them.
+    pub weights: Vec<(String, f64)>,
     pub max_completed_frameworks: usize,
     pub max_completed_tasks_per_framework: usize,
     pub cluster: Option<String>,
@@ -263,13 +266,15 @@ pub struct Master {
     /// started, and when they stop being waited for.
     recovered_agents: BTreeMap<String, v1::AgentInfo>,
     reregister_deadline: Option<Instant>,
+    /// Role weights other than 1, and quota per role.
+    weights: BTreeMap<String, f64>,
+    quota: BTreeMap<String, v1::quota::QuotaConfig>,
 }
 
 impl Master {
     pub fn new(config: Config, allocator: Box<dyn Allocator>) -> Self {
         Self {
             id: config.master_info.id.clone(),
-            config,
             start_time: crate::wire::now_secs(),
             allocator,
             frameworks: HashMap::new(),
@@ -287,6 +292,9 @@ impl Master {
             registry: None,
             recovered_agents: BTreeMap::new(),
             reregister_deadline: None,
+            weights: config.weights.iter().cloned().collect(),
+            quota: BTreeMap::new(),
+            config,
         }
     }
 
@@ -309,6 +317,7 @@ impl Master {
         }
         self.gone_agents
             .extend(registry.gone.into_iter().map(|g| g.value));
+        self.restore_weights_and_quota(registry.weights, registry.quota_configs);
         if !self.recovered_agents.is_empty() {
             tracing::info!(
                 agents = self.recovered_agents.len(),
@@ -427,7 +436,31 @@ impl Master {
                 let _ = reply.send(self.legacy_json(view));
             }
             Command::Operator { call, reply } => {
-                let _ = reply.send(self.operator_call(call));
+                use v1::master::call::Type;
+                let stored = match call.r#type() {
+                    Type::UpdateWeights => Some(Self::weights_change as fn(&Self) -> _),
+                    Type::UpdateQuota => Some(Self::quota_change as fn(&Self) -> _),
+                    _ => None,
+                };
+                let answer = self.operator_call(call);
+                match (stored, &answer, &self.registry) {
+                    // Answered once the registry holds the change.
+                    (Some(change), Ok(_), Some(registry)) => {
+                        let on_disk = registry.record_durably(change(self));
+                        tokio::spawn(async move {
+                            let answer = match on_disk.await {
+                                Ok(()) => answer,
+                                Err(_) => Err(ApiError::unavailable(
+                                    "the registry could not store the change",
+                                )),
+                            };
+                            let _ = reply.send(answer);
+                        });
+                    }
+                    _ => {
+                        let _ = reply.send(answer);
+                    }
+                }
             }
             Command::OperatorSubscribe { format, reply } => {
                 let _ = reply.send(self.operator_subscribe(format));

@@ -90,6 +90,32 @@ impl Master {
                 get_tasks: Some(self.get_tasks()),
                 ..reply(R::GetTasks)
             },
+            T::GetWeights => Response {
+                get_weights: Some(response::GetWeights {
+                    weight_infos: self.weight_infos(),
+                }),
+                ..reply(R::GetWeights)
+            },
+            T::GetQuota => Response {
+                get_quota: Some(response::GetQuota {
+                    status: self.quota_status(),
+                }),
+                ..reply(R::GetQuota)
+            },
+            T::UpdateWeights => {
+                let update = call.update_weights.ok_or_else(|| {
+                    ApiError::bad_request("Expecting 'update_weights' to be present")
+                })?;
+                self.update_weights(update)?;
+                return Ok(None);
+            }
+            T::UpdateQuota => {
+                let update = call.update_quota.ok_or_else(|| {
+                    ApiError::bad_request("Expecting 'update_quota' to be present")
+                })?;
+                self.update_quota(update)?;
+                return Ok(None);
+            }
             T::GetRoles => Response {
                 get_roles: Some(response::GetRoles {
                     roles: self.roles(),
@@ -330,8 +356,8 @@ impl Master {
             .into_iter()
             .map(|(name, (frameworks, resources))| v1::Role {
                 resources: wire::outgoing(&resources, &name, true),
+                weight: self.weight_of(&name),
                 name,
-                weight: 1.0,
                 frameworks: frameworks.iter().map(|f| wire::framework_id(f)).collect(),
             })
             .collect()
@@ -637,6 +663,7 @@ mod tests {
             agent_ping_timeout: Duration::from_secs(15),
             max_agent_ping_timeouts: 5,
             agent_reregister_timeout: Duration::from_secs(600),
+            weights: Vec::new(),
             max_completed_frameworks: 50,
             max_completed_tasks_per_framework: 1000,
             cluster: None,
