@@ -101,10 +101,14 @@ pub struct HierarchicalDrf {
     /// Earliest filter expiry, so expired filters are swept only when some
     /// may have expired.
     next_expiry: Option<Instant>,
+    /// Scratch: (framework, role) pairs already served by the current agent.
+    served: Vec<(FwIdx, RoleId)>,
 }
 
-/// Quota state of one cycle.
+/// One allocation cycle: its time, its grants so far, and quota state.
 struct Cycle {
+    now: Instant,
+    grants: Vec<Grant>,
     quota_roles: Vec<RoleId>,
     /// Unreserved resources not allocated, over active agents.
     unreserved_free: Qty,
@@ -171,9 +175,11 @@ impl HierarchicalDrf {
 
     /// Consumed quota (allocation plus unallocated reservations) of every
     /// role, and the free unreserved pool.
-    fn start_cycle(&mut self) -> Cycle {
+    fn start_cycle(&mut self, now: Instant) -> Cycle {
         let quota_roles: Vec<RoleId> = self.roles.quota_roles().collect();
         let mut cycle = Cycle {
+            now,
+            grants: Vec::with_capacity(self.agent_index.len()),
             quota_roles,
             unreserved_free: Qty::default(),
         };
@@ -208,10 +214,24 @@ impl HierarchicalDrf {
         start: RoleId,
         progress_for: Option<RoleId>,
         cycle: &mut Cycle,
-        now: Instant,
-        grants: &mut Vec<Grant>,
     ) {
-        let mut served: Vec<(FwIdx, RoleId)> = Vec::new();
+        // Reused across agents: most agents go to one framework, and a
+        // fresh vector per agent would be an allocation per agent.
+        let mut served = std::mem::take(&mut self.served);
+        served.clear();
+        self.serve_agent_with(a, start, progress_for, cycle, &mut served);
+        self.served = served;
+    }
+
+    fn serve_agent_with(
+        &mut self,
+        a: AgentIdx,
+        start: RoleId,
+        progress_for: Option<RoleId>,
+        cycle: &mut Cycle,
+        served: &mut Vec<(FwIdx, RoleId)>,
+    ) {
+        let now = cycle.now;
         loop {
             let Some(agent) = self.agents[a].as_ref() else {
                 return;
@@ -268,19 +288,11 @@ impl HierarchicalDrf {
                 return;
             };
             served.push((fw, role));
-            self.grant(a, fw, role, carved, cycle, grants);
+            self.grant(a, fw, role, carved, cycle);
         }
     }
 
-    fn grant(
-        &mut self,
-        a: AgentIdx,
-        fw: FwIdx,
-        role: RoleId,
-        carved: Carved,
-        cycle: &mut Cycle,
-        grants: &mut Vec<Grant>,
-    ) {
+    fn grant(&mut self, a: AgentIdx, fw: FwIdx, role: RoleId, carved: Carved, cycle: &mut Cycle) {
         let (Some(agent), Some(framework)) =
             (self.agents[a].as_mut(), self.frameworks[fw].as_mut())
         else {
@@ -310,7 +322,7 @@ impl HierarchicalDrf {
             self.roles.add_consumed(role, &gained);
         }
         self.roles.charge(role, fw, &Qty::of(&offer), true);
-        grants.push(Grant {
+        cycle.grants.push(Grant {
             framework_id,
             agent_id,
             role: self.roles.get(role).name.clone(),
@@ -729,21 +741,20 @@ impl Allocator for HierarchicalDrf {
     fn allocate(&mut self, now: Instant) -> Vec<Grant> {
         self.expire_filters(now);
         self.roles.set_total(self.cluster);
-        let mut cycle = self.start_cycle();
-        let mut grants = Vec::with_capacity(self.agent_index.len());
+        let mut cycle = self.start_cycle(now);
         let quota_roles = cycle.quota_roles.clone();
         for q in quota_roles {
             if self.shortfall(q).is_zero() {
                 continue;
             }
             for a in 0..self.agents.len() {
-                self.serve_agent(a, q, Some(q), &mut cycle, now, &mut grants);
+                self.serve_agent(a, q, Some(q), &mut cycle);
             }
         }
         for a in 0..self.agents.len() {
-            self.serve_agent(a, ROOT, None, &mut cycle, now, &mut grants);
+            self.serve_agent(a, ROOT, None, &mut cycle);
         }
-        grants
+        cycle.grants
     }
 }
 

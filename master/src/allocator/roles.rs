@@ -163,7 +163,7 @@ impl RoleTree {
         // Prefix by prefix, without recursion: role names come from the
         // network and may nest deeply. Empty components add no level, and
         // past `MAX_DEPTH` levels the rest of the name is one leaf, so a
-        // long name cannot make a node of every prefix.
+        // long name cannot make a node of every prefix nor a deep tree.
         let mut parent = ROOT;
         let mut end = 0;
         for component in name.split('/').take(MAX_DEPTH) {
@@ -380,30 +380,18 @@ impl RoleTree {
     /// Visits live (framework, role) pairs under `start` in DRF order until
     /// `visit` returns true; returns whether it did.
     pub fn walk(&self, start: RoleId, visit: &mut impl FnMut(FwIdx, RoleId) -> bool) -> bool {
-        if self.roles[start].live == 0 {
+        // Recursion is bounded: `ensure` makes at most `MAX_DEPTH` levels.
+        let node = &self.roles[start];
+        if node.live == 0 {
             return false;
         }
-        // An explicit stack: the tree is as deep as the role names make it.
-        let mut stack = vec![(start, self.roles[start].children.iter())];
-        while let Some((id, children)) = stack.last_mut() {
-            let id = *id;
-            match children.next() {
-                None => {
-                    stack.pop();
-                }
-                Some((_, Child::Own)) => {
-                    for (_, fw) in &self.roles[id].order {
-                        if visit(*fw, id) {
-                            return true;
-                        }
-                    }
-                }
-                Some((_, Child::Role(child))) => {
-                    let node = &self.roles[*child];
-                    if node.live > 0 {
-                        stack.push((*child, node.children.iter()));
-                    }
-                }
+        for (_, child) in &node.children {
+            let stop = match child {
+                Child::Own => node.order.iter().any(|(_, fw)| visit(*fw, start)),
+                Child::Role(id) => self.walk(*id, visit),
+            };
+            if stop {
+                return true;
             }
         }
         false
