@@ -17,6 +17,7 @@
 
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use mesos_cli::scheduler_client::{SchedulerClient, scalar};
 use mesos_proto::v1::{self, TaskState, scheduler::event};
 use mesos_tests::cluster::{Cluster, Options};
@@ -64,11 +65,14 @@ async fn main() -> anyhow::Result<()> {
         };
         match event.r#type() {
             event::Type::Offers => {
+                // One ACCEPT per agent (Mesos's rule), up to 64 in flight,
+                // as a scheduler that pipelines its calls would.
+                let mut accepts = Vec::new();
                 for offer in event.offers.map(|o| o.offers).unwrap_or_default() {
                     let fit = (cpus_of(&offer) / TASK_CPUS + 1e-9).floor() as usize;
                     let n = fit.min(tasks - launched);
                     if n == 0 {
-                        client.decline(&offer.id, 3600.0).await?;
+                        accepts.push((offer, Vec::new()));
                         continue;
                     }
                     let batch: Vec<v1::TaskInfo> = (launched..launched + n)
@@ -87,8 +91,23 @@ async fn main() -> anyhow::Result<()> {
                         })
                         .collect();
                     launched += n;
-                    first_accept.get_or_insert_with(Instant::now);
-                    client.launch(&offer.id, batch, Some(3600.0)).await?;
+                    accepts.push((offer, batch));
+                }
+                first_accept.get_or_insert_with(Instant::now);
+                let client = &client;
+                let calls = accepts.into_iter().map(|(offer, batch)| async move {
+                    if batch.is_empty() {
+                        client.decline(&offer.id, 3600.0).await
+                    } else {
+                        client.launch(&offer.id, batch, Some(3600.0)).await
+                    }
+                });
+                let results: Vec<_> = futures::stream::iter(calls)
+                    .buffer_unordered(64)
+                    .collect()
+                    .await;
+                for result in results {
+                    result?;
                 }
             }
             // The simulated agents do not wait for acknowledgements.
