@@ -48,18 +48,30 @@ async fn main() -> anyhow::Result<()> {
     let registration = started.elapsed();
 
     let mut client = SchedulerClient::new(&cluster.master);
-    let mut events = client
+    let events_stream = client
         .subscribe(v1::FrameworkInfo {
             user: String::new(),
             name: "placement".into(),
             ..Default::default()
         })
         .await?;
+    // Drained on a task of its own: a scheduler busy sending ACCEPTs must
+    // not leave its event stream unread (the master drops a framework
+    // that falls too far behind).
+    let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let mut stream = events_stream;
+    tokio::spawn(async move {
+        while let Ok(Some(event)) = stream.next().await {
+            if events_tx.send(event).is_err() {
+                return;
+            }
+        }
+    });
     let mut launched = 0usize;
     let mut running = 0usize;
     let mut first_accept: Option<Instant> = None;
     while running < tasks {
-        let Some(event) = tokio::time::timeout(Duration::from_secs(60), events.next()).await??
+        let Some(event) = tokio::time::timeout(Duration::from_secs(60), events.recv()).await?
         else {
             anyhow::bail!("subscription closed");
         };
