@@ -38,8 +38,9 @@ pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
 
 /// Events queued for one subscriber before it counts as stuck and is
 /// disconnected (it will re-subscribe), so a slow framework never blocks the
-/// master or makes it hoard memory.
-const EVENT_QUEUE: usize = 16 * 1024;
+/// master or makes it hoard memory without bound. Deep enough for a burst
+/// of one update per task of a large launch (a few hundred bytes each).
+const EVENT_QUEUE: usize = 256 * 1024;
 
 /// Commands processed per batch before the loop looks at its timers again.
 const BATCH: usize = 1024;
