@@ -89,7 +89,11 @@ fn get_json(cluster: &Cluster, path: &str) -> Value {
 /// or completed.
 fn executor_dir(cluster: &Cluster, id: &str) -> (String, String) {
     let state = get_json(cluster, "/state");
-    for framework in state["frameworks"].as_array().unwrap() {
+    // A framework whose last executor ended is archived at once.
+    let frameworks = ["frameworks", "completed_frameworks"]
+        .iter()
+        .flat_map(|key| state[*key].as_array().cloned().unwrap_or_default());
+    for framework in frameworks {
         for key in ["executors", "completed_executors"] {
             for executor in framework[key].as_array().into_iter().flatten() {
                 if executor["id"] == id {
