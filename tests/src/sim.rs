@@ -37,7 +37,7 @@ pub struct SimAgents {
 
 impl SimAgents {
     /// Starts `n` agents against `master` (`host:port`), each with
-    /// `resources` (Mesos's text format). Agent `i` calls itself `sim-<i>`.
+    /// `resources` (Mesos's text or JSON format). Agent `i` calls itself `sim-<i>`.
     /// `ids` gives agents the IDs they re-register with (a master failover).
     pub async fn start(
         master: &str,
@@ -45,7 +45,7 @@ impl SimAgents {
         resources: &str,
         ids: Option<&[String]>,
     ) -> anyhow::Result<Self> {
-        let parsed = parse_resources(resources)?;
+        let parsed = mesos_resources::parse_resources(resources, "*")?;
         let counters = Arc::new(Counters::default());
         let mut tasks = Vec::with_capacity(n);
         let mut channel = None;
@@ -101,25 +101,6 @@ impl Drop for SimAgents {
             task.abort();
         }
     }
-}
-
-fn parse_resources(text: &str) -> anyhow::Result<Vec<v1::Resource>> {
-    // The same text format agents take; scalars only are enough here.
-    let mut out = Vec::new();
-    for part in text.split(';').filter(|p| !p.is_empty()) {
-        let (name, value) = part
-            .split_once(':')
-            .ok_or_else(|| anyhow::anyhow!("bad resource {part:?}"))?;
-        out.push(v1::Resource {
-            name: name.to_string(),
-            r#type: v1::value::Type::Scalar as i32,
-            scalar: Some(v1::value::Scalar {
-                value: value.parse()?,
-            }),
-            ..Default::default()
-        });
-    }
-    Ok(out)
 }
 
 async fn run_agent(

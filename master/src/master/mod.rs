@@ -438,16 +438,17 @@ impl Master {
             }
             Command::Operator { call, reply } => {
                 use v1::master::call::Type;
-                let stored = match call.r#type() {
-                    Type::UpdateWeights => Some(Self::weights_change as fn(&Self) -> _),
-                    Type::UpdateQuota => Some(Self::quota_change as fn(&Self) -> _),
+                let kind = call.r#type();
+                let answer = self.operator_call(call);
+                let stored = match kind {
+                    Type::UpdateWeights => Some(self.weights_change()),
+                    Type::UpdateQuota => Some(self.quota_change()),
                     _ => None,
                 };
-                let answer = self.operator_call(call);
                 match (stored, &answer, &self.registry) {
                     // Answered once the registry holds the change.
                     (Some(change), Ok(_), Some(registry)) => {
-                        let on_disk = registry.record_durably(change(self));
+                        let on_disk = registry.record_durably(change);
                         tokio::spawn(async move {
                             let answer = match on_disk.await {
                                 Ok(()) => answer,
