@@ -27,6 +27,7 @@ pub mod nested;
 pub mod sandbox;
 pub mod status_updates;
 pub mod validation;
+pub mod volumes;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -130,8 +131,23 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
             flags.fetcher_cache_dir.display()
         ))
     })?;
+    let checkpointed_resources = {
+        let meta = checkpoint::Meta::new(&flags.work_dir);
+        let checkpointed = tokio::task::spawn_blocking(move || volumes::read_checkpointed(&meta))
+            .await
+            .map_err(|e| AgentError::Startup(e.to_string()))?
+            .map_err(|e| AgentError::Startup(e.to_string()))?;
+        // Mesos refuses to start rather than lose a reservation or a volume.
+        volumes::total(
+            &mesos_resources::Resources::from(agent_info.resources.clone()),
+            &checkpointed,
+        )
+        .map_err(AgentError::Startup)?;
+        checkpointed
+    };
     let pairs = flags.to_pairs();
     let config = agent::Config {
+        checkpointed_resources,
         work_dir: flags.work_dir.clone(),
         agent_info,
         pid: format!("slave(1)@{endpoint}"),

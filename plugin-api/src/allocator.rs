@@ -95,6 +95,19 @@ pub trait Allocator: Send + 'static {
         now: Instant,
     );
 
+    /// Operations (reserve, unreserve, create or destroy a volume) turned
+    /// `consumed` into `converted` on an agent: resources the framework
+    /// holds when `framework_id` is given (an ACCEPT), else free resources
+    /// of the agent (an operator's call). Quantities do not change, only
+    /// which role may use them, so shares stay as they are.
+    fn convert_resources(
+        &mut self,
+        agent_id: &str,
+        framework_id: Option<&str>,
+        consumed: &Resources,
+        converted: &Resources,
+    );
+
     /// Stop offering to the framework for these roles (all its roles if empty).
     fn suppress(&mut self, framework_id: &str, roles: &[String]);
 

@@ -5,6 +5,7 @@ mod arithmetic;
 mod detect;
 mod display;
 mod normalise;
+pub mod operations;
 mod parse;
 mod ranges;
 mod render;

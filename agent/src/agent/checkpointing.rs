@@ -18,13 +18,42 @@ impl Agent {
             .is_some_and(|f| f.info.checkpoint == Some(true))
     }
 
+    /// The master's operations changed the agent's resources: checkpoint
+    /// the new set (before anything uses it, as the writer keeps order),
+    /// create new volumes and delete destroyed ones.
+    pub(super) fn checkpoint_resources(&mut self, resources: Vec<v1::Resource>) {
+        let checkpointed = mesos_resources::Resources::from(resources);
+        if checkpointed == self.checkpointed {
+            return;
+        }
+        let static_total =
+            mesos_resources::Resources::from(self.config.agent_info.resources.clone());
+        if let Err(e) = crate::volumes::total(&static_total, &checkpointed) {
+            tracing::error!("ignoring the master's resources: {e}");
+            return;
+        }
+        tracing::info!(resources = %checkpointed, "checkpointing the master's reservations and volumes");
+        let record = mesos_proto::internal::v1::CheckpointResources {
+            resources: checkpointed.clone().into_vec(),
+        };
+        self.checkpointer
+            .write(self.meta.resources_info(), encode(&record));
+        let before = std::mem::replace(&mut self.checkpointed, checkpointed.clone());
+        let work_dir = self.config.work_dir.clone();
+        tokio::task::spawn_blocking(move || {
+            crate::volumes::sync_dirs(&work_dir, &before, &checkpointed)
+        });
+    }
+
     /// `slave.info` and `meta/slaves/latest`, once the master named the agent.
     pub(super) fn checkpoint_agent(&self) {
         let Some(agent_id) = &self.agent_id else {
             return;
         };
-        self.checkpointer
-            .write(self.meta.agent_info(agent_id), encode(&self.agent_info()));
+        self.checkpointer.write(
+            self.meta.agent_info(agent_id),
+            encode(&self.static_agent_info()),
+        );
         self.checkpointer
             .link(PathBuf::from(agent_id), self.meta.latest_agent());
     }

@@ -565,6 +565,7 @@ impl Run {
         let agent_id = self.agent_id.clone();
         let key = self.key.clone();
         let container_id = self.container_id.clone();
+        let resources = self.resources.clone();
         tokio::task::spawn_blocking(move || {
             let ids = RunIds {
                 agent_id: &agent_id,
@@ -572,8 +573,9 @@ impl Run {
                 executor_id: &key.executor_id,
                 container_id: &container_id,
             };
-            sandbox::create(&work_dir, &ids)
-                .map_err(|e| format!("Failed to create the sandbox: {e}"))
+            let sandbox = sandbox::create(&work_dir, &ids)
+                .map_err(|e| format!("Failed to create the sandbox: {e}"))?;
+            crate::volumes::link_into_sandbox(&work_dir, &sandbox, &resources)
         })
         .await
         .map_err(|e| format!("the launch was aborted: {e}"))??;

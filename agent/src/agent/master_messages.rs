@@ -58,6 +58,9 @@ impl Agent {
             master_to_agent::Message::ShutdownFramework(shutdown) => {
                 self.shutdown_framework(&shutdown.framework_id.value)
             }
+            master_to_agent::Message::CheckpointResources(checkpoint) => {
+                self.checkpoint_resources(checkpoint.resources)
+            }
             master_to_agent::Message::ShutdownExecutor(shutdown) => {
                 let key = ExecutorKey {
                     framework_id: shutdown.framework_id.value,

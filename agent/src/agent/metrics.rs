@@ -78,7 +78,7 @@ impl Agent {
         );
         put("slave/recovery_errors", 0.0);
 
-        let total = Resources::from(self.config.agent_info.resources.clone());
+        let total = self.total_resources();
         let used = Resources::from(self.allocated_resources());
         for name in ["cpus", "gpus", "mem", "disk"] {
             let (t, u) = (total.scalar(name), used.scalar(name));

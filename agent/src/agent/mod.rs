@@ -86,6 +86,9 @@ pub struct Config {
     pub nested: crate::nested::NestedContainers,
     /// Fetches executors' URIs into their sandboxes before they start.
     pub fetcher: crate::fetcher::Fetcher,
+    /// Reservations and persistent volumes checkpointed by an earlier
+    /// run, already checked against `agent_info.resources`.
+    pub checkpointed_resources: mesos_resources::Resources,
 }
 
 /// What the docker executor needs from the agent's flags.
@@ -307,6 +310,9 @@ pub struct Agent {
     /// Launches in progress (fetching or forking), by container ID: set to
     /// give one up.
     launches: HashMap<String, tokio::sync::watch::Sender<bool>>,
+    /// What the master's operations made of the agent's resources
+    /// (reservations, persistent volumes), on top of `--resources`.
+    checkpointed: mesos_resources::Resources,
 }
 
 impl Agent {
@@ -316,6 +322,7 @@ impl Agent {
         let handle = Handle { tx };
         let mut agent = Agent {
             meta: Meta::new(&config.work_dir),
+            checkpointed: config.checkpointed_resources.clone(),
             config,
             checkpointer,
             update_logs: HashMap::new(),
@@ -427,13 +434,31 @@ impl Agent {
         }
     }
 
+    /// The agent as the master sees it: static resources with the
+    /// master's operations applied.
     fn agent_info(&self) -> v1::AgentInfo {
+        let mut info = self.static_agent_info();
+        info.resources = self.total_resources().into_vec();
+        info
+    }
+
+    /// The agent as its flags describe it: what `slave.info` records and a
+    /// restarted agent compares itself with.
+    fn static_agent_info(&self) -> v1::AgentInfo {
         let mut info = self.config.agent_info.clone();
         info.id = self
             .agent_id
             .as_ref()
             .map(|id| v1::AgentId { value: id.clone() });
         info
+    }
+
+    fn total_resources(&self) -> mesos_resources::Resources {
+        let static_total =
+            mesos_resources::Resources::from(self.config.agent_info.resources.clone());
+        // Checked when it was taken in; fall back to the static resources
+        // rather than report nothing.
+        crate::volumes::total(&static_total, &self.checkpointed).unwrap_or(static_total)
     }
 
     fn is_registered(&self) -> bool {

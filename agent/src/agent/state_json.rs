@@ -13,7 +13,7 @@ use super::{Agent, CAPABILITIES};
 impl Agent {
     pub(super) fn state_json(&self) -> Value {
         let agent_id = self.agent_id.clone().unwrap_or_default();
-        let resources = &self.config.agent_info.resources;
+        let resources = &self.total_resources().into_vec();
         let (reserved, unreserved) = split_by_reservation(resources);
         let (reserved_allocated, unreserved_allocated) =
             split_by_reservation(&self.allocated_resources());

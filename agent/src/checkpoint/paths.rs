@@ -19,6 +19,12 @@ impl Meta {
         self.root.join("boot_id")
     }
 
+    /// What the master's operations made of the agent's resources
+    /// (reservations, persistent volumes); kept across agent IDs.
+    pub fn resources_info(&self) -> PathBuf {
+        self.root.join("resources").join("resources.info")
+    }
+
     pub fn slaves(&self) -> PathBuf {
         self.root.join("slaves")
     }

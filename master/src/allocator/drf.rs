@@ -658,6 +658,55 @@ impl Allocator for HierarchicalDrf {
         }
     }
 
+    fn convert_resources(
+        &mut self,
+        agent_id: &str,
+        framework_id: Option<&str>,
+        consumed: &Resources,
+        converted: &Resources,
+    ) {
+        let Some(&a) = self.agent_index.get(agent_id) else {
+            return;
+        };
+        let fw = framework_id.and_then(|id| self.framework(id));
+        let Some(agent) = self.agents[a].as_mut() else {
+            return;
+        };
+        let (consumed, converted) = (consumed.unallocated(), converted.unallocated());
+        match fw {
+            Some(fw) => {
+                // Held per role: the converted resources stay with the role
+                // the consumed ones were held in.
+                let hint = self
+                    .roles
+                    .id(converted.iter().find_map(reserved_role).unwrap_or_default());
+                let taken = take_held(&mut agent.held, fw, hint, &consumed);
+                let role = taken.first().map(|(role, _)| *role);
+                let Some(role) = role else {
+                    tracing::warn!(agent = agent_id, resources = %consumed, "converted resources were not held by the framework; ignoring the conversion");
+                    return;
+                };
+                match agent.held.iter_mut().find(|h| h.fw == fw && h.role == role) {
+                    Some(h) => h.res.add(&converted),
+                    None => agent.held.push(Held {
+                        fw,
+                        role,
+                        res: converted,
+                    }),
+                }
+            }
+            None => match agent.available.checked_sub(&consumed) {
+                Some(mut left) => {
+                    left.add(&converted);
+                    agent.available = left;
+                }
+                None => {
+                    tracing::warn!(agent = agent_id, resources = %consumed, "converted resources were not free on the agent; ignoring the conversion")
+                }
+            },
+        }
+    }
+
     fn suppress(&mut self, framework_id: &str, roles: &[String]) {
         let Some(fw) = self.framework(framework_id) else {
             return;

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode, Uri, header};
 use mesos_proto::v1::master::{Call, call};
+use mesos_proto::v1::{AgentId, Resource};
 use serde_json::Value;
 
 use super::App;
@@ -150,13 +151,99 @@ fn form_fields(body: &[u8]) -> Result<HashMap<String, String>, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("The request body is not a form: {e}")))
 }
 
-/// Endpoints that change reservations and volumes wait for the allocator's
-/// support for them.
-pub async fn not_yet(uri: Uri) -> ApiError {
-    ApiError::not_implemented(format!(
-        "'{}' is not implemented yet by this master",
-        uri.path()
-    ))
+/// `/reserve`, `/unreserve`, `/create-volumes` and `/destroy-volumes`: a
+/// form with `slaveId` and a JSON array of resources (`resources`, or
+/// `volumes` for the volume endpoints), answered 202 as Mesos does.
+pub async fn resource_operation(
+    State(app): State<App>,
+    method: Method,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    match operate(&app, &method, uri.path(), &body).await {
+        Ok(()) => (StatusCode::ACCEPTED, [(header::CONTENT_LENGTH, "0")]).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn operate(app: &App, method: &Method, path: &str, body: &[u8]) -> Result<(), ApiError> {
+    if method != Method::POST {
+        return Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("Expecting a 'POST' request, received '{method}'"),
+        ));
+    }
+    let endpoint = path.rsplit('/').next().unwrap_or_default();
+    let (kind, field) = match endpoint {
+        "reserve" => (call::Type::ReserveResources, "resources"),
+        "unreserve" => (call::Type::UnreserveResources, "resources"),
+        "create-volumes" => (call::Type::CreateVolumes, "volumes"),
+        _ => (call::Type::DestroyVolumes, "volumes"),
+    };
+    let form = form_fields(body)?;
+    let agent_id = AgentId {
+        value: form
+            .get("slaveId")
+            .ok_or_else(|| {
+                ApiError::bad_request("Missing 'slaveId' query parameter in the request body")
+            })?
+            .clone(),
+    };
+    let text = form.get(field).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "Missing '{field}' query parameter in the request body"
+        ))
+    })?;
+    let resources = parse_resource_array(text).map_err(|e| {
+        ApiError::bad_request(format!("Error in parsing '{field}' query parameter: {e}"))
+    })?;
+    let mut call = Call {
+        r#type: Some(kind as i32),
+        ..Default::default()
+    };
+    match kind {
+        call::Type::ReserveResources => {
+            call.reserve_resources = Some(call::ReserveResources {
+                agent_id,
+                source: Vec::new(),
+                resources,
+            })
+        }
+        call::Type::UnreserveResources => {
+            call.unreserve_resources = Some(call::UnreserveResources {
+                agent_id,
+                resources,
+            })
+        }
+        call::Type::CreateVolumes => {
+            call.create_volumes = Some(call::CreateVolumes {
+                agent_id,
+                volumes: resources,
+            })
+        }
+        _ => {
+            call.destroy_volumes = Some(call::DestroyVolumes {
+                agent_id,
+                volumes: resources,
+            })
+        }
+    }
+    app.handle
+        .request(|reply| Command::Operator { call, reply })
+        .await??;
+    Ok(())
+}
+
+/// A JSON array of `Resource` messages.
+fn parse_resource_array(text: &str) -> Result<Vec<Resource>, String> {
+    let value: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let Value::Array(items) = value else {
+        return Err("expecting a JSON array of resources".to_string());
+    };
+    items
+        .iter()
+        .map(|item| mesos_proto::json::from_json_value::<Resource>(item).map_err(|e| e.to_string()))
+        .collect()
 }
 
 /// `/metrics`: the numbers of `/metrics/snapshot` in the Prometheus text

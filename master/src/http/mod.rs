@@ -55,7 +55,7 @@ pub fn router(app: App) -> Router {
     router = both(router, "redirect", false, get(legacy::redirect));
     router = both(router, "teardown", false, any(legacy::teardown));
     for name in ["reserve", "unreserve", "create-volumes", "destroy-volumes"] {
-        router = both(router, name, false, any(legacy::not_yet));
+        router = both(router, name, false, any(legacy::resource_operation));
     }
     router.with_state(app)
 }

@@ -50,12 +50,22 @@ async fn dispatch(app: App, request: Request) -> Result<Response, ApiError> {
             .await?;
         return Ok(mesos_http::event_stream(format, events, (), &[]));
     }
+    // Mesos answers operations on resources 202: applied by the master,
+    // on their way to the agent.
+    let accepted = matches!(
+        call.r#type(),
+        call::Type::ReserveResources
+            | call::Type::UnreserveResources
+            | call::Type::CreateVolumes
+            | call::Type::DestroyVolumes
+    );
     Ok(match answer(&app, call).await? {
         Some(reply) => (
             [(header::CONTENT_TYPE, format.media_type())],
             codec::encode(format, &reply),
         )
             .into_response(),
+        None if accepted => (StatusCode::ACCEPTED, [(header::CONTENT_LENGTH, "0")]).into_response(),
         None => (StatusCode::OK, [(header::CONTENT_LENGTH, "0")]).into_response(),
     })
 }
@@ -135,17 +145,15 @@ async fn answer(app: &App, call: Call) -> Result<Option<Reply>, ApiError> {
         | T::UpdateWeights
         | T::UpdateQuota
         | T::Teardown
-        | T::MarkAgentGone => {
+        | T::MarkAgentGone
+        | T::ReserveResources
+        | T::UnreserveResources
+        | T::CreateVolumes
+        | T::DestroyVolumes => {
             return app
                 .handle
                 .request(|reply| Command::Operator { call, reply })
                 .await?;
-        }
-        T::ReserveResources | T::UnreserveResources | T::CreateVolumes | T::DestroyVolumes => {
-            return Err(ApiError::not_implemented(format!(
-                "'{}' is not implemented yet by this master",
-                call.r#type().as_str_name()
-            )));
         }
         // Mesos answers an explicit UNKNOWN with 501; a missing or
         // unrecognised type was refused before.

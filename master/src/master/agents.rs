@@ -162,6 +162,11 @@ impl Master {
         self.send_to_agent(&agent_id, registered);
         if added {
             self.publish_agent_added(&agent_id);
+        } else {
+            // This master's view of the reservations and volumes wins over
+            // what a restarted agent remembers (an update may have been
+            // lost with the old connection).
+            self.checkpoint_agent_resources(&agent_id);
         }
         self.allocate_soon = true;
         Ok(agent_id)

@@ -448,11 +448,17 @@ impl Master {
                         self.launch_group(framework_id, &agent_id, group, &mut remaining);
                     }
                 }
+                v1::offer::operation::Type::Reserve
+                | v1::offer::operation::Type::Unreserve
+                | v1::offer::operation::Type::Create
+                | v1::offer::operation::Type::Destroy => {
+                    self.offer_operation(framework_id, &agent_id, &operation, &mut remaining);
+                }
                 other => {
                     tracing::warn!(
                         framework = framework_id,
                         operation = other.as_str_name(),
-                        "offer operation not supported yet; ignored"
+                        "offer operation not supported; ignored"
                     );
                 }
             }

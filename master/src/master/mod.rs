@@ -13,6 +13,7 @@ mod frameworks;
 mod legacy_json;
 mod metrics;
 mod offers;
+mod operations;
 mod operator;
 mod state_json;
 mod task_groups;

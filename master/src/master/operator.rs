@@ -144,6 +144,11 @@ impl Master {
                 self.operator_teardown(&id)?;
                 return Ok(None);
             }
+            T::ReserveResources | T::UnreserveResources | T::CreateVolumes | T::DestroyVolumes => {
+                let body = super::operations::OperatorOperation::from_call(&call)?;
+                self.operator_operation(call.r#type(), body)?;
+                return Ok(None);
+            }
             T::MarkAgentGone => {
                 let id = call
                     .mark_agent_gone
