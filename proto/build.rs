@@ -21,6 +21,12 @@ fn main() -> io::Result<()> {
     }
 
     let mut config = prost_build::Config::new();
+    // Rarely set and large inline: boxed, so every resource and task the
+    // master keeps (hundreds of thousands at scale) stays small.
+    config.boxed(".mesos.v1.Resource.disk");
+    config.boxed(".mesos.v1.Task.container");
+    config.boxed(".mesos.v1.Task.discovery");
+    config.boxed(".mesos.v1.Task.health_check");
     prost_reflect_build::Builder::new()
         .descriptor_pool("crate::DESCRIPTOR_POOL")
         .configure(&mut config, &protos, &includes)?;

@@ -156,7 +156,7 @@ mod tests {
                 role: Some(role.into()),
                 ..Default::default()
             }],
-            disk: Some(DiskInfo {
+            disk: Some(Box::new(DiskInfo {
                 persistence: Some(disk_info::Persistence {
                     id: id.into(),
                     principal: None,
@@ -167,7 +167,7 @@ mod tests {
                     ..Default::default()
                 }),
                 source: None,
-            }),
+            })),
             ..Default::default()
         }
     }

@@ -241,7 +241,7 @@ mod tests {
             .into_vec()
             .into_iter()
             .map(|mut r| {
-                r.disk = Some(DiskInfo {
+                r.disk = Some(Box::new(DiskInfo {
                     persistence: Some(disk_info::Persistence {
                         id: id.into(),
                         principal: None,
@@ -252,7 +252,7 @@ mod tests {
                         ..Default::default()
                     }),
                     source: None,
-                });
+                }));
                 r
             })
             .collect()

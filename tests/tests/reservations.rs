@@ -31,7 +31,7 @@ fn reserved(mut r: v1::Resource) -> v1::Resource {
 
 fn volume(id: &str, mb: f64) -> v1::Resource {
     let mut r = reserved(scalar("disk", mb));
-    r.disk = Some(DiskInfo {
+    r.disk = Some(Box::new(DiskInfo {
         persistence: Some(disk_info::Persistence {
             id: id.into(),
             principal: Some(PRINCIPAL.into()),
@@ -42,7 +42,7 @@ fn volume(id: &str, mb: f64) -> v1::Resource {
             ..Default::default()
         }),
         source: None,
-    });
+    }));
     r
 }
 

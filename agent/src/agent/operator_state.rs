@@ -88,9 +88,9 @@ fn task(t: &Task, executor: &Executor, agent_id: &v1::AgentId) -> v1::Task {
             })
             .collect(),
         labels: info.labels.clone(),
-        discovery: info.discovery.clone(),
-        container: info.container.clone(),
-        health_check: info.health_check.clone(),
+        discovery: info.discovery.clone().map(Box::new),
+        container: info.container.clone().map(Box::new),
+        health_check: info.health_check.clone().map(Box::new),
         kill_policy: info.kill_policy,
         user: info.command.as_ref().and_then(|c| c.user.clone()),
         ..Default::default()

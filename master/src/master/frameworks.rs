@@ -553,9 +553,9 @@ impl Master {
             state: TaskState::TaskStaging as i32,
             resources: wire::outgoing(&task_resources, &role, framework.multi_role),
             labels: task.labels.clone(),
-            discovery: task.discovery.clone(),
-            container: task.container.clone(),
-            health_check: task.health_check.clone(),
+            discovery: task.discovery.clone().map(Box::new),
+            container: task.container.clone().map(Box::new),
+            health_check: task.health_check.clone().map(Box::new),
             kill_policy: task.kill_policy,
             user: framework.info.user.clone().into(),
             ..Default::default()
