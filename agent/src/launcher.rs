@@ -135,9 +135,10 @@ fn spawn_in_new_pid_namespace(
 
 /// In the child, before exec: new mount and IPC namespaces. A new mount
 /// namespace is made private first, so that nothing the container mounts
-/// (its `/proc`) propagates back to the host. In a new PID namespace (the
-/// child is its pid 1 by now) a fresh `/proc` shows the container's
-/// processes only.
+/// propagates back to the host. In it, a new PID namespace (the child is
+/// its pid 1 by now) gets a fresh `/proc`, showing the container's
+/// processes only, and a new IPC namespace a fresh `/dev/shm`, where POSIX
+/// shared memory lives.
 #[allow(unsafe_code)]
 fn enter_new_namespaces(command: &mut tokio::process::Command, namespaces: &[Namespace]) {
     use nix::mount::{MsFlags, mount};
@@ -155,6 +156,7 @@ fn enter_new_namespaces(command: &mut tokio::process::Command, namespaces: &[Nam
         return;
     }
     let mount_proc = namespaces.contains(&Namespace::Pid);
+    let mount_shm = namespaces.contains(&Namespace::Ipc);
     // SAFETY: the closure runs in the forked child before exec. unshare(2)
     // and mount(2) are plain system calls; their arguments are static C
     // strings, so nothing is allocated and no memory shared with the
@@ -180,6 +182,20 @@ fn enter_new_namespaces(command: &mut tokio::process::Command, namespaces: &[Nam
                         None::<&std::ffi::CStr>,
                     )
                     .map_err(io::Error::from)?;
+                }
+                if mount_shm {
+                    match mount(
+                        Some(c"shm"),
+                        c"/dev/shm",
+                        Some(c"tmpfs"),
+                        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+                        Some(c"mode=1777"),
+                    ) {
+                        // A host without /dev/shm has no shared memory
+                        // there to hide.
+                        Ok(()) | Err(Errno::ENOENT) => {}
+                        Err(e) => return Err(io::Error::from(e)),
+                    }
                 }
             }
             Ok(())
@@ -567,18 +583,44 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn namespaces_are_made_as_root_before_the_switch_to_the_user() {
+        if !root() {
+            return;
+        }
+        let Ok(Some(nobody)) = User::from_name("nobody") else {
+            panic!("no user 'nobody' to switch to");
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        let script = "echo $(id -u) $$ $(ls /proc | grep -c '^[0-9]')";
+        let mut spec = spec(tmp.path(), script);
+        spec.user = Some("nobody".into());
+        spec.namespaces = vec![Namespace::Pid, Namespace::Mount, Namespace::Ipc];
+        let mut child = launch(&spec).unwrap();
+        assert!(child.wait().await.unwrap().success());
+        let out = std::fs::read_to_string(tmp.path().join("stdout")).unwrap();
+        let words: Vec<&str> = out.split_whitespace().collect();
+        assert_eq!(words[..2], [nobody.uid.to_string().as_str(), "1"], "{out}");
+    }
+
+    #[tokio::test]
     async fn an_ipc_namespace_is_the_executors_own() {
         if !root() {
             return;
         }
         let tmp = tempfile::tempdir().unwrap();
-        let mut spec = spec(tmp.path(), "readlink /proc/self/ns/ipc");
-        spec.namespaces = vec![Namespace::Ipc];
+        let shm = format!("mesos-launcher-test-{}", std::process::id());
+        let script = format!("readlink /proc/self/ns/ipc; echo x > /dev/shm/{shm}");
+        let mut spec = spec(tmp.path(), &script);
+        spec.namespaces = vec![Namespace::Ipc, Namespace::Mount];
         let mut child = launch(&spec).unwrap();
         assert!(child.wait().await.unwrap().success());
         let inside = std::fs::read_to_string(tmp.path().join("stdout")).unwrap();
         let host = std::fs::read_link("/proc/self/ns/ipc").unwrap();
         assert!(inside.starts_with("ipc:["), "{inside}");
         assert_ne!(inside.trim(), host.to_str().unwrap());
+        assert!(
+            !Path::new("/dev/shm").join(&shm).exists(),
+            "the executor's /dev/shm is its own"
+        );
     }
 }

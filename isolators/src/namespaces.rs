@@ -3,9 +3,11 @@
 //! with its last process, so there is nothing to set up, measure or clean
 //! up; the launcher creates them (see the agent's launcher).
 //!
-//! A PID namespace comes with a mount namespace: the container needs a
-//! `/proc` of its own, mounted where the host's mounts cannot see it
-//! (Mesos has `filesystem/linux` provide it).
+//! Each comes with a mount namespace (Mesos has `filesystem/linux`
+//! provide it), where the launcher mounts what the namespace needs to be
+//! seen from inside: a PID namespace its own `/proc`, an IPC namespace its
+//! own `/dev/shm` (POSIX shared memory lives in files there, which an IPC
+//! namespace alone does not cover).
 
 use std::path::Path;
 
@@ -31,7 +33,7 @@ impl Namespaces {
     pub fn ipc() -> Self {
         Self {
             name: "namespaces/ipc",
-            namespaces: &[Namespace::Ipc],
+            namespaces: &[Namespace::Ipc, Namespace::Mount],
         }
     }
 
@@ -104,7 +106,7 @@ mod tests {
         assert_eq!(pid.clone_namespaces, vec![Namespace::Pid, Namespace::Mount]);
         assert!(pid.cgroup_procs.is_empty() && pid.env.is_empty());
         let ipc = Namespaces::ipc().prepare(&spec).unwrap();
-        assert_eq!(ipc.clone_namespaces, vec![Namespace::Ipc]);
+        assert_eq!(ipc.clone_namespaces, vec![Namespace::Ipc, Namespace::Mount]);
 
         let mut merged = pid;
         merged.merge(ipc);
@@ -125,5 +127,7 @@ mod tests {
         std::fs::write(fake.path().join("self/ns/mnt"), "").unwrap();
         assert_eq!(Namespaces::pid().missing_in(fake.path()), None);
         assert_eq!(Namespaces::ipc().missing_in(fake.path()), Some("ipc"));
+        std::fs::write(fake.path().join("self/ns/ipc"), "").unwrap();
+        assert_eq!(Namespaces::ipc().missing_in(fake.path()), None);
     }
 }

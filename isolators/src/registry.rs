@@ -222,4 +222,32 @@ mod tests {
             }
         ));
     }
+
+    #[test]
+    fn pids_needs_its_controller_and_namespaces_need_nothing_more() {
+        let fake = tempfile::tempdir().unwrap();
+        let mut config = IsolationConfig {
+            cgroups_hierarchy: fake.path().to_path_buf(),
+            cgroups_root: "mesos".into(),
+            enable_cfs: false,
+            pids_max: Some(100),
+        };
+        let err = match build(&names(&["cgroups/pids"]), &config, &[]) {
+            Err(e) => e,
+            Ok(_) => panic!("built without a pids controller"),
+        };
+        assert!(err.to_string().contains("pids cgroup controller"), "{err}");
+        std::fs::create_dir_all(fake.path().join("pids")).unwrap();
+        config.cgroups_hierarchy = fake.path().to_path_buf();
+        let built = build(
+            &names(&["cgroups/pids", "namespaces/pid", "namespaces/ipc"]),
+            &config,
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            built.iter().map(|i| i.name()).collect::<Vec<_>>(),
+            vec!["cgroups/pids", "namespaces/pid", "namespaces/ipc"]
+        );
+    }
 }

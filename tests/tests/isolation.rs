@@ -512,6 +512,8 @@ async fn an_ipc_namespace_is_the_tasks_own() {
         agent_flags: vec!["--isolation=namespaces/ipc".into()],
         ..Options::default()
     });
+    // POSIX shared memory (files in /dev/shm) is the container's own too.
+    let shm = format!("mesos-test-shm-{}", std::process::id());
     let mut framework = Framework::subscribe(&cluster.master, "ipcns", false)
         .await
         .unwrap();
@@ -525,7 +527,7 @@ async fn an_ipc_namespace_is_the_tasks_own() {
                 "ipc",
                 0.1,
                 32.0,
-                "readlink /proc/self/ns/ipc > ipc",
+                &format!("readlink /proc/self/ns/ipc > ipc && echo x > /dev/shm/{shm}"),
             )],
             None,
         )
@@ -540,6 +542,10 @@ async fn an_ipc_namespace_is_the_tasks_own() {
         Path::new(&inside),
         host,
         "the task shares the host's IPC namespace"
+    );
+    assert!(
+        !Path::new("/dev/shm").join(&shm).exists(),
+        "the task wrote into the host's /dev/shm"
     );
 }
 
