@@ -118,15 +118,18 @@ fn spawn_in_new_pid_namespace(
     let runtime = tokio::runtime::Handle::try_current()
         .map_err(|e| error(format!("no async runtime to reap the executor: {e}")))?;
     std::thread::scope(|scope| {
-        let forker = scope.spawn(|| {
-            let _runtime = runtime.enter();
-            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWPID)
-                .map_err(|e| error(format!("unshare: {e}")))?;
-            command.spawn().map_err(|source| LaunchError::Spawn {
-                program: program.to_string(),
-                source,
+        let forker = std::thread::Builder::new()
+            .name("pid-namespace-fork".into())
+            .spawn_scoped(scope, || {
+                let _runtime = runtime.enter();
+                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWPID)
+                    .map_err(|e| error(format!("unshare: {e}")))?;
+                command.spawn().map_err(|source| LaunchError::Spawn {
+                    program: program.to_string(),
+                    source,
+                })
             })
-        });
+            .map_err(|e| error(format!("cannot start the forking thread: {e}")))?;
         forker
             .join()
             .map_err(|_| error("the forking thread panicked".to_string()))?

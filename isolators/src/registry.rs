@@ -120,8 +120,14 @@ pub fn build(
             })
         }
     };
+    let names = expand(names);
+    if config.pids_max.is_some() && !names.iter().any(|n| n == "cgroups/pids") {
+        tracing::warn!(
+            "--cgroups_pids_max is set without cgroups/pids in --isolation: no limit applies"
+        );
+    }
     let mut isolators: Vec<Arc<dyn Isolator>> = Vec::new();
-    for name in expand(names) {
+    for name in names {
         match name.as_str() {
             "cgroups/cpu" => {
                 need(&name, "cpu")?;

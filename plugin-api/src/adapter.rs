@@ -424,4 +424,34 @@ mod tests {
         );
         assert_eq!(none.limitation("c").unwrap(), None);
     }
+
+    #[test]
+    fn namespaces_are_translated_and_unknown_ones_refused() {
+        let spec = ContainerSpec {
+            container_id: "c".into(),
+            resources: mesos_resources::Resources::default(),
+        };
+        let asking = |flags: Vec<i32>| {
+            let response = proto::PrepareResponse {
+                clone_namespaces: flags,
+                ..Default::default()
+            };
+            isolator(vec![Ok(response.encode_to_vec())], Policy::default())
+        };
+        let pid = Namespace::Pid.clone_flag();
+        let ipc = Namespace::Ipc.clone_flag();
+        assert_eq!(
+            asking(vec![pid, ipc])
+                .prepare(&spec)
+                .unwrap()
+                .clone_namespaces,
+            vec![Namespace::Pid, Namespace::Ipc]
+        );
+        // CLONE_NEWNET: not something this launcher makes.
+        let err = asking(vec![0x4000_0000])
+            .prepare(&spec)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("0x40000000"), "{err}");
+    }
 }
