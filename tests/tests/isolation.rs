@@ -394,7 +394,15 @@ async fn a_pid_namespace_shows_only_the_container_and_survives_an_agent_restart(
             &offer.id,
             vec![
                 task(&offer, "check", 0.1, 32.0, &check),
-                task(&offer, "sleeper", 0.1, 32.0, "sleep 1000"),
+                // One sleep escapes the executor's session and process
+                // group; the namespace's end still takes it.
+                task(
+                    &offer,
+                    "sleeper",
+                    0.1,
+                    32.0,
+                    "setsid sleep 1000 & sleep 1000",
+                ),
             ],
             None,
         )
@@ -439,7 +447,14 @@ async fn a_pid_namespace_shows_only_the_container_and_survives_an_agent_restart(
     cluster.restart_agent(0, &[]).unwrap();
     wait_until("the agent to re-register", || agent_active(&cluster)).await;
     let in_namespace = processes_in_pid_namespace_of(executor);
-    assert!(in_namespace.len() >= 2, "{in_namespace:?}");
+    // The executor and the two sleeps, one in a session of its own.
+    assert!(in_namespace.len() >= 3, "{in_namespace:?}");
+    assert!(
+        in_namespace
+            .iter()
+            .any(|pid| session_of(*pid).is_some_and(|s| s != executor)),
+        "nothing escaped the executor's session: {in_namespace:?}"
+    );
     framework
         .client
         .kill(&v1::TaskId {
@@ -473,6 +488,13 @@ fn nspids(pid: u32) -> Vec<u32> {
         .split_whitespace()
         .map(|p| p.parse().unwrap())
         .collect()
+}
+
+/// The session of a process, in host pids.
+fn session_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(3)?.parse().ok()
 }
 
 /// Host pids of the processes in the PID namespace `pid` is in.
