@@ -147,12 +147,15 @@ fn enter_new_namespaces(command: &mut tokio::process::Command, namespaces: &[Nam
     use nix::mount::{MsFlags, mount};
     use nix::sched::CloneFlags;
     let mut flags = CloneFlags::empty();
+    // PID and IPC namespaces come with a mount namespace, whoever asked
+    // for them: what they mount must not land in the host's.
     for namespace in namespaces {
         flags |= match namespace {
             Namespace::Mount => CloneFlags::CLONE_NEWNS,
-            Namespace::Ipc => CloneFlags::CLONE_NEWIPC,
-            // Created by the fork itself (see spawn_in_new_pid_namespace).
-            Namespace::Pid => CloneFlags::empty(),
+            Namespace::Ipc => CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWNS,
+            // The PID namespace itself is made by the fork (see
+            // spawn_in_new_pid_namespace).
+            Namespace::Pid => CloneFlags::CLONE_NEWNS,
         };
     }
     if flags.is_empty() {
@@ -552,7 +555,7 @@ mod tests {
         let script =
             "sleep 1000 & sleep 1000 & echo $$ $(ls /proc | grep -c '^[0-9]') > seen; wait";
         let mut spec = spec(tmp.path(), script);
-        spec.namespaces = vec![Namespace::Pid, Namespace::Mount];
+        spec.namespaces = vec![Namespace::Pid];
         let mut child = launch(&spec).unwrap();
         let pid = child.id().unwrap();
         let seen = read_when_written(&tmp.path().join("seen")).await;
@@ -614,7 +617,8 @@ mod tests {
         let shm = format!("mesos-launcher-test-{}", std::process::id());
         let script = format!("readlink /proc/self/ns/ipc; echo x > /dev/shm/{shm}");
         let mut spec = spec(tmp.path(), &script);
-        spec.namespaces = vec![Namespace::Ipc, Namespace::Mount];
+        // The mount namespace for /dev/shm comes along.
+        spec.namespaces = vec![Namespace::Ipc];
         let mut child = launch(&spec).unwrap();
         assert!(child.wait().await.unwrap().success());
         let inside = std::fs::read_to_string(tmp.path().join("stdout")).unwrap();
