@@ -609,6 +609,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn mounts_in_the_container_do_not_propagate_to_the_host() {
+        use nix::mount::{MntFlags, MsFlags, mount, umount2};
+        if !root() {
+            return;
+        }
+        // A shared mount, as systemd makes `/`: without the container's
+        // mounts turned private, a mount under it would reach the host.
+        let tmp = tempfile::tempdir().unwrap();
+        let shared = tmp.path().join("shared");
+        std::fs::create_dir_all(shared.join("inner")).unwrap();
+        let none: Option<&str> = None;
+        mount(Some(&shared), &shared, none, MsFlags::MS_BIND, none).unwrap();
+        mount(none, &shared, none, MsFlags::MS_SHARED, none).unwrap();
+        let script = format!(
+            "mount -t tmpfs none {0}/inner && touch {0}/inner/made",
+            shared.display()
+        );
+        let mut spec = spec(tmp.path(), &script);
+        spec.namespaces = vec![Namespace::Mount];
+        let mut child = launch(&spec).unwrap();
+        let status = child.wait().await.unwrap();
+        let leaked = shared.join("inner/made").exists();
+        let _ = umount2(&shared.join("inner"), MntFlags::MNT_DETACH);
+        umount2(&shared, MntFlags::MNT_DETACH).unwrap();
+        assert!(
+            status.success(),
+            "{:?}",
+            std::fs::read_to_string(tmp.path().join("stderr"))
+        );
+        assert!(!leaked, "the container's mount propagated to the host");
+    }
+
+    #[tokio::test]
     async fn an_ipc_namespace_is_the_executors_own() {
         if !root() {
             return;
