@@ -45,8 +45,10 @@ mesos_flags::flags! {
         /// Directory holding mesos-executor (default: the directory of this binary).
         launcher_dir: Option<PathBuf>,
         /// Isolators, in call order: posix/cpu and posix/mem only account;
-        /// cgroups/cpu and cgroups/mem (alias `cgroups`) enforce; a plugin
-        /// from --plugin_dir is named by its reverse-DNS name.
+        /// cgroups/cpu and cgroups/mem (alias `cgroups`) and cgroups/pids
+        /// enforce; namespaces/pid and namespaces/ipc start executors in new
+        /// namespaces; a plugin from --plugin_dir is named by its reverse-DNS
+        /// name.
         isolation: Isolation = "posix/cpu,posix/mem",
         /// Directory of plugins: each folder with a plugin.toml is loaded and
         /// checked at start (a bad one stops the agent).
@@ -67,6 +69,9 @@ mesos_flags::flags! {
         docker_kill_orphans: bool = "true",
         /// Give containers a hard CPU limit (CFS quota) besides their shares.
         cgroups_enable_cfs: bool = "false",
+        /// Most tasks (processes and threads) a container may have, for the
+        /// cgroups/pids isolator (default: no limit, the cgroup only counts).
+        cgroups_pids_max: Option<u64>,
         /// Directory for state that lives as long as the machine is up.
         runtime_dir: Option<PathBuf>,
         /// Upper bound of the first random (re-)registration delay; doubles per

@@ -4,6 +4,11 @@
 //! that destroying an executor can find everything it started: every
 //! process of its session. Everything here blocks (fork, file creation,
 //! `/proc` scans); run it off the async runtime's worker threads.
+//!
+//! An executor may also start in new namespaces (`namespaces/pid`,
+//! `namespaces/ipc`). It stays the agent's own child either way, so its
+//! pid is the host's pid of the executor: the one checkpointed, reaped,
+//! found again by recovery and used to destroy its session.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -13,6 +18,8 @@ use std::process::Stdio;
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::{Gid, Pid, Uid, User};
+
+use mesos_plugin_api::isolator::Namespace;
 
 use crate::command::CommandLine;
 
@@ -30,6 +37,8 @@ pub struct LaunchSpec {
     pub user: Option<String>,
     /// `cgroup.procs` files the executor joins before it execs.
     pub cgroup_procs: Vec<PathBuf>,
+    /// New namespaces the executor starts in.
+    pub namespaces: Vec<Namespace>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +49,8 @@ pub enum LaunchError {
     Spawn { program: String, source: io::Error },
     #[error("Failed to switch to user '{user}': {reason}")]
     User { user: String, reason: String },
+    #[error("Failed to start '{program}' in a new PID namespace: {reason}")]
+    PidNamespace { program: String, reason: String },
 }
 
 /// Starts the executor. The caller reaps the returned child.
@@ -67,15 +78,157 @@ pub fn launch(spec: &LaunchSpec) -> Result<tokio::process::Child, LaunchError> {
         .stdout(Stdio::from(stdout))
         .stderr(Stdio::from(stderr))
         .kill_on_drop(false);
-    if let Some((uid, gid)) = owner {
-        command.uid(uid.as_raw()).gid(gid.as_raw());
-    }
+    // The child's set-up runs in this order: what needs root (joining
+    // cgroups, creating namespaces, mounting) before the user switch.
     new_session(&mut command);
     join_cgroups(&mut command, &spec.cgroup_procs)?;
+    enter_new_namespaces(&mut command, &spec.namespaces);
+    if let Some((uid, gid)) = owner {
+        switch_user_before_exec(&mut command, uid, gid);
+    }
+    if spec.namespaces.contains(&Namespace::Pid) {
+        return spawn_in_new_pid_namespace(&mut command, &spec.command.program);
+    }
     command.spawn().map_err(|source| LaunchError::Spawn {
         program: spec.command.program.clone(),
         source,
     })
+}
+
+/// Forks the executor as pid 1 of a new PID namespace.
+///
+/// `unshare(CLONE_NEWPID)` does not move its caller: it makes the caller's
+/// next child pid 1 of a new namespace, and a thread can do it only once.
+/// So a short-lived thread of the agent unshares and forks: the executor
+/// is still a direct child of the agent (which reaps it), and the pid the
+/// fork returns is the executor's host pid. (Unsharing in the forked child
+/// and forking again would put an intermediate process between the agent
+/// and the executor, whose pid the agent would then track instead.) The
+/// other threads' children are unaffected; the thread ends after the fork.
+fn spawn_in_new_pid_namespace(
+    command: &mut tokio::process::Command,
+    program: &str,
+) -> Result<tokio::process::Child, LaunchError> {
+    let error = |reason: String| LaunchError::PidNamespace {
+        program: program.to_string(),
+        reason,
+    };
+    // The child is registered with the runtime's reaper, which the new
+    // thread has to enter.
+    let runtime = tokio::runtime::Handle::try_current()
+        .map_err(|e| error(format!("no async runtime to reap the executor: {e}")))?;
+    std::thread::scope(|scope| {
+        let forker = std::thread::Builder::new()
+            .name("pid-namespace-fork".into())
+            .spawn_scoped(scope, || {
+                let _runtime = runtime.enter();
+                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWPID)
+                    .map_err(|e| error(format!("unshare: {e}")))?;
+                command.spawn().map_err(|source| LaunchError::Spawn {
+                    program: program.to_string(),
+                    source,
+                })
+            })
+            .map_err(|e| error(format!("cannot start the forking thread: {e}")))?;
+        forker
+            .join()
+            .map_err(|_| error("the forking thread panicked".to_string()))?
+    })
+}
+
+/// In the child, before exec: new mount and IPC namespaces. A new mount
+/// namespace is made private first, so that nothing the container mounts
+/// propagates back to the host. In it, a new PID namespace (the child is
+/// its pid 1 by now) gets a fresh `/proc`, showing the container's
+/// processes only, and a new IPC namespace a fresh `/dev/shm`, where POSIX
+/// shared memory lives.
+#[allow(unsafe_code)]
+fn enter_new_namespaces(command: &mut tokio::process::Command, namespaces: &[Namespace]) {
+    use nix::mount::{MsFlags, mount};
+    use nix::sched::CloneFlags;
+    let mut flags = CloneFlags::empty();
+    // PID and IPC namespaces come with a mount namespace, whoever asked
+    // for them: what they mount must not land in the host's.
+    for namespace in namespaces {
+        flags |= match namespace {
+            Namespace::Mount => CloneFlags::CLONE_NEWNS,
+            Namespace::Ipc => CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWNS,
+            // The PID namespace itself is made by the fork (see
+            // spawn_in_new_pid_namespace).
+            Namespace::Pid => CloneFlags::CLONE_NEWNS,
+        };
+    }
+    if flags.is_empty() {
+        return;
+    }
+    let mount_proc = namespaces.contains(&Namespace::Pid);
+    let mount_shm = namespaces.contains(&Namespace::Ipc);
+    // SAFETY: the closure runs in the forked child before exec. unshare(2)
+    // and mount(2) are plain system calls; their arguments are static C
+    // strings, so nothing is allocated and no memory shared with the
+    // parent (whose other threads may hold locks) is touched.
+    unsafe {
+        command.pre_exec(move || {
+            nix::sched::unshare(flags).map_err(io::Error::from)?;
+            if flags.contains(CloneFlags::CLONE_NEWNS) {
+                mount(
+                    None::<&std::ffi::CStr>,
+                    c"/",
+                    None::<&std::ffi::CStr>,
+                    MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+                    None::<&std::ffi::CStr>,
+                )
+                .map_err(io::Error::from)?;
+                if mount_proc {
+                    mount(
+                        Some(c"proc"),
+                        c"/proc",
+                        Some(c"proc"),
+                        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                        None::<&std::ffi::CStr>,
+                    )
+                    .map_err(io::Error::from)?;
+                }
+                if mount_shm {
+                    match mount(
+                        Some(c"shm"),
+                        c"/dev/shm",
+                        Some(c"tmpfs"),
+                        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+                        Some(c"mode=1777"),
+                    ) {
+                        // A host without /dev/shm has no shared memory
+                        // there to hide.
+                        Ok(()) | Err(Errno::ENOENT) => {}
+                        Err(e) => return Err(io::Error::from(e)),
+                    }
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
+/// In the child, last before exec: drops root for the executor's user, as
+/// `Command::uid` would, but after the set-up above, which needs root
+/// (`Command::uid` switches before any `pre_exec` step).
+#[allow(unsafe_code)]
+fn switch_user_before_exec(command: &mut tokio::process::Command, uid: Uid, gid: Gid) {
+    // SAFETY: the closure runs in the forked child before exec and only
+    // calls setgroups(2), setgid(2) and setuid(2) on values copied in; it
+    // allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            // Root's supplementary groups must not stay with the user; a
+            // caller without CAP_SETGID has none worth dropping.
+            match nix::unistd::setgroups(&[]) {
+                Ok(()) | Err(Errno::EPERM) => {}
+                Err(e) => return Err(io::Error::from(e)),
+            }
+            nix::unistd::setgid(gid).map_err(io::Error::from)?;
+            nix::unistd::setuid(uid).map_err(io::Error::from)
+        });
+    }
 }
 
 /// The uid and gid to run as, `None` when the agent already is that user.
@@ -281,6 +434,7 @@ mod tests {
             ]),
             user: None,
             cgroup_procs: Vec::new(),
+            namespaces: Vec::new(),
         }
     }
 
@@ -363,5 +517,150 @@ mod tests {
         assert!(err.to_string().contains("no such user"), "{err}");
         let me = User::from_uid(Uid::effective()).unwrap().unwrap();
         assert_eq!(switch_to(&me.name).unwrap(), None, "already that user");
+    }
+
+    /// Namespaces need root: skipped with the reason otherwise, and a
+    /// failure with `CI=true`.
+    fn root() -> bool {
+        if Uid::effective().is_root() {
+            return true;
+        }
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "namespace tests need root in CI"
+        );
+        eprintln!("SKIPPED: creating namespaces needs root");
+        false
+    }
+
+    async fn read_when_written(path: &Path) -> String {
+        for _ in 0..500 {
+            if let Ok(text) = std::fs::read_to_string(path)
+                && text.ends_with('\n')
+            {
+                return text;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("{} was never written", path.display());
+    }
+
+    #[tokio::test]
+    async fn a_pid_namespace_holds_the_executor_as_pid_1_under_its_host_pid() {
+        if !root() {
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let script =
+            "sleep 1000 & sleep 1000 & echo $$ $(ls /proc | grep -c '^[0-9]') > seen; wait";
+        let mut spec = spec(tmp.path(), script);
+        spec.namespaces = vec![Namespace::Pid];
+        let mut child = launch(&spec).unwrap();
+        let pid = child.id().unwrap();
+        let seen = read_when_written(&tmp.path().join("seen")).await;
+        // Itself, two sleeps and the command substitution's shell, ls and
+        // grep: on the host's /proc there would be many more.
+        let (me, count) = seen.trim().split_once(' ').unwrap();
+        assert_eq!(me, "1", "the executor is pid 1 inside");
+        let count: usize = count.parse().unwrap();
+        assert!((3..=6).contains(&count), "{count} processes seen");
+
+        // The agent knows it by its host pid: the one it checkpoints,
+        // finds again after a restart and destroys the session of.
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let nspid = status.lines().find(|l| l.starts_with("NSpid:")).unwrap();
+        assert_eq!(
+            nspid.split_whitespace().collect::<Vec<_>>(),
+            vec!["NSpid:", &pid.to_string(), "1"]
+        );
+        assert!(leads_session(pid));
+        assert_ne!(
+            std::fs::read_link(format!("/proc/{pid}/ns/mnt")).unwrap(),
+            std::fs::read_link("/proc/self/ns/mnt").unwrap(),
+            "/proc is mounted in a mount namespace of its own"
+        );
+        // The host's /proc was not touched by the container's mount.
+        assert!(Path::new(&format!("/proc/{}", std::process::id())).exists());
+
+        assert!(destroy_session(pid) >= 1);
+        child.wait().await.unwrap();
+        assert!(session_members(i32::try_from(pid).unwrap()).is_empty());
+    }
+
+    #[tokio::test]
+    async fn namespaces_are_made_as_root_before_the_switch_to_the_user() {
+        if !root() {
+            return;
+        }
+        let Ok(Some(nobody)) = User::from_name("nobody") else {
+            panic!("no user 'nobody' to switch to");
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        let script = "echo $(id -u) $$ $(ls /proc | grep -c '^[0-9]')";
+        let mut spec = spec(tmp.path(), script);
+        spec.user = Some("nobody".into());
+        spec.namespaces = vec![Namespace::Pid, Namespace::Mount, Namespace::Ipc];
+        let mut child = launch(&spec).unwrap();
+        assert!(child.wait().await.unwrap().success());
+        let out = std::fs::read_to_string(tmp.path().join("stdout")).unwrap();
+        let words: Vec<&str> = out.split_whitespace().collect();
+        assert_eq!(words[..2], [nobody.uid.to_string().as_str(), "1"], "{out}");
+    }
+
+    #[tokio::test]
+    async fn mounts_in_the_container_do_not_propagate_to_the_host() {
+        use nix::mount::{MntFlags, MsFlags, mount, umount2};
+        if !root() {
+            return;
+        }
+        // A shared mount, as systemd makes `/`: without the container's
+        // mounts turned private, a mount under it would reach the host.
+        let tmp = tempfile::tempdir().unwrap();
+        let shared = tmp.path().join("shared");
+        std::fs::create_dir_all(shared.join("inner")).unwrap();
+        let none: Option<&str> = None;
+        mount(Some(&shared), &shared, none, MsFlags::MS_BIND, none).unwrap();
+        mount(none, &shared, none, MsFlags::MS_SHARED, none).unwrap();
+        let script = format!(
+            "mount -t tmpfs none {0}/inner && touch {0}/inner/made",
+            shared.display()
+        );
+        let mut spec = spec(tmp.path(), &script);
+        spec.namespaces = vec![Namespace::Mount];
+        let mut child = launch(&spec).unwrap();
+        let status = child.wait().await.unwrap();
+        let leaked = shared.join("inner/made").exists();
+        let _ = umount2(&shared.join("inner"), MntFlags::MNT_DETACH);
+        umount2(&shared, MntFlags::MNT_DETACH).unwrap();
+        assert!(
+            status.success(),
+            "{:?}",
+            std::fs::read_to_string(tmp.path().join("stderr"))
+        );
+        assert!(!leaked, "the container's mount propagated to the host");
+    }
+
+    #[tokio::test]
+    async fn an_ipc_namespace_is_the_executors_own() {
+        if !root() {
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let shm = format!("mesos-launcher-test-{}", std::process::id());
+        let script = format!("readlink /proc/self/ns/ipc; echo x > /dev/shm/{shm}");
+        let mut spec = spec(tmp.path(), &script);
+        // The mount namespace for /dev/shm comes along.
+        spec.namespaces = vec![Namespace::Ipc];
+        let mut child = launch(&spec).unwrap();
+        assert!(child.wait().await.unwrap().success());
+        let inside = std::fs::read_to_string(tmp.path().join("stdout")).unwrap();
+        let host = std::fs::read_link("/proc/self/ns/ipc").unwrap();
+        assert!(inside.starts_with("ipc:["), "{inside}");
+        assert_ne!(inside.trim(), host.to_str().unwrap());
+        assert!(
+            !Path::new("/dev/shm").join(&shm).exists(),
+            "the executor's /dev/shm is its own"
+        );
     }
 }

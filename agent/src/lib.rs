@@ -109,6 +109,7 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
             cgroups_hierarchy: flags.cgroups_hierarchy.clone(),
             cgroups_root: flags.cgroups_root.clone(),
             enable_cfs: flags.cgroups_enable_cfs,
+            pids_max: flags.cgroups_pids_max,
         },
         &plugin_isolators,
     )

@@ -6,8 +6,12 @@
 pub mod cgroups;
 mod cpu;
 mod memory;
+mod namespaces;
+mod pids;
 pub mod registry;
 
 pub use cpu::CgroupsCpu;
 pub use memory::CgroupsMem;
+pub use namespaces::Namespaces;
+pub use pids::CgroupsPids;
 pub use registry::{IsolationConfig, build};

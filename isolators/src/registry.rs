@@ -10,15 +10,18 @@ use std::sync::Arc;
 use mesos_plugin_api::isolator::Isolator;
 
 use crate::cgroups::Hierarchy;
-use crate::{CgroupsCpu, CgroupsMem};
+use crate::{CgroupsCpu, CgroupsMem, CgroupsPids, Namespaces};
 
 /// Every isolator name this build knows.
-pub const KNOWN: [&str; 5] = [
+pub const KNOWN: [&str; 8] = [
     "posix/cpu",
     "posix/mem",
     "filesystem/posix",
     "cgroups/cpu",
     "cgroups/mem",
+    "cgroups/pids",
+    "namespaces/pid",
+    "namespaces/ipc",
 ];
 
 /// What the built-in isolators need from the agent's flags.
@@ -30,6 +33,8 @@ pub struct IsolationConfig {
     pub cgroups_root: String,
     /// `--cgroups_enable_cfs`.
     pub enable_cfs: bool,
+    /// `--cgroups_pids_max`.
+    pub pids_max: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -41,6 +46,11 @@ pub enum RegistryError {
         isolator: String,
         controller: &'static str,
         mount: String,
+    },
+    #[error("{isolator} needs {namespace} namespaces, which this kernel does not have")]
+    NoNamespace {
+        isolator: String,
+        namespace: &'static str,
     },
 }
 
@@ -110,8 +120,14 @@ pub fn build(
             })
         }
     };
+    let names = expand(names);
+    if config.pids_max.is_some() && !names.iter().any(|n| n == "cgroups/pids") {
+        tracing::warn!(
+            "--cgroups_pids_max is set without cgroups/pids in --isolation: no limit applies"
+        );
+    }
     let mut isolators: Vec<Arc<dyn Isolator>> = Vec::new();
-    for name in expand(names) {
+    for name in names {
         match name.as_str() {
             "cgroups/cpu" => {
                 need(&name, "cpu")?;
@@ -123,6 +139,27 @@ pub fn build(
             "cgroups/mem" => {
                 need(&name, "memory")?;
                 isolators.push(Arc::new(CgroupsMem::new(hierarchy.clone())));
+            }
+            "cgroups/pids" => {
+                need(&name, "pids")?;
+                isolators.push(Arc::new(CgroupsPids::new(
+                    hierarchy.clone(),
+                    config.pids_max,
+                )));
+            }
+            "namespaces/pid" | "namespaces/ipc" => {
+                let namespaces = if name == "namespaces/pid" {
+                    Namespaces::pid()
+                } else {
+                    Namespaces::ipc()
+                };
+                if let Some(namespace) = namespaces.missing_in(std::path::Path::new("/proc")) {
+                    return Err(RegistryError::NoNamespace {
+                        isolator: name,
+                        namespace,
+                    });
+                }
+                isolators.push(Arc::new(namespaces));
             }
             plugin => {
                 if let Some(p) = plugins.iter().find(|p| p.name() == plugin) {
@@ -172,6 +209,7 @@ mod tests {
             cgroups_hierarchy: fake.path().to_path_buf(),
             cgroups_root: "mesos".into(),
             enable_cfs: false,
+            pids_max: None,
         };
         let built = build(&names(&["posix/cpu", "cgroups/cpu"]), &config, &[]).unwrap();
         assert_eq!(
@@ -189,5 +227,33 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn pids_needs_its_controller_and_namespaces_need_nothing_more() {
+        let fake = tempfile::tempdir().unwrap();
+        let mut config = IsolationConfig {
+            cgroups_hierarchy: fake.path().to_path_buf(),
+            cgroups_root: "mesos".into(),
+            enable_cfs: false,
+            pids_max: Some(100),
+        };
+        let err = match build(&names(&["cgroups/pids"]), &config, &[]) {
+            Err(e) => e,
+            Ok(_) => panic!("built without a pids controller"),
+        };
+        assert!(err.to_string().contains("pids cgroup controller"), "{err}");
+        std::fs::create_dir_all(fake.path().join("pids")).unwrap();
+        config.cgroups_hierarchy = fake.path().to_path_buf();
+        let built = build(
+            &names(&["cgroups/pids", "namespaces/pid", "namespaces/ipc"]),
+            &config,
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            built.iter().map(|i| i.name()).collect::<Vec<_>>(),
+            vec!["cgroups/pids", "namespaces/pid", "namespaces/ipc"]
+        );
     }
 }

@@ -44,6 +44,7 @@ impl Isolator for Native {
                 ("PLUGIN_GREETING".into(), "hello-from-plugin".into()),
                 ("PLUGIN_CONTAINER_ID".into(), spec.container_id.clone()),
             ],
+            ..Default::default()
         })
     }
     fn update(&self, _: &ContainerSpec) -> Result<(), IsolatorError> {
@@ -79,6 +80,7 @@ impl IsolatorPlugin for Sdk {
                 var("PLUGIN_CONTAINER_ID", r.container_id),
             ],
             labels: Vec::new(),
+            ..Default::default()
         })
     }
 }

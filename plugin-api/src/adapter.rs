@@ -13,7 +13,8 @@ use prost::Message;
 use crate::abi::method;
 use crate::envelope::{Envelope, ErrorCode, PluginError, Response};
 use crate::isolator::{
-    ContainerSpec, Isolator, IsolatorError, LaunchInfo, Limitation, LimitationKind, Usage,
+    ContainerSpec, Isolator, IsolatorError, LaunchInfo, Limitation, LimitationKind, Namespace,
+    Usage,
 };
 
 /// What a plugin's failure does to the operation that called it.
@@ -152,6 +153,18 @@ impl Isolator for PluginIsolator {
             // The agent's launch info has no place for labels yet.
             tracing::debug!(plugin = self.name, labels = ?response.labels, "labels not applied");
         }
+        let clone_namespaces = response
+            .clone_namespaces
+            .iter()
+            .map(|&flag| {
+                Namespace::from_clone_flag(flag).ok_or_else(|| IsolatorError::Failed {
+                    isolator: self.name,
+                    message: format!(
+                        "prepare asked for namespace flag {flag:#x}, which is not one of CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWIPC"
+                    ),
+                })
+            })
+            .collect::<Result<_, _>>()?;
         Ok(LaunchInfo {
             cgroup_procs: Vec::new(),
             env: response
@@ -159,6 +172,7 @@ impl Isolator for PluginIsolator {
                 .into_iter()
                 .map(|var| (var.name, var.value))
                 .collect(),
+            clone_namespaces,
         })
     }
 
@@ -210,6 +224,7 @@ impl Isolator for PluginIsolator {
             mem_cache_bytes: s.mem_cache_bytes,
             mem_limit_bytes: s.mem_limit_bytes,
             processes: s.processes,
+            threads: s.threads,
         })
     }
 
@@ -408,5 +423,35 @@ mod tests {
             Policy::default(),
         );
         assert_eq!(none.limitation("c").unwrap(), None);
+    }
+
+    #[test]
+    fn namespaces_are_translated_and_unknown_ones_refused() {
+        let spec = ContainerSpec {
+            container_id: "c".into(),
+            resources: mesos_resources::Resources::default(),
+        };
+        let asking = |flags: Vec<i32>| {
+            let response = proto::PrepareResponse {
+                clone_namespaces: flags,
+                ..Default::default()
+            };
+            isolator(vec![Ok(response.encode_to_vec())], Policy::default())
+        };
+        let pid = Namespace::Pid.clone_flag();
+        let ipc = Namespace::Ipc.clone_flag();
+        assert_eq!(
+            asking(vec![pid, ipc])
+                .prepare(&spec)
+                .unwrap()
+                .clone_namespaces,
+            vec![Namespace::Pid, Namespace::Ipc]
+        );
+        // CLONE_NEWNET: not something this launcher makes.
+        let err = asking(vec![0x4000_0000])
+            .prepare(&spec)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("0x40000000"), "{err}");
     }
 }

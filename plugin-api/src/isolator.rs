@@ -33,6 +33,40 @@ pub struct LaunchInfo {
     pub cgroup_procs: Vec<PathBuf>,
     /// Added to the executor's environment.
     pub env: Vec<(String, String)>,
+    /// Namespaces the executor starts in, new ones of its own (Mesos's
+    /// `ContainerLaunchInfo.clone_namespaces`).
+    pub clone_namespaces: Vec<Namespace>,
+}
+
+/// A Linux namespace the launcher can give an executor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Namespace {
+    /// Mounts: the executor's mounts (its own `/proc`) stay its own.
+    Mount,
+    /// PIDs: the executor is pid 1 of a namespace holding only its
+    /// container's processes.
+    Pid,
+    /// System V IPC and POSIX message queues.
+    Ipc,
+}
+
+impl Namespace {
+    /// Linux's `CLONE_NEWNS`, `CLONE_NEWPID` and `CLONE_NEWIPC` (clone(2)),
+    /// the numbers Mesos and the plugin payload carry.
+    pub fn clone_flag(self) -> i32 {
+        match self {
+            Namespace::Mount => 0x0002_0000,
+            Namespace::Pid => 0x2000_0000,
+            Namespace::Ipc => 0x0800_0000,
+        }
+    }
+
+    /// The namespace a `CLONE_NEW*` flag stands for, if one of these.
+    pub fn from_clone_flag(flag: i32) -> Option<Self> {
+        [Namespace::Mount, Namespace::Pid, Namespace::Ipc]
+            .into_iter()
+            .find(|n| n.clone_flag() == flag)
+    }
 }
 
 impl LaunchInfo {
@@ -40,6 +74,11 @@ impl LaunchInfo {
     pub fn merge(&mut self, other: LaunchInfo) {
         self.cgroup_procs.extend(other.cgroup_procs);
         self.env.extend(other.env);
+        for namespace in other.clone_namespaces {
+            if !self.clone_namespaces.contains(&namespace) {
+                self.clone_namespaces.push(namespace);
+            }
+        }
     }
 }
 
@@ -70,6 +109,8 @@ pub struct Usage {
     pub mem_cache_bytes: Option<u64>,
     pub mem_limit_bytes: Option<u64>,
     pub processes: Option<u32>,
+    /// Tasks (threads) in the container, what a pids cgroup counts.
+    pub threads: Option<u32>,
 }
 
 impl Usage {
@@ -93,6 +134,7 @@ impl Usage {
         take(&mut self.mem_cache_bytes, other.mem_cache_bytes);
         take(&mut self.mem_limit_bytes, other.mem_limit_bytes);
         take(&mut self.processes, other.processes);
+        take(&mut self.threads, other.threads);
     }
 }
 

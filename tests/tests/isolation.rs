@@ -1,10 +1,14 @@
-//! cgroups isolation on the real kernel, through a real master and agent
-//! (`--isolation=cgroups/cpu,cgroups/mem`): a task runs inside its
-//! container's cgroups with the shares and memory limit its resources
-//! give; a task over its memory limit fails with
-//! REASON_CONTAINER_LIMITATION_MEMORY; the cgroups are gone afterwards.
-//! Needs root; skipped with the reason otherwise, and a failure with
-//! `CI=true`.
+//! Isolation on the real kernel, through a real master and agent:
+//! - `cgroups/cpu,cgroups/mem`: a task runs inside its container's cgroups
+//!   with the shares and memory limit its resources give; a task over its
+//!   memory limit fails with REASON_CONTAINER_LIMITATION_MEMORY;
+//! - `cgroups/pids`: a fork bomb stops at `--cgroups_pids_max`;
+//! - `namespaces/pid`: a task sees only its container's processes, and the
+//!   executor is still recovered and killed after an agent restart;
+//! - `namespaces/ipc`: a task has an IPC namespace of its own.
+//!
+//! Every container's cgroups are gone afterwards. Needs root; skipped
+//! with the reason otherwise, and a failure with `CI=true`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
 
@@ -19,17 +23,23 @@ use mesos_tests::framework::Framework;
 const CGROUPS: &str = "/sys/fs/cgroup";
 
 fn require_root() -> bool {
-    let root = nix::unistd::Uid::effective().is_root();
     let mounted = Path::new(CGROUPS).join("memory").is_dir()
         || Path::new(CGROUPS).join("cgroup.controllers").exists();
+    require(mounted, "cgroups tests need root and a cgroup filesystem")
+}
+
+/// Whether the test can run: as root and with `available`; otherwise it
+/// is skipped with `why`, or fails with `CI=true`.
+fn require(available: bool, why: &str) -> bool {
+    let root = nix::unistd::Uid::effective().is_root();
     match (
-        root && mounted,
+        root && available,
         std::env::var("CI").as_deref() == Ok("true"),
     ) {
         (true, _) => true,
-        (false, true) => panic!("cgroups tests need root and a cgroup filesystem in CI"),
+        (false, true) => panic!("{why} (in CI)"),
         (false, false) => {
-            eprintln!("SKIPPED: cgroups tests need root and {CGROUPS}");
+            eprintln!("SKIPPED: {why}");
             false
         }
     }
@@ -184,5 +194,391 @@ async fn tasks_run_in_their_cgroups_and_an_oom_kill_is_reported() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let _ = std::fs::remove_dir(&dir);
+    }
+}
+
+/// The sandbox directory of the agent's executor `id` (live or finished).
+fn sandbox_of(cluster: &Cluster, id: &str) -> std::path::PathBuf {
+    let state = mesos_tests::raw_http::get(&cluster.agents[0], "/state").unwrap();
+    let state: serde_json::Value = serde_json::from_slice(&state.body).unwrap();
+    ["frameworks", "completed_frameworks"]
+        .iter()
+        .flat_map(|key| state[*key].as_array().cloned().unwrap_or_default())
+        .flat_map(|f| {
+            ["executors", "completed_executors"]
+                .iter()
+                .flat_map(|key| f[*key].as_array().cloned().unwrap_or_default())
+                .collect::<Vec<_>>()
+        })
+        .find(|e| e["id"] == id)
+        .and_then(|e| e["directory"].as_str().map(std::path::PathBuf::from))
+        .unwrap_or_else(|| panic!("no executor {id} in {state}"))
+}
+
+/// A file's content once a task has written a whole line into it.
+async fn written_line(path: &Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && text.ends_with('\n')
+        {
+            return text.trim().to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never written",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until `dir` holds no cgroup, then removes it.
+async fn wait_removed(dir: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let left = |dir: &Path| {
+        std::fs::read_dir(dir)
+            .map(|d| d.flatten().filter(|e| e.path().is_dir()).count())
+            .unwrap_or(0)
+    };
+    while left(dir) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{} still has cgroups",
+            dir.display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = std::fs::remove_dir(dir);
+}
+
+/// Forks (each child sleeps) until fork fails or 200 children are up;
+/// writes how many it forked and why it stopped, then frees three pids so
+/// the executor can still work, and sleeps.
+const FORK_BOMB: &str = r#"python3 -c '
+import os, time
+children = []
+try:
+    while len(children) < 200:
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(1000)
+            os._exit(0)
+        children.append(pid)
+    stopped = "unbounded"
+except OSError as e:
+    stopped = "errno=%d" % e.errno
+for pid in children[:3]:
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+open("bomb", "w").write("%d %s\n" % (len(children), stopped))
+time.sleep(1000)
+'"#;
+
+const PIDS_MAX: u64 = 32;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fork_bomb_stops_at_the_pids_limit() {
+    let pids = if Path::new(CGROUPS).join("cgroup.controllers").exists() {
+        Path::new(CGROUPS).to_path_buf()
+    } else {
+        Path::new(CGROUPS).join("pids")
+    };
+    if !require(
+        pids.is_dir(),
+        "cgroups/pids needs root and the pids cgroup controller",
+    ) {
+        return;
+    }
+    let root = format!("mesos-test-pids-{}", std::process::id());
+    let cluster = Cluster::start_with(Options {
+        agent_flags: vec![
+            "--isolation=cgroups/pids".into(),
+            format!("--cgroups_root={root}"),
+            format!("--cgroups_pids_max={PIDS_MAX}"),
+        ],
+        ..Options::default()
+    });
+    let mut framework = Framework::subscribe(&cluster.master, "pids", false)
+        .await
+        .unwrap();
+    framework
+        .launch_running(&["bomb".to_string()], FORK_BOMB)
+        .await
+        .unwrap();
+    let sandbox = sandbox_of(&cluster, "bomb");
+    let outcome = written_line(&sandbox.join("bomb")).await;
+    let (forked, stopped) = outcome.split_once(' ').unwrap();
+    let forked: u64 = forked.parse().unwrap();
+    assert_eq!(
+        stopped,
+        format!("errno={}", nix::libc::EAGAIN),
+        "fork fails at the limit: {outcome}"
+    );
+    assert!(
+        forked > 0 && forked < PIDS_MAX,
+        "{forked} children forked under a limit of {PIDS_MAX}"
+    );
+
+    // The container's cgroup holds the limit and counts the bomb.
+    let containers = pids.join(&root);
+    let cgroups: Vec<_> = std::fs::read_dir(&containers)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(cgroups.len(), 1, "{cgroups:?}");
+    let knob = |name: &str| {
+        std::fs::read_to_string(cgroups[0].join(name))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(knob("pids.max"), PIDS_MAX.to_string());
+    let current: u64 = knob("pids.current").parse().unwrap();
+    assert!(
+        current <= PIDS_MAX && current > forked.saturating_sub(3),
+        "pids.current {current}, limit {PIDS_MAX}, {forked} forked"
+    );
+
+    framework
+        .client
+        .kill(&v1::TaskId {
+            value: "bomb".into(),
+        })
+        .await
+        .unwrap();
+    let killed = terminal(&mut framework, 1).await;
+    assert_eq!(killed[0].state(), TaskState::TaskKilled, "{killed:?}");
+    wait_removed(&containers).await;
+}
+
+/// Passes only in a PID namespace of the executor's: pid 1 is the
+/// executor, and the agent (outside) cannot be seen. `{agent}` is the
+/// agent's pid.
+const PID_NAMESPACE_CHECK: &str = r#"test "$(cat /proc/1/comm)" = mesos-executor && test ! -e /proc/{agent} && ls /proc | grep -c '^[0-9]' > seen"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pid_namespace_shows_only_the_container_and_survives_an_agent_restart() {
+    if !require(
+        Path::new("/proc/self/ns/pid").exists(),
+        "namespaces/pid needs root and PID namespaces",
+    ) {
+        return;
+    }
+    let mut cluster = Cluster::start_with(Options {
+        agent_flags: vec!["--isolation=namespaces/pid".into()],
+        ..Options::default()
+    });
+    let agent = cluster.agent_pid(0).unwrap();
+    let check = PID_NAMESPACE_CHECK.replace("{agent}", &agent.to_string());
+    // Without the namespace (here, on the host) the check fails.
+    let on_host = std::process::Command::new("/bin/sh")
+        .args(["-c", &check])
+        .current_dir(cluster.dir.path())
+        .status()
+        .unwrap();
+    assert!(
+        !on_host.success(),
+        "the check must fail outside a namespace"
+    );
+
+    let mut framework = Framework::subscribe(&cluster.master, "pidns", true)
+        .await
+        .unwrap();
+    let offer = framework.offer().await.unwrap();
+    framework
+        .client
+        .launch(
+            &offer.id,
+            vec![
+                task(&offer, "check", 0.1, 32.0, &check),
+                // One sleep escapes the executor's session and process
+                // group; the namespace's end still takes it.
+                task(
+                    &offer,
+                    "sleeper",
+                    0.1,
+                    32.0,
+                    "setsid sleep 1000 & sleep 1000",
+                ),
+            ],
+            None,
+        )
+        .await
+        .unwrap();
+    let done = terminal(&mut framework, 1).await;
+    assert_eq!(done[0].task_id.value, "check");
+    assert_eq!(done[0].state(), TaskState::TaskFinished, "{done:?}");
+    // The executor, the task's shell and what it ran for the count.
+    let seen: usize = written_line(&sandbox_of(&cluster, "check").join("seen"))
+        .await
+        .parse()
+        .unwrap();
+    assert!(seen <= 6, "{seen} processes seen in the namespace");
+
+    // The checkpointed pid is the sleeper executor's host pid: pid 1 of
+    // its namespace.
+    let mut pid_files = Vec::new();
+    files_named(
+        &cluster.agent_work_dir(0).join("meta"),
+        "forked.pid",
+        &mut pid_files,
+    );
+    let sleeper_dir = pid_files
+        .iter()
+        .find(|p| p.to_string_lossy().contains("/executors/sleeper/"))
+        .unwrap_or_else(|| panic!("no forked.pid of sleeper in {pid_files:?}"));
+    let executor: u32 = std::fs::read_to_string(sleeper_dir)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(nspids(executor), vec![executor, 1]);
+
+    // A restarted agent finds the executor by that pid, and killing the
+    // task still takes down every process of the namespace.
+    cluster.kill_agent(0);
+    wait_until("the master to notice the agent's end", || {
+        !agent_active(&cluster)
+    })
+    .await;
+    cluster.restart_agent(0, &[]).unwrap();
+    wait_until("the agent to re-register", || agent_active(&cluster)).await;
+    let in_namespace = processes_in_pid_namespace_of(executor);
+    // The executor and the two sleeps, one in a session of its own.
+    assert!(in_namespace.len() >= 3, "{in_namespace:?}");
+    assert!(
+        in_namespace
+            .iter()
+            .any(|pid| session_of(*pid).is_some_and(|s| s != executor)),
+        "nothing escaped the executor's session: {in_namespace:?}"
+    );
+    framework
+        .client
+        .kill(&v1::TaskId {
+            value: "sleeper".into(),
+        })
+        .await
+        .unwrap();
+    // The check's TASK_FINISHED may come again: updates are at least once.
+    let killed = &framework.wait_terminal(&["sleeper"]).await.unwrap()["sleeper"];
+    assert_eq!(killed.state(), TaskState::TaskKilled, "{killed:?}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while in_namespace
+        .iter()
+        .any(|pid| Path::new(&format!("/proc/{pid}")).exists())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{in_namespace:?} outlived the kill"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A process's pid in each PID namespace it is in, outermost first.
+fn nspids(pid: u32) -> Vec<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .unwrap()
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect()
+}
+
+/// The session of a process, in host pids.
+fn session_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// Host pids of the processes in the PID namespace `pid` is in.
+fn processes_in_pid_namespace_of(pid: u32) -> Vec<u32> {
+    let namespace = std::fs::read_link(format!("/proc/{pid}/ns/pid")).unwrap();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| std::fs::read_link(format!("/proc/{p}/ns/pid")).is_ok_and(|n| n == namespace))
+        .collect()
+}
+
+fn files_named(dir: &Path, name: &str, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_symlink() {
+            continue;
+        }
+        if path.is_dir() {
+            files_named(&path, name, out);
+        } else if path.file_name().is_some_and(|n| n == name) {
+            out.push(path);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ipc_namespace_is_the_tasks_own() {
+    if !require(
+        Path::new("/proc/self/ns/ipc").exists(),
+        "namespaces/ipc needs root and IPC namespaces",
+    ) {
+        return;
+    }
+    let cluster = Cluster::start_with(Options {
+        agent_flags: vec!["--isolation=namespaces/ipc".into()],
+        ..Options::default()
+    });
+    // POSIX shared memory (files in /dev/shm) is the container's own too.
+    let shm = format!("mesos-test-shm-{}", std::process::id());
+    let mut framework = Framework::subscribe(&cluster.master, "ipcns", false)
+        .await
+        .unwrap();
+    let offer = framework.offer().await.unwrap();
+    framework
+        .client
+        .launch(
+            &offer.id,
+            vec![task(
+                &offer,
+                "ipc",
+                0.1,
+                32.0,
+                &format!("readlink /proc/self/ns/ipc > ipc && echo x > /dev/shm/{shm}"),
+            )],
+            None,
+        )
+        .await
+        .unwrap();
+    let done = terminal(&mut framework, 1).await;
+    assert_eq!(done[0].state(), TaskState::TaskFinished, "{done:?}");
+    let inside = written_line(&sandbox_of(&cluster, "ipc").join("ipc")).await;
+    let host = std::fs::read_link("/proc/self/ns/ipc").unwrap();
+    assert!(inside.starts_with("ipc:["), "{inside}");
+    assert_ne!(
+        Path::new(&inside),
+        host,
+        "the task shares the host's IPC namespace"
+    );
+    assert!(
+        !Path::new("/dev/shm").join(&shm).exists(),
+        "the task wrote into the host's /dev/shm"
+    );
+}
+
+fn agent_active(cluster: &Cluster) -> bool {
+    cluster.state()["slaves"][0]["active"].as_bool() == Some(true)
+}
+
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -187,6 +187,7 @@ impl Agent {
             env,
             user: (self.config.switch_user && !user.is_empty()).then_some(user),
             cgroup_procs: Vec::new(),
+            namespaces: Vec::new(),
         })
     }
 
@@ -607,6 +608,7 @@ impl Run {
             if !isolation.is_empty() {
                 let info = isolation.prepare(&container)?;
                 spec.cgroup_procs = info.cgroup_procs;
+                spec.namespaces = info.clone_namespaces;
                 spec.env.extend(info.env);
             }
             let child = match launcher::launch(&spec) {

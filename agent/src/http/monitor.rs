@@ -156,7 +156,7 @@ fn statistics_json(
     mesos_proto::json::to_json(&v1::ResourceStatistics {
         timestamp,
         processes: Some(usage.processes),
-        threads: Some(usage.threads),
+        threads: isolated.threads.or(Some(usage.threads)),
         cpus_user_time_secs: isolated
             .cpus_user_time_secs
             .or(Some(usage.cpus_user_time_secs)),

@@ -29,6 +29,7 @@ impl IsolatorPlugin for EnvIsolator {
                 key: "com.example.env_isolator".to_string(),
                 value: Some("prepared".to_string()),
             }],
+            ..Default::default()
         })
     }
 
