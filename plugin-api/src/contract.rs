@@ -98,7 +98,10 @@ pub fn compare<P: IsolatorPlugin>(artifact: &Path, limits: Limits) -> Result<Vec
         config: None,
     })
     .map_err(|e| format!("dylib form: {e}"))?;
-    let (a, b) = (observe(&builtin), observe(&*dylib.isolator()));
+    let isolator = dylib
+        .isolator()
+        .ok_or("dylib form: loaded as another kind")?;
+    let (a, b) = (observe(&builtin), observe(&*isolator));
     if a == b {
         Ok(a)
     } else {

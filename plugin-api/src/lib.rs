@@ -14,6 +14,7 @@ pub mod allocator;
 #[cfg(feature = "host")]
 pub mod contract;
 pub mod envelope;
+pub mod hook;
 #[cfg(feature = "host")]
 pub mod host;
 pub mod isolator;

@@ -60,7 +60,7 @@ fn a_c_plugin_loads_and_unimplemented_methods_get_the_defaults() {
     let loaded = host::load_dir(dir.path()).unwrap();
     assert_eq!(loaded.len(), 1);
     assert_eq!(loaded[0].version, "0.1.0");
-    let isolator = loaded[0].isolator();
+    let isolator = loaded[0].isolator().unwrap();
     assert_eq!(isolator.name(), NAME);
     let spec = ContainerSpec {
         container_id: "c1".into(),

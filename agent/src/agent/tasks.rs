@@ -58,6 +58,15 @@ impl Agent {
             },
             None => self.command_executor_info(&framework_id, &task, containerizer),
         };
+        let mut task = task;
+        if let Some(framework) = self.frameworks.get(&framework_id) {
+            self.config.hooks.decorate_task_labels(
+                &mut task,
+                &info,
+                &framework.info,
+                &self.config.agent_info,
+            );
+        }
         let key = ExecutorKey {
             framework_id,
             executor_id: info.executor_id.value.clone(),
@@ -424,6 +433,7 @@ impl Agent {
             task = %status.task_id.value, framework = framework_id,
             state = state.as_str_name(), "status update"
         );
+        self.config.hooks.decorate_status(framework_id, &mut status);
         let update = StatusUpdate {
             framework_id: v1::FrameworkId {
                 value: framework_id.to_string(),
