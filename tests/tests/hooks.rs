@@ -1,11 +1,11 @@
 //! `--hooks` with a hook plugin built from `plugins/label-hook` with the
 //! public SDK only, as a third party would:
 //! - a mesos command task sees the variables the hook added to its
-//!   executor and container, and the agent's /state shows the hook's
-//!   label on the task;
+//!   executor and container, the agent's /state shows the hook's label on
+//!   the task, and the framework gets it on the task's status;
 //! - a DOCKER task's Engine container gets the hook's variables and label;
 //! - an unknown hook name stops the agent at start, naming it;
-//! - a hook that panics is skipped: the task runs undecorated.
+//! - a hook that panics or hangs is skipped: the task runs undecorated.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
 
@@ -45,8 +45,9 @@ fn plugin_libs() -> &'static Path {
     })
 }
 
-/// A `--plugin_dir` holding the hook, configured with `config`.
-fn plugin_dir(config: &str) -> tempfile::TempDir {
+/// A `--plugin_dir` holding the hook, configured with `config`, with
+/// `extra` manifest lines.
+fn plugin_dir(config: &str, extra: &str) -> tempfile::TempDir {
     let root = tempfile::tempdir().unwrap();
     let folder = root.path().join(HOOK);
     std::fs::create_dir_all(&folder).unwrap();
@@ -58,7 +59,7 @@ fn plugin_dir(config: &str) -> tempfile::TempDir {
         folder.join("plugin.toml"),
         format!(
             "name = \"{HOOK}\"\nkind = \"hook\"\nruntime = \"dylib\"\n\
-             artifact = \"{LIB}\"\nsha256 = \"{sha}\"\nconfig = \"config.txt\"\n"
+             artifact = \"{LIB}\"\nsha256 = \"{sha}\"\nconfig = \"config.txt\"\n{extra}"
         ),
     )
     .unwrap();
@@ -150,7 +151,7 @@ fn pair(k: &str, v: &str) -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mesos_task_gets_the_hooks_variables_and_label() {
-    let dir = plugin_dir("");
+    let dir = plugin_dir("", "");
     let cluster = cluster(dir.path(), &[]);
     let mut framework = Framework::subscribe(&cluster.master, "hooks", false)
         .await
@@ -169,16 +170,24 @@ async fn a_mesos_task_gets_the_hooks_variables_and_label() {
         labels(&state_task(&cluster, "hooked")),
         [pair("team", "a"), pair("hooked", "true")]
     );
+    // The status decorator labelled the update the framework got.
+    let status_labels = status.labels.unwrap_or_default().labels;
+    assert!(
+        status_labels
+            .iter()
+            .any(|l| l.key == "hooked" && l.value.as_deref() == Some("true")),
+        "{status_labels:?}"
+    );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_panicking_hook_is_skipped_and_the_task_runs() {
-    let dir = plugin_dir("panic");
+/// Tasks run undecorated beside a hook in failure `mode`.
+async fn failing_hook_is_skipped(mode: &str, extra: &str) {
+    let dir = plugin_dir(mode, extra);
     let cluster = cluster(dir.path(), &[]);
     let mut framework = Framework::subscribe(&cluster.master, "hooks", false)
         .await
         .unwrap();
-    // Twice: the second launch meets a quarantined hook.
+    // Twice: the second launch meets a quarantined or wedged hook.
     for id in ["first", "second"] {
         let status = run(&mut framework, task(id, "test -z \"$HOOKED\"")).await;
         assert_eq!(status.state(), TaskState::TaskFinished, "{status:?}");
@@ -186,9 +195,19 @@ async fn a_panicking_hook_is_skipped_and_the_task_runs() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_hook_is_skipped_and_the_task_runs() {
+    failing_hook_is_skipped("panic", "").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_hook_is_skipped_at_its_timeout_and_the_task_runs() {
+    failing_hook_is_skipped("hang", "call_timeout_ms = 500\n").await;
+}
+
 #[test]
 fn an_unknown_hook_stops_the_agent_at_start_naming_it() {
-    let dir = plugin_dir("");
+    let dir = plugin_dir("", "");
     let out = agent_start_failure(&[
         format!("--plugin_dir={}", dir.path().display()),
         format!("--hooks={HOOK},com.example.missing"),
@@ -256,7 +275,7 @@ async fn a_docker_container_gets_the_hooks_variables_and_label() {
     if docker::require().await.is_none() {
         return;
     }
-    let dir = plugin_dir("");
+    let dir = plugin_dir("", "");
     let cluster = cluster(dir.path(), &["--containerizers=docker,mesos"]);
     let mut framework = Framework::subscribe(&cluster.master, "hooks", false)
         .await

@@ -4,27 +4,37 @@
 //! - every executor's environment gets `HOOKED=1`;
 //! - every container gets `HOOKED=1` and `HOOKED_CONTAINERIZER=mesos` (or
 //!   `docker`) in its environment, and a Docker container the label
-//!   `hooked=true`.
+//!   `hooked=true`;
+//! - every status update gets the label `hooked=true`.
 //!
-//! Configured with the text `panic`, it panics in every hook instead: a
-//! fixture showing that a failing hook does not stop a task.
+//! Configured with the text `panic` it panics in every hook instead, and
+//! with `hang` it never returns: fixtures showing that a failing hook does
+//! not stop a task.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use mesos_plugin_api::sdk::{HookPlugin, PluginError, mesos, proto};
 
 #[derive(Debug, Default)]
 pub struct LabelHook {
-    panic: AtomicBool,
+    mode: AtomicU8,
 }
+
+const DECORATE: u8 = 0;
+const PANIC: u8 = 1;
+const HANG: u8 = 2;
 
 const LABEL: (&str, &str) = ("hooked", "true");
 const VAR: (&str, &str) = ("HOOKED", "1");
 
 impl LabelHook {
     fn check(&self, hook: &str) {
-        if self.panic.load(Ordering::Relaxed) {
-            panic!("{hook}: configured to panic");
+        match self.mode.load(Ordering::Relaxed) {
+            PANIC => panic!("{hook}: configured to panic"),
+            HANG => loop {
+                std::thread::park();
+            },
+            _ => {}
         }
     }
 }
@@ -41,16 +51,18 @@ impl HookPlugin for LabelHook {
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
 
     fn configure(&self, config: &[u8]) -> Result<(), PluginError> {
-        match std::str::from_utf8(config).map(str::trim) {
-            Ok("") => Ok(()),
-            Ok("panic") => {
-                self.panic.store(true, Ordering::Relaxed);
-                Ok(())
+        let mode = match std::str::from_utf8(config).map(str::trim) {
+            Ok("") => DECORATE,
+            Ok("panic") => PANIC,
+            Ok("hang") => HANG,
+            _ => {
+                return Err(PluginError::invalid(
+                    "the configuration is empty, 'panic' or 'hang'",
+                ));
             }
-            _ => Err(PluginError::invalid(
-                "the configuration is empty or the word 'panic'",
-            )),
-        }
+        };
+        self.mode.store(mode, Ordering::Relaxed);
+        Ok(())
     }
 
     fn slave_run_task_label_decorator(
@@ -108,6 +120,19 @@ impl HookPlugin for LabelHook {
                 var("HOOKED_CONTAINERIZER", containerizer),
             ],
             labels: vec![label(LABEL)],
+        })
+    }
+
+    fn slave_task_status_decorator(
+        &self,
+        request: proto::TaskStatusDecoratorRequest,
+    ) -> Result<proto::TaskStatusDecoratorResponse, PluginError> {
+        self.check("status");
+        let mut labels = request.status.and_then(|s| s.labels).unwrap_or_default();
+        labels.labels.push(label(LABEL));
+        Ok(proto::TaskStatusDecoratorResponse {
+            labels: Some(labels),
+            container_status: None,
         })
     }
 }
