@@ -5,7 +5,8 @@
 //!   the task, and the framework gets it on the task's status;
 //! - a DOCKER task's Engine container gets the hook's variables and label;
 //! - an unknown hook name stops the agent at start, naming it;
-//! - a hook that panics or hangs is skipped: the task runs undecorated.
+//! - a hook that panics or hangs is skipped: the task runs undecorated;
+//!   only a `fail_closed` pre-launch hook fails the launch.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
 
@@ -203,6 +204,25 @@ async fn a_panicking_hook_is_skipped_and_the_task_runs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hanging_hook_is_skipped_at_its_timeout_and_the_task_runs() {
     failing_hook_is_skipped("hang", "call_timeout_ms = 500\n").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fail_closed_pre_launch_hook_that_panics_fails_the_launch() {
+    let dir = plugin_dir(
+        "panic",
+        "failure_policy = \"fail_closed\"\nquarantine_after = 0\n",
+    );
+    let cluster = cluster(dir.path(), &[]);
+    let mut framework = Framework::subscribe(&cluster.master, "hooks", false)
+        .await
+        .unwrap();
+    let status = run(&mut framework, task("closed", "true")).await;
+    assert_eq!(status.state(), TaskState::TaskFailed, "{status:?}");
+    let message = status.message.clone().unwrap_or_default();
+    assert!(
+        message.contains(HOOK) && message.contains("pre-launch: configured to panic"),
+        "{status:?}"
+    );
 }
 
 #[test]
