@@ -347,6 +347,12 @@ mod tests {
         args.push("--hooks=com.example.b, com.example.a");
         let hooks = load(&args).unwrap().hooks.unwrap();
         assert_eq!(hooks.0, ["com.example.b", "com.example.a"]);
+        let env = vec![("MESOS_HOOKS".to_string(), "com.example.c".to_string())];
+        let args = base.iter().map(|s| s.to_string());
+        let Loaded::Flags(flags) = AgentFlags::load_from(args, env).unwrap() else {
+            panic!("unexpected help");
+        };
+        assert_eq!(flags.hooks.unwrap().0, ["com.example.c"]);
     }
 
     #[test]

@@ -692,8 +692,6 @@ impl Run {
     }
 }
 
-/// Returns once the agent gives the launch up; never if it drops the
-/// sender without doing so.
 /// Applies what the pre-launch hooks added: a Mesos container's executor
 /// gets the variables (and a command task inherits them); the docker
 /// executor is handed them, and the labels, for the Engine container.
@@ -726,6 +724,8 @@ fn decorate(spec: &mut LaunchSpec, added: Decoration, docker: bool) {
     }
 }
 
+/// Returns once the agent gives the launch up; never if it drops the
+/// sender without doing so.
 async fn wait_for_abort(aborted: &mut tokio::sync::watch::Receiver<bool>) {
     if aborted.wait_for(|a| *a).await.is_err() {
         std::future::pending::<()>().await;

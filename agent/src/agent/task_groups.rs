@@ -44,16 +44,7 @@ impl Agent {
         if tasks.is_empty() {
             return;
         }
-        if let Some(framework) = self.frameworks.get(&key.framework_id) {
-            for task in &mut tasks {
-                self.config.hooks.decorate_task_labels(
-                    task,
-                    &info,
-                    &framework.info,
-                    &self.config.agent_info,
-                );
-            }
-        }
+        self.decorate_labels(&key.framework_id, &mut tasks, &info);
         let Some(executor) = self.executor_mut(&key) else {
             let first = tasks.remove(0);
             let first_id = first.task_id.clone();

@@ -59,14 +59,7 @@ impl Agent {
             None => self.command_executor_info(&framework_id, &task, containerizer),
         };
         let mut task = task;
-        if let Some(framework) = self.frameworks.get(&framework_id) {
-            self.config.hooks.decorate_task_labels(
-                &mut task,
-                &info,
-                &framework.info,
-                &self.config.agent_info,
-            );
-        }
+        self.decorate_labels(&framework_id, std::slice::from_mut(&mut task), &info);
         let key = ExecutorKey {
             framework_id,
             executor_id: info.executor_id.value.clone(),
@@ -97,6 +90,33 @@ impl Agent {
             }
             // Delivered when the executor (re)subscribes.
             ExecutorState::Registering | ExecutorState::Running => executor.queued.push(task),
+        }
+    }
+
+    /// The hooks' labels on tasks about to reach their executor.
+    pub(super) fn decorate_labels(
+        &self,
+        framework_id: &str,
+        tasks: &mut [v1::TaskInfo],
+        executor: &v1::ExecutorInfo,
+    ) {
+        let Some(framework) = self.frameworks.get(framework_id) else {
+            return;
+        };
+        if self.config.hooks.is_empty() {
+            return;
+        }
+        let agent = v1::AgentInfo {
+            id: self
+                .agent_id
+                .as_ref()
+                .map(|id| v1::AgentId { value: id.clone() }),
+            ..self.config.agent_info.clone()
+        };
+        for task in tasks {
+            self.config
+                .hooks
+                .decorate_task_labels(task, executor, &framework.info, &agent);
         }
     }
 
