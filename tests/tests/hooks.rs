@@ -2,7 +2,8 @@
 //! public SDK only, as a third party would:
 //! - a mesos command task sees the variables the hook added to its
 //!   executor and container, the agent's /state shows the hook's label on
-//!   the task, and the framework gets it on the task's status;
+//!   the task (each task of a group too), and the framework gets it on
+//!   the task's status;
 //! - a DOCKER task's Engine container gets the hook's variables and label;
 //! - an unknown hook name stops the agent at start, naming it;
 //! - a hook that panics or hangs is skipped: the task runs undecorated;
@@ -179,6 +180,44 @@ async fn a_mesos_task_gets_the_hooks_variables_and_label() {
             .any(|l| l.key == "hooked" && l.value.as_deref() == Some("true")),
         "{status_labels:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_task_of_a_group_gets_the_hooks_label() {
+    let dir = plugin_dir("", "");
+    let cluster = cluster(dir.path(), &[]);
+    let mut framework = Framework::subscribe(&cluster.master, "hooks", false)
+        .await
+        .unwrap();
+    let offer = framework.offer().await.unwrap();
+    let executor = v1::ExecutorInfo {
+        r#type: Some(v1::executor_info::Type::Default as i32),
+        executor_id: v1::ExecutorId {
+            value: "pod".into(),
+        },
+        resources: vec![scalar("cpus", 0.1), scalar("mem", 32.0)],
+        ..Default::default()
+    };
+    let tasks: Vec<_> = ["pod-a", "pod-b"]
+        .into_iter()
+        .map(|id| v1::TaskInfo {
+            agent_id: offer.agent_id.clone(),
+            ..task(id, "true")
+        })
+        .collect();
+    framework
+        .client
+        .launch_group(&offer.id, executor, tasks)
+        .await
+        .unwrap();
+    let done = framework.wait_terminal(&["pod-a", "pod-b"]).await.unwrap();
+    for (id, status) in done {
+        assert_eq!(status.state(), TaskState::TaskFinished, "{status:?}");
+        assert_eq!(
+            labels(&state_task(&cluster, &id)),
+            [pair("team", "a"), pair("hooked", "true")]
+        );
+    }
 }
 
 /// Tasks run undecorated beside a hook in failure `mode`.
