@@ -161,7 +161,11 @@ impl Hooks {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use mesos_plugin_api::adapter::{PluginHook, PluginIsolator, Policy};
+    use mesos_plugin_api::envelope::{Envelope, PluginError, Response};
     use mesos_plugin_api::hook::{Containerizer, HookError};
+    use mesos_plugin_api::host::Instance;
+    use mesos_plugin_api::host::manifest::{Kind, Manifest, Runtime};
 
     /// Appends `key=<its name>` to the labels and `<name>=1` to the
     /// container's environment; fails when told to.
@@ -207,6 +211,68 @@ mod tests {
                 .map(|t| Arc::new(t) as Arc<dyn Hook>)
                 .collect(),
         )
+    }
+
+    /// A plugin of `kind` named `name` that answers nothing.
+    fn loaded(name: &str, kind: Kind) -> Loaded {
+        struct Silent;
+        impl Envelope for Silent {
+            fn call(&self, method: &str, _: &[u8]) -> Result<Response, PluginError> {
+                Err(PluginError::unimplemented(method))
+            }
+        }
+        let policy = Policy::default();
+        Loaded {
+            manifest: Manifest {
+                name: name.into(),
+                kind,
+                runtime: Runtime::Dylib,
+                artifact: "lib.so".into(),
+                sha256: String::new(),
+                api_versions: Vec::new(),
+                policy,
+                call_timeout: std::time::Duration::from_secs(1),
+                config: None,
+            },
+            version: "1".into(),
+            instance: match kind {
+                Kind::Isolator => Instance::Isolator(Arc::new(PluginIsolator::new(
+                    name,
+                    Box::new(Silent),
+                    policy,
+                ))),
+                Kind::Hook => {
+                    Instance::Hook(Arc::new(PluginHook::new(name, Box::new(Silent), policy)))
+                }
+            },
+        }
+    }
+
+    #[test]
+    fn names_resolve_to_loaded_hooks_in_order() {
+        let plugins = [
+            loaded("com.example.a", Kind::Hook),
+            loaded("com.example.iso", Kind::Isolator),
+            loaded("com.example.b", Kind::Hook),
+        ];
+        let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let hooks = Hooks::resolve(&names(&["com.example.b", "com.example.a"]), &plugins).unwrap();
+        assert_eq!(
+            format!("{hooks:?}"),
+            r#"["com.example.b", "com.example.a"]"#
+        );
+        let err = Hooks::resolve(&names(&["com.example.c"]), &plugins).unwrap_err();
+        assert_eq!(
+            err,
+            "unknown hook 'com.example.c' (loaded: com.example.a, com.example.b)"
+        );
+        let err = Hooks::resolve(&names(&["com.example.iso"]), &plugins).unwrap_err();
+        assert_eq!(
+            err,
+            "'com.example.iso' is a plugin of kind 'isolator', not a hook"
+        );
+        let err = Hooks::resolve(&names(&["com.example.a"]), &[]).unwrap_err();
+        assert!(err.contains("none loaded"), "{err}");
     }
 
     #[test]

@@ -147,3 +147,19 @@ fn a_wasm_runtime_and_a_bad_manifest_are_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn a_library_of_another_kind_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = c_plugin(dir.path(), "c", &[], "");
+    let manifest = folder.join("plugin.toml");
+    let text = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("kind = \"isolator\"", "kind = \"hook\"");
+    std::fs::write(&manifest, text).unwrap();
+    let problem = problem(host::load(&folder));
+    assert_eq!(
+        problem.to_string(),
+        "the library does not implement kind 'hook'"
+    );
+}
