@@ -106,13 +106,7 @@ impl Agent {
         if self.config.hooks.is_empty() {
             return;
         }
-        let agent = v1::AgentInfo {
-            id: self
-                .agent_id
-                .as_ref()
-                .map(|id| v1::AgentId { value: id.clone() }),
-            ..self.config.agent_info.clone()
-        };
+        let agent = self.agent_info();
         for task in tasks {
             self.config
                 .hooks
