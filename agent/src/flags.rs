@@ -53,6 +53,9 @@ mesos_flags::flags! {
         /// Directory of plugins: each folder with a plugin.toml is loaded and
         /// checked at start (a bad one stops the agent).
         plugin_dir: Option<PathBuf>,
+        /// Hooks, in call order (each sees what the previous one returned):
+        /// names of hook plugins from --plugin_dir.
+        hooks: Option<Hooks>,
         /// Where the cgroup filesystem is mounted.
         cgroups_hierarchy: PathBuf = "/sys/fs/cgroup",
         /// The cgroup under which containers' cgroups are made.
@@ -116,6 +119,30 @@ impl FlagValue for Isolation {
         let names = split_list(s);
         // Plugin names are known only once --plugin_dir is loaded.
         mesos_isolators::registry::validate_builtin(&names).map_err(|e| e.to_string())?;
+        Ok(Self(names))
+    }
+
+    fn render_flag(&self) -> String {
+        self.0.join(",")
+    }
+}
+
+/// `--hooks`: hook names, in call order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hooks(pub Vec<String>);
+
+impl FlagValue for Hooks {
+    fn parse_flag(s: &str) -> Result<Self, String> {
+        let names = split_list(s);
+        // Whether a name is a hook is known only once --plugin_dir is
+        // loaded; a hook run twice would decorate twice.
+        if let Some(twice) = names
+            .iter()
+            .enumerate()
+            .find_map(|(i, n)| names[..i].contains(n).then_some(n))
+        {
+            return Err(format!("hook '{twice}' is named twice"));
+        }
         Ok(Self(names))
     }
 
@@ -300,6 +327,7 @@ mod tests {
                 "executor_environment_variables",
             ),
             ("--port=http", "port"),
+            ("--hooks=com.example.a,com.example.a", "hooks"),
         ] {
             let mut args = base.to_vec();
             args.push(bad);
@@ -314,6 +342,22 @@ mod tests {
             load(&["--master=m", "--work_dir=/w", "--bogus=1"]),
             Err(FlagsError::Unknown(_))
         ));
+    }
+
+    #[test]
+    fn hooks_keep_their_order() {
+        let base = ["--master=m:5050", "--work_dir=/w"];
+        assert_eq!(load(&base).unwrap().hooks, None);
+        let mut args = base.to_vec();
+        args.push("--hooks=com.example.b, com.example.a");
+        let hooks = load(&args).unwrap().hooks.unwrap();
+        assert_eq!(hooks.0, ["com.example.b", "com.example.a"]);
+        let env = vec![("MESOS_HOOKS".to_string(), "com.example.c".to_string())];
+        let args = base.iter().map(|s| s.to_string());
+        let Loaded::Flags(flags) = AgentFlags::load_from(args, env).unwrap() else {
+            panic!("unexpected help");
+        };
+        assert_eq!(flags.hooks.unwrap().0, ["com.example.c"]);
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod fetcher;
 pub mod files;
 pub mod flags;
 pub mod gc;
+pub mod hooks;
 mod http;
 pub mod isolation;
 pub mod launcher;
@@ -102,7 +103,7 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
             .map_err(|e| AgentError::Flag(format!("--plugin_dir: {e}")))?,
         None => Vec::new(),
     };
-    let plugin_isolators: Vec<_> = plugins.iter().map(|p| p.isolator()).collect();
+    let plugin_isolators: Vec<_> = plugins.iter().filter_map(|p| p.isolator()).collect();
     let isolators = mesos_isolators::build(
         &flags.isolation.0,
         &mesos_isolators::IsolationConfig {
@@ -115,6 +116,16 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
     )
     .map_err(|e| AgentError::Flag(format!("--isolation: {e}")))?;
     let isolation = isolation::Isolation::new(isolators);
+    let hook_names = flags
+        .hooks
+        .as_ref()
+        .map(|h| h.0.as_slice())
+        .unwrap_or_default();
+    let hooks = hooks::Hooks::resolve(hook_names, &plugins)
+        .map_err(|e| AgentError::Flag(format!("--hooks: {e}")))?;
+    if !hooks.is_empty() {
+        tracing::info!(?hooks, "hooks");
+    }
     let fetcher_config = fetcher::FetcherConfig {
         cache_dir: flags.fetcher_cache_dir.clone(),
         cache_size: flags.fetcher_cache_size.0,
@@ -166,6 +177,7 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
         nested: nested.clone(),
         fetcher,
         isolation: isolation.clone(),
+        hooks,
         containerizers: flags.containerizers.0.clone(),
         docker: agent::DockerConfig {
             socket: flags.docker_socket.clone(),

@@ -168,7 +168,9 @@ fn main() -> Result<(), String> {
         config: None,
     })
     .map_err(|e| e.to_string())?;
-    let isolator = loaded.isolator();
+    let isolator = loaded
+        .isolator()
+        .ok_or("the bench plugin is not an isolator")?;
     let agent_path = measure("dylib via agent path", 20_000, || {
         black_box(isolator.prepare(black_box(&spec)).ok());
     });

@@ -15,10 +15,15 @@
  * not unwind or longjmp out, and must be safe to call from any thread
  * (the host makes one call at a time per plugin).
  *
- * Isolator methods: "isolator.recover", "isolator.prepare",
- * "isolator.update", "isolator.limitation", "isolator.usage",
- * "isolator.cleanup". Answer MESOS_PLUGIN_UNIMPLEMENTED for any method
- * you do not implement; the host then applies Mesos's default.
+ * Kinds ("kinds" of PluginInfo, "kind" of plugin.toml) and their methods:
+ *   "isolator": "isolator.recover", "isolator.prepare", "isolator.update",
+ *     "isolator.limitation", "isolator.usage", "isolator.cleanup".
+ *   "hook": "hook.slave_run_task_label_decorator",
+ *     "hook.slave_executor_environment_decorator",
+ *     "hook.slave_pre_launch_decorator", "hook.slave_task_status_decorator",
+ *     "hook.slave_remove_executor_hook".
+ * Answer MESOS_PLUGIN_UNIMPLEMENTED for any method you do not implement;
+ * the host then applies Mesos's default (for a hook: no change).
  */
 #ifndef MESOS_PLUGIN_H
 #define MESOS_PLUGIN_H

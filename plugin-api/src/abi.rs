@@ -96,6 +96,22 @@ pub mod method {
     pub const LIMITATION: &str = "isolator.limitation";
     pub const USAGE: &str = "isolator.usage";
     pub const CLEANUP: &str = "isolator.cleanup";
+
+    /// Method names of the hook kind (Mesos's hook names).
+    pub mod hook {
+        pub const RUN_TASK_LABEL_DECORATOR: &str = "hook.slave_run_task_label_decorator";
+        pub const EXECUTOR_ENVIRONMENT_DECORATOR: &str =
+            "hook.slave_executor_environment_decorator";
+        pub const PRE_LAUNCH_DECORATOR: &str = "hook.slave_pre_launch_decorator";
+        pub const TASK_STATUS_DECORATOR: &str = "hook.slave_task_status_decorator";
+        pub const REMOVE_EXECUTOR_HOOK: &str = "hook.slave_remove_executor_hook";
+    }
+}
+
+/// The plugin kinds, as `describe` and `plugin.toml` name them.
+pub mod kind {
+    pub const ISOLATOR: &str = "isolator";
+    pub const HOOK: &str = "hook";
 }
 
 // The layout `mesos_plugin.h` declares: two u32, then four pointers.

@@ -1,6 +1,7 @@
 //! The host side of the envelope, shared by every runtime: an
-//! [`Isolator`] that encodes the agent's calls, sends them through an
-//! [`Envelope`] and applies the plugin's failure policy, and the
+//! [`Isolator`] and a [`crate::hook::Hook`] ([`PluginHook`]) that encode
+//! the agent's calls, send them through an [`Envelope`] and apply the
+//! plugin's failure policy, and the
 //! [`Watchdog`] that bounds how long a call may take.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -16,6 +17,9 @@ use crate::isolator::{
     ContainerSpec, Isolator, IsolatorError, LaunchInfo, Limitation, LimitationKind, Namespace,
     Usage,
 };
+
+mod hook;
+pub use hook::PluginHook;
 
 /// What a plugin's failure does to the operation that called it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,25 +49,17 @@ impl Default for Policy {
     }
 }
 
-/// An isolator reached through the plugin envelope.
-pub struct PluginIsolator {
+/// A plugin instance behind its envelope, with its failure policy: what
+/// every kind's adapter calls through.
+struct Remote {
     name: &'static str,
     envelope: Box<dyn Envelope>,
     policy: Policy,
     faults: AtomicU32,
 }
 
-impl std::fmt::Debug for PluginIsolator {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PluginIsolator")
-            .field("name", &self.name)
-            .field("policy", &self.policy)
-            .finish_non_exhaustive()
-    }
-}
-
-impl PluginIsolator {
-    pub fn new(name: &str, envelope: Box<dyn Envelope>, policy: Policy) -> Self {
+impl Remote {
+    fn new(name: &str, envelope: Box<dyn Envelope>, policy: Policy) -> Self {
         Self {
             // `Isolator::name` is `'static`; a plugin is loaded once and
             // lives as long as the agent, so its name may too.
@@ -81,12 +77,13 @@ impl PluginIsolator {
     }
 
     /// Calls `method`; `Ok(None)` means "apply Mesos's default": the
-    /// plugin does not implement it, or it failed under `fail_open`.
+    /// plugin does not implement it, or it failed under `fail_open`. The
+    /// error of a `fail_closed` failure says which method failed and why.
     fn call<Resp: Message + Default>(
         &self,
         method: &str,
         request: &impl Message,
-    ) -> Result<Option<Resp>, IsolatorError> {
+    ) -> Result<Option<Resp>, String> {
         let result = match self.quarantined() {
             Some(faults) => Err(PluginError::new(
                 ErrorCode::Unavailable,
@@ -116,10 +113,7 @@ impl PluginIsolator {
             }
         }
         match self.policy.on_failure {
-            FailurePolicy::FailClosed => Err(IsolatorError::Failed {
-                isolator: self.name,
-                message: format!("{method} failed: {error}"),
-            }),
+            FailurePolicy::FailClosed => Err(format!("{method} failed: {error}")),
             FailurePolicy::FailOpen => {
                 tracing::warn!(plugin = self.name, "{method} failed (fail_open): {error}");
                 Ok(None)
@@ -128,9 +122,44 @@ impl PluginIsolator {
     }
 }
 
+/// An isolator reached through the plugin envelope.
+pub struct PluginIsolator {
+    remote: Remote,
+}
+
+impl std::fmt::Debug for PluginIsolator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginIsolator")
+            .field("name", &self.remote.name)
+            .field("policy", &self.remote.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PluginIsolator {
+    pub fn new(name: &str, envelope: Box<dyn Envelope>, policy: Policy) -> Self {
+        Self {
+            remote: Remote::new(name, envelope, policy),
+        }
+    }
+
+    fn call<Resp: Message + Default>(
+        &self,
+        method: &str,
+        request: &impl Message,
+    ) -> Result<Option<Resp>, IsolatorError> {
+        self.remote
+            .call(method, request)
+            .map_err(|message| IsolatorError::Failed {
+                isolator: self.remote.name,
+                message,
+            })
+    }
+}
+
 impl Isolator for PluginIsolator {
     fn name(&self) -> &'static str {
-        self.name
+        self.remote.name
     }
 
     fn recover(&self, live: &[String]) -> Result<(), IsolatorError> {
@@ -151,7 +180,7 @@ impl Isolator for PluginIsolator {
         };
         if !response.labels.is_empty() {
             // The agent's launch info has no place for labels yet.
-            tracing::debug!(plugin = self.name, labels = ?response.labels, "labels not applied");
+            tracing::debug!(plugin = self.remote.name, labels = ?response.labels, "labels not applied");
         }
         let clone_namespaces = response
             .clone_namespaces
@@ -349,6 +378,18 @@ pub fn builtin<P: crate::sdk::IsolatorPlugin>(
     let watchdog = Watchdog::new(&info.name, call_timeout, Arc::new(plugin))
         .map_err(|e| PluginError::internal(format!("cannot start its thread: {e}")))?;
     Ok(PluginIsolator::new(&info.name, Box::new(watchdog), policy))
+}
+
+/// The built-in form of a hook plugin written with the SDK.
+pub fn builtin_hook<P: crate::sdk::HookPlugin>(
+    config: &[u8],
+    call_timeout: Duration,
+    policy: Policy,
+) -> Result<PluginHook, PluginError> {
+    let (info, plugin) = crate::sdk::InProcessHook::<P>::new(config)?;
+    let watchdog = Watchdog::new(&info.name, call_timeout, Arc::new(plugin))
+        .map_err(|e| PluginError::internal(format!("cannot start its thread: {e}")))?;
+    Ok(PluginHook::new(&info.name, Box::new(watchdog), policy))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //!
 //! ```ignore
 //! let seen = contract::compare::<MyIsolator>(&contract::artifact("my_isolator"), contract::Limits::default())?;
+//! let seen = contract::compare_hook::<MyHook>(&contract::artifact("my_hook"), contract::Limits::default())?;
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -14,9 +15,10 @@ use mesos_proto::v1;
 
 use crate::abi::API_VERSION;
 use crate::adapter::{self, Policy};
+use crate::hook::{Containerizer, Hook, PreLaunch};
 use crate::host::{self, manifest};
 use crate::isolator::{ContainerSpec, Isolator};
-use crate::sdk::IsolatorPlugin;
+use crate::sdk::{HookPlugin, IsolatorPlugin};
 
 /// Where cargo put the `cdylib` of library `lib` for the running test:
 /// beside the test binary.
@@ -80,15 +82,96 @@ pub fn observe(isolator: &dyn Isolator) -> Vec<String> {
     ]
 }
 
-/// Loads `P` in-process and from `artifact`, observes both, and returns
-/// the observations if they are the same (an error showing both if not).
-pub fn compare<P: IsolatorPlugin>(artifact: &Path, limits: Limits) -> Result<Vec<String>, String> {
-    let builtin = adapter::builtin::<P>(&[], limits.call_timeout, limits.policy)
-        .map_err(|e| format!("built-in form: {e}"))?;
+/// What the agent can observe of a hook over one task's life, each
+/// call's result or error as text, in this order: run-task labels,
+/// executor environment, pre-launch of a Mesos container, pre-launch of a
+/// Docker container, status, remove executor.
+pub fn observe_hook(hook: &dyn Hook) -> Vec<String> {
+    let label = |key: &str, value: &str| v1::Label {
+        key: key.into(),
+        value: Some(value.into()),
+    };
+    let task = v1::TaskInfo {
+        name: "t1".into(),
+        task_id: v1::TaskId { value: "t1".into() },
+        labels: Some(v1::Labels {
+            labels: vec![label("team", "a")],
+        }),
+        ..Default::default()
+    };
+    let executor = v1::ExecutorInfo {
+        executor_id: v1::ExecutorId { value: "t1".into() },
+        command: Some(v1::CommandInfo {
+            value: Some("mesos-executor".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let framework = v1::FrameworkInfo {
+        name: "f".into(),
+        ..Default::default()
+    };
+    let launch = |containerizer| PreLaunch {
+        containerizer,
+        task: Some(task.clone()),
+        executor: executor.clone(),
+        container_id: "c1".into(),
+        container_name: (containerizer == Containerizer::Docker).then(|| "mesos-c1".into()),
+        sandbox_directory: "/sandbox".into(),
+        mapped_sandbox_directory: "/mnt/mesos/sandbox".into(),
+        added: Default::default(),
+    };
+    let status = v1::TaskStatus {
+        task_id: task.task_id.clone(),
+        state: v1::TaskState::TaskRunning as i32,
+        ..Default::default()
+    };
+    let text = |e: crate::hook::HookError| e.to_string();
+    vec![
+        format!(
+            "{:?}",
+            hook.slave_run_task_label_decorator(&task, &executor, &framework, &Default::default())
+                .map_err(text)
+        ),
+        format!(
+            "{:?}",
+            hook.slave_executor_environment_decorator(&executor)
+                .map_err(text)
+        ),
+        format!(
+            "{:?}",
+            hook.slave_pre_launch_decorator(&launch(Containerizer::Mesos))
+                .map_err(text)
+        ),
+        format!(
+            "{:?}",
+            hook.slave_pre_launch_decorator(&launch(Containerizer::Docker))
+                .map_err(text)
+        ),
+        format!(
+            "{:?}",
+            hook.slave_task_status_decorator("f1", &status)
+                .map_err(text)
+        ),
+        format!(
+            "{:?}",
+            hook.slave_remove_executor_hook(&framework, &executor)
+                .map_err(text)
+        ),
+    ]
+}
+
+/// The dylib form of plugin `name` of `kind`, loaded from `artifact`.
+fn load_dylib(
+    name: &str,
+    kind: manifest::Kind,
+    artifact: &Path,
+    limits: Limits,
+) -> Result<host::Loaded, String> {
     let bytes = std::fs::read(artifact).map_err(|e| format!("{}: {e}", artifact.display()))?;
-    let dylib = host::load_manifest(manifest::Manifest {
-        name: P::NAME.to_string(),
-        kind: manifest::Kind::Isolator,
+    host::load_manifest(manifest::Manifest {
+        name: name.to_string(),
+        kind,
         runtime: manifest::Runtime::Dylib,
         artifact: artifact.to_path_buf(),
         sha256: host::sha256_hex(&bytes),
@@ -97,8 +180,10 @@ pub fn compare<P: IsolatorPlugin>(artifact: &Path, limits: Limits) -> Result<Vec
         call_timeout: limits.call_timeout,
         config: None,
     })
-    .map_err(|e| format!("dylib form: {e}"))?;
-    let (a, b) = (observe(&builtin), observe(&*dylib.isolator()));
+    .map_err(|e| format!("dylib form: {e}"))
+}
+
+fn same(a: Vec<String>, b: Vec<String>) -> Result<Vec<String>, String> {
     if a == b {
         Ok(a)
     } else {
@@ -106,4 +191,25 @@ pub fn compare<P: IsolatorPlugin>(artifact: &Path, limits: Limits) -> Result<Vec
             "the forms differ:\nbuilt-in: {a:#?}\ndylib: {b:#?}"
         ))
     }
+}
+
+/// Loads `P` in-process and from `artifact`, observes both, and returns
+/// the observations if they are the same (an error showing both if not).
+pub fn compare<P: IsolatorPlugin>(artifact: &Path, limits: Limits) -> Result<Vec<String>, String> {
+    let builtin = adapter::builtin::<P>(&[], limits.call_timeout, limits.policy)
+        .map_err(|e| format!("built-in form: {e}"))?;
+    let dylib = load_dylib(P::NAME, manifest::Kind::Isolator, artifact, limits)?;
+    let isolator = dylib
+        .isolator()
+        .ok_or("dylib form: loaded as another kind")?;
+    same(observe(&builtin), observe(&*isolator))
+}
+
+/// [`compare`] for a hook plugin, observed with [`observe_hook`].
+pub fn compare_hook<P: HookPlugin>(artifact: &Path, limits: Limits) -> Result<Vec<String>, String> {
+    let builtin = adapter::builtin_hook::<P>(&[], limits.call_timeout, limits.policy)
+        .map_err(|e| format!("built-in form: {e}"))?;
+    let dylib = load_dylib(P::NAME, manifest::Kind::Hook, artifact, limits)?;
+    let hook = dylib.hook().ok_or("dylib form: loaded as another kind")?;
+    same(observe_hook(&builtin), observe_hook(&*hook))
 }

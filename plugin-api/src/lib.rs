@@ -2,7 +2,8 @@
 //! and the plugin platform around them.
 //!
 //! Built-in implementations live next to their host (the master's DRF
-//! allocator, the agent's isolators) and implement the same traits that
+//! allocator, the agent's isolators) and implement the same traits
+//! ([`allocator`], [`isolator`], [`hook`]) that
 //! third-party plugins do, so one contract describes both. Foreign
 //! plugins speak one envelope ([`envelope`]) with protobuf payloads: a
 //! dylib through the C ABI of [`abi`] (written with [`sdk`]), loaded by
@@ -14,6 +15,7 @@ pub mod allocator;
 #[cfg(feature = "host")]
 pub mod contract;
 pub mod envelope;
+pub mod hook;
 #[cfg(feature = "host")]
 pub mod host;
 pub mod isolator;

@@ -1,6 +1,7 @@
-//! The SDK plugin authors use: implement [`IsolatorPlugin`] (every method
-//! defaults to "unimplemented", for which the host applies Mesos's
-//! default) and write `export_isolator!(MyIsolator);`. Built as a
+//! The SDK plugin authors use: implement [`IsolatorPlugin`] or
+//! [`HookPlugin`] (every method defaults to "unimplemented", for which the
+//! host applies Mesos's default) and write `export_isolator!(MyIsolator);`
+//! or `export_hook!(MyHook);`. Built as a
 //! `cdylib`, the crate then exports the C entry point of [`crate::abi`],
 //! with every call guarded so that a panic becomes an `INTERNAL` error
 //! instead of unwinding into the host. The same type runs in-process
@@ -11,9 +12,12 @@ use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+mod hook;
+pub use hook::{HookPlugin, InProcessHook, hook_dispatch, hook_info};
+
 use prost::Message;
 
-pub use crate::abi::{API_VERSION, method};
+pub use crate::abi::{API_VERSION, kind, method};
 pub use crate::envelope::{Envelope, ErrorCode, PluginError, Response};
 /// The request and response messages (`mesos.plugin.v1`).
 pub use mesos_proto::plugin::v1 as proto;
@@ -69,9 +73,20 @@ pub fn info<P: IsolatorPlugin>() -> proto::PluginInfo {
     proto::PluginInfo {
         name: P::NAME.to_string(),
         version: P::VERSION.to_string(),
-        kinds: vec!["isolator".to_string()],
+        kinds: vec![kind::ISOLATOR.to_string()],
         api_versions: vec![API_VERSION.to_string()],
     }
+}
+
+/// Decodes `request`, runs `f` on it, encodes the response.
+fn run<Req: Message + Default, Resp: Message>(
+    method: &str,
+    request: &[u8],
+    f: impl FnOnce(Req) -> Result<Resp, PluginError>,
+) -> Result<Vec<u8>, PluginError> {
+    let request = Req::decode(request)
+        .map_err(|e| PluginError::invalid(format!("{method}: undecodable request: {e}")))?;
+    f(request).map(|response| response.encode_to_vec())
 }
 
 /// Decodes the request of `method`, runs it, encodes the response.
@@ -80,15 +95,6 @@ pub fn dispatch<P: IsolatorPlugin>(
     method: &str,
     request: &[u8],
 ) -> Result<Vec<u8>, PluginError> {
-    fn run<Req: Message + Default, Resp: Message>(
-        method: &str,
-        request: &[u8],
-        f: impl FnOnce(Req) -> Result<Resp, PluginError>,
-    ) -> Result<Vec<u8>, PluginError> {
-        let request = Req::decode(request)
-            .map_err(|e| PluginError::invalid(format!("{method}: undecodable request: {e}")))?;
-        f(request).map(|response| response.encode_to_vec())
-    }
     match method {
         method::RECOVER => run(method, request, |r| plugin.recover(r)),
         method::PREPARE => run(method, request, |r| plugin.prepare(r)),
@@ -142,12 +148,16 @@ impl<P> std::fmt::Debug for InProcess<P> {
     }
 }
 
-// ---- The C exports `export_isolator!` instantiates. ----
+// ---- The C exports `export_isolator!` and `export_hook!` instantiate. ----
 
-/// Gives the exports their plugin instance; implemented by
-/// `export_isolator!`.
-pub trait Exported: IsolatorPlugin {
+/// What the exports need of a plugin of any kind; implemented by the
+/// kind's `export_*!` macro.
+pub trait Exported: Send + Sync + 'static {
     fn instance() -> &'static Self;
+    /// What `describe` answers.
+    fn exported_info() -> proto::PluginInfo;
+    fn exported_configure(&self, config: &[u8]) -> Result<(), PluginError>;
+    fn exported_dispatch(&self, method: &str, request: &[u8]) -> Result<Vec<u8>, PluginError>;
 }
 
 /// The vtable of `P`, as a constant the entry point returns.
@@ -204,7 +214,7 @@ unsafe fn export(out: *mut Buffer, f: impl FnOnce() -> Result<Vec<u8>, PluginErr
 
 unsafe extern "C" fn describe<P: Exported>(out: *mut Buffer) -> i32 {
     // SAFETY: the ABI's contract for `describe`.
-    unsafe { export(out, || Ok(info::<P>().encode_to_vec())) }
+    unsafe { export(out, || Ok(P::exported_info().encode_to_vec())) }
 }
 
 unsafe extern "C" fn configure<P: Exported>(
@@ -226,7 +236,7 @@ unsafe extern "C" fn configure<P: Exported>(
                 )));
             }
             P::instance()
-                .configure(bytes(config, config_len))
+                .exported_configure(bytes(config, config_len))
                 .map(|()| Vec::new())
         })
     }
@@ -245,7 +255,7 @@ unsafe extern "C" fn call<P: Exported>(
         export(out, || {
             let method = std::str::from_utf8(bytes(method, method_len))
                 .map_err(|_| PluginError::invalid("the method name is not UTF-8"))?;
-            dispatch(P::instance(), method, bytes(request, request_len))
+            P::instance().exported_dispatch(method, bytes(request, request_len))
         })
     }
 }
@@ -269,8 +279,66 @@ macro_rules! export_isolator {
                 static INSTANCE: ::std::sync::OnceLock<$plugin> = ::std::sync::OnceLock::new();
                 INSTANCE.get_or_init(<$plugin as ::core::default::Default>::default)
             }
+
+            fn exported_info() -> $crate::sdk::proto::PluginInfo {
+                $crate::sdk::info::<$plugin>()
+            }
+
+            fn exported_configure(&self, config: &[u8]) -> Result<(), $crate::sdk::PluginError> {
+                <$plugin as $crate::sdk::IsolatorPlugin>::configure(self, config)
+            }
+
+            fn exported_dispatch(
+                &self,
+                method: &str,
+                request: &[u8],
+            ) -> Result<::std::vec::Vec<u8>, $crate::sdk::PluginError> {
+                $crate::sdk::dispatch(self, method, request)
+            }
         }
 
+        $crate::export_entry!($plugin);
+    };
+}
+
+/// Exports a [`HookPlugin`] (which must implement `Default`) as a dylib
+/// plugin: `export_hook!(MyHook);` in a `cdylib` crate.
+#[macro_export]
+macro_rules! export_hook {
+    ($plugin:ty) => {
+        impl $crate::sdk::Exported for $plugin {
+            fn instance() -> &'static Self {
+                static INSTANCE: ::std::sync::OnceLock<$plugin> = ::std::sync::OnceLock::new();
+                INSTANCE.get_or_init(<$plugin as ::core::default::Default>::default)
+            }
+
+            fn exported_info() -> $crate::sdk::proto::PluginInfo {
+                $crate::sdk::hook_info::<$plugin>()
+            }
+
+            fn exported_configure(&self, config: &[u8]) -> Result<(), $crate::sdk::PluginError> {
+                <$plugin as $crate::sdk::HookPlugin>::configure(self, config)
+            }
+
+            fn exported_dispatch(
+                &self,
+                method: &str,
+                request: &[u8],
+            ) -> Result<::std::vec::Vec<u8>, $crate::sdk::PluginError> {
+                $crate::sdk::hook_dispatch(self, method, request)
+            }
+        }
+
+        $crate::export_entry!($plugin);
+    };
+}
+
+/// The entry point of an [`Exported`] plugin; used by the `export_*!`
+/// macros.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! export_entry {
+    ($plugin:ty) => {
         /// The plugin's entry point (`mesos_plugin.h`).
         #[allow(unsafe_code)]
         #[unsafe(no_mangle)]

@@ -60,7 +60,7 @@ fn a_c_plugin_loads_and_unimplemented_methods_get_the_defaults() {
     let loaded = host::load_dir(dir.path()).unwrap();
     assert_eq!(loaded.len(), 1);
     assert_eq!(loaded[0].version, "0.1.0");
-    let isolator = loaded[0].isolator();
+    let isolator = loaded[0].isolator().unwrap();
     assert_eq!(isolator.name(), NAME);
     let spec = ContainerSpec {
         container_id: "c1".into(),
@@ -145,5 +145,21 @@ fn a_wasm_runtime_and_a_bad_manifest_are_refused() {
     assert!(
         err.contains("plugin.toml") && err.contains("missing field"),
         "{err}"
+    );
+}
+
+#[test]
+fn a_library_of_another_kind_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = c_plugin(dir.path(), "c", &[], "");
+    let manifest = folder.join("plugin.toml");
+    let text = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("kind = \"isolator\"", "kind = \"hook\"");
+    std::fs::write(&manifest, text).unwrap();
+    let problem = problem(host::load(&folder));
+    assert_eq!(
+        problem.to_string(),
+        "the library does not implement kind 'hook'"
     );
 }

@@ -22,6 +22,7 @@ use crate::command::CommandLine;
 use crate::executor_env::ExecutorEnv;
 use crate::launcher::{self, LaunchSpec};
 use crate::sandbox::{self, RunIds};
+use mesos_plugin_api::hook::{Containerizer, Decoration, PreLaunch};
 use mesos_plugin_api::isolator::ContainerSpec;
 
 impl Agent {
@@ -34,6 +35,8 @@ impl Agent {
         command_executor: bool,
     ) {
         let container_id = uuid::Uuid::new_v4().to_string();
+        let mut info = info;
+        self.config.hooks.decorate_executor_environment(&mut info);
         let spec = match self.launch_spec(&key, &info, &container_id) {
             Ok(spec) => spec,
             Err(message) => {
@@ -90,7 +93,13 @@ impl Agent {
             .executor(&key)
             .map(container_resources)
             .unwrap_or_default();
+        let pre_launch = self
+            .executor(&key)
+            .filter(|_| !self.config.hooks.is_empty())
+            .map(|executor| self.pre_launch(executor));
         let run = Run {
+            hooks: self.config.hooks.clone(),
+            pre_launch,
             isolation: self.config.isolation.clone(),
             resources,
             key: key.clone(),
@@ -189,6 +198,31 @@ impl Agent {
             cgroup_procs: Vec::new(),
             namespaces: Vec::new(),
         })
+    }
+
+    /// What the pre-launch hooks are told of a new executor's container.
+    fn pre_launch(&self, executor: &Executor) -> PreLaunch {
+        let docker = executor.docker_container();
+        let sandbox = executor.sandbox.display().to_string();
+        PreLaunch {
+            containerizer: match docker {
+                Some(_) => Containerizer::Docker,
+                None => Containerizer::Mesos,
+            },
+            task: executor
+                .command_executor
+                .then(|| executor.queued.first().cloned())
+                .flatten(),
+            executor: executor.info.clone(),
+            container_id: executor.container_id.clone(),
+            mapped_sandbox_directory: match docker {
+                Some(_) => self.config.docker.sandbox_directory.display().to_string(),
+                None => sandbox.clone(),
+            },
+            container_name: docker,
+            sandbox_directory: sandbox,
+            added: Default::default(),
+        }
     }
 
     /// `ExecutorInfo.shutdown_grace_period` overrides the flag.
@@ -325,6 +359,9 @@ impl Agent {
                 .cleanup_later(executor.container_id.clone());
             super::docker::remove_container(&self.config.docker, &executor);
             self.config.gc.schedule(executor.sandbox.clone());
+            self.config
+                .hooks
+                .executor_removed(&framework.info, &executor.info);
             framework.complete(executor);
         }
         // The master tracks custom executors only (as in Mesos).
@@ -525,6 +562,9 @@ struct Run {
     isolation: crate::isolation::Isolation,
     /// The executor's and its first tasks' resources, for the isolators.
     resources: mesos_resources::Resources,
+    hooks: crate::hooks::Hooks,
+    /// What the pre-launch hooks are told; `None` without hooks.
+    pre_launch: Option<PreLaunch>,
 }
 
 impl Run {
@@ -603,8 +643,14 @@ impl Run {
                 resources: self.resources.clone(),
             },
         );
+        let (hooks, pre_launch) = (self.hooks.clone(), self.pre_launch.clone());
         let child = tokio::task::spawn_blocking(move || {
             let mut spec = spec;
+            if let Some(launch) = pre_launch {
+                let docker = launch.containerizer == Containerizer::Docker;
+                let added = hooks.pre_launch(launch)?;
+                decorate(&mut spec, added, docker);
+            }
             if !isolation.is_empty() {
                 let info = isolation.prepare(&container)?;
                 spec.cgroup_procs = info.cgroup_procs;
@@ -645,6 +691,38 @@ impl Run {
         if handle.send(command).await.is_err() {
             tracing::debug!(key = %self.key, "agent loop gone; report dropped");
         }
+    }
+}
+
+/// Applies what the pre-launch hooks added: a Mesos container's executor
+/// gets the variables (and a command task inherits them); the docker
+/// executor is handed them, and the labels, for the Engine container.
+fn decorate(spec: &mut LaunchSpec, added: Decoration, docker: bool) {
+    if !docker {
+        if !added.labels.is_empty() {
+            tracing::debug!(labels = ?added.labels, "a Mesos container has no labels to add to");
+        }
+        spec.env.extend(added.env);
+        return;
+    }
+    let object = |pairs: Vec<(String, String)>| {
+        let map: serde_json::Map<String, serde_json::Value> = pairs
+            .into_iter()
+            .map(|(k, v)| (k, serde_json::Value::String(v)))
+            .collect();
+        serde_json::Value::Object(map).to_string()
+    };
+    if !added.env.is_empty() {
+        spec.env.insert(
+            crate::docker_executor::TASK_ENVIRONMENT_VAR.into(),
+            object(added.env),
+        );
+    }
+    if !added.labels.is_empty() {
+        spec.env.insert(
+            crate::docker_executor::TASK_LABELS_VAR.into(),
+            object(added.labels),
+        );
     }
 }
 

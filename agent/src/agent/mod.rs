@@ -79,6 +79,8 @@ pub struct Config {
     pub gc: crate::gc::Gc,
     /// `--isolation`, built.
     pub isolation: crate::isolation::Isolation,
+    /// `--hooks`, resolved.
+    pub hooks: crate::hooks::Hooks,
     /// `--containerizers`, in order.
     pub containerizers: Vec<String>,
     pub docker: DockerConfig,

@@ -44,6 +44,7 @@ impl Agent {
         if tasks.is_empty() {
             return;
         }
+        self.decorate_labels(&key.framework_id, &mut tasks, &info);
         let Some(executor) = self.executor_mut(&key) else {
             let first = tasks.remove(0);
             let first_id = first.task_id.clone();

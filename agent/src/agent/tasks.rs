@@ -58,6 +58,8 @@ impl Agent {
             },
             None => self.command_executor_info(&framework_id, &task, containerizer),
         };
+        let mut task = task;
+        self.decorate_labels(&framework_id, std::slice::from_mut(&mut task), &info);
         let key = ExecutorKey {
             framework_id,
             executor_id: info.executor_id.value.clone(),
@@ -88,6 +90,27 @@ impl Agent {
             }
             // Delivered when the executor (re)subscribes.
             ExecutorState::Registering | ExecutorState::Running => executor.queued.push(task),
+        }
+    }
+
+    /// The hooks' labels on tasks about to reach their executor.
+    pub(super) fn decorate_labels(
+        &self,
+        framework_id: &str,
+        tasks: &mut [v1::TaskInfo],
+        executor: &v1::ExecutorInfo,
+    ) {
+        let Some(framework) = self.frameworks.get(framework_id) else {
+            return;
+        };
+        if self.config.hooks.is_empty() {
+            return;
+        }
+        let agent = self.agent_info();
+        for task in tasks {
+            self.config
+                .hooks
+                .decorate_task_labels(task, executor, &framework.info, &agent);
         }
     }
 
@@ -424,6 +447,7 @@ impl Agent {
             task = %status.task_id.value, framework = framework_id,
             state = state.as_str_name(), "status update"
         );
+        self.config.hooks.decorate_status(framework_id, &mut status);
         let update = StatusUpdate {
             framework_id: v1::FrameworkId {
                 value: framework_id.to_string(),

@@ -40,6 +40,60 @@ pub struct DockerSettings {
     pub sandbox_directory: PathBuf,
     pub stop_timeout: Duration,
     pub enable_cfs: bool,
+    /// What the agent's pre-launch hooks add to the container.
+    pub added: Added,
+}
+
+/// The variable carrying the environment the pre-launch hooks add to the
+/// container (a JSON object), as Mesos's `--task_environment`.
+pub const TASK_ENVIRONMENT_VAR: &str = "MESOS_DOCKER_TASK_ENVIRONMENT";
+/// The variable carrying the labels they add (a JSON object).
+pub const TASK_LABELS_VAR: &str = "MESOS_DOCKER_TASK_LABELS";
+
+/// What the agent's pre-launch hooks add to the Engine container.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Added {
+    pub env: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Added {
+    fn from_env(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ExecutorError> {
+        let object = |name: &'static str| -> Result<BTreeMap<String, String>, ExecutorError> {
+            let Some(json) = get(name) else {
+                return Ok(BTreeMap::new());
+            };
+            serde_json::from_str(&json).map_err(|e| ExecutorError::BadEnv {
+                name,
+                reason: format!("expected a JSON object of strings: {e}"),
+            })
+        };
+        Ok(Self {
+            env: object(TASK_ENVIRONMENT_VAR)?,
+            labels: object(TASK_LABELS_VAR)?,
+        })
+    }
+
+    /// The container's environment with the added variables.
+    pub fn env(&self, mut env: BTreeMap<String, String>) -> BTreeMap<String, String> {
+        env.extend(self.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        env
+    }
+
+    /// `own` labels followed by the added ones; `None` if both are empty.
+    pub fn labels(&self, own: Option<&v1::Labels>) -> Option<v1::Labels> {
+        if self.labels.is_empty() {
+            return own.cloned();
+        }
+        let mut labels = own.cloned().unwrap_or_default();
+        labels
+            .labels
+            .extend(self.labels.iter().map(|(key, value)| v1::Label {
+                key: key.clone(),
+                value: Some(value.clone()),
+            }));
+        Some(labels)
+    }
 }
 
 impl DockerSettings {
@@ -62,6 +116,7 @@ impl DockerSettings {
                 .into(),
             stop_timeout: duration("MESOS_DOCKER_STOP_TIMEOUT", Duration::ZERO)?,
             enable_cfs: get("MESOS_CGROUPS_ENABLE_CFS").is_some_and(|v| v == "true" || v == "1"),
+            added: Added::from_env(&get)?,
         })
     }
 }
@@ -225,14 +280,15 @@ impl DockerExecutor {
         let mut env = BTreeMap::new();
         env.insert("MESOS_TASK_ID".to_string(), task.task_id.value.clone());
         env.insert("MESOS_CONTAINER_NAME".to_string(), name.clone());
+        let labels = self.docker.added.labels(task.labels.as_ref());
         let config = mesos_docker::container_config(&RunSpec {
             container,
             command: task.command.as_ref(),
             resources: &task.resources,
-            labels: task.labels.as_ref(),
+            labels: labels.as_ref(),
             sandbox: &self.docker.sandbox,
             sandbox_directory: &self.docker.sandbox_directory,
-            env,
+            env: self.docker.added.env(env),
             enable_cfs: self.docker.enable_cfs,
         })
         .map_err(|e| format!("Invalid docker task: {e}"))?;

@@ -67,10 +67,10 @@ pub async fn supervise(
         container,
         command: executor.info.command.as_ref(),
         resources: &executor.info.resources,
-        labels: executor.info.labels.as_ref(),
+        labels: docker.added.labels(executor.info.labels.as_ref()).as_ref(),
         sandbox: &docker.sandbox,
         sandbox_directory: &docker.sandbox_directory,
-        env: container_env(env, docker),
+        env: docker.added.env(container_env(env, docker)),
         enable_cfs: docker.enable_cfs,
     })
     .map_err(|e| failed("invalid executor container", &e))?;
@@ -136,6 +136,7 @@ mod tests {
             sandbox_directory: PathBuf::from("/mnt/mesos/sandbox"),
             stop_timeout: Duration::ZERO,
             enable_cfs: false,
+            added: Default::default(),
         };
         let env: BTreeMap<String, String> = [
             ("MESOS_FRAMEWORK_ID", "F"),

@@ -2,12 +2,13 @@
 //!
 //! ```toml
 //! name = "com.example.env_isolator"   # reverse-DNS; what --isolation names
-//! kind = "isolator"
+//! kind = "isolator"                   # or "hook" (named by --hooks)
 //! runtime = "dylib"
 //! artifact = "libenv_isolator.so"     # relative to the folder
 //! sha256 = "9f2c..."                  # of the artifact
 //! api_versions = ["mesos.plugin.v1"]  # optional
 //! failure_policy = "fail_closed"      # optional; fail_open logs and goes on
+//!                                     # (the default of hooks)
 //! call_timeout_ms = 5000              # optional
 //! quarantine_after = 3                # optional; faults, 0 = never
 //! config = "config.json"              # optional; bytes passed to configure
@@ -26,6 +27,26 @@ pub const FILE_NAME: &str = "plugin.toml";
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Isolator,
+    Hook,
+}
+
+impl Kind {
+    /// As `describe` names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Isolator => crate::abi::kind::ISOLATOR,
+            Self::Hook => crate::abi::kind::HOOK,
+        }
+    }
+
+    /// Isolators fail closed (a container must not run without its
+    /// isolation); hooks only decorate, and Mesos ignores their errors.
+    fn default_failure_policy(self) -> FailurePolicy {
+        match self {
+            Self::Isolator => FailurePolicy::FailClosed,
+            Self::Hook => FailurePolicy::FailOpen,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -96,8 +117,8 @@ impl Manifest {
         }
         let on_failure = match raw.failure_policy {
             Some(OnFailure::FailOpen) => FailurePolicy::FailOpen,
-            // Isolators fail closed unless told otherwise.
-            Some(OnFailure::FailClosed) | None => FailurePolicy::FailClosed,
+            Some(OnFailure::FailClosed) => FailurePolicy::FailClosed,
+            None => raw.kind.default_failure_policy(),
         };
         let call_timeout = match raw.call_timeout_ms {
             Some(0) => {
@@ -169,6 +190,17 @@ sha256 = "00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff"
         assert_eq!(m.call_timeout, DEFAULT_CALL_TIMEOUT);
         assert!(m.sha256.starts_with("0011") && m.sha256.ends_with("eeff"));
         assert_eq!(m.api_versions, vec!["mesos.plugin.v1"]);
+    }
+
+    #[test]
+    fn hooks_fail_open_unless_told_otherwise() {
+        let hook = GOOD.replace("isolator", "hook");
+        let m = Manifest::parse(&hook, Path::new("/p")).unwrap();
+        assert_eq!(m.kind, Kind::Hook);
+        assert_eq!(m.policy.on_failure, FailurePolicy::FailOpen);
+        let closed = format!("{hook}failure_policy = \"fail_closed\"\n");
+        let m = Manifest::parse(&closed, Path::new("/p")).unwrap();
+        assert_eq!(m.policy.on_failure, FailurePolicy::FailClosed);
     }
 
     #[test]

@@ -13,8 +13,9 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use crate::abi::API_VERSION;
-use crate::adapter::{PluginIsolator, Watchdog};
+use crate::adapter::{PluginHook, PluginIsolator, Watchdog};
 use crate::envelope::PluginError;
+use crate::hook::Hook;
 use crate::isolator::Isolator;
 use dylib::Dylib;
 use manifest::{Kind, Manifest, Runtime};
@@ -73,7 +74,14 @@ pub enum LoadError {
 pub struct Loaded {
     pub manifest: Manifest,
     pub version: String,
-    pub isolator: Arc<PluginIsolator>,
+    pub instance: Instance,
+}
+
+/// The loaded plugin as its kind's trait.
+#[derive(Debug, Clone)]
+pub enum Instance {
+    Isolator(Arc<PluginIsolator>),
+    Hook(Arc<PluginHook>),
 }
 
 impl Loaded {
@@ -81,8 +89,20 @@ impl Loaded {
         &self.manifest.name
     }
 
-    pub fn isolator(&self) -> Arc<dyn Isolator> {
-        self.isolator.clone()
+    /// The plugin, if it is an isolator.
+    pub fn isolator(&self) -> Option<Arc<dyn Isolator>> {
+        match &self.instance {
+            Instance::Isolator(isolator) => Some(isolator.clone()),
+            Instance::Hook(_) => None,
+        }
+    }
+
+    /// The plugin, if it is a hook.
+    pub fn hook(&self) -> Option<Arc<dyn Hook>> {
+        match &self.instance {
+            Instance::Hook(hook) => Some(hook.clone()),
+            Instance::Isolator(_) => None,
+        }
     }
 }
 
@@ -133,14 +153,14 @@ pub fn load(folder: &Path) -> Result<Loaded, LoadError> {
 
 /// Loads the plugin a parsed manifest describes.
 pub fn load_manifest(manifest: Manifest) -> Result<Loaded, LoadError> {
-    let (version, isolator) = open(&manifest).map_err(|problem| LoadError::Plugin {
+    let (version, instance) = open(&manifest).map_err(|problem| LoadError::Plugin {
         plugin: manifest.name.clone(),
         problem,
     })?;
     Ok(Loaded {
         manifest,
         version,
-        isolator: Arc::new(isolator),
+        instance,
     })
 }
 
@@ -160,7 +180,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn open(manifest: &Manifest) -> Result<(String, PluginIsolator), Problem> {
+fn open(manifest: &Manifest) -> Result<(String, Instance), Problem> {
     if manifest.runtime == Runtime::Wasm {
         return Err(Problem::WasmUnsupported);
     }
@@ -190,9 +210,7 @@ fn open(manifest: &Manifest) -> Result<(String, PluginIsolator), Problem> {
     if info.name != manifest.name {
         return Err(Problem::NameMismatch(info.name));
     }
-    let kind = match manifest.kind {
-        Kind::Isolator => "isolator",
-    };
+    let kind = manifest.kind.as_str();
     if !info.kinds.iter().any(|k| k == kind) {
         return Err(Problem::KindMismatch(kind.to_string()));
     }
@@ -202,6 +220,10 @@ fn open(manifest: &Manifest) -> Result<(String, PluginIsolator), Problem> {
     watchdog
         .run("configure", move || dylib.configure(API_VERSION, &config))
         .map_err(Problem::Configure)?;
-    let isolator = PluginIsolator::new(&manifest.name, Box::new(watchdog), manifest.policy);
-    Ok((info.version, isolator))
+    let (name, envelope, policy) = (&manifest.name, Box::new(watchdog), manifest.policy);
+    let instance = match manifest.kind {
+        Kind::Isolator => Instance::Isolator(Arc::new(PluginIsolator::new(name, envelope, policy))),
+        Kind::Hook => Instance::Hook(Arc::new(PluginHook::new(name, envelope, policy))),
+    };
+    Ok((info.version, instance))
 }

@@ -1,0 +1,318 @@
+//! The hooks of `--hooks`, called in that order at Mesos's agent hook
+//! points; each sees what the previous one returned.
+//!
+//! A hook decorates: its error is logged and the agent goes on as if it
+//! had not been called (Mesos's hook manager does the same). The plugin's
+//! failure policy has already turned a `fail_open` failure into "no
+//! change"; only a `fail_closed` pre-launch hook can fail a launch, as
+//! Mesos's Docker pre-launch hook can.
+//!
+//! Calls are synchronous and bounded by each plugin's watchdog. The
+//! decorators run on the agent loop, as Mesos's do on its actor, because
+//! what they change (a task's labels, an executor's environment) is
+//! recorded there before anything else happens to the task; the
+//! pre-launch hook runs with the launch, off the loop.
+
+use std::sync::Arc;
+
+use mesos_plugin_api::hook::{Decoration, Hook, PreLaunch};
+use mesos_plugin_api::host::Loaded;
+use mesos_proto::v1;
+
+#[derive(Clone, Default)]
+pub struct Hooks {
+    hooks: Arc<Vec<Arc<dyn Hook>>>,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.hooks.iter().map(|h| h.name()))
+            .finish()
+    }
+}
+
+impl Hooks {
+    pub fn new(hooks: Vec<Arc<dyn Hook>>) -> Self {
+        Self {
+            hooks: Arc::new(hooks),
+        }
+    }
+
+    /// The hook plugins `names` select, in that order. A name that is not
+    /// a loaded hook plugin is an error naming it.
+    pub fn resolve(names: &[String], plugins: &[Loaded]) -> Result<Self, String> {
+        let mut hooks = Vec::with_capacity(names.len());
+        for name in names {
+            let plugin = plugins.iter().find(|p| p.name() == name);
+            match plugin.map(|p| (p, p.hook())) {
+                Some((_, Some(hook))) => hooks.push(hook),
+                Some((plugin, None)) => {
+                    return Err(format!(
+                        "'{name}' is a plugin of kind '{}', not a hook",
+                        plugin.manifest.kind.as_str()
+                    ));
+                }
+                None => {
+                    let available: Vec<&str> = plugins
+                        .iter()
+                        .filter(|p| p.hook().is_some())
+                        .map(Loaded::name)
+                        .collect();
+                    let available = if available.is_empty() {
+                        "none loaded; hooks are plugins from --plugin_dir".to_string()
+                    } else {
+                        format!("loaded: {}", available.join(", "))
+                    };
+                    return Err(format!("unknown hook '{name}' ({available})"));
+                }
+            }
+        }
+        Ok(Self::new(hooks))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hooks.is_empty()
+    }
+
+    /// `slave_run_task_label_decorator`: replaces the task's labels with
+    /// each hook's answer in turn.
+    pub fn decorate_task_labels(
+        &self,
+        task: &mut v1::TaskInfo,
+        executor: &v1::ExecutorInfo,
+        framework: &v1::FrameworkInfo,
+        agent: &v1::AgentInfo,
+    ) {
+        for hook in self.hooks.iter() {
+            match hook.slave_run_task_label_decorator(task, executor, framework, agent) {
+                Ok(Some(labels)) => task.labels = Some(labels),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(task = %task.task_id.value, "labels not decorated: {e}"),
+            }
+        }
+    }
+
+    /// `slave_executor_environment_decorator`: replaces the executor's
+    /// environment with each hook's answer in turn.
+    pub fn decorate_executor_environment(&self, executor: &mut v1::ExecutorInfo) {
+        for hook in self.hooks.iter() {
+            match hook.slave_executor_environment_decorator(executor) {
+                Ok(Some(environment)) => {
+                    executor
+                        .command
+                        .get_or_insert_with(Default::default)
+                        .environment = Some(environment);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(
+                    executor = %executor.executor_id.value,
+                    "environment not decorated: {e}"
+                ),
+            }
+        }
+    }
+
+    /// `slave_pre_launch_decorator`: what every hook adds to the
+    /// container. An error (a `fail_closed` hook's failure) fails the
+    /// launch.
+    pub fn pre_launch(&self, mut launch: PreLaunch) -> Result<Decoration, String> {
+        for hook in self.hooks.iter() {
+            let added = hook
+                .slave_pre_launch_decorator(&launch)
+                .map_err(|e| format!("Failed to run the pre-launch hook: {e}"))?;
+            launch.added.merge(added);
+        }
+        Ok(launch.added)
+    }
+
+    /// `slave_task_status_decorator`: a status's labels and container
+    /// status, replaced by each hook's answer in turn.
+    pub fn decorate_status(&self, framework_id: &str, status: &mut v1::TaskStatus) {
+        for hook in self.hooks.iter() {
+            match hook.slave_task_status_decorator(framework_id, status) {
+                Ok(decoration) => {
+                    if let Some(labels) = decoration.labels {
+                        status.labels = Some(labels);
+                    }
+                    if let Some(container_status) = decoration.container_status {
+                        status.container_status = Some(container_status);
+                    }
+                }
+                Err(e) => tracing::warn!(
+                    task = %status.task_id.value,
+                    "status not decorated: {e}"
+                ),
+            }
+        }
+    }
+
+    /// `slave_remove_executor_hook`.
+    pub fn executor_removed(&self, framework: &v1::FrameworkInfo, executor: &v1::ExecutorInfo) {
+        for hook in self.hooks.iter() {
+            if let Err(e) = hook.slave_remove_executor_hook(framework, executor) {
+                tracing::warn!(executor = %executor.executor_id.value, "{e}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use mesos_plugin_api::adapter::{PluginHook, PluginIsolator, Policy};
+    use mesos_plugin_api::envelope::{Envelope, PluginError, Response};
+    use mesos_plugin_api::hook::{Containerizer, HookError};
+    use mesos_plugin_api::host::Instance;
+    use mesos_plugin_api::host::manifest::{Kind, Manifest, Runtime};
+
+    /// Appends `key=<its name>` to the labels and `<name>=1` to the
+    /// container's environment; fails when told to.
+    struct Tag(&'static str, bool);
+
+    impl Hook for Tag {
+        fn name(&self) -> &str {
+            self.0
+        }
+
+        fn slave_run_task_label_decorator(
+            &self,
+            task: &v1::TaskInfo,
+            _: &v1::ExecutorInfo,
+            _: &v1::FrameworkInfo,
+            _: &v1::AgentInfo,
+        ) -> Result<Option<v1::Labels>, HookError> {
+            if self.1 {
+                return Err(HookError::Failed {
+                    hook: self.0.into(),
+                    message: "broken".into(),
+                });
+            }
+            let mut labels = task.labels.clone().unwrap_or_default();
+            labels.labels.push(v1::Label {
+                key: "by".into(),
+                value: Some(self.0.into()),
+            });
+            Ok(Some(labels))
+        }
+
+        fn slave_pre_launch_decorator(&self, launch: &PreLaunch) -> Result<Decoration, HookError> {
+            Ok(Decoration {
+                env: vec![(self.0.into(), launch.added.env.len().to_string())],
+                labels: Vec::new(),
+            })
+        }
+    }
+
+    fn hooks(tags: Vec<Tag>) -> Hooks {
+        Hooks::new(
+            tags.into_iter()
+                .map(|t| Arc::new(t) as Arc<dyn Hook>)
+                .collect(),
+        )
+    }
+
+    /// A plugin of `kind` named `name` that answers nothing.
+    fn loaded(name: &str, kind: Kind) -> Loaded {
+        struct Silent;
+        impl Envelope for Silent {
+            fn call(&self, method: &str, _: &[u8]) -> Result<Response, PluginError> {
+                Err(PluginError::unimplemented(method))
+            }
+        }
+        let policy = Policy::default();
+        Loaded {
+            manifest: Manifest {
+                name: name.into(),
+                kind,
+                runtime: Runtime::Dylib,
+                artifact: "lib.so".into(),
+                sha256: String::new(),
+                api_versions: Vec::new(),
+                policy,
+                call_timeout: std::time::Duration::from_secs(1),
+                config: None,
+            },
+            version: "1".into(),
+            instance: match kind {
+                Kind::Isolator => Instance::Isolator(Arc::new(PluginIsolator::new(
+                    name,
+                    Box::new(Silent),
+                    policy,
+                ))),
+                Kind::Hook => {
+                    Instance::Hook(Arc::new(PluginHook::new(name, Box::new(Silent), policy)))
+                }
+            },
+        }
+    }
+
+    #[test]
+    fn names_resolve_to_loaded_hooks_in_order() {
+        let plugins = [
+            loaded("com.example.a", Kind::Hook),
+            loaded("com.example.iso", Kind::Isolator),
+            loaded("com.example.b", Kind::Hook),
+        ];
+        let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let hooks = Hooks::resolve(&names(&["com.example.b", "com.example.a"]), &plugins).unwrap();
+        assert_eq!(
+            format!("{hooks:?}"),
+            r#"["com.example.b", "com.example.a"]"#
+        );
+        let err = Hooks::resolve(&names(&["com.example.c"]), &plugins).unwrap_err();
+        assert_eq!(
+            err,
+            "unknown hook 'com.example.c' (loaded: com.example.a, com.example.b)"
+        );
+        let err = Hooks::resolve(&names(&["com.example.iso"]), &plugins).unwrap_err();
+        assert_eq!(
+            err,
+            "'com.example.iso' is a plugin of kind 'isolator', not a hook"
+        );
+        let err = Hooks::resolve(&names(&["com.example.a"]), &[]).unwrap_err();
+        assert!(err.contains("none loaded"), "{err}");
+    }
+
+    #[test]
+    fn decorators_chain_in_order_and_skip_failures() {
+        let chain = hooks(vec![Tag("a", false), Tag("broken", true), Tag("b", false)]);
+        let mut task = v1::TaskInfo::default();
+        chain.decorate_task_labels(
+            &mut task,
+            &Default::default(),
+            &Default::default(),
+            &Default::default(),
+        );
+        let by: Vec<_> = task
+            .labels
+            .unwrap()
+            .labels
+            .into_iter()
+            .map(|l| l.value.unwrap())
+            .collect();
+        assert_eq!(by, ["a", "b"]);
+    }
+
+    #[test]
+    fn pre_launch_hooks_see_what_earlier_ones_added() {
+        let chain = hooks(vec![Tag("a", false), Tag("b", false)]);
+        let added = chain
+            .pre_launch(PreLaunch {
+                containerizer: Containerizer::Mesos,
+                task: None,
+                executor: Default::default(),
+                container_id: "c".into(),
+                container_name: None,
+                sandbox_directory: "/s".into(),
+                mapped_sandbox_directory: "/s".into(),
+                added: Decoration::default(),
+            })
+            .unwrap();
+        assert_eq!(
+            added.env,
+            [("a".to_string(), "0".to_string()), ("b".into(), "1".into())]
+        );
+    }
+}

@@ -1,0 +1,130 @@
+//! The hook kind of the SDK: implement [`HookPlugin`] and write
+//! `export_hook!(MyHook);`. Each method is one of Mesos's agent hook
+//! points; leave out the ones you do not need (they answer
+//! "unimplemented", which the agent takes as "no change").
+
+use super::{PluginError, guarded, kind, method::hook as method, proto, run};
+use crate::abi::API_VERSION;
+use crate::envelope::{Envelope, Response};
+use proto::{
+    ExecutorEnvironmentDecoratorRequest, ExecutorEnvironmentDecoratorResponse,
+    PreLaunchDecoratorRequest, PreLaunchDecoratorResponse, RemoveExecutorRequest,
+    RemoveExecutorResponse, RunTaskLabelDecoratorRequest, RunTaskLabelDecoratorResponse,
+    TaskStatusDecoratorRequest, TaskStatusDecoratorResponse,
+};
+
+/// A hook written against the plugin envelope. One instance serves every
+/// call; the host makes one call at a time.
+pub trait HookPlugin: Default + Send + Sync + 'static {
+    /// Reverse-DNS name, the one `plugin.toml` and `--hooks` use.
+    const NAME: &'static str;
+    const VERSION: &'static str;
+
+    /// Called once after loading with the plugin's configuration bytes
+    /// (the manifest's `config` file, empty without one).
+    fn configure(&self, _config: &[u8]) -> Result<(), PluginError> {
+        Ok(())
+    }
+
+    /// The task's labels are replaced by the answer's, if set.
+    fn slave_run_task_label_decorator(
+        &self,
+        _request: RunTaskLabelDecoratorRequest,
+    ) -> Result<RunTaskLabelDecoratorResponse, PluginError> {
+        Err(PluginError::unimplemented(method::RUN_TASK_LABEL_DECORATOR))
+    }
+
+    /// The executor's environment is replaced by the answer's, if set.
+    fn slave_executor_environment_decorator(
+        &self,
+        _request: ExecutorEnvironmentDecoratorRequest,
+    ) -> Result<ExecutorEnvironmentDecoratorResponse, PluginError> {
+        Err(PluginError::unimplemented(
+            method::EXECUTOR_ENVIRONMENT_DECORATOR,
+        ))
+    }
+
+    /// The answer's variables and labels are added to the container.
+    fn slave_pre_launch_decorator(
+        &self,
+        _request: PreLaunchDecoratorRequest,
+    ) -> Result<PreLaunchDecoratorResponse, PluginError> {
+        Err(PluginError::unimplemented(method::PRE_LAUNCH_DECORATOR))
+    }
+
+    /// The status's labels and container status are replaced by the
+    /// answer's, where set.
+    fn slave_task_status_decorator(
+        &self,
+        _request: TaskStatusDecoratorRequest,
+    ) -> Result<TaskStatusDecoratorResponse, PluginError> {
+        Err(PluginError::unimplemented(method::TASK_STATUS_DECORATOR))
+    }
+
+    fn slave_remove_executor_hook(
+        &self,
+        _request: RemoveExecutorRequest,
+    ) -> Result<RemoveExecutorResponse, PluginError> {
+        Err(PluginError::unimplemented(method::REMOVE_EXECUTOR_HOOK))
+    }
+}
+
+/// What `describe` answers for `P`.
+pub fn hook_info<P: HookPlugin>() -> proto::PluginInfo {
+    proto::PluginInfo {
+        name: P::NAME.to_string(),
+        version: P::VERSION.to_string(),
+        kinds: vec![kind::HOOK.to_string()],
+        api_versions: vec![API_VERSION.to_string()],
+    }
+}
+
+/// Decodes the request of `method`, runs it, encodes the response.
+pub fn hook_dispatch<P: HookPlugin>(
+    plugin: &P,
+    method: &str,
+    request: &[u8],
+) -> Result<Vec<u8>, PluginError> {
+    match method {
+        method::RUN_TASK_LABEL_DECORATOR => run(method, request, |r| {
+            plugin.slave_run_task_label_decorator(r)
+        }),
+        method::EXECUTOR_ENVIRONMENT_DECORATOR => run(method, request, |r| {
+            plugin.slave_executor_environment_decorator(r)
+        }),
+        method::PRE_LAUNCH_DECORATOR => {
+            run(method, request, |r| plugin.slave_pre_launch_decorator(r))
+        }
+        method::TASK_STATUS_DECORATOR => {
+            run(method, request, |r| plugin.slave_task_status_decorator(r))
+        }
+        method::REMOVE_EXECUTOR_HOOK => {
+            run(method, request, |r| plugin.slave_remove_executor_hook(r))
+        }
+        other => Err(PluginError::unimplemented(other)),
+    }
+}
+
+/// A hook `P` called in the host's process: its built-in form.
+pub struct InProcessHook<P>(P);
+
+impl<P: HookPlugin> InProcessHook<P> {
+    /// Describes and configures `P` as a loader would.
+    pub fn new(config: &[u8]) -> Result<(proto::PluginInfo, Self), PluginError> {
+        let plugin = guarded(|| Ok(P::default()))?;
+        guarded(|| plugin.configure(config))?;
+        Ok((hook_info::<P>(), Self(plugin)))
+    }
+}
+
+impl<P: HookPlugin> Envelope for InProcessHook<P> {
+    fn call(&self, method: &str, request: &[u8]) -> Result<Response, PluginError> {
+        guarded(|| hook_dispatch(&self.0, method, request)).map(Response::from)
+    }
+}
+
+impl<P> std::fmt::Debug for InProcessHook<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InProcessHook")
+    }
+}

@@ -1,0 +1,140 @@
+//! An example hook plugin, written as a third party would, with only the
+//! public SDK. It marks what it touches:
+//! - every task gets the label `hooked=true`;
+//! - every executor's environment gets `HOOKED=1`;
+//! - every container gets `HOOKED=1` and `HOOKED_CONTAINERIZER=mesos` (or
+//!   `docker`) in its environment, and a Docker container the label
+//!   `hooked=true`;
+//! - every status update gets the label `hooked=true`.
+//!
+//! Configured with the text `panic` it panics in every hook instead, and
+//! with `hang` it never returns: fixtures showing that a failing hook does
+//! not stop a task.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use mesos_plugin_api::sdk::{HookPlugin, PluginError, mesos, proto};
+
+#[derive(Debug, Default)]
+pub struct LabelHook {
+    mode: AtomicU8,
+}
+
+const DECORATE: u8 = 0;
+const PANIC: u8 = 1;
+const HANG: u8 = 2;
+
+const LABEL: (&str, &str) = ("hooked", "true");
+const VAR: (&str, &str) = ("HOOKED", "1");
+
+impl LabelHook {
+    fn check(&self, hook: &str) {
+        match self.mode.load(Ordering::Relaxed) {
+            PANIC => panic!("{hook}: configured to panic"),
+            HANG => loop {
+                std::thread::park();
+            },
+            _ => {}
+        }
+    }
+}
+
+fn label((key, value): (&str, &str)) -> mesos::Label {
+    mesos::Label {
+        key: key.to_string(),
+        value: Some(value.to_string()),
+    }
+}
+
+impl HookPlugin for LabelHook {
+    const NAME: &'static str = "com.example.label_hook";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+
+    fn configure(&self, config: &[u8]) -> Result<(), PluginError> {
+        let mode = match std::str::from_utf8(config).map(str::trim) {
+            Ok("") => DECORATE,
+            Ok("panic") => PANIC,
+            Ok("hang") => HANG,
+            _ => {
+                return Err(PluginError::invalid(
+                    "the configuration is empty, 'panic' or 'hang'",
+                ));
+            }
+        };
+        self.mode.store(mode, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn slave_run_task_label_decorator(
+        &self,
+        request: proto::RunTaskLabelDecoratorRequest,
+    ) -> Result<proto::RunTaskLabelDecoratorResponse, PluginError> {
+        self.check("labels");
+        // The answer replaces the labels: keep the ones the task has.
+        let mut labels = request.task.and_then(|t| t.labels).unwrap_or_default();
+        labels.labels.push(label(LABEL));
+        Ok(proto::RunTaskLabelDecoratorResponse {
+            labels: Some(labels),
+        })
+    }
+
+    fn slave_executor_environment_decorator(
+        &self,
+        request: proto::ExecutorEnvironmentDecoratorRequest,
+    ) -> Result<proto::ExecutorEnvironmentDecoratorResponse, PluginError> {
+        self.check("environment");
+        // The answer replaces the environment: keep what it has.
+        let mut environment = request
+            .executor
+            .and_then(|e| e.command)
+            .and_then(|c| c.environment)
+            .unwrap_or_default();
+        environment.variables.push(mesos::environment::Variable {
+            name: VAR.0.to_string(),
+            value: Some(VAR.1.to_string()),
+            ..Default::default()
+        });
+        Ok(proto::ExecutorEnvironmentDecoratorResponse {
+            environment: Some(environment),
+        })
+    }
+
+    fn slave_pre_launch_decorator(
+        &self,
+        request: proto::PreLaunchDecoratorRequest,
+    ) -> Result<proto::PreLaunchDecoratorResponse, PluginError> {
+        use proto::pre_launch_decorator_request::Containerizer;
+        self.check("pre-launch");
+        let containerizer = match request.containerizer() {
+            Containerizer::Docker => "docker",
+            Containerizer::Mesos => "mesos",
+            Containerizer::Unknown => "unknown",
+        };
+        let var = |name: &str, value: &str| proto::EnvironmentVariable {
+            name: name.to_string(),
+            value: value.to_string(),
+        };
+        Ok(proto::PreLaunchDecoratorResponse {
+            env: vec![
+                var(VAR.0, VAR.1),
+                var("HOOKED_CONTAINERIZER", containerizer),
+            ],
+            labels: vec![label(LABEL)],
+        })
+    }
+
+    fn slave_task_status_decorator(
+        &self,
+        request: proto::TaskStatusDecoratorRequest,
+    ) -> Result<proto::TaskStatusDecoratorResponse, PluginError> {
+        self.check("status");
+        let mut labels = request.status.and_then(|s| s.labels).unwrap_or_default();
+        labels.labels.push(label(LABEL));
+        Ok(proto::TaskStatusDecoratorResponse {
+            labels: Some(labels),
+            container_status: None,
+        })
+    }
+}
+
+mesos_plugin_api::export_hook!(LabelHook);

@@ -1,0 +1,405 @@
+//! `--hooks` with a hook plugin built from `plugins/label-hook` with the
+//! public SDK only, as a third party would:
+//! - a mesos command task sees the variables the hook added to its
+//!   executor and container, the agent's /state shows the hook's label on
+//!   the task (each task of a group too), and the framework gets it on
+//!   the task's status;
+//! - a DOCKER task's Engine container gets the hook's variables and label;
+//! - an unknown hook name stops the agent at start, naming it;
+//! - a hook that panics or hangs is skipped: the task runs undecorated;
+//!   only a `fail_closed` pre-launch hook fails the launch.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use mesos_cli::scheduler_client::scalar;
+use mesos_proto::v1::{self, TaskState, container_info};
+use mesos_tests::cluster::{self, Cluster, Options};
+use mesos_tests::docker::{self, BUSYBOX};
+use mesos_tests::framework::Framework;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+const HOOK: &str = "com.example.label_hook";
+const LIB: &str = "liblabel_hook.so";
+
+/// Builds the hook plugin (once per test binary) into the target
+/// directory the tests run from, and returns that directory.
+fn plugin_libs() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let dir = cluster::bin_dir();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut command = Command::new(cargo);
+        command
+            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+            .args(["build", "--quiet", "-p", "label-hook", "--target-dir"])
+            .arg(dir.parent().unwrap());
+        if dir.ends_with("release") {
+            command.arg("--release");
+        }
+        assert!(command.status().unwrap().success(), "building the plugin");
+        dir
+    })
+}
+
+/// A `--plugin_dir` holding the hook, configured with `config`, with
+/// `extra` manifest lines.
+fn plugin_dir(config: &str, extra: &str) -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    let folder = root.path().join(HOOK);
+    std::fs::create_dir_all(&folder).unwrap();
+    let bytes = std::fs::read(plugin_libs().join(LIB)).unwrap();
+    std::fs::write(folder.join(LIB), &bytes).unwrap();
+    std::fs::write(folder.join("config.txt"), config).unwrap();
+    let sha = format!("{:x}", Sha256::digest(&bytes));
+    std::fs::write(
+        folder.join("plugin.toml"),
+        format!(
+            "name = \"{HOOK}\"\nkind = \"hook\"\nruntime = \"dylib\"\n\
+             artifact = \"{LIB}\"\nsha256 = \"{sha}\"\nconfig = \"config.txt\"\n{extra}"
+        ),
+    )
+    .unwrap();
+    root
+}
+
+fn cluster(dir: &Path, extra: &[&str]) -> Cluster {
+    let mut agent_flags = vec![
+        format!("--plugin_dir={}", dir.display()),
+        format!("--hooks={HOOK}"),
+    ];
+    agent_flags.extend(extra.iter().map(|s| s.to_string()));
+    Cluster::start_with(Options {
+        agent_flags,
+        ..Options::default()
+    })
+}
+
+fn task(id: &str, command: &str) -> v1::TaskInfo {
+    v1::TaskInfo {
+        name: id.into(),
+        task_id: v1::TaskId { value: id.into() },
+        resources: vec![scalar("cpus", 0.1), scalar("mem", 32.0)],
+        command: Some(v1::CommandInfo {
+            value: Some(command.into()),
+            ..Default::default()
+        }),
+        labels: Some(v1::Labels {
+            labels: vec![v1::Label {
+                key: "team".into(),
+                value: Some("a".into()),
+            }],
+        }),
+        ..Default::default()
+    }
+}
+
+/// Launches `task` and returns its terminal status.
+async fn run(framework: &mut Framework, task: v1::TaskInfo) -> v1::TaskStatus {
+    let id = task.task_id.value.clone();
+    framework.launch_tasks(vec![task]).await.unwrap();
+    framework
+        .wait_terminal(&[&id])
+        .await
+        .unwrap()
+        .remove(&id)
+        .unwrap()
+}
+
+/// The task `id` in the agent's /state, wherever it is listed.
+fn state_task(cluster: &Cluster, id: &str) -> Value {
+    fn find(value: &Value, id: &str) -> Option<Value> {
+        match value {
+            Value::Object(object) => {
+                if object.get("id").and_then(Value::as_str) == Some(id)
+                    && object.contains_key("executor_id")
+                {
+                    return Some(value.clone());
+                }
+                object.values().find_map(|v| find(v, id))
+            }
+            Value::Array(items) => items.iter().find_map(|v| find(v, id)),
+            _ => None,
+        }
+    }
+    let state = mesos_tests::raw_http::get(&cluster.agents[0], "/state").unwrap();
+    let state: Value = serde_json::from_slice(&state.body).unwrap();
+    find(&state, id).unwrap_or_else(|| panic!("task {id} not in the agent's state: {state}"))
+}
+
+fn labels(task: &Value) -> Vec<(String, String)> {
+    task["labels"]
+        .as_array()
+        .map(|labels| {
+            labels
+                .iter()
+                .map(|l| {
+                    let text = |k: &str| l[k].as_str().unwrap_or_default().to_string();
+                    (text("key"), text("value"))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn pair(k: &str, v: &str) -> (String, String) {
+    (k.to_string(), v.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mesos_task_gets_the_hooks_variables_and_label() {
+    let dir = plugin_dir("", "");
+    let cluster = cluster(dir.path(), &[]);
+    let mut framework = Framework::subscribe(&cluster.master, "hooks", false)
+        .await
+        .unwrap();
+    let status = run(
+        &mut framework,
+        task(
+            "hooked",
+            "test \"$HOOKED\" = 1 && test \"$HOOKED_CONTAINERIZER\" = mesos",
+        ),
+    )
+    .await;
+    assert_eq!(status.state(), TaskState::TaskFinished, "{status:?}");
+    // The hook's label follows the task's own.
+    assert_eq!(
+        labels(&state_task(&cluster, "hooked")),
+        [pair("team", "a"), pair("hooked", "true")]
+    );
+    // The status decorator labelled the update the framework got.
+    let status_labels = status.labels.unwrap_or_default().labels;
+    assert!(
+        status_labels
+            .iter()
+            .any(|l| l.key == "hooked" && l.value.as_deref() == Some("true")),
+        "{status_labels:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_task_of_a_group_gets_the_hooks_label() {
+    let dir = plugin_dir("", "");
+    let cluster = cluster(dir.path(), &[]);
+    let mut framework = Framework::subscribe(&cluster.master, "hooks", false)
+        .await
+        .unwrap();
+    let offer = framework.offer().await.unwrap();
+    let executor = v1::ExecutorInfo {
+        r#type: Some(v1::executor_info::Type::Default as i32),
+        executor_id: v1::ExecutorId {
+            value: "pod".into(),
+        },
+        resources: vec![scalar("cpus", 0.1), scalar("mem", 32.0)],
+        ..Default::default()
+    };
+    let tasks: Vec<_> = ["pod-a", "pod-b"]
+        .into_iter()
+        .map(|id| v1::TaskInfo {
+            agent_id: offer.agent_id.clone(),
+            ..task(id, "true")
+        })
+        .collect();
+    framework
+        .client
+        .launch_group(&offer.id, executor, tasks)
+        .await
+        .unwrap();
+    let done = framework.wait_terminal(&["pod-a", "pod-b"]).await.unwrap();
+    for (id, status) in done {
+        assert_eq!(status.state(), TaskState::TaskFinished, "{status:?}");
+        assert_eq!(
+            labels(&state_task(&cluster, &id)),
+            [pair("team", "a"), pair("hooked", "true")]
+        );
+    }
+}
+
+/// Tasks run undecorated beside a hook in failure `mode`.
+async fn failing_hook_is_skipped(mode: &str, extra: &str) {
+    let dir = plugin_dir(mode, extra);
+    let cluster = cluster(dir.path(), &[]);
+    let mut framework = Framework::subscribe(&cluster.master, "hooks", false)
+        .await
+        .unwrap();
+    // Twice: the second launch meets a quarantined or wedged hook.
+    for id in ["first", "second"] {
+        let status = run(&mut framework, task(id, "test -z \"$HOOKED\"")).await;
+        assert_eq!(status.state(), TaskState::TaskFinished, "{status:?}");
+        assert_eq!(labels(&state_task(&cluster, id)), [pair("team", "a")]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_hook_is_skipped_and_the_task_runs() {
+    failing_hook_is_skipped("panic", "").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_hook_is_skipped_at_its_timeout_and_the_task_runs() {
+    failing_hook_is_skipped("hang", "call_timeout_ms = 500\n").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fail_closed_pre_launch_hook_that_panics_fails_the_launch() {
+    let dir = plugin_dir(
+        "panic",
+        "failure_policy = \"fail_closed\"\nquarantine_after = 0\n",
+    );
+    let cluster = cluster(dir.path(), &[]);
+    let mut framework = Framework::subscribe(&cluster.master, "hooks", false)
+        .await
+        .unwrap();
+    let status = run(&mut framework, task("closed", "true")).await;
+    assert_eq!(status.state(), TaskState::TaskFailed, "{status:?}");
+    let message = status.message.clone().unwrap_or_default();
+    assert!(
+        message.contains(HOOK) && message.contains("pre-launch: configured to panic"),
+        "{status:?}"
+    );
+}
+
+#[test]
+fn an_unknown_hook_stops_the_agent_at_start_naming_it() {
+    let dir = plugin_dir("", "");
+    let out = agent_start_failure(&[
+        format!("--plugin_dir={}", dir.path().display()),
+        format!("--hooks={HOOK},com.example.missing"),
+    ]);
+    assert!(
+        out.contains("--hooks: unknown hook 'com.example.missing'"),
+        "{out}"
+    );
+    assert!(out.contains(HOOK), "the loaded hooks are listed: {out}");
+
+    let out = agent_start_failure(&[format!("--hooks={HOOK}")]);
+    assert!(
+        out.contains(&format!("unknown hook '{HOOK}'")),
+        "without --plugin_dir: {out}"
+    );
+}
+
+/// Starts an agent alone and returns its output once it exits.
+fn agent_start_failure(flags: &[String]) -> String {
+    let work = tempfile::tempdir().unwrap();
+    let mut child = Command::new(cluster::binary("mesos-agent"))
+        .arg(format!("--master=127.0.0.1:{}", cluster::free_port()))
+        .arg(format!("--work_dir={}", work.path().display()))
+        .arg("--ip=127.0.0.1")
+        .arg(format!("--port={}", cluster::free_port()))
+        .args(flags)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // An agent that started would run until killed: give it a bound.
+    for _ in 0..300 {
+        if child.try_wait().unwrap().is_some() {
+            let out = child.wait_with_output().unwrap();
+            assert!(!out.status.success());
+            return format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    panic!("the agent started with {flags:?}");
+}
+
+/// `docker inspect` of one field of a container, as JSON.
+fn inspect(container: &str, field: &str) -> Value {
+    let out = Command::new("docker")
+        .args(["inspect", "--format", &format!("{{{{json {field}}}}}")])
+        .arg(container)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "docker inspect {container}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_docker_container_gets_the_hooks_variables_and_label() {
+    if docker::require().await.is_none() {
+        return;
+    }
+    let dir = plugin_dir("", "");
+    let cluster = cluster(dir.path(), &["--containerizers=docker,mesos"]);
+    let mut framework = Framework::subscribe(&cluster.master, "hooks", false)
+        .await
+        .unwrap();
+    let mut task = task(
+        "docker",
+        "test \"$HOOKED\" = 1 && test \"$HOOKED_CONTAINERIZER\" = docker && sleep 600",
+    );
+    task.container = Some(v1::ContainerInfo {
+        r#type: container_info::Type::Docker as i32,
+        docker: Some(container_info::DockerInfo {
+            image: BUSYBOX.into(),
+            network: Some(container_info::docker_info::Network::Host as i32),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    framework.launch_tasks(vec![task]).await.unwrap();
+    let running = loop {
+        let status = framework
+            .next_update(Duration::from_secs(120))
+            .await
+            .unwrap();
+        assert!(!status.state().is_terminal(), "{status:?}");
+        if status.state() == TaskState::TaskRunning {
+            break status;
+        }
+    };
+    let container_id = running
+        .container_status
+        .as_ref()
+        .and_then(|c| c.container_id.as_ref())
+        .map(|id| id.value.clone())
+        .expect("the status names its container");
+    let name = format!("mesos-{container_id}");
+    let container_labels = inspect(&name, ".Config.Labels");
+    assert_eq!(container_labels["hooked"], "true", "{container_labels}");
+    assert_eq!(container_labels["team"], "a", "{container_labels}");
+    let env = inspect(&name, ".Config.Env");
+    let env: Vec<&str> = env
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(env.contains(&"HOOKED=1"), "{env:?}");
+    assert!(env.contains(&"HOOKED_CONTAINERIZER=docker"), "{env:?}");
+    assert_eq!(
+        labels(&state_task(&cluster, "docker")),
+        [pair("team", "a"), pair("hooked", "true")]
+    );
+
+    // Still running: the command's own checks of the variables passed.
+    framework
+        .client
+        .kill(&v1::TaskId {
+            value: "docker".into(),
+        })
+        .await
+        .unwrap();
+    let status = framework
+        .wait_terminal(&["docker"])
+        .await
+        .unwrap()
+        .remove("docker")
+        .unwrap();
+    assert_eq!(status.state(), TaskState::TaskKilled, "{status:?}");
+}
