@@ -187,7 +187,7 @@ impl Isolator for PluginIsolator {
             .iter()
             .map(|&flag| {
                 Namespace::from_clone_flag(flag).ok_or_else(|| IsolatorError::Failed {
-                    isolator: self.name,
+                    isolator: self.remote.name,
                     message: format!(
                         "prepare asked for namespace flag {flag:#x}, which is not one of CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWIPC"
                     ),
