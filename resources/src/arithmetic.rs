@@ -56,6 +56,10 @@ impl Resources {
         self.items.iter()
     }
 
+    pub fn as_slice(&self) -> &[v1::Resource] {
+        &self.items
+    }
+
     pub fn into_vec(self) -> Vec<v1::Resource> {
         self.items
     }

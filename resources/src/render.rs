@@ -1,6 +1,9 @@
 //! The flat renderings of the legacy state endpoints.
 
 use mesos_proto::v1::{self, value};
+use std::borrow::Cow;
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value, json};
 
 use crate::display::format_set;
@@ -18,59 +21,74 @@ enum Total {
 /// resources under `<name>_revocable`; cpus, gpus, mem and disk always
 /// present.
 pub fn state_json(resources: &Resources) -> Value {
-    let mut totals: Vec<(String, Total)> = ["cpus", "gpus", "mem", "disk"]
-        .into_iter()
-        .map(|name| (name.to_string(), Total::Scalar(0)))
-        .collect();
-    for r in resources.iter() {
-        let key = if r.revocable.is_some() {
-            format!("{}_revocable", r.name)
-        } else {
-            r.name.clone()
-        };
-        let i = match totals.iter().position(|(k, _)| *k == key) {
-            Some(i) => i,
-            None => {
-                let empty = match r.r#type() {
-                    value::Type::Ranges => Total::Ranges(Vec::new()),
-                    value::Type::Set => Total::Set(Vec::new()),
-                    value::Type::Scalar | value::Type::Text => Total::Scalar(0),
-                };
-                totals.push((key, empty));
-                totals.len() - 1
-            }
-        };
-        // An entry whose type disagrees with the first one of its name is
-        // malformed input; the first type decides.
-        match (&mut totals[i].1, r.r#type()) {
-            (Total::Scalar(sum), value::Type::Scalar) => {
-                let millis = r.scalar.as_ref().map(|s| scalar::to_millis(s.value));
-                *sum = sum.saturating_add(millis.unwrap_or(0));
-            }
-            (Total::Ranges(all), value::Type::Ranges) => {
-                all.extend(r.ranges.iter().flat_map(|x| x.range.iter().cloned()));
-                *all = ranges::coalesce(std::mem::take(all));
-            }
-            (Total::Set(all), value::Type::Set) => {
-                all.extend(r.set.iter().flat_map(|x| x.item.iter().cloned()));
-                all.sort();
-                all.dedup();
-            }
-            _ => {}
-        }
-    }
-    let out: Map<String, Value> = totals
-        .into_iter()
-        .map(|(key, total)| {
-            let v = match total {
-                Total::Scalar(millis) => json!(scalar::from_millis(millis)),
-                Total::Ranges(r) => json!(ranges::format(&r)),
-                Total::Set(items) => json!(format_set(&items)),
+    serde_json::to_value(StateJson(resources.as_slice())).unwrap_or(Value::Null)
+}
+
+/// [`state_json`] written straight to a serializer, for the large state
+/// endpoints that cannot afford a `Value` per entry.
+#[derive(Clone, Copy)]
+pub struct StateJson<'a>(pub &'a [v1::Resource]);
+
+impl StateJson<'_> {
+    fn totals(&self) -> Vec<(Cow<'_, str>, Total)> {
+        let mut totals: Vec<(Cow<'_, str>, Total)> = ["cpus", "gpus", "mem", "disk"]
+            .into_iter()
+            .map(|name| (Cow::Borrowed(name), Total::Scalar(0)))
+            .collect();
+        for r in self.0 {
+            let key: Cow<'_, str> = if r.revocable.is_some() {
+                Cow::Owned(format!("{}_revocable", r.name))
+            } else {
+                Cow::Borrowed(r.name.as_str())
             };
-            (key, v)
-        })
-        .collect();
-    Value::Object(out)
+            let i = match totals.iter().position(|(k, _)| *k == key) {
+                Some(i) => i,
+                None => {
+                    let empty = match r.r#type() {
+                        value::Type::Ranges => Total::Ranges(Vec::new()),
+                        value::Type::Set => Total::Set(Vec::new()),
+                        value::Type::Scalar | value::Type::Text => Total::Scalar(0),
+                    };
+                    totals.push((key, empty));
+                    totals.len() - 1
+                }
+            };
+            // An entry whose type disagrees with the first one of its name is
+            // malformed input; the first type decides.
+            match (&mut totals[i].1, r.r#type()) {
+                (Total::Scalar(sum), value::Type::Scalar) => {
+                    let millis = r.scalar.as_ref().map(|s| scalar::to_millis(s.value));
+                    *sum = sum.saturating_add(millis.unwrap_or(0));
+                }
+                (Total::Ranges(all), value::Type::Ranges) => {
+                    all.extend(r.ranges.iter().flat_map(|x| x.range.iter().cloned()));
+                    *all = ranges::coalesce(std::mem::take(all));
+                }
+                (Total::Set(all), value::Type::Set) => {
+                    all.extend(r.set.iter().flat_map(|x| x.item.iter().cloned()));
+                    all.sort();
+                    all.dedup();
+                }
+                _ => {}
+            }
+        }
+        totals
+    }
+}
+
+impl Serialize for StateJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let totals = self.totals();
+        let mut map = serializer.serialize_map(Some(totals.len()))?;
+        for (key, total) in &totals {
+            match total {
+                Total::Scalar(millis) => map.serialize_entry(key, &scalar::from_millis(*millis))?,
+                Total::Ranges(r) => map.serialize_entry(key, &ranges::format(r))?,
+                Total::Set(items) => map.serialize_entry(key, &format_set(items))?,
+            }
+        }
+        map.end()
+    }
 }
 
 /// `{"rack":"abc","level":10,"keys":"[1000-1500]"}`.

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use http::StatusCode;
+use http::{StatusCode, header};
 use serde_json::{Map, Value, json};
 
 use super::App;
@@ -24,9 +24,15 @@ pub async fn version() -> Json<Value> {
 }
 
 pub async fn state(State(app): State<App>) -> Response {
-    match app.handle.request(|reply| Command::State { reply }).await {
-        Ok(state) => Json(state).into_response(),
-        Err(e) => e.into_response(),
+    let snapshot = match app.handle.request(|reply| Command::State { reply }).await {
+        Ok(snapshot) => snapshot,
+        Err(e) => return e.into_response(),
+    };
+    // Large at scale: rendered on the blocking pool, not on the loop or
+    // an async worker.
+    match tokio::task::spawn_blocking(move || snapshot.render()).await {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(e) => ApiError::unavailable(format!("rendering the state failed: {e}")).into_response(),
     }
 }
 

@@ -77,11 +77,11 @@ impl Master {
             proto.agent_id = wire::agent_id(agent_id);
             framework.tasks.insert(
                 task.task_id.value.clone(),
-                Task {
+                std::sync::Arc::new(Task {
                     proto,
                     resources,
                     recovered: false,
-                },
+                }),
             );
             adopted
                 .tasks

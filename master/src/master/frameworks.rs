@@ -1,6 +1,7 @@
 //! Scheduler API calls: subscription, offers accepted and declined, kills,
 //! acknowledgements, reconciliation, messages, teardown.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mesos_plugin_api::allocator::FrameworkSpec;
@@ -562,11 +563,11 @@ impl Master {
         };
         framework.tasks.insert(
             task.task_id.value.clone(),
-            Task {
+            Arc::new(Task {
                 proto,
                 resources: needed,
                 recovered: false,
-            },
+            }),
         );
         let info = framework.info.clone();
         self.publish_task_added(framework_id, &task.task_id.value);
@@ -753,7 +754,9 @@ impl Master {
                 Instant::now(),
             );
         }
-        framework.completed_tasks.push_back(task.proto);
+        framework
+            .completed_tasks
+            .push_back(Arc::new(Arc::unwrap_or_clone(task).proto));
         while framework.completed_tasks.len() > self.config.max_completed_tasks_per_framework {
             framework.completed_tasks.pop_front();
         }
@@ -769,7 +772,7 @@ impl Master {
             TaskState::TaskLost
         };
         let reconciled: Vec<v1::TaskStatus> = if tasks.is_empty() {
-            framework.tasks.values().map(latest_status).collect()
+            framework.tasks.values().map(|t| latest_status(t)).collect()
         } else {
             tasks
                 .iter()
@@ -841,7 +844,8 @@ impl Master {
             );
         }
         self.allocator.remove_framework(framework_id);
-        for (_, mut task) in std::mem::take(&mut framework.tasks) {
+        for (_, task) in std::mem::take(&mut framework.tasks) {
+            let mut task = Arc::unwrap_or_clone(task);
             if !task.proto.state().is_terminal() {
                 let status = v1::TaskStatus {
                     task_id: task.proto.task_id.clone(),
@@ -858,7 +862,7 @@ impl Master {
                 self.counters.tasks_killed += 1;
                 self.publish_task_updated_of(framework_id, &task.proto);
             }
-            framework.completed_tasks.push_back(task.proto);
+            framework.completed_tasks.push_back(Arc::new(task.proto));
         }
         self.publish_framework_removed(&framework.info);
         framework.conn = None;

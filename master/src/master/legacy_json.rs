@@ -109,13 +109,13 @@ impl Master {
         }
     }
 
-    fn sorted_agents(&self) -> Vec<&Agent> {
+    pub(super) fn sorted_agents(&self) -> Vec<&Agent> {
         let mut agents: Vec<&Agent> = self.agents.values().collect();
         agents.sort_by(|a, b| a.id.cmp(&b.id));
         agents
     }
 
-    fn sorted_frameworks(&self) -> Vec<&Framework> {
+    pub(super) fn sorted_frameworks(&self) -> Vec<&Framework> {
         let mut frameworks: Vec<&Framework> = self.frameworks.values().collect();
         frameworks.sort_by(|a, b| a.id.cmp(&b.id));
         frameworks
@@ -130,7 +130,7 @@ impl Master {
                 .tasks
                 .values()
                 .map(|t| &t.proto)
-                .chain(framework.completed_tasks.iter());
+                .chain(framework.completed_tasks.iter().map(|t| &**t));
             for task in tasks {
                 let agent = task.agent_id.value.as_str();
                 let a = per_agent.entry(agent).or_default();
@@ -239,7 +239,7 @@ impl Master {
                 f.tasks
                     .values()
                     .map(|t| &t.proto)
-                    .chain(f.completed_tasks.iter())
+                    .chain(f.completed_tasks.iter().map(|t| &**t))
             })
             .filter(|t| {
                 query

@@ -20,6 +20,7 @@ mod task_groups;
 mod weights_quota;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -33,6 +34,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::error::ApiError;
 pub use legacy_json::{LegacyView, TaskQuery};
 pub use metrics::Counters;
+pub use state_json::StateSnapshot;
 
 /// Mesos's DEFAULT_HEARTBEAT_INTERVAL for scheduler streams.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
@@ -95,8 +97,9 @@ pub enum Command {
         agent_id: String,
         conn: u64,
     },
+    /// `/master/state`: a snapshot, rendered by the caller off the loop.
     State {
-        reply: oneshot::Sender<serde_json::Value>,
+        reply: oneshot::Sender<StateSnapshot>,
     },
     Metrics {
         reply: oneshot::Sender<serde_json::Value>,
@@ -185,7 +188,9 @@ pub(crate) struct Connection {
     tx: mpsc::Sender<Bytes>,
 }
 
-#[derive(Debug)]
+/// Shared with `/master/state` snapshots, which serialize off the loop;
+/// changed copy-on-write (`Arc::make_mut`) while a snapshot holds it.
+#[derive(Debug, Clone)]
 pub(crate) struct Task {
     /// The state view, as `/master/state` and reconciliation show it.
     proto: v1::Task,
@@ -209,8 +214,8 @@ pub(crate) struct Framework {
     /// Set while disconnected: removed if not back by then.
     failover_deadline: Option<Instant>,
     offers: BTreeSet<String>,
-    tasks: BTreeMap<String, Task>,
-    completed_tasks: VecDeque<v1::Task>,
+    tasks: BTreeMap<String, Arc<Task>>,
+    completed_tasks: VecDeque<Arc<v1::Task>>,
 }
 
 #[derive(Debug)]
@@ -429,7 +434,7 @@ impl Master {
                 self.agent_disconnected(&agent_id, conn)
             }
             Command::State { reply } => {
-                let _ = reply.send(self.state_json());
+                let _ = reply.send(self.state_snapshot());
             }
             Command::Metrics { reply } => {
                 let _ = reply.send(self.metrics_json());

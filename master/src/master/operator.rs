@@ -7,6 +7,7 @@
 //! queue is full is dropped rather than allowed to stall the loop.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::StatusCode;
@@ -325,7 +326,7 @@ impl Master {
                     tasks.push(task.proto.clone());
                 }
             }
-            completed_tasks.extend(framework.completed_tasks.iter().cloned());
+            completed_tasks.extend(framework.completed_tasks.iter().map(|t| (**t).clone()));
         }
         response::GetTasks {
             pending_tasks: Vec::new(),
@@ -433,7 +434,7 @@ impl Master {
         } else {
             TaskState::TaskLost
         };
-        let Some(task) = framework.tasks.get_mut(task_id) else {
+        let Some(task) = framework.tasks.get_mut(task_id).map(Arc::make_mut) else {
             return;
         };
         if task.proto.state().is_terminal() {

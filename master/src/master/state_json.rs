@@ -1,15 +1,136 @@
-//! `/master/state` in Mesos's legacy JSON shape.
+//! `/master/state` in Mesos's legacy JSON shape, and the agent, framework
+//! and task entries the older endpoints share with it.
+//!
+//! At scale the state is large (20k agents, 200k tasks: about 100 MB of
+//! JSON), so it is not built inside the master loop. The loop takes a
+//! [`StateSnapshot`]: tasks are shared (`Arc`), everything else is small
+//! and cloned. The snapshot is rendered on a blocking thread, written
+//! straight to bytes through `Serialize` views rather than through a
+//! `serde_json::Value` per field, while the loop goes on making offers.
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use mesos_proto::json::to_json;
 use mesos_proto::v1;
-use mesos_resources::{Resources, attributes_state_json, state_json};
+use mesos_resources::{Resources, StateJson, attributes_state_json, reserved_role};
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Map, Value, json};
 
-use super::{Agent, Framework, Master};
+use super::{Agent, Framework, Master, Task};
 use crate::wire;
 
+/// What an agent entry shows, taken from the loop.
+#[derive(Debug, Clone)]
+pub(super) struct AgentView {
+    id: String,
+    hostname: String,
+    port: i32,
+    attributes: Vec<v1::Attribute>,
+    pid: String,
+    registered_time: f64,
+    reregistered_time: Option<f64>,
+    total: Resources,
+    offered: Resources,
+    active: bool,
+    version: String,
+}
+
+/// What a framework entry shows, taken from the loop.
+#[derive(Debug, Clone)]
+pub(super) struct FrameworkView {
+    id: String,
+    info: v1::FrameworkInfo,
+    role: String,
+    multi_role: bool,
+    connected: bool,
+    registered_time: f64,
+    reregistered_time: Option<f64>,
+    unregistered_time: Option<f64>,
+    tasks: Vec<Arc<Task>>,
+    completed_tasks: Vec<Arc<v1::Task>>,
+    offers: Vec<OfferView>,
+    /// (agent, executor) of its custom executors.
+    executors: Vec<(String, v1::ExecutorInfo)>,
+}
+
+#[derive(Debug, Clone)]
+struct OfferView {
+    id: String,
+    agent_id: String,
+    resources: Resources,
+}
+
+/// Everything `/master/state` shows; [`StateSnapshot::render`] is the
+/// expensive part and runs off the loop.
+#[derive(Debug)]
+pub struct StateSnapshot {
+    /// The small top-level fields, in order.
+    head: Map<String, Value>,
+    agents: Vec<AgentView>,
+    frameworks: Vec<FrameworkView>,
+    completed_frameworks: Vec<FrameworkView>,
+    recovered_agents: Vec<Value>,
+}
+
+impl StateSnapshot {
+    /// The JSON document.
+    pub fn render(&self) -> Vec<u8> {
+        // Resources in use per agent, from the tasks (not kept by the loop).
+        let mut used: HashMap<&str, Resources> = HashMap::with_capacity(self.agents.len());
+        for task in self.frameworks.iter().flat_map(|f| &f.tasks) {
+            if !task.recovered {
+                used.entry(task.proto.agent_id.value.as_str())
+                    .or_default()
+                    .add(&task.resources);
+            }
+        }
+        let mut out = Vec::with_capacity(64 * 1024);
+        let mut serializer = serde_json::Serializer::new(&mut out);
+        // Writing to a Vec cannot fail and every value serializes.
+        let _ = self.write(&mut serializer, &used);
+        out
+    }
+
+    fn write<S: Serializer>(
+        &self,
+        serializer: S,
+        used: &HashMap<&str, Resources>,
+    ) -> Result<S::Ok, S::Error> {
+        let none = Resources::default();
+        let mut map = serializer.serialize_map(None)?;
+        for (key, value) in &self.head {
+            map.serialize_entry(key, value)?;
+        }
+        let slaves: Vec<AgentJson<'_>> = self
+            .agents
+            .iter()
+            .map(|view| AgentJson {
+                view,
+                used: used.get(view.id.as_str()).unwrap_or(&none),
+            })
+            .collect();
+        map.serialize_entry("slaves", &slaves)?;
+        map.serialize_entry("recovered_slaves", &self.recovered_agents)?;
+        let frameworks: Vec<FrameworkJson<'_>> =
+            self.frameworks.iter().map(FrameworkJson).collect();
+        map.serialize_entry("frameworks", &frameworks)?;
+        let completed: Vec<FrameworkJson<'_>> = self
+            .completed_frameworks
+            .iter()
+            .map(FrameworkJson)
+            .collect();
+        map.serialize_entry("completed_frameworks", &completed)?;
+        map.serialize_entry("orphan_tasks", &[(); 0])?;
+        map.serialize_entry("unregistered_frameworks", &[(); 0])?;
+        map.end()
+    }
+}
+
 impl Master {
-    pub(super) fn state_json(&self) -> Value {
+    /// Takes what `/master/state` shows: cheap enough for the loop.
+    pub(super) fn state_snapshot(&self) -> StateSnapshot {
         let info = &self.config.master_info;
         let flags: Map<String, Value> = self
             .config
@@ -17,98 +138,205 @@ impl Master {
             .iter()
             .map(|(k, v)| (k.clone(), json!(v)))
             .collect();
-        let mut agents: Vec<&Agent> = self.agents.values().collect();
-        agents.sort_by(|a, b| a.id.cmp(&b.id));
-        let mut frameworks: Vec<&Framework> = self.frameworks.values().collect();
-        frameworks.sort_by(|a, b| a.id.cmp(&b.id));
         let active = self.agents.values().filter(|a| a.link.is_some()).count();
-        let used = self.used_per_agent();
-        let mut state = json!({
-            "version": mesos_proto::MESOS_VERSION,
-            "build_date": crate::BUILD_DATE,
-            "build_time": 0,
-            "build_user": "",
-            "start_time": self.start_time,
-            "elected_time": self.start_time,
-            "id": self.id,
-            "pid": info.pid,
-            "hostname": info.hostname,
-            "capabilities": ["AGENT_UPDATE", "AGENT_DRAINING", "QUOTA_V2"],
-            "activated_slaves": active,
-            "deactivated_slaves": self.agents.len() - active,
-            "unreachable_slaves": self.unreachable_agents.len(),
-            "leader": info.pid,
-            "leader_info": to_json(info),
-            "flags": flags,
-            "slaves": agents
-                .iter()
-                .map(|a| self.agent_json(a, used.get(a.id.as_str())))
-                .collect::<Vec<_>>(),
-            "recovered_slaves": self.recovered_agents_json(),
-            "frameworks": frameworks.iter().map(|f| self.framework_json(f)).collect::<Vec<_>>(),
-            "completed_frameworks": self
+        let mut head = Map::new();
+        let mut put = |key: &str, value: Value| {
+            head.insert(key.to_string(), value);
+        };
+        put("version", json!(mesos_proto::MESOS_VERSION));
+        put("build_date", json!(crate::BUILD_DATE));
+        put("build_time", json!(0));
+        put("build_user", json!(""));
+        put("start_time", json!(self.start_time));
+        put("elected_time", json!(self.start_time));
+        put("id", json!(self.id));
+        put("pid", json!(info.pid));
+        put("hostname", json!(info.hostname));
+        put(
+            "capabilities",
+            json!(["AGENT_UPDATE", "AGENT_DRAINING", "QUOTA_V2"]),
+        );
+        put("activated_slaves", json!(active));
+        put("deactivated_slaves", json!(self.agents.len() - active));
+        put("unreachable_slaves", json!(self.unreachable_agents.len()));
+        put("leader", json!(info.pid));
+        put("leader_info", to_json(info));
+        put("flags", Value::Object(flags));
+        if let Some(cluster) = &self.config.cluster {
+            put("cluster", json!(cluster));
+        }
+        let mut frameworks: Vec<FrameworkView> = self
+            .sorted_frameworks()
+            .into_iter()
+            .map(|f| self.framework_entry(f))
+            .collect();
+        // Custom executors, gathered once rather than per framework.
+        let index: HashMap<&str, usize> = frameworks
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.id.as_str(), i))
+            .collect();
+        let mut executors: Vec<(usize, String, v1::ExecutorInfo)> = Vec::new();
+        for agent in self.agents.values() {
+            for ((fid, _), executor) in &agent.executors {
+                if let Some(&i) = index.get(fid.as_str()) {
+                    executors.push((i, agent.id.clone(), executor.clone()));
+                }
+            }
+        }
+        for (i, agent, executor) in executors {
+            frameworks[i].executors.push((agent, executor));
+        }
+        StateSnapshot {
+            head,
+            agents: self
+                .sorted_agents()
+                .into_iter()
+                .map(|a| self.agent_entry(a))
+                .collect(),
+            frameworks,
+            completed_frameworks: self
                 .completed_frameworks
                 .iter()
-                .map(|f| self.framework_json(f))
-                .collect::<Vec<_>>(),
-            "orphan_tasks": [],
-            "unregistered_frameworks": [],
-        });
-        if let (Some(cluster), Value::Object(map)) = (&self.config.cluster, &mut state) {
-            map.insert("cluster".into(), json!(cluster));
+                .map(|f| self.framework_entry(f))
+                .collect(),
+            recovered_agents: self.recovered_agents_json(),
         }
-        state
     }
 
+    pub(super) fn agent_entry(&self, agent: &Agent) -> AgentView {
+        AgentView {
+            id: agent.id.clone(),
+            hostname: agent.info.hostname.clone(),
+            port: agent.info.port(),
+            attributes: agent.info.attributes.clone(),
+            pid: agent.pid.clone(),
+            registered_time: agent.registered_time,
+            reregistered_time: agent.reregistered_time,
+            total: agent.total.clone(),
+            offered: self.agent_offered(&agent.id),
+            active: agent.link.is_some(),
+            version: agent.version.clone(),
+        }
+    }
+
+    /// A framework's view without its custom executors (see
+    /// [`Master::framework_executors`]).
+    fn framework_entry(&self, framework: &Framework) -> FrameworkView {
+        FrameworkView {
+            id: framework.id.clone(),
+            info: framework.info.clone(),
+            role: framework.role.clone(),
+            multi_role: framework.multi_role,
+            connected: framework.conn.is_some(),
+            registered_time: framework.registered_time,
+            reregistered_time: framework.reregistered_time,
+            unregistered_time: framework.unregistered_time,
+            tasks: framework.tasks.values().cloned().collect(),
+            completed_tasks: framework.completed_tasks.iter().cloned().collect(),
+            offers: framework
+                .offers
+                .iter()
+                .filter_map(|id| self.offers.get(id))
+                .map(|o| OfferView {
+                    id: o.id.clone(),
+                    agent_id: o.agent_id.clone(),
+                    resources: o.resources.clone(),
+                })
+                .collect(),
+            executors: Vec::new(),
+        }
+    }
+
+    /// A framework's view with its custom executors, for one framework.
+    fn framework_executors(&self, framework: &Framework) -> FrameworkView {
+        let mut view = self.framework_entry(framework);
+        for agent in self.agents.values() {
+            for ((fid, _), executor) in &agent.executors {
+                if *fid == framework.id {
+                    view.executors.push((agent.id.clone(), executor.clone()));
+                }
+            }
+        }
+        view
+    }
+
+    /// An agent entry of the older endpoints.
     pub(super) fn agent_json(&self, agent: &Agent, used: Option<&Resources>) -> Value {
-        let used = used.cloned().unwrap_or_default();
-        let offered = self.agent_offered(&agent.id);
-        let (reserved, unreserved) = split_reserved(&agent.total);
-        let mut slave = json!({
-            "id": agent.id,
-            "hostname": agent.info.hostname,
-            "port": agent.info.port(),
-            "attributes": attributes_state_json(&agent.info.attributes),
-            "pid": agent.pid,
-            "registered_time": agent.registered_time,
-            "resources": state_json(&agent.total),
-            "used_resources": state_json(&used),
-            "offered_resources": state_json(&offered),
-            "reserved_resources": reserved,
-            "unreserved_resources": state_json(&unreserved),
-            "active": agent.link.is_some(),
-            "deactivated": false,
-            "version": agent.version,
-            "capabilities": ["MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT"],
-        });
-        if let (Some(t), Value::Object(map)) = (agent.reregistered_time, &mut slave) {
-            map.insert("reregistered_time".into(), json!(t));
-        }
-        slave
+        let none = Resources::default();
+        let view = self.agent_entry(agent);
+        serde_json::to_value(AgentJson {
+            view: &view,
+            used: used.unwrap_or(&none),
+        })
+        .unwrap_or(Value::Null)
     }
 
+    /// A framework entry of the older endpoints.
     pub(super) fn framework_json(&self, framework: &Framework) -> Value {
-        let info = &framework.info;
+        serde_json::to_value(FrameworkJson(&self.framework_executors(framework)))
+            .unwrap_or(Value::Null)
+    }
+
+    /// Agents of the registry not yet back since this master started.
+    pub(super) fn recovered_agents_json(&self) -> Vec<Value> {
+        self.recovered_agents.values().map(to_json).collect()
+    }
+}
+
+struct AgentJson<'a> {
+    view: &'a AgentView,
+    used: &'a Resources,
+}
+
+impl Serialize for AgentJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let a = self.view;
+        let (reserved, unreserved) = split_reserved(&a.total);
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("id", &a.id)?;
+        map.serialize_entry("hostname", &a.hostname)?;
+        map.serialize_entry("port", &a.port)?;
+        map.serialize_entry("attributes", &attributes_state_json(&a.attributes))?;
+        map.serialize_entry("pid", &a.pid)?;
+        map.serialize_entry("registered_time", &a.registered_time)?;
+        if let Some(t) = a.reregistered_time {
+            map.serialize_entry("reregistered_time", &t)?;
+        }
+        map.serialize_entry("resources", &StateJson(a.total.as_slice()))?;
+        map.serialize_entry("used_resources", &StateJson(self.used.as_slice()))?;
+        map.serialize_entry("offered_resources", &StateJson(a.offered.as_slice()))?;
+        let reserved: Vec<(&str, StateJson<'_>)> = reserved
+            .iter()
+            .map(|(role, r)| (*role, StateJson(r.as_slice())))
+            .collect();
+        map.serialize_entry("reserved_resources", &Pairs(&reserved))?;
+        map.serialize_entry("unreserved_resources", &StateJson(unreserved.as_slice()))?;
+        map.serialize_entry("active", &a.active)?;
+        map.serialize_entry("deactivated", &false)?;
+        map.serialize_entry("version", &a.version)?;
+        map.serialize_entry(
+            "capabilities",
+            &["MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT"],
+        )?;
+        map.end()
+    }
+}
+
+struct FrameworkJson<'a>(&'a FrameworkView);
+
+impl Serialize for FrameworkJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let f = self.0;
+        let info = &f.info;
         let mut used = Resources::default();
-        for task in framework.tasks.values().filter(|t| !t.recovered) {
+        for task in f.tasks.iter().filter(|t| !t.recovered) {
             used.add(&task.resources);
         }
         let mut offered = Resources::default();
-        let offers: Vec<Value> = framework
-            .offers
-            .iter()
-            .filter_map(|id| self.offers.get(id))
-            .map(|o| {
-                offered.add(&o.resources);
-                json!({
-                    "id": o.id,
-                    "framework_id": o.framework_id,
-                    "slave_id": o.agent_id,
-                    "allocation_info": {"role": framework.role},
-                    "resources": state_json(&o.resources),
-                })
-            })
-            .collect();
+        for offer in &f.offers {
+            offered.add(&offer.resources);
+        }
         let mut both = used.clone();
         both.add(&offered);
         let capabilities: Vec<&str> = info
@@ -116,147 +344,183 @@ impl Master {
             .iter()
             .map(|c| c.r#type().as_str_name())
             .collect();
-        let mut executors = Vec::new();
-        for agent in self.agents.values() {
-            for ((fid, _), executor) in &agent.executors {
-                if *fid == framework.id {
-                    let mut e = to_json(executor);
-                    if let Value::Object(map) = &mut e {
-                        map.insert("slave_id".into(), json!(agent.id));
-                    }
-                    executors.push(e);
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("id", &f.id)?;
+        map.serialize_entry("name", &info.name)?;
+        if f.multi_role {
+            map.serialize_entry("roles", &info.roles)?;
+        } else {
+            map.serialize_entry("role", &f.role)?;
+        }
+        if let Some(p) = &info.principal {
+            map.serialize_entry("principal", p)?;
+        }
+        map.serialize_entry("used_resources", &StateJson(used.as_slice()))?;
+        map.serialize_entry("offered_resources", &StateJson(offered.as_slice()))?;
+        map.serialize_entry("resources", &StateJson(both.as_slice()))?;
+        map.serialize_entry("capabilities", &capabilities)?;
+        map.serialize_entry("hostname", info.hostname.as_deref().unwrap_or_default())?;
+        map.serialize_entry("webui_url", info.webui_url.as_deref().unwrap_or_default())?;
+        map.serialize_entry("active", &f.connected)?;
+        map.serialize_entry("connected", &f.connected)?;
+        map.serialize_entry("recovered", &false)?;
+        map.serialize_entry("user", &info.user)?;
+        map.serialize_entry("failover_timeout", &info.failover_timeout.unwrap_or(0.0))?;
+        map.serialize_entry("checkpoint", &info.checkpoint.unwrap_or(false))?;
+        map.serialize_entry("registered_time", &f.registered_time)?;
+        if let Some(t) = f.reregistered_time {
+            map.serialize_entry("reregistered_time", &t)?;
+        }
+        map.serialize_entry("unregistered_time", &f.unregistered_time.unwrap_or(0.0))?;
+        if let Some(labels) = &info.labels {
+            map.serialize_entry("labels", &to_json(labels)["labels"])?;
+        }
+        let tasks: Vec<TaskJson<'_>> = f.tasks.iter().map(|t| TaskJson(&t.proto)).collect();
+        map.serialize_entry("tasks", &tasks)?;
+        map.serialize_entry("unreachable_tasks", &[(); 0])?;
+        let completed: Vec<TaskJson<'_>> = f.completed_tasks.iter().map(|t| TaskJson(t)).collect();
+        map.serialize_entry("completed_tasks", &completed)?;
+        let offers: Vec<OfferJson<'_>> = f
+            .offers
+            .iter()
+            .map(|offer| OfferJson {
+                offer,
+                framework_id: &f.id,
+                role: &f.role,
+            })
+            .collect();
+        map.serialize_entry("offers", &offers)?;
+        let executors: Vec<Value> = f
+            .executors
+            .iter()
+            .map(|(agent_id, executor)| {
+                let mut e = to_json(executor);
+                if let Value::Object(map) = &mut e {
+                    map.insert("slave_id".into(), json!(agent_id));
                 }
-            }
-        }
-        let mut value = json!({
-            "id": framework.id,
-            "name": info.name,
-            "used_resources": state_json(&used),
-            "offered_resources": state_json(&offered),
-            "resources": state_json(&both),
-            "capabilities": capabilities,
-            "hostname": info.hostname.clone().unwrap_or_default(),
-            "webui_url": info.webui_url.clone().unwrap_or_default(),
-            "active": framework.conn.is_some(),
-            "connected": framework.conn.is_some(),
-            "recovered": false,
-            "user": info.user,
-            "failover_timeout": info.failover_timeout.unwrap_or(0.0),
-            "checkpoint": info.checkpoint.unwrap_or(false),
-            "registered_time": framework.registered_time,
-            "unregistered_time": framework.unregistered_time.unwrap_or(0.0),
-            "tasks": framework.tasks.values().map(|t| task_json(&t.proto)).collect::<Vec<_>>(),
-            "unreachable_tasks": [],
-            "completed_tasks": framework.completed_tasks.iter().map(task_json).collect::<Vec<_>>(),
-            "offers": offers,
-            "executors": executors,
-            "offer_constraints": {},
-        });
-        if let Value::Object(map) = &mut value {
-            if framework.multi_role {
-                map.insert("roles".into(), json!(info.roles));
-            } else {
-                map.insert("role".into(), json!(framework.role));
-            }
-            if let Some(p) = &info.principal {
-                map.insert("principal".into(), json!(p));
-            }
-            if let Some(t) = framework.reregistered_time {
-                map.insert("reregistered_time".into(), json!(t));
-            }
-            if let Some(labels) = &info.labels {
-                map.insert("labels".into(), to_json(labels)["labels"].clone());
-            }
-        }
-        value
+                e
+            })
+            .collect();
+        map.serialize_entry("executors", &executors)?;
+        map.serialize_entry("offer_constraints", &Map::new())?;
+        map.end()
+    }
+}
+
+struct OfferJson<'a> {
+    offer: &'a OfferView,
+    framework_id: &'a str,
+    role: &'a str,
+}
+
+impl Serialize for OfferJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(5))?;
+        map.serialize_entry("id", &self.offer.id)?;
+        map.serialize_entry("framework_id", self.framework_id)?;
+        map.serialize_entry("slave_id", &self.offer.agent_id)?;
+        map.serialize_entry("allocation_info", &json!({"role": self.role}))?;
+        map.serialize_entry("resources", &StateJson(self.offer.resources.as_slice()))?;
+        map.end()
     }
 }
 
 /// A task entry: Mesos's task JSON with resources flattened.
 pub fn task_json(task: &v1::Task) -> Value {
-    let resources = Resources::from(task.resources.clone());
-    let role = task
-        .resources
-        .iter()
-        .find_map(|r| r.allocation_info.as_ref().and_then(|a| a.role.clone()))
-        .or_else(|| task.resources.iter().find_map(|r| r.role.clone()))
-        .unwrap_or_else(|| "*".to_string());
-    let statuses: Vec<Value> = task
-        .statuses
-        .iter()
-        .map(|s| {
-            let mut status = json!({
-                "state": wire::task_state_name(s.state()),
-                "timestamp": s.timestamp.unwrap_or(0.0),
-            });
-            if let Value::Object(map) = &mut status {
-                if let Some(cs) = &s.container_status {
-                    map.insert("container_status".into(), to_json(cs));
-                }
-                if let Some(h) = s.healthy {
-                    map.insert("healthy".into(), json!(h));
-                }
-                if let Some(labels) = &s.labels {
-                    map.insert("labels".into(), to_json(labels)["labels"].clone());
-                }
-            }
-            status
-        })
-        .collect();
-    let mut value = json!({
-        "id": task.task_id.value,
-        "name": task.name,
-        "framework_id": task.framework_id.value,
-        "executor_id": task.executor_id.as_ref().map(|e| e.value.clone()).unwrap_or_default(),
-        "slave_id": task.agent_id.value,
-        "state": wire::task_state_name(task.state()),
-        "resources": state_json(&resources),
-        "role": role,
-        "statuses": statuses,
-    });
-    if let Value::Object(map) = &mut value {
+    serde_json::to_value(TaskJson(task)).unwrap_or(Value::Null)
+}
+
+struct TaskJson<'a>(&'a v1::Task);
+
+impl Serialize for TaskJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let task = self.0;
+        let role = task
+            .resources
+            .iter()
+            .find_map(|r| r.allocation_info.as_ref().and_then(|a| a.role.as_deref()))
+            .or_else(|| task.resources.iter().find_map(|r| r.role.as_deref()))
+            .unwrap_or("*");
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("id", &task.task_id.value)?;
+        map.serialize_entry("name", &task.name)?;
+        map.serialize_entry("framework_id", &task.framework_id.value)?;
+        map.serialize_entry(
+            "executor_id",
+            task.executor_id.as_ref().map_or("", |e| e.value.as_str()),
+        )?;
+        map.serialize_entry("slave_id", &task.agent_id.value)?;
+        map.serialize_entry("state", wire::task_state_name(task.state()))?;
+        map.serialize_entry("resources", &StateJson(&task.resources))?;
+        map.serialize_entry("role", role)?;
+        let statuses: Vec<StatusJson<'_>> = task.statuses.iter().map(StatusJson).collect();
+        map.serialize_entry("statuses", &statuses)?;
         if let Some(user) = &task.user {
-            map.insert("user".into(), json!(user));
+            map.serialize_entry("user", user)?;
         }
         if let Some(labels) = &task.labels {
-            map.insert("labels".into(), to_json(labels)["labels"].clone());
+            map.serialize_entry("labels", &to_json(labels)["labels"])?;
         }
         if let Some(c) = &task.container {
-            map.insert("container".into(), to_json(c));
+            map.serialize_entry("container", &to_json(&**c))?;
         }
         if let Some(d) = &task.discovery {
-            map.insert("discovery".into(), to_json(d));
+            map.serialize_entry("discovery", &to_json(&**d))?;
         }
         if let Some(h) = &task.health_check {
-            map.insert("health_check".into(), to_json(h));
+            map.serialize_entry("health_check", &to_json(&**h))?;
         }
+        map.end()
     }
-    value
+}
+
+struct StatusJson<'a>(&'a v1::TaskStatus);
+
+impl Serialize for StatusJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let s = self.0;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("state", wire::task_state_name(s.state()))?;
+        map.serialize_entry("timestamp", &s.timestamp.unwrap_or(0.0))?;
+        if let Some(cs) = &s.container_status {
+            map.serialize_entry("container_status", &to_json(cs))?;
+        }
+        if let Some(h) = s.healthy {
+            map.serialize_entry("healthy", &h)?;
+        }
+        if let Some(labels) = &s.labels {
+            map.serialize_entry("labels", &to_json(labels)["labels"])?;
+        }
+        map.end()
+    }
+}
+
+/// Key-value pairs as a JSON object.
+struct Pairs<'a, V>(&'a [(&'a str, V)]);
+
+impl<V: Serialize> Serialize for Pairs<'_, V> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
 }
 
 /// Reserved resources per role, and the unreserved rest.
-fn split_reserved(total: &Resources) -> (Value, Resources) {
-    let mut per_role: std::collections::BTreeMap<String, Vec<v1::Resource>> = Default::default();
+fn split_reserved(total: &Resources) -> (Vec<(&str, Resources)>, Resources) {
+    let mut per_role: std::collections::BTreeMap<&str, Vec<v1::Resource>> = Default::default();
     let mut unreserved = Vec::new();
     for r in total.iter() {
-        match mesos_resources::reserved_role(r) {
-            Some(role) => per_role
-                .entry(role.to_string())
-                .or_default()
-                .push(r.clone()),
+        match reserved_role(r) {
+            Some(role) => per_role.entry(role).or_default().push(r.clone()),
             None => unreserved.push(r.clone()),
         }
     }
-    let reserved: Map<String, Value> = per_role
+    let reserved = per_role
         .into_iter()
-        .map(|(role, res)| (role, state_json(&Resources::from(res))))
+        .map(|(role, res)| (role, Resources::from(res)))
         .collect();
-    (Value::Object(reserved), Resources::from(unreserved))
-}
-
-impl Master {
-    /// Agents of the registry not yet back since this master started.
-    pub(super) fn recovered_agents_json(&self) -> Vec<Value> {
-        self.recovered_agents.values().map(to_json).collect()
-    }
+    (reserved, Resources::from(unreserved))
 }
