@@ -1,0 +1,226 @@
+//! The `overlay` backend: mounts overlayfs with the layers' rootfs
+//! directories as `lowerdir` (topmost first) and a per-container `upper`
+//! and `work` directory. Needs root (CAP_SYS_ADMIN) and a kernel that takes
+//! several lower directories (>= 4.0).
+//!
+//! overlayfs reads whiteouts from the lower directories in its own format,
+//! so the first time a layer is mounted its recorded whiteouts are
+//! materialised in the layer: a `0/0` character device per deleted path and
+//! the `trusted.overlay.opaque=y` xattr on opaque directories. A marker file
+//! records that this was done. The copy backend skips those devices, so a
+//! layer serves both backends afterwards.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use nix::mount::{MntFlags, MsFlags};
+
+use crate::backend::{Backend, rootfs_dir};
+use crate::error::{Error, IoContext, Result};
+use crate::extract::ensure_parents;
+use crate::store::{Layer, write_atomically};
+
+pub const NAME: &str = "overlay";
+const MARKER: &str = "overlay-whiteouts";
+const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+/// The kernel copies mount options into one page.
+const MAX_OPTIONS: usize = 4095;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OverlayBackend;
+
+impl Backend for OverlayBackend {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn provision(&self, layers: &[Layer], container_dir: &Path) -> Result<PathBuf> {
+        if layers.is_empty() {
+            return Err(Error::format("image", "no layers to mount"));
+        }
+        for layer in layers {
+            materialise_whiteouts(layer)?;
+        }
+        let upper = container_dir.join("upper");
+        let work = container_dir.join("work");
+        let rootfs = rootfs_dir(container_dir);
+        for dir in [&upper, &work, &rootfs] {
+            fs::create_dir(dir).at(dir)?;
+        }
+        let lower: Vec<String> = layers
+            .iter()
+            .rev()
+            .map(|layer| option_path(&layer.rootfs()))
+            .collect::<Result<_>>()?;
+        let options = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            lower.join(":"),
+            option_path(&upper)?,
+            option_path(&work)?
+        );
+        if options.len() > MAX_OPTIONS {
+            return Err(Error::format(
+                "image",
+                format!(
+                    "{} layers make {} bytes of overlay options (kernel limit {MAX_OPTIONS}); use the copy backend or a shorter --docker_store_dir",
+                    layers.len(),
+                    options.len()
+                ),
+            ));
+        }
+        nix::mount::mount(
+            Some("overlay"),
+            &rootfs,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(options.as_str()),
+        )
+        .map_err(|e| Error::Mount {
+            action: "mount overlay on",
+            path: rootfs.clone(),
+            source: e.into(),
+        })?;
+        tracing::debug!(rootfs = %rootfs.display(), layers = layers.len(), "mounted overlay");
+        Ok(rootfs)
+    }
+
+    fn destroy(&self, container_dir: &Path) -> Result<()> {
+        let rootfs = rootfs_dir(container_dir);
+        if is_mount_point(&rootfs)? {
+            match nix::mount::umount2(&rootfs, MntFlags::empty()) {
+                Ok(()) => {}
+                Err(nix::errno::Errno::EBUSY) => {
+                    // Something still holds it (a lingering process's
+                    // cwd): detach now, the kernel frees it later.
+                    tracing::warn!(rootfs = %rootfs.display(), "rootfs busy; detaching it");
+                    nix::mount::umount2(&rootfs, MntFlags::MNT_DETACH).map_err(|e| {
+                        Error::Mount {
+                            action: "detach",
+                            path: rootfs.clone(),
+                            source: e.into(),
+                        }
+                    })?;
+                }
+                Err(e) => {
+                    return Err(Error::Mount {
+                        action: "unmount",
+                        path: rootfs,
+                        source: e.into(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// overlayfs splits its options on ',' and lower directories on ':'.
+fn option_path(path: &Path) -> Result<String> {
+    let text = path
+        .to_str()
+        .ok_or_else(|| Error::format("overlay path", format!("{} is not UTF-8", path.display())))?;
+    if text.contains([',', ':', '\\']) {
+        return Err(Error::format(
+            "overlay path",
+            format!("{text} contains ',', ':' or '\\', which overlayfs options cannot carry"),
+        ));
+    }
+    Ok(text.to_string())
+}
+
+/// Writes the layer's recorded whiteouts in overlayfs's format, once.
+/// Concurrent calls on one layer are harmless: each step is idempotent.
+pub fn materialise_whiteouts(layer: &Layer) -> Result<()> {
+    let marker = layer.dir.join(MARKER);
+    if marker.is_file() {
+        return Ok(());
+    }
+    let whiteouts = layer.whiteouts()?;
+    let root = layer.rootfs();
+    for deleted in &whiteouts.deleted {
+        let parts: Vec<String> = deleted.split('/').map(str::to_string).collect();
+        let Some((name, parents)) = parts.split_last() else {
+            continue;
+        };
+        let path = ensure_parents(&root, parents, deleted)?.join(name);
+        if fs::symlink_metadata(&path).is_ok() {
+            // The layer has its own entry there; it already hides the
+            // lower one.
+            continue;
+        }
+        match rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &path,
+            rustix::fs::FileType::CharacterDevice,
+            rustix::fs::Mode::empty(),
+            rustix::fs::makedev(0, 0),
+        ) {
+            Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+            Err(e) => return Err(Error::io(&path, io::Error::from(e))),
+        }
+    }
+    for dir in &whiteouts.opaque {
+        let parts: Vec<String> = dir
+            .split('/')
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect();
+        let path = ensure_parents(&root, &parts, dir)?;
+        rustix::fs::lsetxattr(&path, OPAQUE_XATTR, b"y", rustix::fs::XattrFlags::empty())
+            .map_err(|e| Error::io(&path, io::Error::from(e)))?;
+    }
+    write_atomically(&marker, b"")
+}
+
+/// Whether `path` is a mount point, from `/proc/self/mountinfo`.
+pub fn is_mount_point(path: &Path) -> Result<bool> {
+    let mountinfo = Path::new("/proc/self/mountinfo");
+    let text = fs::read_to_string(mountinfo).at(mountinfo)?;
+    let wanted = path.to_string_lossy();
+    Ok(text
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .any(|mount_point| unescape_octal(mount_point) == wanted))
+}
+
+/// mountinfo writes space, tab, newline and backslash as `\ooo`.
+fn unescape_octal(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len()
+            && let Some(value) = std::str::from_utf8(&bytes[i + 1..i + 4])
+                .ok()
+                .and_then(|digits| u8::from_str_radix(digits, 8).ok())
+        {
+            out.push(value);
+            i += 4;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unescapes_mountinfo_fields() {
+        assert_eq!(unescape_octal(r"/a\040b"), "/a b");
+        assert_eq!(unescape_octal(r"/plain"), "/plain");
+        assert_eq!(unescape_octal(r"/end\04"), r"/end\04");
+    }
+
+    #[test]
+    fn refuses_paths_overlay_options_cannot_carry() {
+        assert!(option_path(Path::new("/a:b")).is_err());
+        assert!(option_path(Path::new("/a,b")).is_err());
+        assert!(option_path(Path::new("/a/b")).is_ok());
+    }
+}
