@@ -161,29 +161,26 @@ impl DockerStore {
     /// The image's layers (extracted on first use) and runtime config. The
     /// caller holds a shared [`lock`](Self::lock).
     pub fn get(&self, reference: &ImageReference) -> Result<ImageInfo> {
-        let source = self.find_source(reference)?;
-        let (size, mtime_ns) = source_stamp(&source)?;
         let record_path = self.record_path(reference);
-        if let Some(record) = self.read_record(&record_path)
+        let record = self.read_record(&record_path);
+        let source = match self.find_source(reference) {
+            Ok(source) => source,
+            // Once stored, an image no longer needs its archive.
+            Err(error) => {
+                return match record.and_then(|r| self.cached(reference, r)) {
+                    Some(info) => Ok(info),
+                    None => Err(error),
+                };
+            }
+        };
+        let (size, mtime_ns) = source_stamp(&source)?;
+        if let Some(record) = record
             && record.source == source
             && record.source_size == size
             && record.source_mtime_ns == mtime_ns
+            && let Some(info) = self.cached(reference, record)
         {
-            let layers = record
-                .layers
-                .iter()
-                .map(|hex| Digest::from_hex(hex).map(|d| self.layer(&d)))
-                .collect::<Option<Vec<_>>>();
-            if let Some(layers) = layers
-                && layers.iter().all(|l| l.dir.join(WHITEOUTS_FILE).is_file())
-            {
-                tracing::debug!(image = %reference, "image found in the store");
-                return Ok(ImageInfo {
-                    reference: reference.clone(),
-                    layers,
-                    config: record.config,
-                });
-            }
+            return Ok(info);
         }
 
         let bundle = if source.is_dir() {
@@ -255,6 +252,24 @@ impl DockerStore {
             reference: reference.clone(),
             layers: digests.iter().map(|d| self.layer(d)).collect(),
             config: image.config,
+        })
+    }
+
+    /// The image from its record, if all its layers are still stored.
+    fn cached(&self, reference: &ImageReference, record: ImageRecord) -> Option<ImageInfo> {
+        let layers = record
+            .layers
+            .iter()
+            .map(|hex| Digest::from_hex(hex).map(|d| self.layer(&d)))
+            .collect::<Option<Vec<_>>>()?;
+        if !layers.iter().all(|l| l.dir.join(WHITEOUTS_FILE).is_file()) {
+            return None;
+        }
+        tracing::debug!(image = %reference, "image found in the store");
+        Some(ImageInfo {
+            reference: reference.clone(),
+            layers,
+            config: record.config,
         })
     }
 
