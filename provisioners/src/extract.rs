@@ -348,16 +348,14 @@ fn hardlink_source(root: &Path, target: &str, raw_path: &str) -> Result<PathBuf>
 
 fn chown<R: Read>(path: &Path, entry: &tar::Entry<'_, R>) -> Result<()> {
     let header = entry.header();
-    let (Ok(uid), Ok(gid)) = (header.uid(), header.gid()) else {
-        return Err(Error::format(
-            "layer",
-            format!("{}: bad owner", path.display()),
-        ));
-    };
+    // Some tools leave the owner fields empty; like GNU tar, read that as
+    // root rather than refusing the layer.
+    let uid = header.uid().unwrap_or(0);
+    let gid = header.gid().unwrap_or(0);
     let (Ok(uid), Ok(gid)) = (u32::try_from(uid), u32::try_from(gid)) else {
         return Err(Error::format(
             "layer",
-            format!("{}: owner out of range", path.display()),
+            format!("{}: owner {uid}:{gid} out of range", path.display()),
         ));
     };
     nix::unistd::fchownat(

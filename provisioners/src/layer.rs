@@ -58,7 +58,10 @@ pub fn unpack(bundle: &Bundle, layer: &LayerSource, root: &Path) -> Result<Unpac
         expected.verify(&blob_digest, format!("layer blob {}", layer.member))?;
     }
     if let Some(expected) = &layer.diff_id {
-        expected.verify(&diff_id, format!("uncompressed layer {}", layer.member))?;
+        expected.verify(
+            &diff_id,
+            format!("diff_id of layer {} (its uncompressed tar)", layer.member),
+        )?;
     }
     Ok(Unpacked {
         whiteouts,
