@@ -17,8 +17,9 @@ use serde_json::json;
 
 const APPLETS: [&str; 5] = ["sh", "echo", "cat", "ls", "true"];
 
-/// The busybox image as a `docker save` archive, or `None` (skipped).
-fn busybox_archive() -> Option<Vec<u8>> {
+/// A root filesystem with busybox and a few applets as a tar, or `None`
+/// (skipped) without `/bin/busybox`.
+fn busybox_rootfs() -> Option<Vec<u8>> {
     let busybox = Path::new("/bin/busybox");
     if !busybox.exists() {
         let reason = "/bin/busybox not found: apt-get install busybox-static";
@@ -50,7 +51,12 @@ fn busybox_archive() -> Option<Vec<u8>> {
             .append_link(&mut header, format!("bin/{applet}"), "busybox")
             .unwrap();
     }
-    let rootfs_layer = builder.into_inner().unwrap();
+    Some(builder.into_inner().unwrap())
+}
+
+/// The busybox image as a `docker save` archive built here, or `None`.
+fn busybox_archive() -> Option<Vec<u8>> {
+    let rootfs_layer = busybox_rootfs()?;
     let config_layer = LayerBuilder::new()
         .dir("etc/")
         .file("etc/hostname", b"busybox\n")
@@ -198,4 +204,83 @@ fn overlay_applies_whiteouts_and_layers_then_serve_copy() {
     assert!(!is_mount_point(&info.rootfs).unwrap());
     assert!(overlay.destroy("cp").unwrap());
     assert!(overlay.containers().unwrap().is_empty());
+}
+
+/// `docker` CLI output, or why it failed.
+fn docker(args: &[&str], stdin: Option<&[u8]>) -> Result<Vec<u8>, String> {
+    use std::io::Write;
+    let mut child = Command::new("docker")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("docker CLI: {e}"))?;
+    let mut input = child.stdin.take().unwrap();
+    if let Some(bytes) = stdin {
+        input.write_all(bytes).map_err(|e| e.to_string())?;
+    }
+    drop(input);
+    let output = child.wait_with_output().map_err(|e| e.to_string())?;
+    if output.status.success() {
+        Ok(output.stdout)
+    } else {
+        Err(format!(
+            "docker {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}
+
+/// The archive format Docker itself writes (Docker 25+: an OCI layout with
+/// `manifest.json` beside it), from a real `docker save`.
+#[test]
+fn real_docker_save_archive_with_overlay() {
+    if require_root("mounting overlayfs").is_none() {
+        return;
+    }
+    let Some(rootfs) = busybox_rootfs() else {
+        return;
+    };
+    if let Err(reason) = docker(&["version"], None) {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("no Docker Engine in CI: {reason}");
+        }
+        eprintln!("SKIPPED: no Docker Engine: {reason}");
+        return;
+    }
+    const IMAGE: &str = "mesos-provisioners-test/busybox:1";
+    docker(
+        &[
+            "import",
+            "--change",
+            r#"CMD ["sh"]"#,
+            "--change",
+            "ENV A=b",
+            "-",
+            IMAGE,
+        ],
+        Some(&rootfs),
+    )
+    .unwrap();
+    let world = World::new();
+    let archive = world.registry().join(format!("{IMAGE}.tar"));
+    std::fs::create_dir_all(archive.parent().unwrap()).unwrap();
+    docker(&["save", "-o", archive.to_str().unwrap(), IMAGE], None).unwrap();
+
+    let provisioner = world.provisioner("overlay");
+    let info = provisioner
+        .provision("saved", &ImageReference::parse(IMAGE).unwrap())
+        .unwrap();
+    let _guard = UnmountOnDrop(info.rootfs.clone());
+    assert_eq!(info.config.cmd, vec!["sh"]);
+    assert!(
+        info.config.env.contains(&"A=b".to_string()),
+        "{:?}",
+        info.config.env
+    );
+    assert_eq!(chroot_echo(&info.rootfs), "hi\n");
+    assert!(provisioner.destroy("saved").unwrap());
+    assert!(!is_mount_point(&info.rootfs).unwrap());
 }
