@@ -23,8 +23,10 @@
 //! error, so a refused layer leaves nothing behind.
 
 use std::collections::BTreeSet;
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
@@ -35,6 +37,8 @@ use crate::error::{Error, IoContext, Result};
 
 const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE_MARKER: &str = ".wh..wh..opq";
+/// Large layers log their progress every this many bytes.
+const PROGRESS_STEP: u64 = 256 << 20;
 /// aufs-internal entries (`.wh..wh.plnk`, `.wh..wh.aufs`) carry no meaning
 /// for the image and are skipped.
 const AUFS_META_PREFIX: &str = ".wh..wh.";
@@ -78,20 +82,35 @@ pub fn extract_layer(reader: impl Read, root: &Path) -> Result<(Whiteouts, Extra
         .map_err(|e| Error::format("layer", format!("not a tar stream: {e}")))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| Error::format("layer", format!("bad tar entry: {e}")))?;
-        let raw_path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        // Names are bytes: non-UTF-8 names are kept as they are; the lossy
+        // text is only for messages.
+        let path_bytes = entry.path_bytes().into_owned();
+        let raw_path = String::from_utf8_lossy(&path_bytes).into_owned();
         let kind = entry.header().entry_type();
         if matches!(kind, EntryType::XGlobalHeader | EntryType::XHeader) {
             continue;
         }
-        let components = relative_components(&raw_path)?;
+        let components = relative_components(Path::new(OsStr::from_bytes(&path_bytes)), &raw_path)?;
         let Some((name, parents)) = components.split_last() else {
             // The layer root itself (`./`): the container root keeps the
             // mode the backend gives it.
             continue;
         };
 
-        if let Some(target) = name.strip_prefix(WHITEOUT_PREFIX) {
-            let parent = parents.join("/");
+        if name.as_bytes().starts_with(WHITEOUT_PREFIX.as_bytes()) {
+            // The record is JSON text, so whiteouts must be UTF-8.
+            let utf8 = |part: &OsString| {
+                part.to_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| Error::unsafe_entry(&raw_path, "whiteout path is not UTF-8"))
+            };
+            let name = utf8(name)?;
+            let parent = parents
+                .iter()
+                .map(utf8)
+                .collect::<Result<Vec<_>>>()?
+                .join("/");
+            let target = &name[WHITEOUT_PREFIX.len()..];
             if name == OPAQUE_MARKER {
                 whiteouts.opaque.insert(parent);
             } else if name.starts_with(AUFS_META_PREFIX) {
@@ -145,7 +164,15 @@ pub fn extract_layer(reader: impl Read, root: &Path) -> Result<(Whiteouts, Extra
                     .custom_flags(nix::libc::O_NOFOLLOW)
                     .open(&path)
                     .at(&path)?;
+                let before = stats.bytes;
                 stats.bytes += io::copy(&mut entry, &mut file).at(&path)?;
+                if before / PROGRESS_STEP != stats.bytes / PROGRESS_STEP {
+                    tracing::info!(
+                        bytes = stats.bytes,
+                        entries = stats.entries,
+                        "extracting layer"
+                    );
+                }
                 if let Ok(mtime) = entry.header().mtime() {
                     let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime);
                     // Timestamps are cosmetic; a refusal here is not worth failing the layer.
@@ -160,7 +187,7 @@ pub fn extract_layer(reader: impl Read, root: &Path) -> Result<(Whiteouts, Extra
             }
             EntryType::Symlink => {
                 let target = link_target(&entry, &raw_path)?;
-                check_symlink_target(parents, &target, &raw_path)?;
+                check_symlink_target(parents.len(), &target, &raw_path)?;
                 remove_existing(&path)?;
                 std::os::unix::fs::symlink(&target, &path).at(&path)?;
                 if as_root {
@@ -208,11 +235,11 @@ pub fn extract_layer(reader: impl Read, root: &Path) -> Result<(Whiteouts, Extra
 }
 
 /// The normal components of an entry path; refuses absolute paths and `..`.
-pub(crate) fn relative_components(raw: &str) -> Result<Vec<String>> {
+pub(crate) fn relative_components(path: &Path, raw: &str) -> Result<Vec<OsString>> {
     let mut out = Vec::new();
-    for component in Path::new(raw).components() {
+    for component in path.components() {
         match component {
-            Component::Normal(part) => out.push(part.to_string_lossy().into_owned()),
+            Component::Normal(part) => out.push(part.to_os_string()),
             Component::CurDir => {}
             Component::RootDir | Component::Prefix(_) => {
                 return Err(Error::unsafe_entry(raw, "absolute path"));
@@ -227,10 +254,16 @@ pub(crate) fn relative_components(raw: &str) -> Result<Vec<String>> {
 
 /// Makes sure every parent of an entry is a real directory under `root`,
 /// creating missing ones, and refusing to pass through a symlink or a file.
-pub(crate) fn ensure_parents(root: &Path, parents: &[String], entry: &str) -> Result<PathBuf> {
+pub(crate) fn ensure_parents<P: AsRef<Path>>(
+    root: &Path,
+    parents: &[P],
+    entry: &str,
+) -> Result<PathBuf> {
     let mut dir = root.to_path_buf();
     for part in parents {
+        let part = part.as_ref();
         dir.push(part);
+        let part = part.display();
         match fs::symlink_metadata(&dir) {
             Ok(meta) if meta.is_dir() => {}
             Ok(meta) if meta.file_type().is_symlink() => {
@@ -277,23 +310,18 @@ fn remove_any(path: &Path) -> Result<()> {
     }
 }
 
-fn link_target<R: Read>(entry: &tar::Entry<'_, R>, raw_path: &str) -> Result<String> {
+fn link_target<R: Read>(entry: &tar::Entry<'_, R>, raw_path: &str) -> Result<PathBuf> {
     match entry.link_name_bytes() {
-        Some(bytes) if !bytes.is_empty() => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+        Some(bytes) if !bytes.is_empty() => Ok(PathBuf::from(OsStr::from_bytes(&bytes))),
         _ => Err(Error::unsafe_entry(raw_path, "link without a target")),
     }
 }
 
 /// Resolves `target` lexically from the symlink's directory (or from the
 /// layer root when absolute) and refuses it if it climbs above the root.
-fn check_symlink_target(parents: &[String], target: &str, raw_path: &str) -> Result<()> {
-    let target_path = Path::new(target);
-    let mut depth: usize = if target_path.is_absolute() {
-        0
-    } else {
-        parents.len()
-    };
-    for component in target_path.components() {
+fn check_symlink_target(link_depth: usize, target: &Path, raw_path: &str) -> Result<()> {
+    let mut depth: usize = if target.is_absolute() { 0 } else { link_depth };
+    for component in target.components() {
         match component {
             Component::Normal(_) => depth += 1,
             Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
@@ -301,7 +329,10 @@ fn check_symlink_target(parents: &[String], target: &str, raw_path: &str) -> Res
                 depth = depth.checked_sub(1).ok_or_else(|| {
                     Error::unsafe_entry(
                         raw_path,
-                        format!("symlink target '{target}' escapes the layer root"),
+                        format!(
+                            "symlink target '{}' escapes the layer root",
+                            target.display()
+                        ),
                     )
                 })?;
             }
@@ -312,11 +343,12 @@ fn check_symlink_target(parents: &[String], target: &str, raw_path: &str) -> Res
 
 /// The existing file a hardlink entry points to: an archive path inside the
 /// layer, reached without passing through a symlink, and not a directory.
-fn hardlink_source(root: &Path, target: &str, raw_path: &str) -> Result<PathBuf> {
-    let components = relative_components(target).map_err(|_| {
+fn hardlink_source(root: &Path, target: &Path, raw_path: &str) -> Result<PathBuf> {
+    let shown = target.display();
+    let components = relative_components(target, raw_path).map_err(|_| {
         Error::unsafe_entry(
             raw_path,
-            format!("hardlink target '{target}' escapes the layer root"),
+            format!("hardlink target '{shown}' escapes the layer root"),
         )
     })?;
     let Some((name, parents)) = components.split_last() else {
@@ -330,7 +362,7 @@ fn hardlink_source(root: &Path, target: &str, raw_path: &str) -> Result<PathBuf>
             _ => {
                 return Err(Error::unsafe_entry(
                     raw_path,
-                    format!("hardlink target '{target}' is not inside this layer"),
+                    format!("hardlink target '{shown}' is not inside this layer"),
                 ));
             }
         }
@@ -341,7 +373,7 @@ fn hardlink_source(root: &Path, target: &str, raw_path: &str) -> Result<PathBuf>
         Ok(_) => Err(Error::unsafe_entry(raw_path, "hardlink to a directory")),
         Err(_) => Err(Error::unsafe_entry(
             raw_path,
-            format!("hardlink target '{target}' is not inside this layer"),
+            format!("hardlink target '{shown}' is not inside this layer"),
         )),
     }
 }

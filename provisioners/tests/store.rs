@@ -133,6 +133,27 @@ fn oci_layout_directory_and_archive() {
 }
 
 #[test]
+fn non_utf8_names_are_kept_byte_for_byte() {
+    use std::os::unix::ffi::OsStrExt;
+    let world = World::new();
+    let layer = LayerBuilder::new()
+        .dir("data/")
+        .file_named_bytes(b"data/caf\xe9", b"latin-1")
+        .build();
+    let layers = vec![ImageLayer::plain(layer)];
+    world.add_archive("names:1", &docker_save("names:1", &layers, json!({})));
+    let info = world
+        .provisioner("copy")
+        .provision("c", &reference("names:1"))
+        .unwrap();
+    let name = std::ffi::OsStr::from_bytes(b"caf\xe9");
+    assert_eq!(
+        std::fs::read(info.rootfs.join("data").join(name)).unwrap(),
+        b"latin-1"
+    );
+}
+
+#[test]
 fn legacy_repositories_archive() {
     let world = World::new();
     let base = LayerBuilder::new().dir("bin/").file("bin/a", b"a").build();

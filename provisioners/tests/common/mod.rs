@@ -33,11 +33,22 @@ impl LayerBuilder {
     /// bypassing the tar crate's own path checks so hostile archives can be
     /// built.
     fn raw(&mut self, path: &str, kind: EntryType, mode: u32, link: Option<&str>, data: &[u8]) {
+        self.raw_bytes(path.as_bytes(), kind, mode, link, data);
+    }
+
+    fn raw_bytes(
+        &mut self,
+        path: &[u8],
+        kind: EntryType,
+        mode: u32,
+        link: Option<&str>,
+        data: &[u8],
+    ) {
         let mut header = Header::new_gnu();
         {
             let name = &mut header.as_old_mut().name;
             assert!(path.len() < name.len(), "test path too long");
-            name[..path.len()].copy_from_slice(path.as_bytes());
+            name[..path.len()].copy_from_slice(path);
         }
         if let Some(link) = link {
             let field = &mut header.as_old_mut().linkname;
@@ -66,6 +77,12 @@ impl LayerBuilder {
 
     pub fn file(mut self, path: &str, content: &[u8]) -> Self {
         self.raw(path, EntryType::Regular, 0o644, None, content);
+        self
+    }
+
+    /// A file whose name is raw bytes (not necessarily UTF-8).
+    pub fn file_named_bytes(mut self, path: &[u8], content: &[u8]) -> Self {
+        self.raw_bytes(path, EntryType::Regular, 0o644, None, content);
         self
     }
 
