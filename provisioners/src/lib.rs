@@ -22,6 +22,7 @@ pub mod error;
 pub mod extract;
 pub mod image;
 pub mod layer;
+pub mod mounts;
 pub mod provisioner;
 pub mod reference;
 pub mod store;

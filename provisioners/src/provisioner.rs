@@ -18,6 +18,7 @@ use crate::backend::{self, Backend};
 use crate::config::RuntimeConfig;
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
+use crate::mounts;
 use crate::reference::ImageReference;
 use crate::store::{DockerStore, PruneStats, write_atomically};
 
@@ -138,8 +139,14 @@ impl Provisioner {
         Ok(true)
     }
 
+    /// Mounts inside the rootfs (the containerizer's `/proc`, bind-mounted
+    /// sandboxes and volumes) go first, then the backend's own, and the
+    /// directory is deleted only once nothing is mounted below it: deleting
+    /// through a bind mount would delete host files.
     fn destroy_dir(&self, container_dir: &Path, backend: &dyn Backend) -> Result<()> {
+        mounts::unmount_below(&backend::rootfs_dir(container_dir))?;
         backend.destroy(container_dir)?;
+        mounts::unmount_below(container_dir)?;
         fs::remove_dir_all(container_dir).at(container_dir)
     }
 

@@ -12,7 +12,7 @@ use std::process::Command;
 
 use common::*;
 use mesos_provisioners::ImageReference;
-use mesos_provisioners::backend::overlay::is_mount_point;
+use mesos_provisioners::mounts::is_mount_point;
 use serde_json::json;
 
 const APPLETS: [&str; 5] = ["sh", "echo", "cat", "ls", "true"];
@@ -283,4 +283,46 @@ fn real_docker_save_archive_with_overlay() {
     assert_eq!(chroot_echo(&info.rootfs), "hi\n");
     assert!(provisioner.destroy("saved").unwrap());
     assert!(!is_mount_point(&info.rootfs).unwrap());
+}
+
+/// A host directory bind-mounted into a container's rootfs (as the
+/// containerizer does for sandboxes and volumes) is unmounted on destroy,
+/// never deleted through.
+#[test]
+fn destroy_unmounts_binds_inside_the_rootfs_before_deleting() {
+    if require_root("bind mounts").is_none() {
+        return;
+    }
+    for backend in ["copy", "overlay"] {
+        let world = World::new();
+        let layers = vec![ImageLayer::plain(LayerBuilder::new().dir("mnt/").build())];
+        world.add_archive("b:1", &docker_save("b:1", &layers, json!({})));
+        let provisioner = world.provisioner(backend);
+        let info = provisioner
+            .provision("c", &ImageReference::parse("b:1").unwrap())
+            .unwrap();
+        let _guard = UnmountOnDrop(info.rootfs.clone());
+        let target = info.rootfs.join("mnt");
+        nix::mount::mount(
+            Some(&world.path("outside")),
+            &target,
+            None::<&str>,
+            nix::mount::MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .unwrap();
+        let _bind_guard = UnmountOnDrop(target.clone());
+        assert!(target.join("victim").is_file());
+
+        assert!(provisioner.destroy("c").unwrap(), "{backend}");
+        assert!(
+            !is_mount_point(&target).unwrap(),
+            "{backend}: bind left mounted"
+        );
+        assert!(
+            !world.path("provisioner/containers/c").exists(),
+            "{backend}"
+        );
+        world.assert_outside_untouched();
+    }
 }

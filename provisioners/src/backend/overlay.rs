@@ -19,6 +19,7 @@ use nix::mount::{MntFlags, MsFlags};
 use crate::backend::{Backend, rootfs_dir};
 use crate::error::{Error, IoContext, Result};
 use crate::extract::ensure_parents;
+use crate::mounts::is_mount_point;
 use crate::store::{Layer, write_atomically};
 
 pub const NAME: &str = "overlay";
@@ -173,49 +174,9 @@ pub fn materialise_whiteouts(layer: &Layer) -> Result<()> {
     write_atomically(&marker, b"")
 }
 
-/// Whether `path` is a mount point, from `/proc/self/mountinfo`.
-pub fn is_mount_point(path: &Path) -> Result<bool> {
-    let mountinfo = Path::new("/proc/self/mountinfo");
-    let text = fs::read_to_string(mountinfo).at(mountinfo)?;
-    let wanted = path.to_string_lossy();
-    Ok(text
-        .lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .any(|mount_point| unescape_octal(mount_point) == wanted))
-}
-
-/// mountinfo writes space, tab, newline and backslash as `\ooo`.
-fn unescape_octal(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && i + 3 < bytes.len()
-            && let Some(value) = std::str::from_utf8(&bytes[i + 1..i + 4])
-                .ok()
-                .and_then(|digits| u8::from_str_radix(digits, 8).ok())
-        {
-            out.push(value);
-            i += 4;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn unescapes_mountinfo_fields() {
-        assert_eq!(unescape_octal(r"/a\040b"), "/a b");
-        assert_eq!(unescape_octal(r"/plain"), "/plain");
-        assert_eq!(unescape_octal(r"/end\04"), r"/end\04");
-    }
 
     #[test]
     fn refuses_paths_overlay_options_cannot_carry() {
