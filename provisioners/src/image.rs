@@ -253,10 +253,6 @@ fn select_manifest(
         ));
     }
     let wanted_tags = tag_candidates(reference);
-    let by_digest = reference
-        .digest
-        .as_ref()
-        .and_then(|d| manifests.iter().find(|m| m.digest == d.to_string()));
     let by_name = || {
         manifests.iter().find(|m| {
             m.annotations.as_ref().is_some_and(|a| {
@@ -279,19 +275,30 @@ fn select_manifest(
                 .is_some_and(|p| p.os == "linux" && p.architecture == arch)
         })
     };
-    let chosen = by_digest
-        .or_else(by_name)
-        .or_else(|| (manifests.len() == 1).then(|| &manifests[0]))
-        .or_else(by_platform)
-        .cloned()
-        .ok_or_else(|| Error::ImageNotFound {
-            image: reference.to_string(),
-            reason: format!(
-                "index.json in {} lists {} manifests and none matches",
-                bundle.describe(),
-                manifests.len()
-            ),
-        })?;
+    let named = manifests.iter().any(|m| {
+        m.annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key(REF_NAME) || a.contains_key(CONTAINERD_NAME))
+    });
+    let chosen = if let Some(digest) = &reference.digest {
+        // A pinned digest must be there; nothing else will do.
+        manifests.iter().find(|m| m.digest == digest.to_string())
+    } else {
+        by_name()
+            // The file name already chose the image.
+            .or_else(|| (manifests.len() == 1).then(|| &manifests[0]))
+            // A multi-platform index without names.
+            .or_else(|| if named { None } else { by_platform() })
+    }
+    .cloned()
+    .ok_or_else(|| Error::ImageNotFound {
+        image: reference.to_string(),
+        reason: format!(
+            "index.json in {} lists {} manifests and none matches",
+            bundle.describe(),
+            manifests.len()
+        ),
+    })?;
     match chosen.media_type.as_str() {
         OCI_INDEX | DOCKER_LIST => {
             let bytes = read_blob(bundle, &chosen, "index")?;

@@ -154,6 +154,51 @@ fn non_utf8_names_are_kept_byte_for_byte() {
 }
 
 #[test]
+fn oci_index_selects_by_tag_digest_and_refuses_strangers() {
+    let world = World::new();
+    let layout = world.registry().join("multi:v1");
+    std::fs::create_dir_all(&layout).unwrap();
+    let v1 = vec![ImageLayer::plain(
+        LayerBuilder::new().file("v", b"1").build(),
+    )];
+    oci_layout(&layout, "v1", &v1, json!({"Cmd": ["one"]}));
+    let first_index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let v2 = vec![ImageLayer::plain(
+        LayerBuilder::new().file("v", b"2").build(),
+    )];
+    oci_layout(&layout, "v2", &v2, json!({"Cmd": ["two"]}));
+    // One index naming both images (blobs of both are in the layout).
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let v2_manifest = index["manifests"][0].clone();
+    index["manifests"] = json!([first_index["manifests"][0].clone(), v2_manifest.clone()]);
+    std::fs::write(layout.join("index.json"), index.to_string()).unwrap();
+    // The same layout under other names.
+    for name in ["multi:v2", "multi:v3"] {
+        std::os::unix::fs::symlink(&layout, world.registry().join(name)).unwrap();
+    }
+    let v2_digest = v2_manifest["digest"].as_str().unwrap().to_string();
+    std::os::unix::fs::symlink(&layout, world.registry().join(format!("multi@{v2_digest}")))
+        .unwrap();
+
+    let provisioner = world.provisioner("copy");
+    let one = provisioner.provision("a", &reference("multi:v1")).unwrap();
+    assert_eq!(one.config.cmd, vec!["one"]);
+    let two = provisioner.provision("b", &reference("multi:v2")).unwrap();
+    assert_eq!(two.config.cmd, vec!["two"]);
+    let pinned = provisioner
+        .provision("c", &reference(&format!("multi@{v2_digest}")))
+        .unwrap();
+    assert_eq!(pinned.config.cmd, vec!["two"]);
+    // A tag the index does not name is not silently replaced by another.
+    let error = provisioner
+        .provision("d", &reference("multi:v3"))
+        .unwrap_err();
+    assert!(matches!(error, Error::ImageNotFound { .. }), "{error}");
+}
+
+#[test]
 fn legacy_repositories_archive() {
     let world = World::new();
     let base = LayerBuilder::new().dir("bin/").file("bin/a", b"a").build();
