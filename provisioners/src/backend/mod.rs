@@ -35,7 +35,46 @@ pub fn by_name(name: &str) -> Result<Box<dyn Backend>> {
     }
 }
 
+/// Mesos's choice when `--image_provisioner_backend` is not given:
+/// `overlay` where it can work (root, and a store on a filesystem overlayfs
+/// accepts as a lower layer), else `copy`. (`aufs` and `bind` are not
+/// built.)
+pub fn default_name(store_dir: &Path) -> &'static str {
+    // `f_type`'s integer type differs between targets.
+    #[allow(clippy::useless_conversion)]
+    let filesystem = nix::sys::statfs::statfs(store_dir)
+        .map(|s| i64::from(s.filesystem_type().0))
+        .ok();
+    choose_default(nix::unistd::geteuid().is_root(), filesystem)
+}
+
+/// Filesystems overlayfs refuses or mishandles as lower layers: btrfs,
+/// aufs, overlayfs itself, zfs, eCryptfs.
+const NO_OVERLAY: [i64; 5] = [0x9123_683e, 0x6175_6673, 0x794c_7630, 0x2fc1_2fc1, 0xf15f];
+
+fn choose_default(root: bool, filesystem: Option<i64>) -> &'static str {
+    match filesystem {
+        Some(fs) if root && !NO_OVERLAY.contains(&fs) => overlay::NAME,
+        _ => copy::NAME,
+    }
+}
+
 /// Where backends put the container's root filesystem.
 pub(crate) fn rootfs_dir(container_dir: &Path) -> PathBuf {
     container_dir.join("rootfs")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_overlay_only_as_root_on_a_supported_filesystem() {
+        const EXT4: i64 = 0xef53;
+        const OVERLAYFS: i64 = 0x794c_7630;
+        assert_eq!(choose_default(true, Some(EXT4)), "overlay");
+        assert_eq!(choose_default(false, Some(EXT4)), "copy");
+        assert_eq!(choose_default(true, Some(OVERLAYFS)), "copy");
+        assert_eq!(choose_default(true, None), "copy");
+    }
 }
