@@ -116,7 +116,13 @@ impl Bundle {
             Bundle::Dir(root) => {
                 let relative = normalize(name).ok_or_else(|| self.missing(name))?;
                 let path = root.join(relative);
-                let file = File::open(&path).map_err(|_| self.missing(name))?;
+                let file = File::open(&path).map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::NotFound {
+                        self.missing(name)
+                    } else {
+                        Error::io(&path, e)
+                    }
+                })?;
                 let size = file.metadata().at(&path)?.len();
                 Ok((Box::new(file), size))
             }

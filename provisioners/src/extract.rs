@@ -173,9 +173,11 @@ pub fn extract_layer(reader: impl Read, root: &Path) -> Result<(Whiteouts, Extra
                         "extracting layer"
                     );
                 }
-                if let Ok(mtime) = entry.header().mtime() {
-                    let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime);
-                    // Timestamps are cosmetic; a refusal here is not worth failing the layer.
+                // Timestamps are cosmetic: one out of range or refused is
+                // not worth failing the layer.
+                if let Some(when) = entry.header().mtime().ok().and_then(|secs| {
+                    std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(secs))
+                }) {
                     let _ = file.set_modified(when);
                 }
                 drop(file);
