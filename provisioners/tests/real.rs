@@ -267,7 +267,10 @@ fn real_docker_save_archive_with_overlay() {
     let world = World::new();
     let archive = world.registry().join(format!("{IMAGE}.tar"));
     std::fs::create_dir_all(archive.parent().unwrap()).unwrap();
-    docker(&["save", "-o", archive.to_str().unwrap(), IMAGE], None).unwrap();
+    let saved = docker(&["save", "-o", archive.to_str().unwrap(), IMAGE], None);
+    // Each run imports anew; leave no image behind either way.
+    let _ = docker(&["rmi", IMAGE], None);
+    saved.unwrap();
 
     let provisioner = world.provisioner("overlay");
     let info = provisioner

@@ -623,3 +623,45 @@ fn recover_destroys_unknown_containers() {
     assert_eq!(destroyed, vec!["orphan"]);
     assert_eq!(restarted.containers().unwrap(), vec!["known"]);
 }
+
+/// Damaged archives (truncated anywhere, bytes flipped) give errors, never
+/// a panic, and never leave a partial layer behind.
+#[test]
+fn damaged_archives_fail_cleanly() {
+    let world = World::new();
+    let layers = two_layer_image();
+    let archive = docker_save("dmg:1", &layers, two_layer_runtime());
+    let provisioner = world.provisioner("copy");
+    let store = world.path("store/layers");
+    let mut outcomes = (0, 0);
+    let step = (archive.len() / 40).max(1);
+    for (i, cut) in (0..archive.len()).step_by(step).enumerate() {
+        let mut damaged = archive[..cut].to_vec();
+        if i % 2 == 1 {
+            // Also flip a byte inside what is left.
+            if let Some(byte) = damaged.get_mut(cut / 2) {
+                *byte ^= 0x5a;
+            }
+        }
+        world.add_archive("dmg:1", &damaged);
+        let id = format!("c{i}");
+        match provisioner.provision(&id, &reference("dmg:1")) {
+            Ok(_) => {
+                outcomes.0 += 1;
+                provisioner.destroy(&id).unwrap();
+            }
+            Err(_) => outcomes.1 += 1,
+        }
+        // Every stored layer is a whole, verified one.
+        for entry in std::fs::read_dir(&store).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            assert!(
+                layers.iter().any(|l| sha256(&l.tar).hex() == name),
+                "unexpected layer {name} in the store"
+            );
+        }
+        assert_eq!(world.staging_count(), 0);
+    }
+    assert!(outcomes.1 > 0, "no damaged archive was refused");
+    world.assert_outside_untouched();
+}
