@@ -6,13 +6,18 @@
 //!   (`docker save` archives, OCI layouts and OCI archives) into a
 //!   content-addressed layer cache, checking digests on the way.
 //! - [`extract`] unpacks layers without ever writing outside the layer.
-//! - Backends assemble a container rootfs from layers: `copy` or `overlay`.
-//! - [`Provisioner`] ties them together per container and prunes unused
-//!   images.
+//! - [`backend`]s assemble a container rootfs from layers: `copy` or
+//!   `overlay`. Whiteouts are stored as a neutral record beside each layer
+//!   (see [`extract`]); `overlay` turns them into overlayfs whiteouts on
+//!   first mount.
+//! - [`Provisioner`] ties them together per container (provision, destroy,
+//!   recover) and prunes unused images. Destroy unmounts anything left
+//!   inside a container's directory ([`mounts`]) before deleting it.
 //!
 //! Everything takes its root directories as arguments, so the code runs
 //! against temporary directories in tests; only the overlay backend needs
-//! root (to mount).
+//! root (to mount). The API is synchronous (file system work); an async
+//! caller runs it on a blocking thread.
 
 pub mod backend;
 pub mod bundle;
