@@ -199,6 +199,62 @@ fn oci_index_selects_by_tag_digest_and_refuses_strangers() {
 }
 
 #[test]
+fn docker_25_save_format_with_blob_paths() {
+    let world = World::new();
+    let layers = two_layer_image();
+    let archive = docker_save_oci("new:1", &layers, two_layer_runtime());
+    world.add_archive("new:1", &archive);
+    let info = world
+        .provisioner("copy")
+        .provision("c", &reference("new:1"))
+        .unwrap();
+    assert_two_layer_rootfs(&info.rootfs);
+    assert_eq!(info.config.user.as_deref(), Some("nobody"));
+
+    // The blob name is its digest: a recompressed blob is caught even
+    // though its tar (diff_id) is unchanged.
+    let world = World::new();
+    let mut layers = two_layer_image();
+    let recompressed = {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        std::io::Write::write_all(&mut encoder, &layers[1].tar).unwrap();
+        encoder.finish().unwrap()
+    };
+    let honest_name = sha256(&layers[1].blob()).hex().to_string();
+    let mut archive = docker_save_oci("new:1", &layers, two_layer_runtime());
+    // Swap the gzip stream inside the archive for the recompressed one,
+    // under the old name (tar sizes differ, so rebuild the archive).
+    let mut rebuilt = tar::Builder::new(Vec::new());
+    let mut reader = tar::Archive::new(&archive[..]);
+    for entry in reader.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().into_owned();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+        if path.ends_with(&honest_name) {
+            data = recompressed.clone();
+        }
+        let mut header = entry.header().clone();
+        header.set_size(data.len() as u64);
+        header.set_cksum();
+        rebuilt.append_data(&mut header, &path, &data[..]).unwrap();
+    }
+    archive = rebuilt.into_inner().unwrap();
+    layers.clear();
+    world.add_archive("new:1", &archive);
+    let error = world
+        .provisioner("copy")
+        .provision("c", &reference("new:1"))
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("digest mismatch for layer blob"),
+        "{error}"
+    );
+}
+
+#[test]
 fn legacy_repositories_archive() {
     let world = World::new();
     let base = LayerBuilder::new().dir("bin/").file("bin/a", b"a").build();

@@ -295,6 +295,30 @@ pub fn oci_layout(dir: &Path, tag: &str, layers: &[ImageLayer], runtime: Value) 
     std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
 }
 
+/// A `docker save` archive as Docker >= 25 writes it: an OCI layout plus a
+/// `manifest.json` whose config and layers are `blobs/sha256/<hex>`.
+pub fn docker_save_oci(repo_tag: &str, layers: &[ImageLayer], runtime: Value) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let tag = repo_tag.rsplit_once(':').unwrap().1;
+    oci_layout(dir.path(), tag, layers, runtime.clone());
+    let config = serde_json::to_vec(&image_config(layers, runtime)).unwrap();
+    let layer_names: Vec<String> = layers
+        .iter()
+        .map(|l| format!("blobs/sha256/{}", sha256(&l.blob()).hex()))
+        .collect();
+    let manifest = json!([{
+        "Config": format!("blobs/sha256/{}", sha256(&config).hex()),
+        "RepoTags": [repo_tag],
+        "Layers": layer_names,
+    }]);
+    std::fs::write(
+        dir.path().join("manifest.json"),
+        serde_json::to_vec(&manifest).unwrap(),
+    )
+    .unwrap();
+    tar_dir(dir.path())
+}
+
 /// A tar of a directory tree (an OCI archive from an OCI layout).
 pub fn tar_dir(dir: &Path) -> Vec<u8> {
     let mut builder = tar::Builder::new(Vec::new());
