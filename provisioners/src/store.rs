@@ -312,9 +312,12 @@ impl DockerStore {
             let entry = entry.at(&layers_dir)?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if !retained.contains(&name) {
-                let path = entry.path();
                 tracing::info!(layer = %name, "removing unused layer");
-                fs::remove_dir_all(&path).at(&path)?;
+                // Out of `layers/` in one step first: a crash halfway through
+                // the deletion must not leave a half layer that looks whole.
+                let doomed = self.staging_dir().join(format!("removing-{name}"));
+                fs::rename(entry.path(), &doomed).at(entry.path())?;
+                fs::remove_dir_all(&doomed).at(&doomed)?;
                 stats.layers_removed += 1;
             }
         }
