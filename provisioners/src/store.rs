@@ -27,6 +27,7 @@
 use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
@@ -207,6 +208,9 @@ impl DockerStore {
                 .at(self.staging_dir())?;
             let rootfs = staging.path().join(LAYER_ROOTFS);
             fs::create_dir(&rootfs).at(&rootfs)?;
+            // Not left to the umask: the top layer's root becomes the
+            // container's `/`.
+            fs::set_permissions(&rootfs, fs::Permissions::from_mode(0o755)).at(&rootfs)?;
             let unpacked = unpack(&image.bundle, layer, &rootfs)?;
             let whiteouts_path = staging.path().join(WHITEOUTS_FILE);
             let whiteouts = serde_json::to_vec(&unpacked.whiteouts)

@@ -12,6 +12,7 @@
 
 use std::fs;
 use std::io;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use nix::mount::{MntFlags, MsFlags};
@@ -49,6 +50,9 @@ impl Backend for OverlayBackend {
         for dir in [&upper, &work, &rootfs] {
             fs::create_dir(dir).at(dir)?;
         }
+        // The upper directory's mode becomes that of the container's `/`;
+        // not left to the umask.
+        fs::set_permissions(&upper, fs::Permissions::from_mode(0o755)).at(&upper)?;
         let lower: Vec<String> = layers
             .iter()
             .rev()
