@@ -329,3 +329,49 @@ fn destroy_unmounts_binds_inside_the_rootfs_before_deleting() {
         world.assert_outside_untouched();
     }
 }
+
+/// More layers than one page of mount(2) options can name: mounted through
+/// the new mount API, in the right order.
+#[test]
+fn overlay_with_more_layers_than_mount_options_fit() {
+    if require_root("mounting overlayfs").is_none() {
+        return;
+    }
+    const LAYERS: usize = 60;
+    let layers: Vec<ImageLayer> = (0..LAYERS)
+        .map(|i| {
+            let mut layer = LayerBuilder::new()
+                .file(&format!("f{i}"), format!("{i}").as_bytes())
+                .file("top", format!("{i}").as_bytes());
+            // Each layer deletes the previous layer's own file; the first
+            // layer's stays.
+            if i > 1 {
+                layer = layer.whiteout(&format!("f{}", i - 1));
+            }
+            ImageLayer::plain(layer.build())
+        })
+        .collect();
+    let world = World::new();
+    world.add_archive("many:1", &docker_save("many:1", &layers, json!({})));
+    let provisioner = world.provisioner("overlay");
+    let info = match provisioner.provision("m", &ImageReference::parse("many:1").unwrap()) {
+        Ok(info) => info,
+        // Kernels before 6.8 have no `lowerdir+`: the error says so.
+        Err(error) if error.to_string().contains("new mount API failed") => {
+            eprintln!("SKIPPED: kernel without fsconfig lowerdir+: {error}");
+            return;
+        }
+        Err(error) => panic!("{error}"),
+    };
+    let _guard = UnmountOnDrop(info.rootfs.clone());
+    assert_eq!(info.layers.len(), LAYERS);
+    let read = |name: &str| std::fs::read_to_string(info.rootfs.join(name)).ok();
+    assert_eq!(read("top").as_deref(), Some("59"), "topmost layer must win");
+    assert_eq!(read("f0").as_deref(), Some("0"));
+    assert_eq!(read(&format!("f{}", LAYERS - 1)).as_deref(), Some("59"));
+    for i in 1..LAYERS - 1 {
+        assert_eq!(read(&format!("f{i}")), None, "f{i} was whited out");
+    }
+    assert!(provisioner.destroy("m").unwrap());
+    assert!(!is_mount_point(&info.rootfs).unwrap());
+}

@@ -58,34 +58,7 @@ impl Backend for OverlayBackend {
             .rev()
             .map(|layer| option_path(&layer.rootfs()))
             .collect::<Result<_>>()?;
-        let options = format!(
-            "lowerdir={},upperdir={},workdir={}",
-            lower.join(":"),
-            option_path(&upper)?,
-            option_path(&work)?
-        );
-        if options.len() > MAX_OPTIONS {
-            return Err(Error::format(
-                "image",
-                format!(
-                    "{} layers make {} bytes of overlay options (kernel limit {MAX_OPTIONS}); use the copy backend or a shorter --docker_store_dir",
-                    layers.len(),
-                    options.len()
-                ),
-            ));
-        }
-        nix::mount::mount(
-            Some("overlay"),
-            &rootfs,
-            Some("overlay"),
-            MsFlags::empty(),
-            Some(options.as_str()),
-        )
-        .map_err(|e| Error::Mount {
-            action: "mount overlay on",
-            path: rootfs.clone(),
-            source: e.into(),
-        })?;
+        mount_overlay(&lower, &option_path(&upper)?, &option_path(&work)?, &rootfs)?;
         tracing::debug!(rootfs = %rootfs.display(), layers = layers.len(), "mounted overlay");
         Ok(rootfs)
     }
@@ -118,6 +91,75 @@ impl Backend for OverlayBackend {
         }
         Ok(())
     }
+}
+
+/// Mounts with mount(2) when the options fit in its one page, else through
+/// the new mount API, which takes one lower directory per call (`lowerdir+`,
+/// Linux >= 6.8): images with many layers need it.
+fn mount_overlay(lower: &[String], upper: &str, work: &str, target: &Path) -> Result<()> {
+    let options = format!(
+        "lowerdir={},upperdir={upper},workdir={work}",
+        lower.join(":")
+    );
+    let failed = |source: io::Error| Error::Mount {
+        action: "mount overlay on",
+        path: target.to_path_buf(),
+        source,
+    };
+    if options.len() <= MAX_OPTIONS {
+        return nix::mount::mount(
+            Some("overlay"),
+            target,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(options.as_str()),
+        )
+        .map_err(|e| failed(e.into()));
+    }
+    tracing::debug!(
+        layers = lower.len(),
+        bytes = options.len(),
+        "overlay options exceed one page; using fsconfig lowerdir+"
+    );
+    mount_layer_by_layer(lower, upper, work, target).map_err(|e| {
+        failed(io::Error::new(
+            e.kind(),
+            format!(
+                "{} layers need {} bytes of mount options (limit {MAX_OPTIONS}) and the new mount API failed: {e}; use the copy backend",
+                lower.len(),
+                options.len()
+            ),
+        ))
+    })
+}
+
+fn mount_layer_by_layer(
+    lower: &[String],
+    upper: &str,
+    work: &str,
+    target: &Path,
+) -> io::Result<()> {
+    use rustix::mount::{
+        FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags, fsconfig_create,
+        fsconfig_set_string, fsmount, fsopen, move_mount,
+    };
+    let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
+    // Appended in order, so topmost first, as in `lowerdir=`.
+    for dir in lower {
+        fsconfig_set_string(&fs, "lowerdir+", dir.as_str())?;
+    }
+    fsconfig_set_string(&fs, "upperdir", upper)?;
+    fsconfig_set_string(&fs, "workdir", work)?;
+    fsconfig_create(&fs)?;
+    let mount = fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())?;
+    move_mount(
+        &mount,
+        "",
+        rustix::fs::CWD,
+        target,
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )?;
+    Ok(())
 }
 
 /// overlayfs splits its options on ',' and lower directories on ':'.
