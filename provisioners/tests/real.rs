@@ -375,3 +375,34 @@ fn overlay_with_more_layers_than_mount_options_fit() {
     assert!(provisioner.destroy("m").unwrap());
     assert!(!is_mount_point(&info.rootfs).unwrap());
 }
+
+/// After an agent restart, recover unmounts and removes the rootfs of
+/// containers the agent no longer knows, and keeps the known ones mounted.
+#[test]
+fn recover_unmounts_unknown_overlay_containers() {
+    if require_root("mounting overlayfs").is_none() {
+        return;
+    }
+    let world = World::new();
+    let layers = vec![ImageLayer::plain(
+        LayerBuilder::new().file("f", b"1").build(),
+    )];
+    world.add_archive("r:1", &docker_save("r:1", &layers, json!({})));
+    let image = ImageReference::parse("r:1").unwrap();
+    let provisioner = world.provisioner("overlay");
+    let known = provisioner.provision("known", &image).unwrap();
+    let _known_guard = UnmountOnDrop(known.rootfs.clone());
+    let orphan = provisioner.provision("orphan", &image).unwrap();
+    let _orphan_guard = UnmountOnDrop(orphan.rootfs.clone());
+
+    let restarted = world.provisioner("overlay");
+    assert_eq!(
+        restarted.recover(&["known".to_string()]).unwrap(),
+        vec!["orphan"]
+    );
+    assert!(!is_mount_point(&orphan.rootfs).unwrap());
+    assert!(!world.path("provisioner/containers/orphan").exists());
+    assert!(is_mount_point(&known.rootfs).unwrap());
+    assert_eq!(std::fs::read(known.rootfs.join("f")).unwrap(), b"1");
+    assert!(restarted.destroy("known").unwrap());
+}
