@@ -432,20 +432,16 @@ async fn bad_calls_get_a_4xx_saying_what_is_wrong() {
     );
     assert_eq!(no_agent.status, 404, "{}", no_agent.text());
 
-    // Calls waiting for the allocator's side name themselves.
-    for kind in [
-        call::Type::ReserveResources,
-        call::Type::UnreserveResources,
-        call::Type::CreateVolumes,
-        call::Type::DestroyVolumes,
+    // Operations on resources without their body name the missing field.
+    for (kind, field) in [
+        (call::Type::ReserveResources, "reserve_resources"),
+        (call::Type::UnreserveResources, "unreserve_resources"),
+        (call::Type::CreateVolumes, "create_volumes"),
+        (call::Type::DestroyVolumes, "destroy_volumes"),
     ] {
         let refused = post(&cluster, Format::Json, &simple(kind));
-        assert_eq!(refused.status, 501, "{kind:?}: {}", refused.text());
-        assert!(
-            refused.text().contains(kind.as_str_name()),
-            "{}",
-            refused.text()
-        );
+        assert_eq!(refused.status, 400, "{kind:?}: {}", refused.text());
+        assert!(refused.text().contains(field), "{}", refused.text());
     }
 
     // None of it hurt the master.
@@ -973,8 +969,8 @@ async fn legacy_endpoints_keep_mesos_shapes() {
     assert!(!text.contains('/'), "{text}");
 
     let reserve = raw_http::request(&cluster.master, "POST", "/master/reserve", &[], b"").unwrap();
-    assert_eq!(reserve.status, 501, "{}", reserve.text());
-    assert!(reserve.text().contains("reserve"), "{}", reserve.text());
+    assert_eq!(reserve.status, 400, "{}", reserve.text());
+    assert!(reserve.text().contains("slaveId"), "{}", reserve.text());
 
     // /master/teardown takes a form.
     let form = [("Content-Type", "application/x-www-form-urlencoded")];

@@ -117,9 +117,9 @@ impl Session {
         framework: v1::FrameworkInfo,
         task: v1::TaskInfo,
     ) -> anyhow::Result<()> {
-        self.send(master_to_agent::Message::RunTask(
+        self.send(master_to_agent::Message::RunTask(Box::new(
             mesos_proto::internal::v1::RunTask { framework, task },
-        ))
+        )))
         .await
     }
 

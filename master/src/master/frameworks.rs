@@ -512,7 +512,7 @@ impl Master {
         };
         let run = internal::RunTask { framework, task };
         self.counters.tasks_launched += 1;
-        if !self.send_to_agent(agent_id, master_to_agent::Message::RunTask(run)) {
+        if !self.send_to_agent(agent_id, master_to_agent::Message::RunTask(Box::new(run))) {
             tracing::warn!(
                 agent = agent_id,
                 "could not reach the agent to launch a task"

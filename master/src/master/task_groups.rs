@@ -71,7 +71,10 @@ impl Master {
             executor,
             task_group: v1::TaskGroupInfo { tasks },
         };
-        if !self.send_to_agent(agent_id, master_to_agent::Message::RunTaskGroup(run)) {
+        if !self.send_to_agent(
+            agent_id,
+            master_to_agent::Message::RunTaskGroup(Box::new(run)),
+        ) {
             tracing::warn!(
                 agent = agent_id,
                 "could not reach the agent to launch a task group"
