@@ -60,11 +60,14 @@ async fn dispatch(app: App, request: Request) -> Result<Response, ApiError> {
             | call::Type::DestroyVolumes
     );
     Ok(match answer(&app, call).await? {
-        Some(reply) => (
-            [(header::CONTENT_TYPE, format.media_type())],
-            codec::encode(format, &reply),
-        )
-            .into_response(),
+        Some(reply) => {
+            // GET_STATE at scale is tens of megabytes: encoded on the
+            // blocking pool, not on an async worker.
+            let body = tokio::task::spawn_blocking(move || codec::encode(format, &reply))
+                .await
+                .map_err(|e| ApiError::unavailable(format!("encoding the answer failed: {e}")))?;
+            ([(header::CONTENT_TYPE, format.media_type())], body).into_response()
+        }
         None if accepted => (StatusCode::ACCEPTED, [(header::CONTENT_LENGTH, "0")]).into_response(),
         None => (StatusCode::OK, [(header::CONTENT_LENGTH, "0")]).into_response(),
     })

@@ -445,6 +445,12 @@ impl Master {
             Command::Operator { call, reply } => {
                 use v1::master::call::Type;
                 let kind = call.r#type();
+                if let Some(render) = self.deferred_reply(kind) {
+                    tokio::task::spawn_blocking(move || {
+                        let _ = reply.send(Ok(Some(render())));
+                    });
+                    return;
+                }
                 let answer = self.operator_call(call);
                 let stored = match kind {
                     Type::UpdateWeights => Some(self.weights_change()),

@@ -64,6 +64,29 @@ fn event_of(kind: event::Type) -> Event {
     }
 }
 
+/// Tasks taken from the loop for GET_TASKS and GET_STATE.
+#[derive(Default)]
+struct TasksSnapshot {
+    live: Vec<Arc<super::Task>>,
+    completed: Vec<Arc<v1::Task>>,
+}
+
+impl TasksSnapshot {
+    fn render(&self) -> response::GetTasks {
+        let (unreachable, live): (Vec<_>, Vec<_>) = self
+            .live
+            .iter()
+            .partition(|t| t.proto.state() == TaskState::TaskUnreachable);
+        response::GetTasks {
+            pending_tasks: Vec::new(),
+            tasks: live.into_iter().map(|t| t.proto.clone()).collect(),
+            unreachable_tasks: unreachable.into_iter().map(|t| t.proto.clone()).collect(),
+            completed_tasks: self.completed.iter().map(|t| (**t).clone()).collect(),
+            orphan_tasks: Vec::new(),
+        }
+    }
+}
+
 impl Master {
     /// Answers the operator calls that need the master's state. `Ok(None)`
     /// answers 200 with no body.
@@ -310,30 +333,57 @@ impl Master {
     }
 
     fn get_tasks(&self) -> response::GetTasks {
+        self.tasks_snapshot().render()
+    }
+
+    /// Every task, shared: cheap for the loop, rendered by the caller.
+    fn tasks_snapshot(&self) -> TasksSnapshot {
         let mut frameworks: Vec<&Framework> = self.frameworks.values().collect();
         frameworks.sort_by(|a, b| a.id.cmp(&b.id));
-        let mut tasks = Vec::new();
-        let mut unreachable_tasks = Vec::new();
-        let mut completed_tasks = Vec::new();
+        let mut snapshot = TasksSnapshot::default();
         for framework in frameworks
             .into_iter()
             .chain(self.completed_frameworks.iter())
         {
-            for task in framework.tasks.values() {
-                if task.proto.state() == TaskState::TaskUnreachable {
-                    unreachable_tasks.push(task.proto.clone());
-                } else {
-                    tasks.push(task.proto.clone());
-                }
-            }
-            completed_tasks.extend(framework.completed_tasks.iter().map(|t| (**t).clone()));
+            snapshot.live.extend(framework.tasks.values().cloned());
+            snapshot
+                .completed
+                .extend(framework.completed_tasks.iter().cloned());
         }
-        response::GetTasks {
-            pending_tasks: Vec::new(),
-            tasks,
-            unreachable_tasks,
-            completed_tasks,
-            orphan_tasks: Vec::new(),
+        snapshot
+    }
+
+    /// GET_STATE and GET_TASKS copy every task: at scale that is too
+    /// long for the loop, so the loop takes a snapshot and the copies are
+    /// made on the blocking pool. `None` for other calls.
+    pub(super) fn deferred_reply(
+        &self,
+        kind: call::Type,
+    ) -> Option<Box<dyn FnOnce() -> Response + Send>> {
+        if !matches!(kind, call::Type::GetTasks | call::Type::GetState) {
+            return None;
+        }
+        let tasks = self.tasks_snapshot();
+        match kind {
+            call::Type::GetTasks => Some(Box::new(move || Response {
+                get_tasks: Some(tasks.render()),
+                ..reply(response::Type::GetTasks)
+            })),
+            call::Type::GetState => {
+                let executors = self.get_executors();
+                let frameworks = self.get_frameworks();
+                let agents = self.get_agents();
+                Some(Box::new(move || Response {
+                    get_state: Some(response::GetState {
+                        get_tasks: Some(tasks.render()),
+                        get_executors: Some(executors),
+                        get_frameworks: Some(frameworks),
+                        get_agents: Some(agents),
+                    }),
+                    ..reply(response::Type::GetState)
+                }))
+            }
+            _ => None,
         }
     }
 
