@@ -52,7 +52,7 @@ impl PartialEq for Resources {
 }
 
 impl Resources {
-    pub fn iter(&self) -> impl Iterator<Item = &v1::Resource> {
+    pub fn iter(&self) -> std::slice::Iter<'_, v1::Resource> {
         self.items.iter()
     }
 

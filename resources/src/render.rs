@@ -21,21 +21,26 @@ enum Total {
 /// resources under `<name>_revocable`; cpus, gpus, mem and disk always
 /// present.
 pub fn state_json(resources: &Resources) -> Value {
-    serde_json::to_value(StateJson(resources.as_slice())).unwrap_or(Value::Null)
+    serde_json::to_value(StateJson(resources.as_slice().iter())).unwrap_or(Value::Null)
 }
 
-/// [`state_json`] written straight to a serializer, for the large state
-/// endpoints that cannot afford a `Value` per entry.
-#[derive(Clone, Copy)]
-pub struct StateJson<'a>(pub &'a [v1::Resource]);
+/// [`state_json`] of any resource entries (summing them on the way, so
+/// callers need not build a `Resources`), written straight to a
+/// serializer for the large state endpoints that cannot afford a `Value`
+/// per field.
+#[derive(Clone)]
+pub struct StateJson<I>(pub I);
 
-impl StateJson<'_> {
-    fn totals(&self) -> Vec<(Cow<'_, str>, Total)> {
-        let mut totals: Vec<(Cow<'_, str>, Total)> = ["cpus", "gpus", "mem", "disk"]
+impl<'a, I> StateJson<I>
+where
+    I: Iterator<Item = &'a v1::Resource> + Clone,
+{
+    fn totals(&self) -> Vec<(Cow<'a, str>, Total)> {
+        let mut totals: Vec<(Cow<'a, str>, Total)> = ["cpus", "gpus", "mem", "disk"]
             .into_iter()
             .map(|name| (Cow::Borrowed(name), Total::Scalar(0)))
             .collect();
-        for r in self.0 {
+        for r in self.0.clone() {
             let key: Cow<'_, str> = if r.revocable.is_some() {
                 Cow::Owned(format!("{}_revocable", r.name))
             } else {
@@ -76,7 +81,10 @@ impl StateJson<'_> {
     }
 }
 
-impl Serialize for StateJson<'_> {
+impl<'a, I> Serialize for StateJson<I>
+where
+    I: Iterator<Item = &'a v1::Resource> + Clone,
+{
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let totals = self.totals();
         let mut map = serializer.serialize_map(Some(totals.len()))?;

@@ -149,9 +149,15 @@ impl Framework {
             .expect("stream open")
     }
 
-    /// The next offer that satisfies `want`; others are declined at once.
+    /// The next offer that satisfies `want`; others are declined at once
+    /// (their resources come back, merged with any freed since).
     async fn offer_where(&mut self, want: impl Fn(&v1::Offer) -> bool) -> v1::Offer {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no wanted offer within 60 s"
+            );
             let event = self.event().await;
             if event.r#type() != event::Type::Offers {
                 continue;
@@ -280,8 +286,9 @@ async fn reserve_create_write_restart_read_destroy_unreserve() {
     assert_eq!(slave["unreserved_resources"]["cpus"], 1.0, "{slave}");
     cluster.kill_agent(0);
     cluster.restart_agent(0, &[]).unwrap();
-    let offer = fw.offer_where(|o| has_volume(o, "vol1")).await;
-    assert_eq!(reserved_cpus(&offer), 1.0, "{offer:?}");
+    // Everything reserved, in one offer (a partial one is declined).
+    let whole = |o: &v1::Offer| has_volume(o, "vol1") && reserved_cpus(o) == 1.0;
+    let offer = fw.offer_where(whole).await;
     let agent_state: serde_json::Value =
         serde_json::from_slice(&raw_http::get(&cluster.agents[0], "/state").unwrap().body).unwrap();
     assert_eq!(
@@ -305,7 +312,7 @@ async fn reserve_create_write_restart_read_destroy_unreserve() {
     assert_eq!(status.state(), TaskState::TaskFinished, "{status:?}");
 
     // DESTROY deletes the data; UNRESERVE gives everything back.
-    let offer = fw.offer_where(|o| has_volume(o, "vol1")).await;
+    let offer = fw.offer_where(whole).await;
     fw.accept(
         &offer,
         vec![

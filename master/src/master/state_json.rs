@@ -77,13 +77,14 @@ pub struct StateSnapshot {
 impl StateSnapshot {
     /// The JSON document.
     pub fn render(&self) -> Vec<u8> {
-        // Resources in use per agent, from the tasks (not kept by the loop).
-        let mut used: HashMap<&str, Resources> = HashMap::with_capacity(self.agents.len());
+        // Resources in use per agent, from the tasks (not kept by the
+        // loop): entries are gathered, and summed only as they are written.
+        let mut used: HashMap<&str, Vec<&v1::Resource>> = HashMap::with_capacity(self.agents.len());
         for task in self.frameworks.iter().flat_map(|f| &f.tasks) {
             if !task.recovered {
                 used.entry(task.proto.agent_id.value.as_str())
                     .or_default()
-                    .add(&task.resources);
+                    .extend(task.resources.iter());
             }
         }
         let mut out = Vec::with_capacity(64 * 1024);
@@ -96,9 +97,9 @@ impl StateSnapshot {
     fn write<S: Serializer>(
         &self,
         serializer: S,
-        used: &HashMap<&str, Resources>,
+        used: &HashMap<&str, Vec<&v1::Resource>>,
     ) -> Result<S::Ok, S::Error> {
-        let none = Resources::default();
+        let none = Vec::new();
         let mut map = serializer.serialize_map(None)?;
         for (key, value) in &self.head {
             map.serialize_entry(key, value)?;
@@ -263,11 +264,11 @@ impl Master {
 
     /// An agent entry of the older endpoints.
     pub(super) fn agent_json(&self, agent: &Agent, used: Option<&Resources>) -> Value {
-        let none = Resources::default();
         let view = self.agent_entry(agent);
+        let used: Vec<&v1::Resource> = used.map(|u| u.iter().collect()).unwrap_or_default();
         serde_json::to_value(AgentJson {
             view: &view,
-            used: used.unwrap_or(&none),
+            used: &used,
         })
         .unwrap_or(Value::Null)
     }
@@ -286,7 +287,7 @@ impl Master {
 
 struct AgentJson<'a> {
     view: &'a AgentView,
-    used: &'a Resources,
+    used: &'a [&'a v1::Resource],
 }
 
 impl Serialize for AgentJson<'_> {
@@ -303,15 +304,15 @@ impl Serialize for AgentJson<'_> {
         if let Some(t) = a.reregistered_time {
             map.serialize_entry("reregistered_time", &t)?;
         }
-        map.serialize_entry("resources", &StateJson(a.total.as_slice()))?;
-        map.serialize_entry("used_resources", &StateJson(self.used.as_slice()))?;
-        map.serialize_entry("offered_resources", &StateJson(a.offered.as_slice()))?;
-        let reserved: Vec<(&str, StateJson<'_>)> = reserved
+        map.serialize_entry("resources", &StateJson(a.total.iter()))?;
+        map.serialize_entry("used_resources", &StateJson(self.used.iter().copied()))?;
+        map.serialize_entry("offered_resources", &StateJson(a.offered.iter()))?;
+        let reserved: Vec<(&str, StateJson<_>)> = reserved
             .iter()
-            .map(|(role, r)| (*role, StateJson(r.as_slice())))
+            .map(|(role, r)| (*role, StateJson(r.iter())))
             .collect();
         map.serialize_entry("reserved_resources", &Pairs(&reserved))?;
-        map.serialize_entry("unreserved_resources", &StateJson(unreserved.as_slice()))?;
+        map.serialize_entry("unreserved_resources", &StateJson(unreserved.iter()))?;
         map.serialize_entry("active", &a.active)?;
         map.serialize_entry("deactivated", &false)?;
         map.serialize_entry("version", &a.version)?;
@@ -329,16 +330,12 @@ impl Serialize for FrameworkJson<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let f = self.0;
         let info = &f.info;
-        let mut used = Resources::default();
-        for task in f.tasks.iter().filter(|t| !t.recovered) {
-            used.add(&task.resources);
-        }
-        let mut offered = Resources::default();
-        for offer in &f.offers {
-            offered.add(&offer.resources);
-        }
-        let mut both = used.clone();
-        both.add(&offered);
+        let used = f
+            .tasks
+            .iter()
+            .filter(|t| !t.recovered)
+            .flat_map(|t| t.resources.iter());
+        let offered = f.offers.iter().flat_map(|o| o.resources.iter());
         let capabilities: Vec<&str> = info
             .capabilities
             .iter()
@@ -355,9 +352,9 @@ impl Serialize for FrameworkJson<'_> {
         if let Some(p) = &info.principal {
             map.serialize_entry("principal", p)?;
         }
-        map.serialize_entry("used_resources", &StateJson(used.as_slice()))?;
-        map.serialize_entry("offered_resources", &StateJson(offered.as_slice()))?;
-        map.serialize_entry("resources", &StateJson(both.as_slice()))?;
+        map.serialize_entry("used_resources", &StateJson(used.clone()))?;
+        map.serialize_entry("offered_resources", &StateJson(offered.clone()))?;
+        map.serialize_entry("resources", &StateJson(used.chain(offered)))?;
         map.serialize_entry("capabilities", &capabilities)?;
         map.serialize_entry("hostname", info.hostname.as_deref().unwrap_or_default())?;
         map.serialize_entry("webui_url", info.webui_url.as_deref().unwrap_or_default())?;
@@ -420,7 +417,7 @@ impl Serialize for OfferJson<'_> {
         map.serialize_entry("framework_id", self.framework_id)?;
         map.serialize_entry("slave_id", &self.offer.agent_id)?;
         map.serialize_entry("allocation_info", &json!({"role": self.role}))?;
-        map.serialize_entry("resources", &StateJson(self.offer.resources.as_slice()))?;
+        map.serialize_entry("resources", &StateJson(self.offer.resources.iter()))?;
         map.end()
     }
 }
@@ -451,7 +448,7 @@ impl Serialize for TaskJson<'_> {
         )?;
         map.serialize_entry("slave_id", &task.agent_id.value)?;
         map.serialize_entry("state", wire::task_state_name(task.state()))?;
-        map.serialize_entry("resources", &StateJson(&task.resources))?;
+        map.serialize_entry("resources", &StateJson(task.resources.iter()))?;
         map.serialize_entry("role", role)?;
         let statuses: Vec<StatusJson<'_>> = task.statuses.iter().map(StatusJson).collect();
         map.serialize_entry("statuses", &statuses)?;
