@@ -18,6 +18,13 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    #[error("pulling '{image}' from {registry}: {reason}")]
+    Registry {
+        image: String,
+        registry: String,
+        reason: String,
+    },
+
     #[error("bad image {what}: {reason}")]
     Format { what: String, reason: String },
 
