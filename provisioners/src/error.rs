@@ -18,6 +18,9 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    #[error("invalid registry URL '{url}': {reason}")]
+    InvalidRegistryUrl { url: String, reason: String },
+
     #[error("pulling '{image}' from {registry}: {reason}")]
     Registry {
         image: String,

@@ -411,6 +411,15 @@ impl DockerStore {
 
     /// The archive or layout directory holding `reference`.
     pub fn find_source(&self, reference: &ImageReference) -> Result<PathBuf> {
+        if let Some(remote) = &self.remote {
+            return Err(Error::ImageNotFound {
+                image: reference.to_string(),
+                reason: format!(
+                    "images come from the registry {}, not a directory",
+                    remote.url()
+                ),
+            });
+        }
         let mut names = vec![reference.short_repository().to_string()];
         if reference.is_docker_hub() {
             names.push(reference.repository.clone());

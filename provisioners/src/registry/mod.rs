@@ -83,9 +83,9 @@ impl Remote {
     /// `http://127.0.0.1:5000`). Loads the system's root certificates:
     /// blocking.
     pub fn new(url: &str, config: DockerConfig) -> Result<Remote> {
-        let bad = |reason: &str| Error::InvalidReference {
-            name: url.to_string(),
-            reason: format!("not a registry URL: {reason}"),
+        let bad = |reason: &str| Error::InvalidRegistryUrl {
+            url: url.to_string(),
+            reason: reason.to_string(),
         };
         let (scheme, rest) = if let Some(rest) = url.strip_prefix("https://") {
             ("https", rest)
