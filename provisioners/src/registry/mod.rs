@@ -23,6 +23,8 @@
 
 pub mod auth;
 mod client;
+#[cfg(test)]
+mod https_tests;
 pub mod manifest;
 
 use std::path::Path;
@@ -349,6 +351,10 @@ fn system_tls() -> std::result::Result<Arc<ClientConfig>, String> {
             errors.join("; ")
         ));
     }
+    tls_with_roots(roots)
+}
+
+fn tls_with_roots(roots: RootCertStore) -> std::result::Result<Arc<ClientConfig>, String> {
     let config =
         ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()
