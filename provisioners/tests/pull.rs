@@ -375,6 +375,57 @@ fn a_manifest_not_matching_the_pinned_digest_is_refused() {
 }
 
 #[test]
+fn a_manifest_not_matching_its_digest_header_is_refused() {
+    let registry = FakeRegistry::start(Auth::Anonymous);
+    let genuine = registry.image_manifest(&[base_layer(), app_layer(b"x")], runtime());
+    // A manifest altered on the way (one layer dropped), with the digest
+    // of the genuine one.
+    let mut altered: serde_json::Value = serde_json::from_slice(&genuine).unwrap();
+    altered["layers"].as_array_mut().unwrap().pop();
+    let altered = serde_json::to_vec(&altered).unwrap();
+    registry.put_manifest_as(
+        "app",
+        "1",
+        DOCKER_MANIFEST,
+        &altered,
+        &common::sha256(&genuine),
+    );
+    let world = World::new();
+    let provisioner = pulling(&world, &registry.url(), DockerConfig::default());
+    let error = provisioner.provision("c", &image("app:1")).unwrap_err();
+    assert!(matches!(error, Error::DigestMismatch { .. }), "{error}");
+    assert_eq!(registry.count("/blobs/"), 0, "{:?}", registry.requests());
+    assert_store_empty(&world);
+}
+
+#[test]
+fn zstd_layers_are_refused_before_downloading() {
+    let registry = FakeRegistry::start(Auth::Anonymous);
+    let manifest = registry.image_manifest(&[base_layer()], runtime());
+    let mut manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+    manifest["layers"][0]["mediaType"] = "application/vnd.oci.image.layer.v1.tar+zstd".into();
+    let layer_digest = manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    registry.put_manifest(
+        "app",
+        "1",
+        DOCKER_MANIFEST,
+        &serde_json::to_vec(&manifest).unwrap(),
+    );
+    let world = World::new();
+    let provisioner = pulling(&world, &registry.url(), DockerConfig::default());
+    let text = provisioner
+        .provision("c", &image("app:1"))
+        .unwrap_err()
+        .to_string();
+    assert!(text.contains("zstd"), "{text}");
+    assert_eq!(registry.count(&layer_digest), 0);
+    assert_store_empty(&world);
+}
+
+#[test]
 fn unknown_images_and_registries_are_clear_errors() {
     let registry = FakeRegistry::start(Auth::Anonymous);
     let world = World::new();

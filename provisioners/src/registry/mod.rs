@@ -260,6 +260,13 @@ impl Remote {
         let mut downloaded = 0u64;
         for (i, layer) in layers.iter().enumerate() {
             let digest = layer.digest()?;
+            if layer.media_type.ends_with("+zstd") {
+                // Refused before downloading what could not be unpacked.
+                return Err(session.error(format!(
+                    "layer {digest} is zstd-compressed ({}); only gzip and plain tar layers are supported",
+                    layer.media_type
+                )));
+            }
             let diff_id = parsed.diff_ids.get(i).cloned();
             let member = format!("blobs/sha256/{}", digest.hex());
             sources.push(LayerSource {

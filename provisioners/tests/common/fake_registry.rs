@@ -43,8 +43,9 @@ pub enum Auth {
 
 #[derive(Default)]
 struct Content {
-    /// `(repository, tag or digest)` -> (content type, bytes).
-    manifests: HashMap<(String, String), (String, Vec<u8>)>,
+    /// `(repository, tag or digest)` -> (content type, bytes, the digest
+    /// sent as `Docker-Content-Digest`).
+    manifests: HashMap<(String, String), (String, Vec<u8>, String)>,
     /// Digest -> bytes served for it (tests may make them lie).
     blobs: HashMap<String, Vec<u8>>,
 }
@@ -136,8 +137,21 @@ impl FakeRegistry {
     }
 
     pub fn put_manifest(&self, repository: &str, reference: &str, content_type: &str, data: &[u8]) {
+        self.put_manifest_as(repository, reference, content_type, data, &Digest::of(data));
+    }
+
+    /// Serves `data` with `digest` in the `Docker-Content-Digest` header,
+    /// whatever its real digest.
+    pub fn put_manifest_as(
+        &self,
+        repository: &str,
+        reference: &str,
+        content_type: &str,
+        data: &[u8],
+        digest: &Digest,
+    ) {
         let mut content = self.content.lock().unwrap();
-        let entry = (content_type.to_string(), data.to_vec());
+        let entry = (content_type.to_string(), data.to_vec(), digest.to_string());
         content.manifests.insert(
             (repository.to_string(), Digest::of(data).to_string()),
             entry.clone(),
@@ -279,15 +293,14 @@ fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Bytes>> {
             .manifests
             .get(&(repository.to_string(), reference.to_string()))
         {
-            Some((content_type, data)) => {
+            Some((content_type, data, digest)) => {
                 let mut response = Response::new(Full::new(Bytes::from(data.clone())));
                 response
                     .headers_mut()
                     .insert("content-type", content_type.parse().unwrap());
-                response.headers_mut().insert(
-                    "docker-content-digest",
-                    Digest::of(data).to_string().parse().unwrap(),
-                );
+                response
+                    .headers_mut()
+                    .insert("docker-content-digest", digest.parse().unwrap());
                 response
             }
             None => registry_error(
