@@ -45,10 +45,10 @@ use crate::config::RuntimeConfig;
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
 use crate::extract::Whiteouts;
-use crate::image::read_image;
+use crate::image::{ImageSource, read_image};
 use crate::layer::unpack;
 use crate::reference::ImageReference;
-use crate::registry::Remote;
+use crate::registry::{DockerConfig, Remote};
 
 pub const DEFAULT_STORE_DIR: &str = "/tmp/mesos/store/docker";
 const WHITEOUTS_FILE: &str = "whiteouts.json";
@@ -147,8 +147,8 @@ impl DockerStore {
     ) -> Result<DockerStore> {
         if Remote::is_url(docker_registry) {
             let config = match docker_config {
-                Some(value) => crate::registry::DockerConfig::from_flag(value)?,
-                None => crate::registry::DockerConfig::default(),
+                Some(value) => DockerConfig::from_flag(value)?,
+                None => DockerConfig::default(),
             };
             DockerStore::remote(root, Remote::new(docker_registry, config)?)
         } else {
@@ -258,7 +258,7 @@ impl DockerStore {
     fn store_image(
         &self,
         reference: &ImageReference,
-        image: crate::image::ImageSource,
+        image: ImageSource,
         source: PathBuf,
         (size, mtime_ns): (u64, u64),
         record_path: &Path,
