@@ -18,6 +18,16 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    #[error("invalid registry URL '{url}': {reason}")]
+    InvalidRegistryUrl { url: String, reason: String },
+
+    #[error("pulling '{image}' from {registry}: {reason}")]
+    Registry {
+        image: String,
+        registry: String,
+        reason: String,
+    },
+
     #[error("bad image {what}: {reason}")]
     Format { what: String, reason: String },
 

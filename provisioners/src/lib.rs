@@ -5,6 +5,8 @@
 //! - [`DockerStore`] reads images from a local registry directory
 //!   (`docker save` archives, OCI layouts and OCI archives) into a
 //!   content-addressed layer cache, checking digests on the way.
+//! - [`registry`] pulls images from a Docker registry (HTTP API v2) into
+//!   the same cache when the store is given a registry URL.
 //! - [`extract`] unpacks layers without ever writing outside the layer.
 //! - [`backend`]s assemble a container rootfs from layers: `copy` or
 //!   `overlay`. Whiteouts are stored as a neutral record beside each layer
@@ -30,6 +32,7 @@ pub mod layer;
 pub mod mounts;
 pub mod provisioner;
 pub mod reference;
+pub mod registry;
 pub mod store;
 
 pub use config::RuntimeConfig;
@@ -37,4 +40,5 @@ pub use digest::Digest;
 pub use error::{Error, Result};
 pub use provisioner::{ProvisionInfo, Provisioner};
 pub use reference::ImageReference;
+pub use registry::{DockerConfig, Remote};
 pub use store::{DockerStore, ImageInfo, Layer, PruneStats};

@@ -23,6 +23,12 @@
 //! (an OCI layout directory). `repo` is tried as written for Docker Hub
 //! (`busybox`, then `library/busybox`) and with then without the registry
 //! host for others (`host:5000/a/b`, then `a/b`).
+//!
+//! A store made with [`DockerStore::remote`] pulls instead (see
+//! [`crate::registry`]): into a `staging/pull-*` directory, layers already
+//! in `layers/` are not downloaded, and extraction proceeds as for a local
+//! layout. A pulled image is served from its record afterwards without
+//! asking the registry again (Mesos's default for cached images).
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
@@ -39,9 +45,10 @@ use crate::config::RuntimeConfig;
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
 use crate::extract::Whiteouts;
-use crate::image::read_image;
+use crate::image::{ImageSource, read_image};
 use crate::layer::unpack;
 use crate::reference::ImageReference;
+use crate::registry::{DockerConfig, Remote};
 
 pub const DEFAULT_STORE_DIR: &str = "/tmp/mesos/store/docker";
 const WHITEOUTS_FILE: &str = "whiteouts.json";
@@ -51,6 +58,8 @@ const LAYER_ROOTFS: &str = "rootfs";
 pub struct DockerStore {
     root: PathBuf,
     registry: PathBuf,
+    /// Set when images come from a registry URL rather than `registry`.
+    remote: Option<Remote>,
 }
 
 /// One cached layer.
@@ -90,6 +99,7 @@ pub struct PruneStats {
 #[derive(Serialize, Deserialize)]
 struct ImageRecord {
     reference: String,
+    /// The archive or layout, or the manifest URL of a pulled image.
     source: PathBuf,
     source_size: u64,
     source_mtime_ns: u64,
@@ -111,11 +121,46 @@ impl DockerStore {
         let store = DockerStore {
             root: root.into(),
             registry: registry.into(),
+            remote: None,
         };
-        for dir in [store.layers_dir(), store.images_dir(), store.staging_dir()] {
+        store.create_dirs()?;
+        Ok(store)
+    }
+
+    /// A store that pulls from `remote`.
+    pub fn remote(root: impl Into<PathBuf>, remote: Remote) -> Result<DockerStore> {
+        let store = DockerStore {
+            root: root.into(),
+            registry: PathBuf::new(),
+            remote: Some(remote),
+        };
+        store.create_dirs()?;
+        Ok(store)
+    }
+
+    /// From the agent's flags: `--docker_registry` (a URL or a directory)
+    /// and `--docker_config` (a docker config.json, path or content).
+    pub fn from_flags(
+        root: impl Into<PathBuf>,
+        docker_registry: &str,
+        docker_config: Option<&str>,
+    ) -> Result<DockerStore> {
+        if Remote::is_url(docker_registry) {
+            let config = match docker_config {
+                Some(value) => DockerConfig::from_flag(value)?,
+                None => DockerConfig::default(),
+            };
+            DockerStore::remote(root, Remote::new(docker_registry, config)?)
+        } else {
+            DockerStore::new(root, docker_registry)
+        }
+    }
+
+    fn create_dirs(&self) -> Result<()> {
+        for dir in [self.layers_dir(), self.images_dir(), self.staging_dir()] {
             fs::create_dir_all(&dir).at(&dir)?;
         }
-        Ok(store)
+        Ok(())
     }
 
     pub fn root(&self) -> &Path {
@@ -164,6 +209,18 @@ impl DockerStore {
     pub fn get(&self, reference: &ImageReference) -> Result<ImageInfo> {
         let record_path = self.record_path(reference);
         let record = self.read_record(&record_path);
+        if let Some(remote) = &self.remote {
+            if let Some(info) = record.and_then(|r| self.cached(reference, r)) {
+                return Ok(info);
+            }
+            let dir = tempfile::Builder::new()
+                .prefix("pull-")
+                .tempdir_in(self.staging_dir())
+                .at(self.staging_dir())?;
+            let pulled = remote.pull(reference, dir.path(), &|diff_id| self.has_layer(diff_id))?;
+            let source = PathBuf::from(pulled.manifest_url);
+            return self.store_image(reference, pulled.image, source, (0, 0), &record_path);
+        }
         let source = match self.find_source(reference) {
             Ok(source) => source,
             // Once stored, an image no longer needs its archive.
@@ -190,13 +247,29 @@ impl DockerStore {
             Bundle::open_tar(&source)?
         };
         let image = read_image(bundle, reference)?;
+        self.store_image(reference, image, source, (size, mtime_ns), &record_path)
+    }
+
+    fn has_layer(&self, diff_id: &Digest) -> bool {
+        self.layer(diff_id).dir.join(WHITEOUTS_FILE).is_file()
+    }
+
+    /// Extracts the layers not yet stored and writes the image's record.
+    fn store_image(
+        &self,
+        reference: &ImageReference,
+        image: ImageSource,
+        source: PathBuf,
+        (size, mtime_ns): (u64, u64),
+        record_path: &Path,
+    ) -> Result<ImageInfo> {
         let total = image.layers.len();
         tracing::info!(image = %reference, source = %source.display(), layers = total, "reading image into the store");
         let mut digests: Vec<Digest> = Vec::with_capacity(total);
         let mut total_bytes = 0u64;
         for (i, layer) in image.layers.iter().enumerate() {
             if let Some(diff_id) = &layer.diff_id
-                && self.layer(diff_id).dir.join(WHITEOUTS_FILE).is_file()
+                && self.has_layer(diff_id)
             {
                 tracing::info!(image = %reference, layer = %diff_id, "layer {}/{} already in the store", i + 1, total);
                 digests.push(diff_id.clone());
@@ -251,7 +324,7 @@ impl DockerStore {
             layers: digests.iter().map(|d| d.hex().to_string()).collect(),
             config: image.config.clone(),
         };
-        self.write_record(&record_path, &record)?;
+        self.write_record(record_path, &record)?;
         Ok(ImageInfo {
             reference: reference.clone(),
             layers: digests.iter().map(|d| self.layer(d)).collect(),
@@ -338,6 +411,15 @@ impl DockerStore {
 
     /// The archive or layout directory holding `reference`.
     pub fn find_source(&self, reference: &ImageReference) -> Result<PathBuf> {
+        if let Some(remote) = &self.remote {
+            return Err(Error::ImageNotFound {
+                image: reference.to_string(),
+                reason: format!(
+                    "images come from the registry {}, not a directory",
+                    remote.url()
+                ),
+            });
+        }
         let mut names = vec![reference.short_repository().to_string()];
         if reference.is_docker_hub() {
             names.push(reference.repository.clone());

@@ -4,6 +4,7 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::process::Command;
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -509,4 +510,76 @@ pub fn require_root(what: &str) -> Option<()> {
     }
     eprintln!("SKIPPED: {reason}");
     None
+}
+
+pub const APPLETS: [&str; 5] = ["sh", "echo", "cat", "ls", "true"];
+
+/// A root filesystem with busybox and a few applets as a tar, or `None`
+/// (skipped) without `/bin/busybox`.
+pub fn busybox_rootfs() -> Option<Vec<u8>> {
+    let busybox = Path::new("/bin/busybox");
+    if !busybox.exists() {
+        let reason = "/bin/busybox not found: apt-get install busybox-static";
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{reason}");
+        }
+        eprintln!("SKIPPED: {reason}");
+        return None;
+    }
+    let mut builder = tar::Builder::new(Vec::new());
+    for dir in ["bin", "tmp", "etc"] {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Directory);
+        header.set_mode(if dir == "tmp" { 0o1777 } else { 0o755 });
+        header.set_size(0);
+        builder
+            .append_data(&mut header, format!("{dir}/"), &b""[..])
+            .unwrap();
+    }
+    builder
+        .append_path_with_name(busybox, "bin/busybox")
+        .unwrap();
+    for applet in APPLETS {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_mode(0o777);
+        header.set_size(0);
+        builder
+            .append_link(&mut header, format!("bin/{applet}"), "busybox")
+            .unwrap();
+    }
+    Some(builder.into_inner().unwrap())
+}
+
+/// The busybox image as a `docker save` archive built here, or `None`.
+pub fn busybox_archive() -> Option<Vec<u8>> {
+    let rootfs_layer = busybox_rootfs()?;
+    let config_layer = LayerBuilder::new()
+        .dir("etc/")
+        .file("etc/hostname", b"busybox\n")
+        .build();
+    let layers = vec![
+        ImageLayer::gzipped(rootfs_layer),
+        ImageLayer::plain(config_layer),
+    ];
+    Some(docker_save(
+        "busybox:latest",
+        &layers,
+        json!({"Cmd": ["sh"], "Env": ["PATH=/bin"]}),
+    ))
+}
+
+/// Runs `busybox echo hi` inside `rootfs` with chroot (root only).
+pub fn chroot_echo(rootfs: &Path) -> String {
+    let output = Command::new("chroot")
+        .arg(rootfs)
+        .args(["/bin/busybox", "echo", "hi"])
+        .output()
+        .expect("chroot runs");
+    assert!(
+        output.status.success(),
+        "chroot failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
 }
