@@ -1,0 +1,258 @@
+//! Container images under the Mesos containerizer (`--image_providers`,
+//! `filesystem/linux`, `docker/runtime`).
+//!
+//! A command task whose `ContainerInfo` is `MESOS` with an `image` gets
+//! the image's root filesystem from the provisioner (`mesos-provisioners`)
+//! before its executor starts. The agent works out how the task runs in it
+//! ([`runtime`], [`volumes`]) and hands that to the command executor,
+//! which stays on the host and starts the task inside the rootfs (see
+//! [`crate::command_executor::rootfs`]). The rootfs is destroyed once the
+//! executor is gone, and after an agent restart every rootfs of a
+//! container that did not survive is.
+//!
+//! Everything here blocks on the filesystem (extraction, mounts): call it
+//! from the blocking pool.
+
+pub mod runtime;
+pub mod volumes;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use mesos_proto::v1::{self, container_info, image};
+use mesos_provisioners::{DockerStore, ImageReference, Provisioner, backend};
+
+use crate::command_executor::rootfs::{BindMount, RootfsLaunch};
+
+/// What the images need from the agent's flags.
+#[derive(Debug, Clone)]
+pub struct ImagesConfig {
+    /// `--image_providers`, as given.
+    pub providers: Option<String>,
+    /// `--isolation`, expanded.
+    pub isolation: Vec<String>,
+    pub docker_registry: String,
+    pub docker_store_dir: PathBuf,
+    pub backend: Option<String>,
+    pub sandbox_directory: PathBuf,
+    pub work_dir: PathBuf,
+}
+
+#[derive(Clone)]
+pub struct Images {
+    provisioner: Arc<Provisioner>,
+    sandbox_directory: PathBuf,
+}
+
+impl std::fmt::Debug for Images {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Images")
+            .field("backend", &self.provisioner.backend_name())
+            .finish()
+    }
+}
+
+impl Images {
+    /// `None` without `--image_providers`. The checks are Mesos's: images
+    /// need `filesystem/linux`, Docker images `docker/runtime`.
+    pub fn from_config(config: &ImagesConfig) -> Result<Option<Images>, String> {
+        let Some(providers) = &config.providers else {
+            return Ok(None);
+        };
+        let mut docker = false;
+        for provider in providers
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            match provider.to_ascii_uppercase().as_str() {
+                "DOCKER" => docker = true,
+                "APPC" => {
+                    return Err("--image_providers: APPC images are not supported".into());
+                }
+                _ => return Err(format!("--image_providers: unknown provider '{provider}'")),
+            }
+        }
+        if !docker {
+            return Ok(None);
+        }
+        let has = |name: &str| config.isolation.iter().any(|n| n == name);
+        if !has("filesystem/linux") {
+            return Err(
+                "--image_providers needs the 'filesystem/linux' isolator in --isolation".into(),
+            );
+        }
+        if !has("docker/runtime") {
+            return Err(
+                "--image_providers=docker needs the 'docker/runtime' isolator in --isolation"
+                    .into(),
+            );
+        }
+        let registry = &config.docker_registry;
+        let registry = match registry.strip_prefix("file://") {
+            Some(path) => PathBuf::from(path),
+            None if registry.contains("://") => {
+                return Err(format!(
+                    "--docker_registry={registry}: registry pulls are not supported yet; \
+                     give a directory of `docker save` archives"
+                ));
+            }
+            None => PathBuf::from(registry),
+        };
+        if !registry.is_dir() {
+            return Err(format!(
+                "--docker_registry: '{}' is not a directory",
+                registry.display()
+            ));
+        }
+        let store = DockerStore::new(&config.docker_store_dir, &registry)
+            .map_err(|e| format!("--docker_store_dir: {e}"))?;
+        let backend = match &config.backend {
+            Some(name) => name.clone(),
+            None => backend::default_name(&config.docker_store_dir).to_string(),
+        };
+        let provisioner = Provisioner::new(config.work_dir.join("provisioner"), store, &backend)
+            .map_err(|e| format!("--image_provisioner_backend: {e}"))?;
+        tracing::info!(
+            registry = %registry.display(),
+            store = %config.docker_store_dir.display(),
+            backend = provisioner.backend_name(),
+            "container images enabled"
+        );
+        Ok(Some(Images {
+            provisioner: Arc::new(provisioner),
+            sandbox_directory: config.sandbox_directory.clone(),
+        }))
+    }
+
+    /// Provisions the task's image for `container_id` and works out how
+    /// the task runs in it. `sandbox` is the host's path of the sandbox.
+    pub fn prepare(
+        &self,
+        container_id: &str,
+        task: &v1::TaskInfo,
+        sandbox: &Path,
+    ) -> Result<RootfsLaunch, String> {
+        let container = task.container.as_ref();
+        let name = docker_image(container)?.ok_or("The task has no container image")?;
+        let reference = ImageReference::parse(&name)
+            .map_err(|e| format!("Invalid image name '{name}': {e}"))?;
+        // Checked before provisioning, which is the slow part.
+        let mut mounts = vec![BindMount {
+            source: sandbox.to_path_buf(),
+            target: self.sandbox_directory.clone(),
+            read_only: false,
+        }];
+        let volumes = container.map(|c| c.volumes.as_slice()).unwrap_or_default();
+        mounts.extend(volumes::bind_mounts(
+            volumes,
+            sandbox,
+            &self.sandbox_directory,
+        )?);
+        tracing::info!(container = container_id, image = %reference, "provisioning the image");
+        let info = self
+            .provisioner
+            .provision(container_id, &reference)
+            .map_err(|e| format!("Failed to provision image '{name}': {e}"))?;
+        if let Some(user) = &info.config.user {
+            tracing::info!(
+                container = container_id,
+                user,
+                "the image's User is not applied"
+            );
+        }
+        let runtime = runtime::merge(
+            task.command.as_ref(),
+            &info.config,
+            &name,
+            &self.sandbox_directory,
+        );
+        let runtime = match runtime {
+            Ok(runtime) => runtime,
+            Err(message) => {
+                self.destroy(container_id);
+                return Err(message);
+            }
+        };
+        Ok(RootfsLaunch {
+            rootfs: info.rootfs,
+            argv: runtime.argv,
+            env: runtime.env,
+            working_dir: runtime.working_dir,
+            mounts,
+        })
+    }
+
+    /// Removes the container's rootfs, if it has one.
+    pub fn destroy(&self, container_id: &str) {
+        match self.provisioner.destroy(container_id) {
+            Ok(true) => tracing::info!(container = container_id, "container rootfs destroyed"),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(container = container_id, "cannot destroy the rootfs: {e}");
+            }
+        }
+    }
+
+    /// [`Images::destroy`] on the blocking pool.
+    pub fn destroy_later(&self, container_id: String) {
+        let images = self.clone();
+        tokio::task::spawn_blocking(move || images.destroy(&container_id));
+    }
+
+    /// After a restart: the rootfs of every container not in `live` goes.
+    pub fn recover(&self, live: &[String]) {
+        match self.provisioner.recover(live) {
+            Ok(destroyed) if !destroyed.is_empty() => {
+                tracing::info!(?destroyed, "destroyed the rootfs of containers gone");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("cannot recover the provisioner: {e}"),
+        }
+    }
+}
+
+/// The task that runs in an image, if any; an error when this agent
+/// cannot run it (Mesos refuses rather than run it on the host).
+pub fn image_task(
+    images: Option<&Images>,
+    executor: &v1::ExecutorInfo,
+    task: &v1::TaskInfo,
+    command_executor: bool,
+) -> Result<Option<v1::TaskInfo>, String> {
+    if docker_image(executor.container.as_ref())?.is_some() {
+        return Err("Executors with a container image are not supported yet".into());
+    }
+    if !command_executor || docker_image(task.container.as_ref())?.is_none() {
+        return Ok(None);
+    }
+    if images.is_none() {
+        return Err(
+            "The task has a container image, which needs the 'filesystem/linux' and \
+             'docker/runtime' isolators in --isolation and --image_providers=docker"
+                .into(),
+        );
+    }
+    Ok(Some(task.clone()))
+}
+
+/// The Docker image name of a MESOS container, if it has one.
+fn docker_image(container: Option<&v1::ContainerInfo>) -> Result<Option<String>, String> {
+    let Some(container) = container else {
+        return Ok(None);
+    };
+    if container.r#type() != container_info::Type::Mesos {
+        return Ok(None);
+    }
+    let Some(image) = container.mesos.as_ref().and_then(|m| m.image.as_ref()) else {
+        return Ok(None);
+    };
+    match image.r#type() {
+        image::Type::Docker => image
+            .docker
+            .as_ref()
+            .map(|d| Some(d.name.clone()))
+            .ok_or_else(|| "A DOCKER image without its 'docker' name".to_string()),
+        other => Err(format!("{} images are not supported", other.as_str_name())),
+    }
+}
