@@ -17,7 +17,7 @@ pub mod runtime;
 pub mod volumes;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use mesos_proto::v1::{self, container_info, image};
 use mesos_provisioners::{DockerStore, ImageReference, Provisioner, backend};
@@ -42,6 +42,9 @@ pub struct ImagesConfig {
 pub struct Images {
     provisioner: Arc<Provisioner>,
     sandbox_directory: PathBuf,
+    /// Held by destroys and recovery: after a restart both can reach for
+    /// the same dead container's rootfs at once.
+    teardown: Arc<Mutex<()>>,
 }
 
 impl std::fmt::Debug for Images {
@@ -122,6 +125,7 @@ impl Images {
         Ok(Some(Images {
             provisioner: Arc::new(provisioner),
             sandbox_directory: config.sandbox_directory.clone(),
+            teardown: Arc::default(),
         }))
     }
 
@@ -185,6 +189,7 @@ impl Images {
 
     /// Removes the container's rootfs, if it has one.
     pub fn destroy(&self, container_id: &str) {
+        let _teardown = self.teardown.lock().unwrap_or_else(PoisonError::into_inner);
         match self.provisioner.destroy(container_id) {
             Ok(true) => tracing::info!(container = container_id, "container rootfs destroyed"),
             Ok(false) => {}
@@ -202,6 +207,7 @@ impl Images {
 
     /// After a restart: the rootfs of every container not in `live` goes.
     pub fn recover(&self, live: &[String]) {
+        let _teardown = self.teardown.lock().unwrap_or_else(PoisonError::into_inner);
         match self.provisioner.recover(live) {
             Ok(destroyed) if !destroyed.is_empty() => {
                 tracing::info!(?destroyed, "destroyed the rootfs of containers gone");
