@@ -8,6 +8,8 @@
 //! - a `host_path` volume is there, read-only when asked;
 //! - the image's Env, WorkingDir-less default and Cmd apply
 //!   (`docker/runtime`);
+//! - a task with a user runs as that user (the executor sets the rootfs up
+//!   as root);
 //! - a missing image fails the task with its name; an agent without
 //!   `filesystem/linux` refuses image tasks, naming the isolator;
 //! - every rootfs is unmounted and removed once its task is over, and
@@ -276,6 +278,14 @@ async fn tasks_run_in_their_image(backend: &str) {
             },
             busybox.clone(),
         ),
+        task(
+            "user",
+            v1::CommandInfo {
+                user: Some("nobody".into()),
+                ..shell(r#"test "$(id -u)" = 65534 && echo as-nobody > $MESOS_SANDBOX/user.txt"#)
+            },
+            busybox.clone(),
+        ),
         task("missing", shell("true"), mesos_container("no-such-image")),
     ];
     let mut framework = Framework::subscribe(&cluster.master, "images", false)
@@ -289,10 +299,11 @@ async fn tasks_run_in_their_image(backend: &str) {
         "env",
         "volume",
         "image-cmd",
+        "user",
         "missing",
     ];
     let done = framework.wait_terminal(&ids).await.unwrap();
-    for id in &ids[..6] {
+    for id in &ids[..7] {
         let status = &done[*id];
         assert_eq!(
             status.state(),
@@ -319,6 +330,12 @@ async fn tasks_run_in_their_image(backend: &str) {
     assert!(
         !volume.path().join("new").exists(),
         "the volume was read-only"
+    );
+    let written = sandbox_of(&work_dir, "user").unwrap().join("user.txt");
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&written).unwrap()),
+        65534,
+        "the task ran as its user"
     );
     let stdout =
         std::fs::read_to_string(sandbox_of(&work_dir, "pids").unwrap().join("stdout")).unwrap();

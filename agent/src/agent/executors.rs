@@ -649,10 +649,14 @@ impl Run {
         let mut spec = spec;
         if let Some((images, task)) = self.image.clone() {
             let (container_id, sandbox) = (self.container_id.clone(), spec.sandbox.clone());
-            let launch =
-                tokio::task::spawn_blocking(move || images.prepare(&container_id, &task, &sandbox))
-                    .await
-                    .map_err(|e| format!("the launch was aborted: {e}"))??;
+            // The executor stays root to set the task's rootfs up; the
+            // task switches to the user itself.
+            let user = spec.user.take();
+            let launch = tokio::task::spawn_blocking(move || {
+                images.prepare(&container_id, &task, &sandbox, user.as_deref())
+            })
+            .await
+            .map_err(|e| format!("the launch was aborted: {e}"))??;
             spec.env.insert(
                 crate::command_executor::rootfs::ROOTFS_LAUNCH_VAR.into(),
                 launch.to_json(),

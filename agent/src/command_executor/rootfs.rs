@@ -20,7 +20,10 @@
 //!    small `/dev` (tmpfs with the usual devices bound from the host, and
 //!    its own `/dev/shm`);
 //! 5. `pivot_root` into the rootfs, the old root detached, and `chdir` to
-//!    the working directory.
+//!    the working directory;
+//! 6. the switch to the task's user, if it has one: the executor of a
+//!    task with an image runs as root so that its task can mount, and the
+//!    task gives root up last, as Mesos's launch helper does.
 //!
 //! Everything the child does is a plain system call on paths prepared
 //! before the fork, so nothing is allocated after it. Mount points are
@@ -56,6 +59,17 @@ pub struct RootfsLaunch {
     pub working_dir: PathBuf,
     /// Bind mounts, applied in order (the sandbox first).
     pub mounts: Vec<BindMount>,
+    /// Who the task runs as; `None` to stay root.
+    #[serde(default)]
+    pub user: Option<TaskUser>,
+}
+
+/// A user resolved on the host (the sandbox belongs to it there).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskUser {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,6 +154,12 @@ impl RootfsLaunch {
             mounts,
             devices,
             working_dir: cstring(&Path::new("/").join(relative(&self.working_dir)))?,
+            user: self.user.as_ref().map(|u| {
+                (
+                    nix::unistd::Uid::from_raw(u.uid),
+                    nix::unistd::Gid::from_raw(u.gid),
+                )
+            }),
         })
     }
 }
@@ -156,6 +176,7 @@ pub struct EnterPlan {
     fd_link: CString,
     devices: Vec<(CString, CString)>,
     working_dir: CString,
+    user: Option<(nix::unistd::Uid, nix::unistd::Gid)>,
 }
 
 impl EnterPlan {
@@ -293,6 +314,16 @@ impl EnterPlan {
             "rootfs: cannot change to the working directory\n",
             nix::unistd::chdir(self.working_dir.as_c_str()),
         )?;
+        if let Some((uid, gid)) = self.user {
+            // Only the user's primary group: root's supplementary groups
+            // must not stay with the task.
+            step(
+                "rootfs: cannot drop the supplementary groups\n",
+                nix::unistd::setgroups(&[gid]),
+            )?;
+            step("rootfs: cannot switch group\n", nix::unistd::setgid(gid))?;
+            step("rootfs: cannot switch user\n", nix::unistd::setuid(uid))?;
+        }
         Ok(())
     }
 }
@@ -395,6 +426,11 @@ mod tests {
             env: vec![("A".into(), "1".into())],
             working_dir: "/".into(),
             mounts: Vec::new(),
+            user: Some(TaskUser {
+                name: "nobody".into(),
+                uid: 65534,
+                gid: 65534,
+            }),
         };
         assert_eq!(RootfsLaunch::from_json(&launch.to_json()).unwrap(), launch);
         assert!(RootfsLaunch::from_json("{").is_err());

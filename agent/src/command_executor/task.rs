@@ -76,6 +76,7 @@ fn in_rootfs(launch: &RootfsLaunch) -> io::Result<tokio::process::Command> {
     let mut command = tokio::process::Command::new(program);
     command
         .args(args)
+        .env_remove(super::rootfs::ROOTFS_LAUNCH_VAR)
         .envs(launch.env.iter().map(|(k, v)| (k, v)));
     // SAFETY: `enter` makes system calls on C strings prepared above and
     // allocates nothing (see rootfs.rs).

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use mesos_proto::v1::{self, container_info, image};
 use mesos_provisioners::{DockerStore, ImageReference, Provisioner, backend};
 
-use crate::command_executor::rootfs::{BindMount, RootfsLaunch};
+use crate::command_executor::rootfs::{BindMount, RootfsLaunch, TaskUser};
 
 /// What the images need from the agent's flags.
 #[derive(Debug, Clone)]
@@ -130,13 +130,20 @@ impl Images {
     }
 
     /// Provisions the task's image for `container_id` and works out how
-    /// the task runs in it. `sandbox` is the host's path of the sandbox.
+    /// the task runs in it. `sandbox` is the host's path of the sandbox;
+    /// `user` the task's user, which gets the sandbox (the executor runs
+    /// as root, see [`crate::command_executor::rootfs`]).
     pub fn prepare(
         &self,
         container_id: &str,
         task: &v1::TaskInfo,
         sandbox: &Path,
+        user: Option<&str>,
     ) -> Result<RootfsLaunch, String> {
+        let user = user
+            .map(|name| task_user(name, sandbox))
+            .transpose()?
+            .flatten();
         let container = task.container.as_ref();
         let name = docker_image(container)?.ok_or("The task has no container image")?;
         let reference = ImageReference::parse(&name)
@@ -184,6 +191,7 @@ impl Images {
             env: runtime.env,
             working_dir: runtime.working_dir,
             mounts,
+            user,
         })
     }
 
@@ -216,6 +224,28 @@ impl Images {
             Err(e) => tracing::warn!("cannot recover the provisioner: {e}"),
         }
     }
+}
+
+/// `name` as a host user that owns the sandbox; `None` when that is who
+/// the agent runs as already.
+fn task_user(name: &str, sandbox: &Path) -> Result<Option<TaskUser>, String> {
+    let entry = nix::unistd::User::from_name(name)
+        .map_err(|e| format!("Failed to look up user '{name}': {e}"))?
+        .ok_or_else(|| format!("Failed to find user '{name}'"))?;
+    if entry.uid == nix::unistd::Uid::effective() {
+        return Ok(None);
+    }
+    nix::unistd::chown(sandbox, Some(entry.uid), Some(entry.gid)).map_err(|e| {
+        format!(
+            "Failed to give the sandbox '{}' to user '{name}': {e}",
+            sandbox.display()
+        )
+    })?;
+    Ok(Some(TaskUser {
+        name: name.to_string(),
+        uid: entry.uid.as_raw(),
+        gid: entry.gid.as_raw(),
+    }))
 }
 
 /// The task that runs in an image, if any; an error when this agent
@@ -260,5 +290,103 @@ fn docker_image(container: Option<&v1::ContainerInfo>) -> Result<Option<String>,
             .map(|d| Some(d.name.clone()))
             .ok_or_else(|| "A DOCKER image without its 'docker' name".to_string()),
         other => Err(format!("{} images are not supported", other.as_str_name())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(providers: Option<&str>, isolation: &[&str], registry: &str) -> ImagesConfig {
+        ImagesConfig {
+            providers: providers.map(str::to_string),
+            isolation: isolation.iter().map(|s| s.to_string()).collect(),
+            docker_registry: registry.into(),
+            docker_store_dir: "/nonexistent/store".into(),
+            backend: Some("copy".into()),
+            sandbox_directory: "/mnt/mesos/sandbox".into(),
+            work_dir: "/nonexistent/work".into(),
+        }
+    }
+
+    fn refused(config: &ImagesConfig) -> String {
+        match Images::from_config(config) {
+            Err(e) => e,
+            Ok(images) => panic!("accepted: {images:?}"),
+        }
+    }
+
+    #[test]
+    fn images_need_their_isolators_and_a_local_registry() {
+        let both = ["filesystem/linux", "docker/runtime"];
+        assert!(
+            Images::from_config(&config(None, &[], "x"))
+                .unwrap()
+                .is_none()
+        );
+        let err = refused(&config(Some("docker"), &["docker/runtime"], "/tmp"));
+        assert!(err.contains("filesystem/linux"), "{err}");
+        let err = refused(&config(Some("DOCKER"), &["filesystem/linux"], "/tmp"));
+        assert!(err.contains("docker/runtime"), "{err}");
+        let err = refused(&config(
+            Some("docker"),
+            &both,
+            "https://registry-1.docker.io",
+        ));
+        assert!(err.contains("not supported yet"), "{err}");
+        let err = refused(&config(Some("appc"), &both, "/tmp"));
+        assert!(err.contains("APPC"), "{err}");
+        let err = refused(&config(Some("docker"), &both, "/no/such/registry"));
+        assert!(err.contains("not a directory"), "{err}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut ok = config(Some("docker"), &both, &dir.path().display().to_string());
+        ok.docker_store_dir = dir.path().join("store");
+        ok.work_dir = dir.path().join("work");
+        let images = Images::from_config(&ok).unwrap().unwrap();
+        assert_eq!(images.provisioner.backend_name(), "copy");
+        ok.backend = Some("aufs".into());
+        assert!(refused(&ok).contains("--image_provisioner_backend"));
+    }
+
+    fn with_image(kind: image::Type) -> v1::ContainerInfo {
+        v1::ContainerInfo {
+            r#type: container_info::Type::Mesos as i32,
+            mesos: Some(container_info::MesosInfo {
+                image: Some(v1::Image {
+                    r#type: kind as i32,
+                    docker: Some(image::Docker {
+                        name: "busybox".into(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn image_tasks_are_refused_where_they_cannot_run() {
+        let executor = v1::ExecutorInfo::default();
+        let plain = v1::TaskInfo::default();
+        assert_eq!(image_task(None, &executor, &plain, true), Ok(None));
+        let task = v1::TaskInfo {
+            container: Some(with_image(image::Type::Docker)),
+            ..Default::default()
+        };
+        let err = image_task(None, &executor, &task, true).unwrap_err();
+        assert!(err.contains("filesystem/linux"), "{err}");
+        let appc = v1::TaskInfo {
+            container: Some(with_image(image::Type::Appc)),
+            ..Default::default()
+        };
+        assert!(image_task(None, &executor, &appc, true).is_err());
+        let custom = v1::ExecutorInfo {
+            container: Some(with_image(image::Type::Docker)),
+            ..Default::default()
+        };
+        let err = image_task(None, &custom, &plain, false).unwrap_err();
+        assert!(err.contains("Executors with a container image"), "{err}");
     }
 }
