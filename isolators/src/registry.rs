@@ -54,6 +54,8 @@ pub enum RegistryError {
         controller: &'static str,
         mount: String,
     },
+    #[error("{0} needs the agent to run as root")]
+    NeedsRoot(String),
     #[error("only one of {0} can be used")]
     Conflict(String),
     #[error("{isolator} needs {namespace} namespaces, which this kernel does not have")]
@@ -165,6 +167,10 @@ pub fn build(
                     config.pids_max,
                 )));
             }
+            // It mounts (rootfs, volumes, /proc) for every container.
+            "filesystem/linux" if !nix::unistd::geteuid().is_root() => {
+                return Err(RegistryError::NeedsRoot(name));
+            }
             "namespaces/pid" | "namespaces/ipc" | "filesystem/linux" => {
                 let namespaces = match name.as_str() {
                     "namespaces/pid" => Namespaces::pid(),
@@ -268,7 +274,6 @@ mod tests {
                 "cgroups/pids",
                 "namespaces/pid",
                 "namespaces/ipc",
-                "filesystem/linux",
                 "docker/runtime",
             ]),
             &config,
@@ -277,13 +282,15 @@ mod tests {
         .unwrap();
         assert_eq!(
             built.iter().map(|i| i.name()).collect::<Vec<_>>(),
-            vec![
-                "cgroups/pids",
-                "namespaces/pid",
-                "namespaces/ipc",
-                "filesystem/linux"
-            ]
+            vec!["cgroups/pids", "namespaces/pid", "namespaces/ipc"]
         );
+        match build(&names(&["filesystem/linux"]), &config, &[]) {
+            Ok(built) => {
+                assert!(nix::unistd::geteuid().is_root());
+                assert_eq!(built[0].name(), "filesystem/linux");
+            }
+            Err(e) => assert_eq!(e, RegistryError::NeedsRoot("filesystem/linux".into())),
+        }
         assert!(
             validate(&names(&["filesystem/posix", "filesystem/linux"]), &[])
                 .unwrap_err()

@@ -661,6 +661,11 @@ impl Run {
                 crate::command_executor::rootfs::ROOTFS_LAUNCH_VAR.into(),
                 launch.to_json(),
             );
+            // Provisioning cannot be interrupted; a kill meanwhile ends
+            // the launch here (the rootfs goes with the executor's end).
+            if *self.aborted.borrow() {
+                return Err("The container was destroyed while provisioning".to_string());
+            }
         }
         let pid_file = self.pid_file.clone();
         let (isolation, container) = (
