@@ -4,7 +4,8 @@
 //! image built offline from the host's `/bin/busybox`:
 //! - the task sees the image's root filesystem, not the host's; with
 //!   `namespaces/pid` only its container's processes;
-//! - it writes to `$MESOS_SANDBOX`, which is the host's sandbox;
+//! - it writes to `$MESOS_SANDBOX`, which is the host's sandbox, where
+//!   its URIs were fetched;
 //! - a `host_path` volume is there, read-only when asked;
 //! - the image's Env, WorkingDir-less default and Cmd apply
 //!   (`docker/runtime`);
@@ -224,6 +225,8 @@ async fn tasks_run_in_their_image(backend: &str) {
     let work_dir = cluster.agent_work_dir(0);
     let volume = tempfile::tempdir().unwrap();
     std::fs::write(volume.path().join("marker"), "host-volume\n").unwrap();
+    let fetched = volume.path().join("fetched.txt");
+    std::fs::write(&fetched, "fetched-content\n").unwrap();
     let busybox = mesos_container("busybox");
     let mut with_volume = busybox.clone();
     with_volume.volumes.push(v1::Volume {
@@ -286,6 +289,17 @@ async fn tasks_run_in_their_image(backend: &str) {
             },
             busybox.clone(),
         ),
+        task(
+            "fetched",
+            v1::CommandInfo {
+                uris: vec![v1::command_info::Uri {
+                    value: fetched.display().to_string(),
+                    ..Default::default()
+                }],
+                ..shell(r#"test "$(cat $MESOS_SANDBOX/fetched.txt)" = fetched-content"#)
+            },
+            busybox.clone(),
+        ),
         task("missing", shell("true"), mesos_container("no-such-image")),
     ];
     let mut framework = Framework::subscribe(&cluster.master, "images", false)
@@ -300,10 +314,11 @@ async fn tasks_run_in_their_image(backend: &str) {
         "volume",
         "image-cmd",
         "user",
+        "fetched",
         "missing",
     ];
     let done = framework.wait_terminal(&ids).await.unwrap();
-    for id in &ids[..7] {
+    for id in &ids[..8] {
         let status = &done[*id];
         assert_eq!(
             status.state(),

@@ -631,6 +631,26 @@ impl Run {
         })
         .await
         .map_err(|e| format!("the launch was aborted: {e}"))??;
+        // Mesos's order: provisioning, then fetching.
+        let mut spec = spec;
+        if let Some((images, task)) = self.image.clone() {
+            let (container_id, sandbox) = (self.container_id.clone(), spec.sandbox.clone());
+            let user = spec.user.clone();
+            let launch = tokio::task::spawn_blocking(move || {
+                images.prepare(&container_id, &task, &sandbox, user.as_deref())
+            })
+            .await
+            .map_err(|e| format!("the launch was aborted: {e}"))??;
+            spec.env.insert(
+                crate::command_executor::rootfs::ROOTFS_LAUNCH_VAR.into(),
+                launch.to_json(),
+            );
+            // Provisioning cannot be interrupted; a kill meanwhile ends
+            // the launch here (the rootfs goes with the executor's end).
+            if *self.aborted.borrow() {
+                return Err("The container was destroyed while provisioning".to_string());
+            }
+        }
         if !self.uris.is_empty() {
             let mut aborted = self.aborted.clone();
             let fetch = self
@@ -646,26 +666,10 @@ impl Run {
         if *self.aborted.borrow() {
             return Err("The container was destroyed during its launch".to_string());
         }
-        let mut spec = spec;
-        if let Some((images, task)) = self.image.clone() {
-            let (container_id, sandbox) = (self.container_id.clone(), spec.sandbox.clone());
-            // The executor stays root to set the task's rootfs up; the
-            // task switches to the user itself.
-            let user = spec.user.take();
-            let launch = tokio::task::spawn_blocking(move || {
-                images.prepare(&container_id, &task, &sandbox, user.as_deref())
-            })
-            .await
-            .map_err(|e| format!("the launch was aborted: {e}"))??;
-            spec.env.insert(
-                crate::command_executor::rootfs::ROOTFS_LAUNCH_VAR.into(),
-                launch.to_json(),
-            );
-            // Provisioning cannot be interrupted; a kill meanwhile ends
-            // the launch here (the rootfs goes with the executor's end).
-            if *self.aborted.borrow() {
-                return Err("The container was destroyed while provisioning".to_string());
-            }
+        // The executor of a task in an image stays root to set the task's
+        // rootfs up; the task switches to the user itself.
+        if self.image.is_some() {
+            spec.user = None;
         }
         let pid_file = self.pid_file.clone();
         let (isolation, container) = (
