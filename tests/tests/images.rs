@@ -361,6 +361,21 @@ async fn tasks_run_in_their_image(backend: &str) {
     assert!(dirs.is_empty(), "rootfs left: {dirs:?}");
 }
 
+/// Whether the master sees its one agent as active.
+fn agent_active(cluster: &Cluster) -> bool {
+    cluster.state()["slaves"]
+        .as_array()
+        .is_some_and(|agents| agents.iter().all(|a| a["active"].as_bool() == Some(true)))
+}
+
+/// Waits (bounded) for `done`; the caller asserts what it needs after.
+fn wait_until(mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// The executor pid of task `id` (its sandbox is its working directory).
 fn executor_pid(cluster: &Cluster, id: &str) -> Option<i32> {
     let needle = format!("/executors/{id}/");
@@ -372,7 +387,7 @@ fn executor_pid(cluster: &Cluster, id: &str) -> Option<i32> {
 
 /// The rootfs of a container that died while the agent was down goes when
 /// the agent recovers; the rootfs of one that survived stays until its
-/// task ends.
+/// task is killed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recovery_destroys_the_rootfs_of_containers_gone_and_keeps_the_others() {
     if !require_root_and_busybox() {
@@ -413,6 +428,7 @@ async fn recovery_destroys_the_rootfs_of_containers_gone_and_keeps_the_others() 
     assert_eq!((count(&containers), rootfs_mounts()), (2, 2));
 
     cluster.kill_agent(0);
+    wait_until(|| !agent_active(&cluster));
     let victim = executor_pid(&cluster, "victim").expect("the victim's executor");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(victim),
@@ -420,22 +436,50 @@ async fn recovery_destroys_the_rootfs_of_containers_gone_and_keeps_the_others() 
     )
     .unwrap();
     cluster.restart_agent(0, &[]).unwrap();
+    wait_until(|| agent_active(&cluster));
+    // The victim's end is reported once the agent has recovered.
+    let victim = loop {
+        let status = framework
+            .next_update(Duration::from_secs(60))
+            .await
+            .unwrap();
+        if status.task_id.value == "victim" && status.state().is_terminal() {
+            break status;
+        }
+    };
+    assert!(
+        matches!(
+            victim.state(),
+            TaskState::TaskFailed | TaskState::TaskLost | TaskState::TaskGone
+        ),
+        "{victim:?}"
+    );
 
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while (count(&containers), rootfs_mounts()) != (1, 1) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until(|| (count(&containers), rootfs_mounts()) == (1, 1));
     assert_eq!(
         (count(&containers), rootfs_mounts()),
         (1, 1),
         "only the survivor's rootfs is left"
     );
-    let survivor = executor_pid(&cluster, "survivor").expect("the survivor's executor");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(survivor),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
+    // The survivor's executor reconnected: a kill goes through it to the
+    // task in the image.
+    framework
+        .client
+        .kill(&v1::TaskId {
+            value: "survivor".into(),
+        })
+        .await
+        .unwrap();
+    let killed = loop {
+        let status = framework
+            .next_update(Duration::from_secs(60))
+            .await
+            .unwrap();
+        if status.task_id.value == "survivor" && status.state().is_terminal() {
+            break status;
+        }
+    };
+    assert_eq!(killed.state(), TaskState::TaskKilled, "{killed:?}");
     let (mounts, dirs) = wait_rootfs_gone(&work_dir, &store);
     assert!(mounts.is_empty(), "still mounted: {mounts:#?}");
     assert!(dirs.is_empty(), "rootfs left: {dirs:?}");
