@@ -15,7 +15,9 @@
 //!    unmounts still reach the task;
 //! 2. the rootfs bind-mounted onto itself (`pivot_root` needs a mount
 //!    point; the `copy` backend's rootfs is a plain directory);
-//! 3. the sandbox at `--sandbox_directory`, then the volumes, bind-mounted;
+//! 3. the host's `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`
+//!    (read-only), the sandbox at `--sandbox_directory`, then the volumes,
+//!    bind-mounted;
 //! 4. a fresh `/proc` (of the executor's PID namespace, if it has one), a
 //!    small `/dev` (tmpfs with the usual devices bound from the host, and
 //!    its own `/dev/shm`);
@@ -41,6 +43,9 @@ use serde::{Deserialize, Serialize};
 
 /// The executor's environment variable holding the [`RootfsLaunch`].
 pub const ROOTFS_LAUNCH_VAR: &str = "MESOS_TASK_ROOTFS_LAUNCH";
+
+/// Bound read-only from the host when the image allows.
+const HOST_NETWORK_FILES: [&str; 3] = ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"];
 
 /// Devices bound from the host into the task's `/dev`.
 const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
@@ -112,24 +117,46 @@ impl RootfsLaunch {
     }
 
     /// Creates, inside the rootfs, every directory and file the task's
-    /// mounts land on.
-    pub fn prepare_mount_points(&self) -> Result<(), RootfsError> {
+    /// mounts land on, and returns those mounts in order: the host's
+    /// name resolution files first, where the image lets them be bound
+    /// (the task shares the host's network, as in Mesos without a network
+    /// isolator), then the sandbox and the volumes.
+    pub fn prepare_mount_points(&self) -> Result<Vec<BindMount>, RootfsError> {
         for dir in [Path::new("proc"), Path::new("dev"), &self.working_dir] {
             make_inside(&self.rootfs, dir, true)?;
+        }
+        let mut mounts = Vec::new();
+        for file in HOST_NETWORK_FILES {
+            let source = Path::new(file);
+            if !source.is_file() {
+                continue;
+            }
+            match make_inside(&self.rootfs, source, false) {
+                Ok(()) => mounts.push(BindMount {
+                    source: source.to_path_buf(),
+                    target: source.to_path_buf(),
+                    read_only: true,
+                }),
+                // Optional: an image that makes it a symlink (say, into
+                // /run) keeps its own.
+                Err(e) => tracing::debug!("not binding the host's {file}: {e}"),
+            }
         }
         for mount in &self.mounts {
             let is_dir = fs::metadata(&mount.source).map_or(true, |m| m.is_dir());
             make_inside(&self.rootfs, &mount.target, is_dir)?;
+            mounts.push(mount.clone());
         }
-        Ok(())
+        Ok(mounts)
     }
 
-    /// The system calls of the module comment, with their arguments.
-    pub fn plan(&self) -> Result<EnterPlan, RootfsError> {
+    /// The system calls of the module comment, with their arguments;
+    /// `bind` comes from [`RootfsLaunch::prepare_mount_points`].
+    pub fn plan(&self, bind: &[BindMount]) -> Result<EnterPlan, RootfsError> {
         let rootfs = cstring(&self.rootfs)?;
         let inside = |path: &Path| cstring(&self.rootfs.join(relative(path)));
         let mut mounts = Vec::new();
-        for mount in &self.mounts {
+        for mount in bind {
             mounts.push((
                 cstring(&mount.source)?,
                 inside(&mount.target)?,
@@ -401,8 +428,13 @@ mod tests {
             }],
             ..Default::default()
         };
-        launch.prepare_mount_points().unwrap();
+        let mounts = launch.prepare_mount_points().unwrap();
         assert!(root.path().join("etc/conf/file").is_file());
+        assert_eq!(mounts.last(), launch.mounts.last());
+        if Path::new("/etc/hosts").is_file() {
+            assert!(root.path().join("etc/hosts").is_file());
+            assert!(mounts.iter().any(|m| m.target == Path::new("/etc/hosts")));
+        }
         assert!(root.path().join("proc").is_dir());
 
         let escaping = RootfsLaunch {

@@ -67,8 +67,8 @@ impl TaskProcess {
 /// The task's command, entering the rootfs between fork and exec.
 #[allow(unsafe_code)]
 fn in_rootfs(launch: &RootfsLaunch) -> io::Result<tokio::process::Command> {
-    launch.prepare_mount_points().map_err(io::Error::other)?;
-    let plan = launch.plan().map_err(io::Error::other)?;
+    let mounts = launch.prepare_mount_points().map_err(io::Error::other)?;
+    let plan = launch.plan(&mounts).map_err(io::Error::other)?;
     let (program, args) = launch
         .argv
         .split_first()
