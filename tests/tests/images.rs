@@ -9,6 +9,7 @@
 //! - a `host_path` volume is there, read-only when asked;
 //! - the image's Env, WorkingDir-less default and Cmd apply
 //!   (`docker/runtime`);
+//! - a command health check runs inside the image too;
 //! - a task with a user runs as that user (the executor sets the rootfs up
 //!   as root);
 //! - a missing image fails the task with its name; an agent without
@@ -356,6 +357,65 @@ async fn tasks_run_in_their_image(backend: &str) {
         std::fs::read_to_string(sandbox_of(&work_dir, "pids").unwrap().join("stdout")).unwrap();
     assert!(stdout.contains("pids="), "{stdout}");
 
+    let (mounts, dirs) = wait_rootfs_gone(&work_dir, &store);
+    assert!(mounts.is_empty(), "still mounted: {mounts:#?}");
+    assert!(dirs.is_empty(), "rootfs left: {dirs:?}");
+}
+
+/// A command health check runs where the task runs: it finds the image's
+/// file, which the host does not have.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_health_checks_run_inside_the_image() {
+    if !require_root_and_busybox() {
+        return;
+    }
+    let ImageCluster {
+        cluster,
+        registry: _registry,
+        store,
+        _unmount,
+    } = start(&[]);
+    let work_dir = cluster.agent_work_dir(0);
+    let mut checked = task("checked", shell("sleep 1000"), mesos_container("busybox"));
+    checked.health_check = Some(v1::HealthCheck {
+        r#type: Some(v1::health_check::Type::Command as i32),
+        command: Some(shell(&format!(
+            "test -f /{RELEASE_FILE} && test ! -e /etc/os-release"
+        ))),
+        delay_seconds: Some(0.0),
+        interval_seconds: Some(0.2),
+        grace_period_seconds: Some(0.0),
+        consecutive_failures: Some(1),
+        ..Default::default()
+    });
+    let mut framework = Framework::subscribe(&cluster.master, "images", false)
+        .await
+        .unwrap();
+    framework.launch_tasks(vec![checked]).await.unwrap();
+    let healthy = loop {
+        let status = framework
+            .next_update(Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert!(
+            !status.state().is_terminal(),
+            "{status:?}\n{}",
+            output(&work_dir, "checked")
+        );
+        if let Some(healthy) = status.healthy {
+            break healthy;
+        }
+    };
+    assert!(healthy, "{}", output(&work_dir, "checked"));
+    framework
+        .client
+        .kill(&v1::TaskId {
+            value: "checked".into(),
+        })
+        .await
+        .unwrap();
+    let done = framework.wait_terminal(&["checked"]).await.unwrap();
+    assert_eq!(done["checked"].state(), TaskState::TaskKilled);
     let (mounts, dirs) = wait_rootfs_gone(&work_dir, &store);
     assert!(mounts.is_empty(), "still mounted: {mounts:#?}");
     assert!(dirs.is_empty(), "rootfs left: {dirs:?}");

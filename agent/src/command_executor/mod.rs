@@ -327,6 +327,15 @@ impl CommandExecutor {
         let mut running_status = status_of(&task.task_id, TaskState::TaskRunning, None);
         running_status.check_status = check_status;
         self.session.send(running_status).await?;
+        // In an image, command checks see what the task sees (as in Mesos).
+        let policies = match (&self.rootfs, process.pid()) {
+            (Some(launch), Some(pid)) => policies.inside(checks::probe::TaskView {
+                pid,
+                working_dir: launch.working_dir.clone(),
+                env: launch.env.clone(),
+            }),
+            _ => policies,
+        };
         let checkers = policies.spawn(started, (), &self.checks_tx);
         self.task = Some(Running {
             process,
