@@ -264,7 +264,7 @@ async fn tasks_run_in_their_image(backend: &str) {
         task(
             "sandbox",
             shell(
-                r#"test "$MESOS_SANDBOX" = /mnt/mesos/sandbox && test "$(pwd)" = /mnt/mesos/sandbox && echo written-inside > $MESOS_SANDBOX/inside.txt"#,
+                r#"test "$MESOS_SANDBOX" = /mnt/mesos/sandbox && test "$(pwd)" = /mnt/mesos/sandbox && echo written-inside > $MESOS_SANDBOX/inside.txt && test -c /dev/null && test -L /dev/stderr && echo gone > /dev/null"#,
             ),
             busybox.clone(),
         ),

@@ -19,8 +19,9 @@
 //!    (read-only), the sandbox at `--sandbox_directory`, then the volumes,
 //!    bind-mounted;
 //! 4. a fresh `/proc` (of the executor's PID namespace, if it has one), a
-//!    small `/dev` (tmpfs with the usual devices bound from the host, and
-//!    its own `/dev/shm`);
+//!    small `/dev` (tmpfs with the usual devices bound from the host, its
+//!    own `/dev/shm` and `/dev/pts`, the usual symlinks) and a read-only
+//!    `/sys`;
 //! 5. `pivot_root` into the rootfs, the old root detached, and `chdir` to
 //!    the working directory;
 //! 6. the switch to the task's user, if it has one: the executor of a
@@ -43,6 +44,15 @@ use serde::{Deserialize, Serialize};
 
 /// The executor's environment variable holding the [`RootfsLaunch`].
 pub const ROOTFS_LAUNCH_VAR: &str = "MESOS_TASK_ROOTFS_LAUNCH";
+
+/// Symlinks of the task's `/dev`, as container runtimes make them.
+const DEV_LINKS: [(&CStr, &str); 5] = [
+    (c"/proc/self/fd", "fd"),
+    (c"/proc/self/fd/0", "stdin"),
+    (c"/proc/self/fd/1", "stdout"),
+    (c"/proc/self/fd/2", "stderr"),
+    (c"pts/ptmx", "ptmx"),
+];
 
 /// Bound read-only from the host when the image allows.
 const HOST_NETWORK_FILES: [&str; 3] = ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"];
@@ -122,7 +132,12 @@ impl RootfsLaunch {
     /// (the task shares the host's network, as in Mesos without a network
     /// isolator), then the sandbox and the volumes.
     pub fn prepare_mount_points(&self) -> Result<Vec<BindMount>, RootfsError> {
-        for dir in [Path::new("proc"), Path::new("dev"), &self.working_dir] {
+        for dir in [
+            Path::new("proc"),
+            Path::new("dev"),
+            Path::new("sys"),
+            &self.working_dir,
+        ] {
             make_inside(&self.rootfs, dir, true)?;
         }
         let mut mounts = Vec::new();
@@ -176,7 +191,11 @@ impl RootfsLaunch {
             dev_dir: cstring(&dev)?,
             shm_dir: cstring(&dev.join("shm"))?,
             pts_dir: cstring(&dev.join("pts"))?,
-            fd_link: cstring(&dev.join("fd"))?,
+            sys_dir: inside(Path::new("/sys"))?,
+            links: DEV_LINKS
+                .iter()
+                .map(|(target, name)| Ok((*target, cstring(&dev.join(name))?)))
+                .collect::<Result<_, RootfsError>>()?,
             rootfs,
             mounts,
             devices,
@@ -200,7 +219,8 @@ pub struct EnterPlan {
     dev_dir: CString,
     shm_dir: CString,
     pts_dir: CString,
-    fd_link: CString,
+    sys_dir: CString,
+    links: Vec<(&'static CStr, CString)>,
     devices: Vec<(CString, CString)>,
     working_dir: CString,
     user: Option<(nix::unistd::Uid, nix::unistd::Gid)>,
@@ -315,14 +335,28 @@ impl EnterPlan {
                 Some(c"mode=1777"),
             ),
         )?;
-        step(
-            "rootfs: cannot link /dev/fd\n",
-            nix::unistd::symlinkat(
-                c"/proc/self/fd",
-                nix::fcntl::AT_FDCWD,
-                self.fd_link.as_c_str(),
-            ),
-        )?;
+        for (target, link) in &self.links {
+            step(
+                "rootfs: cannot make the /dev symlinks\n",
+                nix::unistd::symlinkat(*target, nix::fcntl::AT_FDCWD, link.as_c_str()),
+            )?;
+        }
+        // Best effort, as some kernels or hosts refuse them: a private
+        // devpts for terminals and a read-only /sys.
+        let _ = mount(
+            Some(c"devpts"),
+            self.pts_dir.as_c_str(),
+            Some(c"devpts"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+            Some(c"newinstance,ptmxmode=0666,mode=0620"),
+        );
+        let _ = mount(
+            Some(c"sysfs"),
+            self.sys_dir.as_c_str(),
+            Some(c"sysfs"),
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            none,
+        );
         // pivot_root(".", "."): the old root ends up stacked on the new
         // one, where it is detached; no directory for it is needed.
         step(
