@@ -6,7 +6,8 @@
 //!   `namespaces/pid` only its container's processes;
 //! - it writes to `$MESOS_SANDBOX`, which is the host's sandbox, where
 //!   its URIs were fetched;
-//! - a `host_path` volume is there, read-only when asked;
+//! - a `host_path` volume is there, read-only when asked, and a
+//!   `SANDBOX_PATH` one shows a directory of the sandbox;
 //! - the image's Env, WorkingDir-less default and Cmd apply
 //!   (`docker/runtime`);
 //! - a command health check runs inside the image too;
@@ -236,6 +237,19 @@ async fn tasks_run_in_their_image(backend: &str) {
         host_path: Some(volume.path().display().to_string()),
         ..Default::default()
     });
+    with_volume.volumes.push(v1::Volume {
+        mode: v1::volume::Mode::Rw as i32,
+        container_path: "/shared".into(),
+        source: Some(v1::volume::Source {
+            r#type: Some(v1::volume::source::Type::SandboxPath as i32),
+            sandbox_path: Some(v1::volume::source::SandboxPath {
+                r#type: Some(v1::volume::source::sandbox_path::Type::Self_ as i32),
+                path: "shared".into(),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
     let host_only = cluster.dir.path().display().to_string();
     let mut with_env = shell(
         r#"test "$IMAGE_GREETING" = from-the-image && test "$TASK_VAR" = from-the-task && test "$PATH" = /bin"#,
@@ -271,7 +285,9 @@ async fn tasks_run_in_their_image(backend: &str) {
         task("env", with_env, busybox.clone()),
         task(
             "volume",
-            shell(r#"test "$(cat /data/marker)" = host-volume && ! touch /data/new 2>/dev/null"#),
+            shell(
+                r#"test "$(cat /data/marker)" = host-volume && ! touch /data/new 2>/dev/null && echo shared > /shared/out.txt"#,
+            ),
             with_volume,
         ),
         task(
@@ -347,6 +363,10 @@ async fn tasks_run_in_their_image(backend: &str) {
         !volume.path().join("new").exists(),
         "the volume was read-only"
     );
+    let shared = sandbox_of(&work_dir, "volume")
+        .unwrap()
+        .join("shared/out.txt");
+    assert_eq!(std::fs::read_to_string(shared).unwrap(), "shared\n");
     let written = sandbox_of(&work_dir, "user").unwrap().join("user.txt");
     assert_eq!(
         std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&written).unwrap()),

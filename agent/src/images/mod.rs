@@ -160,6 +160,18 @@ impl Images {
             sandbox,
             &self.sandbox_directory,
         )?);
+        // A SANDBOX_PATH volume's directory is made on demand, as Mesos does.
+        for mount in &mounts {
+            if mount.source.starts_with(sandbox) && !mount.source.exists() {
+                let made = std::fs::create_dir_all(&mount.source).and_then(|()| match &user {
+                    Some(user) => {
+                        std::os::unix::fs::chown(&mount.source, Some(user.uid), Some(user.gid))
+                    }
+                    None => Ok(()),
+                });
+                made.map_err(|e| format!("Failed to create '{}': {e}", mount.source.display()))?;
+            }
+        }
         tracing::info!(container = container_id, image = %reference, "provisioning the image");
         let info = self
             .provisioner
