@@ -282,7 +282,13 @@ impl Agent {
                 }
                 self.executor_terminated(key, None);
             }
-            (None, Err(_)) => {}
+            // The executor was forgotten meanwhile: nothing else will
+            // remove a rootfs provisioned for it.
+            (None, Err(_)) => {
+                if let Some(images) = &self.config.images {
+                    images.destroy_later(container_id.to_string());
+                }
+            }
         }
     }
 

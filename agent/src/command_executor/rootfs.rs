@@ -10,9 +10,9 @@
 //! the image. Only the task process enters the image, between fork and
 //! exec, in this order:
 //!
-//! 1. a new mount namespace, made a slave of its parent, so nothing
-//!    mounted for the task reaches the host while the provisioner's
-//!    unmounts still reach the task;
+//! 1. a new mount namespace whose mounts are made slaves, so nothing
+//!    mounted for the task propagates out of it (and the namespace, with
+//!    all of it, goes with the task's last process);
 //! 2. the rootfs bind-mounted onto itself (`pivot_root` needs a mount
 //!    point; the `copy` backend's rootfs is a plain directory);
 //! 3. the host's `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`
