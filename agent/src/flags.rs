@@ -47,8 +47,9 @@ mesos_flags::flags! {
         /// Isolators, in call order: posix/cpu and posix/mem only account;
         /// cgroups/cpu and cgroups/mem (alias `cgroups`) and cgroups/pids
         /// enforce; namespaces/pid and namespaces/ipc start executors in new
-        /// namespaces; a plugin from --plugin_dir is named by its reverse-DNS
-        /// name.
+        /// namespaces; filesystem/linux and docker/runtime run tasks in
+        /// container images (--image_providers); a plugin from --plugin_dir is
+        /// named by its reverse-DNS name.
         isolation: Isolation = "posix/cpu,posix/mem",
         /// Directory of plugins: each folder with a plugin.toml is loaded and
         /// checked at start (a bad one stops the agent).
