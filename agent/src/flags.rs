@@ -47,8 +47,9 @@ mesos_flags::flags! {
         /// Isolators, in call order: posix/cpu and posix/mem only account;
         /// cgroups/cpu and cgroups/mem (alias `cgroups`) and cgroups/pids
         /// enforce; namespaces/pid and namespaces/ipc start executors in new
-        /// namespaces; a plugin from --plugin_dir is named by its reverse-DNS
-        /// name.
+        /// namespaces; filesystem/linux and docker/runtime run tasks in
+        /// container images (--image_providers); a plugin from --plugin_dir is
+        /// named by its reverse-DNS name.
         isolation: Isolation = "posix/cpu,posix/mem",
         /// Directory of plugins: each folder with a plugin.toml is loaded and
         /// checked at start (a bad one stops the agent).
@@ -93,6 +94,18 @@ mesos_flags::flags! {
         /// Share of the disk kept free: sandboxes are deleted early as usage
         /// nears `1 - gc_disk_headroom`.
         gc_disk_headroom: f64 = "0.1",
+        /// Image providers for tasks with a container image: `docker` (needs
+        /// filesystem/linux and docker/runtime in --isolation).
+        image_providers: Option<String>,
+        /// Where Docker images come from: a directory of `docker save`
+        /// archives named `<repo>:<tag>.tar` or OCI layouts (registry URLs
+        /// are not supported yet).
+        docker_registry: String = "https://registry-1.docker.io",
+        /// Cache of Docker image layers.
+        docker_store_dir: PathBuf = "/tmp/mesos/store/docker",
+        /// How container root filesystems are built: `copy` or `overlay`
+        /// (default: overlay as root on a filesystem overlayfs takes, else copy).
+        image_provisioner_backend: Option<String>,
         /// Sandbox path inside containers that have an image.
         sandbox_directory: PathBuf = "/mnt/mesos/sandbox",
         /// Directory of the fetcher cache (emptied when the agent starts).

@@ -19,6 +19,7 @@ pub mod flags;
 pub mod gc;
 pub mod hooks;
 mod http;
+pub mod images;
 pub mod isolation;
 pub mod launcher;
 mod link;
@@ -116,6 +117,19 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
     )
     .map_err(|e| AgentError::Flag(format!("--isolation: {e}")))?;
     let isolation = isolation::Isolation::new(isolators);
+    let images_config = images::ImagesConfig {
+        providers: flags.image_providers.clone(),
+        isolation: mesos_isolators::registry::expand(&flags.isolation.0),
+        docker_registry: flags.docker_registry.clone(),
+        docker_store_dir: flags.docker_store_dir.clone(),
+        backend: flags.image_provisioner_backend.clone(),
+        sandbox_directory: flags.sandbox_directory.clone(),
+        work_dir: flags.work_dir.clone(),
+    };
+    let images = tokio::task::spawn_blocking(move || images::Images::from_config(&images_config))
+        .await
+        .map_err(|e| AgentError::Startup(e.to_string()))?
+        .map_err(AgentError::Flag)?;
     let hook_names = flags
         .hooks
         .as_ref()
@@ -177,6 +191,7 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
         nested: nested.clone(),
         fetcher,
         isolation: isolation.clone(),
+        images,
         hooks,
         containerizers: flags.containerizers.0.clone(),
         docker: agent::DockerConfig {

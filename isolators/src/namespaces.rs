@@ -37,6 +37,17 @@ impl Namespaces {
         }
     }
 
+    /// `filesystem/linux`: a mount namespace of the container's own, so
+    /// that what is mounted for it (its image's root filesystem, volumes)
+    /// stays out of the host's. The rootfs itself is entered by the
+    /// command executor for its task (see the agent's `images` module).
+    pub fn filesystem_linux() -> Self {
+        Self {
+            name: "filesystem/linux",
+            namespaces: &[Namespace::Mount],
+        }
+    }
+
     /// The `/proc/self/ns` entries the kernel must have for these
     /// namespaces to be created.
     pub fn kernel_entries(&self) -> Vec<&'static str> {

@@ -2,7 +2,10 @@
 //! aliases included, and against the plugins loaded from `--plugin_dir`
 //! (reverse-DNS names without a slash, so they never shadow a built-in).
 //! The `posix/*` isolators and `filesystem/posix` only account (procfs
-//! does that for every container), so they build nothing.
+//! does that for every container), so they build nothing. Neither do
+//! `docker/runtime`, `volume/host_path` and `volume/sandbox_path`: the
+//! agent applies images' runtime config and volumes when it provisions a
+//! container image (they are accepted so Mesos's `--isolation` lists work).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,10 +16,14 @@ use crate::cgroups::Hierarchy;
 use crate::{CgroupsCpu, CgroupsMem, CgroupsPids, Namespaces};
 
 /// Every isolator name this build knows.
-pub const KNOWN: [&str; 8] = [
+pub const KNOWN: [&str; 12] = [
     "posix/cpu",
     "posix/mem",
     "filesystem/posix",
+    "filesystem/linux",
+    "docker/runtime",
+    "volume/host_path",
+    "volume/sandbox_path",
     "cgroups/cpu",
     "cgroups/mem",
     "cgroups/pids",
@@ -47,6 +54,10 @@ pub enum RegistryError {
         controller: &'static str,
         mount: String,
     },
+    #[error("{0} needs the agent to run as root")]
+    NeedsRoot(String),
+    #[error("only one of {0} can be used")]
+    Conflict(String),
     #[error("{isolator} needs {namespace} namespaces, which this kernel does not have")]
     NoNamespace {
         isolator: String,
@@ -74,6 +85,15 @@ pub fn expand(names: &[String]) -> Vec<String> {
 
 /// Checks names against the built-ins and the loaded plugins' names.
 pub fn validate(names: &[String], plugins: &[&str]) -> Result<(), RegistryError> {
+    // Mesos allows exactly one filesystem isolator.
+    let expanded = expand(names);
+    if expanded.iter().any(|n| n == "filesystem/posix")
+        && expanded.iter().any(|n| n == "filesystem/linux")
+    {
+        return Err(RegistryError::Conflict(
+            "filesystem/posix and filesystem/linux".into(),
+        ));
+    }
     match expand(names)
         .into_iter()
         .find(|n| !KNOWN.contains(&n.as_str()) && !plugins.contains(&n.as_str()))
@@ -147,11 +167,15 @@ pub fn build(
                     config.pids_max,
                 )));
             }
-            "namespaces/pid" | "namespaces/ipc" => {
-                let namespaces = if name == "namespaces/pid" {
-                    Namespaces::pid()
-                } else {
-                    Namespaces::ipc()
+            // It mounts (rootfs, volumes, /proc) for every container.
+            "filesystem/linux" if !nix::unistd::geteuid().is_root() => {
+                return Err(RegistryError::NeedsRoot(name));
+            }
+            "namespaces/pid" | "namespaces/ipc" | "filesystem/linux" => {
+                let namespaces = match name.as_str() {
+                    "namespaces/pid" => Namespaces::pid(),
+                    "namespaces/ipc" => Namespaces::ipc(),
+                    _ => Namespaces::filesystem_linux(),
                 };
                 if let Some(namespace) = namespaces.missing_in(std::path::Path::new("/proc")) {
                     return Err(RegistryError::NoNamespace {
@@ -246,7 +270,12 @@ mod tests {
         std::fs::create_dir_all(fake.path().join("pids")).unwrap();
         config.cgroups_hierarchy = fake.path().to_path_buf();
         let built = build(
-            &names(&["cgroups/pids", "namespaces/pid", "namespaces/ipc"]),
+            &names(&[
+                "cgroups/pids",
+                "namespaces/pid",
+                "namespaces/ipc",
+                "docker/runtime",
+            ]),
             &config,
             &[],
         )
@@ -254,6 +283,19 @@ mod tests {
         assert_eq!(
             built.iter().map(|i| i.name()).collect::<Vec<_>>(),
             vec!["cgroups/pids", "namespaces/pid", "namespaces/ipc"]
+        );
+        match build(&names(&["filesystem/linux"]), &config, &[]) {
+            Ok(built) => {
+                assert!(nix::unistd::geteuid().is_root());
+                assert_eq!(built[0].name(), "filesystem/linux");
+            }
+            Err(e) => assert_eq!(e, RegistryError::NeedsRoot("filesystem/linux".into())),
+        }
+        assert!(
+            validate(&names(&["filesystem/posix", "filesystem/linux"]), &[])
+                .unwrap_err()
+                .to_string()
+                .contains("only one of")
         );
     }
 }

@@ -37,8 +37,13 @@ impl Agent {
         let container_id = uuid::Uuid::new_v4().to_string();
         let mut info = info;
         self.config.hooks.decorate_executor_environment(&mut info);
-        let spec = match self.launch_spec(&key, &info, &container_id) {
-            Ok(spec) => spec,
+        let prepared =
+            crate::images::image_task(self.config.images.as_ref(), &info, &task, command_executor)
+                .and_then(|image_task| {
+                    Ok((self.launch_spec(&key, &info, &container_id)?, image_task))
+                });
+        let (spec, image_task) = match prepared {
+            Ok(prepared) => prepared,
             Err(message) => {
                 self.counters.container_launch_errors += 1;
                 tracing::warn!(%key, "cannot launch executor: {message}");
@@ -110,6 +115,7 @@ impl Agent {
             fetcher: self.config.fetcher.clone(),
             uris,
             aborted,
+            image: self.config.images.clone().zip(image_task),
         };
         tokio::spawn(run.launch_and_watch(spec, self.handle.clone(), durable));
         self.handle.notify_after(
@@ -276,7 +282,13 @@ impl Agent {
                 }
                 self.executor_terminated(key, None);
             }
-            (None, Err(_)) => {}
+            // The executor was forgotten meanwhile: nothing else will
+            // remove a rootfs provisioned for it.
+            (None, Err(_)) => {
+                if let Some(images) = &self.config.images {
+                    images.destroy_later(container_id.to_string());
+                }
+            }
         }
     }
 
@@ -357,6 +369,9 @@ impl Agent {
             self.config
                 .isolation
                 .cleanup_later(executor.container_id.clone());
+            if let Some(images) = &self.config.images {
+                images.destroy_later(executor.container_id.clone());
+            }
             super::docker::remove_container(&self.config.docker, &executor);
             self.config.gc.schedule(executor.sandbox.clone());
             self.config
@@ -565,6 +580,8 @@ struct Run {
     hooks: crate::hooks::Hooks,
     /// What the pre-launch hooks are told; `None` without hooks.
     pre_launch: Option<PreLaunch>,
+    /// The command task that runs in a container image.
+    image: Option<(crate::images::Images, v1::TaskInfo)>,
 }
 
 impl Run {
@@ -620,6 +637,26 @@ impl Run {
         })
         .await
         .map_err(|e| format!("the launch was aborted: {e}"))??;
+        // Mesos's order: provisioning, then fetching.
+        let mut spec = spec;
+        if let Some((images, task)) = self.image.clone() {
+            let (container_id, sandbox) = (self.container_id.clone(), spec.sandbox.clone());
+            let user = spec.user.clone();
+            let launch = tokio::task::spawn_blocking(move || {
+                images.prepare(&container_id, &task, &sandbox, user.as_deref())
+            })
+            .await
+            .map_err(|e| format!("the launch was aborted: {e}"))??;
+            spec.env.insert(
+                crate::command_executor::rootfs::ROOTFS_LAUNCH_VAR.into(),
+                launch.to_json(),
+            );
+            // Provisioning cannot be interrupted; a kill meanwhile ends
+            // the launch here (the rootfs goes with the executor's end).
+            if *self.aborted.borrow() {
+                return Err("The container was destroyed while provisioning".to_string());
+            }
+        }
         if !self.uris.is_empty() {
             let mut aborted = self.aborted.clone();
             let fetch = self
@@ -634,6 +671,11 @@ impl Run {
         }
         if *self.aborted.borrow() {
             return Err("The container was destroyed during its launch".to_string());
+        }
+        // The executor of a task in an image stays root to set the task's
+        // rootfs up; the task switches to the user itself.
+        if self.image.is_some() {
+            spec.user = None;
         }
         let pid_file = self.pid_file.clone();
         let (isolation, container) = (
@@ -751,6 +793,9 @@ impl Agent {
             }
             self.config.nested.destroy_children(&container_id);
             self.config.isolation.cleanup(&container_id);
+            if let Some(images) = &self.config.images {
+                images.destroy(&container_id);
+            }
         }
         tracing::warn!("every executor was killed");
     }

@@ -51,11 +51,8 @@ impl Agent {
     }
 
     /// After a restart: the isolators drop what they kept for containers
-    /// that did not survive.
+    /// that did not survive, and their rootfs go.
     pub(super) fn recover_isolation(&self) {
-        if self.config.isolation.is_empty() {
-            return;
-        }
         let live: Vec<String> = self
             .frameworks
             .values()
@@ -63,7 +60,12 @@ impl Agent {
             .filter(|e| e.pid.is_some())
             .map(|e| e.container_id.clone())
             .collect();
-        let isolation = self.config.isolation.clone();
-        tokio::task::spawn_blocking(move || isolation.recover(&live));
+        let (isolation, images) = (self.config.isolation.clone(), self.config.images.clone());
+        tokio::task::spawn_blocking(move || {
+            if let Some(images) = images {
+                images.recover(&live);
+            }
+            isolation.recover(&live);
+        });
     }
 }

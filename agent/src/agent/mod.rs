@@ -79,6 +79,8 @@ pub struct Config {
     pub gc: crate::gc::Gc,
     /// `--isolation`, built.
     pub isolation: crate::isolation::Isolation,
+    /// `--image_providers`: container images, when enabled.
+    pub images: Option<crate::images::Images>,
     /// `--hooks`, resolved.
     pub hooks: crate::hooks::Hooks,
     /// `--containerizers`, in order.

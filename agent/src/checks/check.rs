@@ -94,7 +94,7 @@ impl Check {
 pub fn status_of(probe: &Probe, outcome: Outcome) -> CheckStatusInfo {
     let mut status = CheckStatusInfo::default();
     match probe {
-        Probe::Command(_) => {
+        Probe::Command(_) | Probe::CommandIn(..) => {
             status.r#type = Some(check_info::Type::Command as i32);
             status.command = Some(check_status_info::Command {
                 exit_code: match outcome {

@@ -80,6 +80,21 @@ impl Policies {
         })
     }
 
+    /// Command probes run in the task's view (its container image).
+    pub fn inside(self, view: probe::TaskView) -> Self {
+        let view = std::sync::Arc::new(view);
+        Self {
+            health: self.health.map(|mut policy| {
+                policy.probe = policy.probe.inside(&view);
+                policy
+            }),
+            check: self.check.map(|mut policy| {
+                policy.probe = policy.probe.inside(&view);
+                policy
+            }),
+        }
+    }
+
     /// Starts the checkers of a task started at `started`; they stop when
     /// the returned handles are dropped.
     pub fn spawn<K: Clone + Send + 'static>(

@@ -3,7 +3,11 @@
 //! code) and a TCP connect. `Err` means the probe gave no result (it timed
 //! out or could not run).
 
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use mesos_proto::v1;
@@ -20,14 +24,42 @@ const STATUS_LINE_MAX: usize = 1024;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Probe {
     Command(v1::CommandInfo),
-    Http { port: u16, path: String },
-    Tcp { port: u16 },
+    /// A command run where the task runs: in its container image.
+    CommandIn(v1::CommandInfo, Arc<TaskView>),
+    Http {
+        port: u16,
+        path: String,
+    },
+    Tcp {
+        port: u16,
+    },
+}
+
+/// What a check command needs to see the task's file system: the task's
+/// mount namespace (entered between fork and exec, its root being the
+/// task's rootfs), working directory and environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskView {
+    /// The task's pid, as the executor sees it.
+    pub pid: u32,
+    pub working_dir: PathBuf,
+    /// Under the check command's own variables.
+    pub env: Vec<(String, String)>,
 }
 
 impl Probe {
+    /// A command probe made to run in the task's view; others unchanged.
+    pub fn inside(self, view: &Arc<TaskView>) -> Self {
+        match self {
+            Self::Command(command) => Self::CommandIn(command, Arc::clone(view)),
+            other => other,
+        }
+    }
+
     pub async fn run(&self, timeout: Duration) -> Result<Outcome, String> {
         match self {
-            Self::Command(command) => run_command(command, timeout).await,
+            Self::Command(command) => run_command(command, None, timeout).await,
+            Self::CommandIn(command, view) => run_command(command, Some(view), timeout).await,
             Self::Http { port, path } => tokio::time::timeout(timeout, http_get(*port, path))
                 .await
                 .map_err(|_| format!("no HTTP answer within {timeout:?}"))?,
@@ -55,9 +87,18 @@ pub fn healthy(outcome: Result<Outcome, String>) -> Result<(), String> {
 }
 
 /// Runs the command in a process group of its own (in the executor's
-/// working directory, the sandbox), killing the group on timeout.
-async fn run_command(command: &v1::CommandInfo, timeout: Duration) -> Result<Outcome, String> {
-    let mut process = CommandLine::from_info(command).to_command();
+/// working directory, the sandbox, or in the task's `view`), killing the
+/// group on timeout.
+async fn run_command(
+    command: &v1::CommandInfo,
+    view: Option<&TaskView>,
+    timeout: Duration,
+) -> Result<Outcome, String> {
+    let line = CommandLine::from_info(command);
+    let mut process = match view {
+        Some(view) => in_view(&line, view)?,
+        None => line.to_command(),
+    };
     process
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -78,6 +119,33 @@ async fn run_command(command: &v1::CommandInfo, timeout: Duration) -> Result<Out
             Err(format!("the check command timed out after {timeout:?}"))
         }
     }
+}
+
+/// The command, entering the task's mount namespace between fork and
+/// exec. The namespace is opened before the fork, so a task gone by then
+/// is an error here, not in the child.
+#[allow(unsafe_code)]
+fn in_view(line: &CommandLine, view: &TaskView) -> Result<tokio::process::Command, String> {
+    let namespace = std::fs::File::open(format!("/proc/{}/ns/mnt", view.pid))
+        .map_err(|e| format!("cannot open the task's mount namespace: {e}"))?;
+    let working_dir = CString::new(view.working_dir.as_os_str().as_bytes())
+        .map_err(|_| "the task's working directory contains a NUL byte".to_string())?;
+    let mut process = tokio::process::Command::new(&line.program);
+    process
+        .arg0(&line.arg0)
+        .args(&line.args)
+        .envs(view.env.iter().map(|(k, v)| (k, v)))
+        .envs(&line.env);
+    // SAFETY: setns(2) and chdir(2) on a descriptor and a C string made
+    // before the fork; nothing is allocated in the child.
+    unsafe {
+        process.pre_exec(move || {
+            nix::sched::setns(&namespace, nix::sched::CloneFlags::CLONE_NEWNS)
+                .map_err(std::io::Error::from)?;
+            nix::unistd::chdir(working_dir.as_c_str()).map_err(std::io::Error::from)
+        });
+    }
+    Ok(process)
 }
 
 async fn http_get(port: u16, path: &str) -> Result<Outcome, String> {

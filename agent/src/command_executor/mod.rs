@@ -17,8 +17,12 @@
 //! resubscribing, backing off up to `MESOS_SUBSCRIPTION_BACKOFF_MAX`, for
 //! `MESOS_RECOVERY_TIMEOUT`, and its SUBSCRIBE carries the updates not yet
 //! acknowledged (and the task, while none of its updates is).
+//!
+//! A task with a container image runs inside its rootfs while the
+//! executor stays on the host (see [`rootfs`]).
 
 mod client;
+pub mod rootfs;
 mod task;
 
 use std::time::Duration;
@@ -64,6 +68,8 @@ pub struct Settings {
     /// resubscribe after the agent went away.
     pub recovery_timeout: Option<Duration>,
     pub subscription_backoff_max: Duration,
+    /// Set when the task runs in a container image.
+    pub rootfs: Option<rootfs::RootfsLaunch>,
 }
 
 impl Settings {
@@ -98,6 +104,16 @@ impl Settings {
                 .map_err(|reason| ExecutorError::BadEnv { name, reason }),
             None => Ok(default),
         };
+        let rootfs =
+            match get(rootfs::ROOTFS_LAUNCH_VAR) {
+                Some(text) => Some(rootfs::RootfsLaunch::from_json(&text).map_err(|e| {
+                    ExecutorError::BadEnv {
+                        name: rootfs::ROOTFS_LAUNCH_VAR,
+                        reason: e.to_string(),
+                    }
+                })?),
+                None => None,
+            };
         let checkpoint = get("MESOS_CHECKPOINT").is_some_and(|v| v == "1");
         let recovery_timeout = if checkpoint {
             Some(duration(
@@ -117,6 +133,7 @@ impl Settings {
                 "MESOS_SUBSCRIPTION_BACKOFF_MAX",
                 Duration::from_secs(2),
             )?,
+            rootfs,
         })
     }
 }
@@ -134,6 +151,7 @@ pub async fn run(settings: Settings) -> Result<(), ExecutorError> {
         terminal_uuid: None,
         exit_at: None,
         checks_tx,
+        rootfs: settings.rootfs.clone(),
     };
     let result = executor.serve(checks_rx).await;
     // However the executor ends, its task must not outlive it.
@@ -156,6 +174,8 @@ struct CommandExecutor {
     exit_at: Option<Instant>,
     /// Where the task's checkers report.
     checks_tx: mpsc::Sender<((), checks::Event)>,
+    /// Where the task runs, when it has a container image.
+    rootfs: Option<rootfs::RootfsLaunch>,
 }
 
 struct Running {
@@ -286,7 +306,13 @@ impl CommandExecutor {
                     .await;
             }
         };
-        let process = match TaskProcess::start(&task) {
+        if let Some(launch) = &self.rootfs {
+            tracing::info!(
+                task = %task.task_id.value, rootfs = %launch.rootfs.display(),
+                argv = ?launch.argv, "running the task in its container image"
+            );
+        }
+        let process = match TaskProcess::start(&task, self.rootfs.as_ref()) {
             Ok(process) => process,
             Err(e) => {
                 let message = format!("Failed to launch the command: {e}");
@@ -301,6 +327,15 @@ impl CommandExecutor {
         let mut running_status = status_of(&task.task_id, TaskState::TaskRunning, None);
         running_status.check_status = check_status;
         self.session.send(running_status).await?;
+        // In an image, command checks see what the task sees (as in Mesos).
+        let policies = match (&self.rootfs, process.pid()) {
+            (Some(launch), Some(pid)) => policies.inside(checks::probe::TaskView {
+                pid,
+                working_dir: launch.working_dir.clone(),
+                env: launch.env.clone(),
+            }),
+            _ => policies,
+        };
         let checkers = policies.spawn(started, (), &self.checks_tx);
         self.task = Some(Running {
             process,

@@ -12,6 +12,8 @@ use nix::sys::signal::Signal;
 
 use crate::command::CommandLine;
 
+use super::rootfs::RootfsLaunch;
+
 pub struct TaskProcess {
     pub task_id: v1::TaskId,
     child: tokio::process::Child,
@@ -21,9 +23,16 @@ pub struct TaskProcess {
 }
 
 impl TaskProcess {
-    pub fn start(task: &v1::TaskInfo) -> io::Result<Self> {
-        let command = task.command.clone().unwrap_or_default();
-        let mut process = CommandLine::from_info(&command).to_command();
+    /// With `rootfs`, the task runs in its container image: the command
+    /// is the one the agent worked out for it (see [`super::rootfs`]).
+    pub fn start(task: &v1::TaskInfo, rootfs: Option<&RootfsLaunch>) -> io::Result<Self> {
+        let mut process = match rootfs {
+            Some(launch) => in_rootfs(launch)?,
+            None => {
+                let command = task.command.clone().unwrap_or_default();
+                CommandLine::from_info(&command).to_command()
+            }
+        };
         process
             .stdin(Stdio::null())
             .stdout(Stdio::inherit())
@@ -53,6 +62,28 @@ impl TaskProcess {
             crate::launcher::signal_group(pgid, signal);
         }
     }
+}
+
+/// The task's command, entering the rootfs between fork and exec.
+#[allow(unsafe_code)]
+fn in_rootfs(launch: &RootfsLaunch) -> io::Result<tokio::process::Command> {
+    let mounts = launch.prepare_mount_points().map_err(io::Error::other)?;
+    let plan = launch.plan(&mounts).map_err(io::Error::other)?;
+    let (program, args) = launch
+        .argv
+        .split_first()
+        .ok_or_else(|| io::Error::other("the task has no command"))?;
+    let mut command = tokio::process::Command::new(program);
+    command
+        .args(args)
+        .env_remove(super::rootfs::ROOTFS_LAUNCH_VAR)
+        .envs(launch.env.iter().map(|(k, v)| (k, v)));
+    // SAFETY: `enter` makes system calls on C strings prepared above and
+    // allocates nothing (see rootfs.rs).
+    unsafe {
+        command.pre_exec(move || plan.enter());
+    }
+    Ok(command)
 }
 
 /// A kill policy's grace period.
@@ -154,7 +185,7 @@ mod tests {
             }),
             ..Default::default()
         };
-        let mut process = TaskProcess::start(&task).unwrap();
+        let mut process = TaskProcess::start(&task, None).unwrap();
         let pid = process.pid().unwrap();
         let pgid = nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(pid as i32))).unwrap();
         assert_eq!(pgid.as_raw() as u32, pid, "leads its own process group");
