@@ -97,10 +97,13 @@ mesos_flags::flags! {
         /// Image providers for tasks with a container image: `docker` (needs
         /// filesystem/linux and docker/runtime in --isolation).
         image_providers: Option<String>,
-        /// Where Docker images come from: a directory of `docker save`
-        /// archives named `<repo>:<tag>.tar` or OCI layouts (registry URLs
-        /// are not supported yet).
+        /// Where Docker images come from: a registry URL (pulled with the
+        /// v2 API; http for localhost), or a directory of `docker save`
+        /// archives named `<repo>:<tag>.tar` or OCI layouts.
         docker_registry: String = "https://registry-1.docker.io",
+        /// Registry credentials: a docker config.json (`auths`), as a path
+        /// or inline JSON.
+        docker_config: Option<String>,
         /// Cache of Docker image layers.
         docker_store_dir: PathBuf = "/tmp/mesos/store/docker",
         /// How container root filesystems are built: `copy` or `overlay`

@@ -121,6 +121,7 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
         providers: flags.image_providers.clone(),
         isolation: mesos_isolators::registry::expand(&flags.isolation.0),
         docker_registry: flags.docker_registry.clone(),
+        docker_config: flags.docker_config.clone(),
         docker_store_dir: flags.docker_store_dir.clone(),
         backend: flags.image_provisioner_backend.clone(),
         sandbox_directory: flags.sandbox_directory.clone(),

@@ -32,6 +32,9 @@ pub struct ImagesConfig {
     /// `--isolation`, expanded.
     pub isolation: Vec<String>,
     pub docker_registry: String,
+    /// `--docker_config`: registry credentials (a docker config.json, as a
+    /// path or inline).
+    pub docker_config: Option<String>,
     pub docker_store_dir: PathBuf,
     pub backend: Option<String>,
     pub sandbox_directory: PathBuf,
@@ -91,25 +94,23 @@ impl Images {
                     .into(),
             );
         }
-        let registry = &config.docker_registry;
-        let registry = match registry.strip_prefix("file://") {
-            Some(path) => PathBuf::from(path),
-            None if registry.contains("://") => {
-                return Err(format!(
-                    "--docker_registry={registry}: registry pulls are not supported yet; \
-                     give a directory of `docker save` archives"
-                ));
-            }
-            None => PathBuf::from(registry),
-        };
-        if !registry.is_dir() {
+        // A registry URL is pulled from; anything else is a directory of
+        // `docker save` archives (Mesos's local registry).
+        let registry = config
+            .docker_registry
+            .strip_prefix("file://")
+            .unwrap_or(&config.docker_registry);
+        if !registry.contains("://") && !std::path::Path::new(registry).is_dir() {
             return Err(format!(
-                "--docker_registry: '{}' is not a directory",
-                registry.display()
+                "--docker_registry: '{registry}' is not a directory"
             ));
         }
-        let store = DockerStore::new(&config.docker_store_dir, &registry)
-            .map_err(|e| format!("--docker_store_dir: {e}"))?;
+        let store = DockerStore::from_flags(
+            &config.docker_store_dir,
+            registry,
+            config.docker_config.as_deref(),
+        )
+        .map_err(|e| format!("cannot set up the image store: {e}"))?;
         let backend = match &config.backend {
             Some(name) => name.clone(),
             None => backend::default_name(&config.docker_store_dir).to_string(),
@@ -117,7 +118,7 @@ impl Images {
         let provisioner = Provisioner::new(config.work_dir.join("provisioner"), store, &backend)
             .map_err(|e| format!("--image_provisioner_backend: {e}"))?;
         tracing::info!(
-            registry = %registry.display(),
+            registry,
             store = %config.docker_store_dir.display(),
             backend = provisioner.backend_name(),
             "container images enabled"
@@ -314,6 +315,7 @@ mod tests {
             providers: providers.map(str::to_string),
             isolation: isolation.iter().map(|s| s.to_string()).collect(),
             docker_registry: registry.into(),
+            docker_config: None,
             docker_store_dir: "/nonexistent/store".into(),
             backend: Some("copy".into()),
             sandbox_directory: "/mnt/mesos/sandbox".into(),
@@ -340,12 +342,16 @@ mod tests {
         assert!(err.contains("filesystem/linux"), "{err}");
         let err = refused(&config(Some("DOCKER"), &["filesystem/linux"], "/tmp"));
         assert!(err.contains("docker/runtime"), "{err}");
-        let err = refused(&config(
-            Some("docker"),
-            &both,
-            "https://registry-1.docker.io",
-        ));
-        assert!(err.contains("not supported yet"), "{err}");
+        // A registry URL is pulled from (nothing is fetched until a task
+        // needs an image), with the credentials of --docker_config.
+        let scratch = tempfile::tempdir().unwrap();
+        let mut pulling = config(Some("docker"), &both, "http://127.0.0.1:5000");
+        pulling.docker_store_dir = scratch.path().join("store");
+        pulling.work_dir = scratch.path().join("work");
+        assert!(Images::from_config(&pulling).unwrap().is_some());
+        pulling.docker_config = Some("{not json".into());
+        let err = refused(&pulling);
+        assert!(err.contains("--docker_config"), "{err}");
         let err = refused(&config(Some("appc"), &both, "/tmp"));
         assert!(err.contains("APPC"), "{err}");
         let err = refused(&config(Some("docker"), &both, "/no/such/registry"));
