@@ -168,12 +168,33 @@ async fn roles_outside_the_whitelist_are_refused() {
         })
         .await;
     assert!(refused.is_err(), "role batch is not in --roles");
-    let (_client, mut events) = subscribe(&cluster, "web").await;
+    let (client, mut events) = subscribe(&cluster, "web").await;
     assert!(
         offer_within(&mut events, Duration::from_secs(20))
             .await
             .is_some()
     );
+    // Nor can a subscribed framework move to such a role.
+    let moved = client
+        .call(v1::scheduler::Call {
+            r#type: Some(v1::scheduler::call::Type::UpdateFramework as i32),
+            update_framework: Some(v1::scheduler::call::UpdateFramework {
+                framework_info: v1::FrameworkInfo {
+                    user: String::new(),
+                    name: "in web".into(),
+                    id: client.framework_id().cloned(),
+                    role: Some("batch".into()),
+                    ..Default::default()
+                },
+                suppressed_roles: vec![],
+                offer_constraints: None,
+            }),
+            ..Default::default()
+        })
+        .await;
+    let error = moved.expect_err("batch is not in --roles").to_string();
+    assert!(error.contains("--roles"), "{error}");
+    assert_eq!(cluster.state()["frameworks"][0]["role"], "web");
 }
 
 /// Offers until there are `n` of them, each with the role it was made for.

@@ -104,6 +104,9 @@ impl Master {
         if let Some(problem) = roles.iter().find_map(|r| validate_role(r).err()) {
             return Err(ApiError::bad_request(problem));
         }
+        if let Some(problem) = self.unlisted_role(&roles) {
+            return Err(ApiError::bad_request(problem));
+        }
         let old_roles = framework_roles(old, framework.multi_role);
         info.id = Some(wire::framework_id(framework_id));
 

@@ -180,7 +180,7 @@ impl Master {
 
     /// `--roles` (deprecated whitelist): a role outside it is refused; the
     /// default role `*` is always allowed.
-    fn unlisted_role(&self, roles: &[String]) -> Option<String> {
+    pub(super) fn unlisted_role(&self, roles: &[String]) -> Option<String> {
         let (_, listed) = self.config.flags.iter().find(|(k, _)| k == "roles")?;
         let listed = crate::allocator::parse_roles(listed);
         if listed.is_empty() {
