@@ -283,8 +283,8 @@ fn modules_that_do_not_speak_the_abi_are_refused_at_load() {
 
     let name = "com.example.env_isolator";
     let v2 = fixture("env-isolator.wat").replace(
-        "(global (export \"mesos_plugin_abi\") i32 (i32.const 1))",
-        "(global (export \"mesos_plugin_abi\") i32 (i32.const 2))",
+        "(func (export \"mesos_plugin_abi\") (result i32) (i32.const 1))",
+        "(func (export \"mesos_plugin_abi\") (result i32) (i32.const 2))",
     );
     let folder = plugin(dir.path(), name, &v2, "");
     let err = host::load(&folder).unwrap_err().to_string();
@@ -307,4 +307,47 @@ fn modules_that_do_not_speak_the_abi_are_refused_at_load() {
     let folder = plugin(dir.path(), name, "(module (func $broken", "");
     let p = problem(name, host::load(&folder));
     assert!(matches!(p, Problem::Compile(_)), "{p}");
+}
+
+#[test]
+fn a_wasm_hook_goes_through_the_hook_adapter() {
+    use mesos_plugin_api::hook::{Containerizer, Decoration, PreLaunch};
+    let dir = tempfile::tempdir().unwrap();
+    let name = "com.example.noop_hook";
+    let folder = plugin(dir.path(), name, &fixture("noop-hook.wat"), "");
+    let manifest = folder.join("plugin.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace("kind = \"isolator\"", "kind = \"hook\""),
+    )
+    .unwrap();
+    let loaded = host::load(&folder).unwrap();
+    assert!(loaded.isolator().is_none());
+    let hook = loaded.hook().unwrap();
+    assert_eq!(hook.name(), name);
+    let launch = PreLaunch {
+        containerizer: Containerizer::Mesos,
+        task: None,
+        executor: Default::default(),
+        container_id: "c1".into(),
+        container_name: None,
+        sandbox_directory: "/sandbox".into(),
+        mapped_sandbox_directory: "/mnt/mesos/sandbox".into(),
+        added: Decoration::default(),
+    };
+    // Unimplemented: no change.
+    assert_eq!(
+        hook.slave_pre_launch_decorator(&launch).unwrap(),
+        Decoration::default()
+    );
+    assert_eq!(
+        hook.slave_executor_environment_decorator(&Default::default())
+            .unwrap(),
+        None
+    );
+    // Declared as an isolator, the same module is refused.
+    std::fs::write(&manifest, text).unwrap();
+    let p = problem(name, host::load(&folder));
+    assert!(matches!(p, Problem::KindMismatch(_)), "{p}");
 }

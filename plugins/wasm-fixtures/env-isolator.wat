@@ -6,7 +6,7 @@
 ;; encodes its protobuf answers itself.
 (module
   (memory (export "memory") 1)
-  (global (export "mesos_plugin_abi") i32 (i32.const 1))
+  (func (export "mesos_plugin_abi") (result i32) (i32.const 1))
 
   ;; Inputs and built answers live above $heap; everything there belongs
   ;; to one exchange and is reused by the next `alloc`.

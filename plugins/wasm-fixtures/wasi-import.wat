@@ -2,7 +2,7 @@
 (module
   (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 1)
-  (global (export "mesos_plugin_abi") i32 (i32.const 1))
+  (func (export "mesos_plugin_abi") (result i32) (i32.const 1))
   ;; PluginInfo{name, version "0.1.0", kinds ["isolator"], api_versions ["mesos.plugin.v1"]}
   (data (i32.const 0) "\0a\17com.example.wasi_import\12\050.1.0\1a\08isolator\22\0fmesos.plugin.v1")
   (data (i32.const 96) "isolator.prepare")

@@ -17,8 +17,9 @@
 //!
 //! The module exports:
 //! - `memory`: its linear memory;
-//! - `mesos_plugin_abi`: an `i32` global, `1` (a new major gets a new
-//!   value and the host refuses what it does not speak);
+//! - `mesos_plugin_abi() -> i32`: answers `1` (a new major answers
+//!   another number and the host refuses what it does not speak). A
+//!   function, not a global: C and Rust export a static as its address;
 //! - `alloc(len: i32) -> i32`: room for `len` bytes of input. The host
 //!   calls it once before `configure` and `call`, for all the entry's
 //!   inputs back to back, and writes them there. A guest may reuse every
@@ -279,12 +280,12 @@ impl Wasm {
             .pre
             .instantiate(&mut store)
             .map_err(|e| Instantiation::Failed(describe_error(&e)))?;
-        let abi = instance
-            .get_global(&mut store, "mesos_plugin_abi")
-            .ok_or_else(|| missing("mesos_plugin_abi", "an i32 global"))?
-            .get(&mut store)
-            .i32()
-            .ok_or_else(|| missing("mesos_plugin_abi", "an i32 global"))?;
+        let abi: TypedFunc<(), i32> =
+            typed(&instance, &mut store, "mesos_plugin_abi", "() -> i32")?;
+        store.set_epoch_deadline(self.ticks);
+        let abi = abi.call(&mut store, ()).map_err(|e| {
+            Instantiation::Failed(format!("mesos_plugin_abi: {}", describe_error(&e)))
+        })?;
         if abi != ABI_VERSION {
             return Err(Instantiation::Abi(format!(
                 "the module speaks ABI version {abi}, this agent speaks {ABI_VERSION}"
