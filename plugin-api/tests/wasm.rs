@@ -351,3 +351,17 @@ fn a_wasm_hook_goes_through_the_hook_adapter() {
     let p = problem(name, host::load(&folder));
     assert!(matches!(p, Problem::KindMismatch(_)), "{p}");
 }
+
+#[test]
+fn a_new_artifact_replaces_the_cache_entry_of_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "com.example.env_isolator";
+    let wat = fixture("env-isolator.wat");
+    let folder = plugin(dir.path(), name, &wat, "");
+    isolator(&folder);
+    let old = cache_entry(&folder);
+    plugin(dir.path(), name, &format!("{wat}\n;; version 2\n"), "");
+    isolator(&folder);
+    // `cache_entry` checks there is one entry.
+    assert_ne!(cache_entry(&folder), old);
+}

@@ -3,7 +3,9 @@
 //! - a task under `--isolation=posix/cpu,com.example.env_isolator` sees
 //!   the variable the WASM isolator set;
 //! - a looping WASM isolator under `fail_open` is stopped at its deadline
-//!   and the task runs anyway, twice (the instance is rebuilt);
+//!   and the task runs anyway, twice (the instance is rebuilt); under
+//!   `fail_closed` each launch fails at the deadline, none is refused as
+//!   wedged;
 //! - a module importing WASI stops the agent at start, naming the plugin
 //!   and the import.
 
@@ -126,6 +128,30 @@ async fn a_fail_open_looping_wasm_isolator_does_not_stop_the_task() {
         )
         .await;
         assert_eq!(status.state(), TaskState::TaskFinished, "{id}: {status:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fail_closed_looping_wasm_isolator_fails_each_launch_at_its_deadline() {
+    let dir = plugin_dir(&[(
+        "looping-isolator.wat",
+        LOOPING,
+        "call_timeout_ms = 300\nquarantine_after = 0\n",
+    )]);
+    let cluster = cluster(dir.path(), &format!("posix/cpu,{LOOPING}"));
+    let mut framework = Framework::subscribe(&cluster.master, "wasm-plugins", false)
+        .await
+        .unwrap();
+    // Unlike a dylib's, a WASM plugin's stuck call is stopped: the next
+    // launch runs the plugin again instead of finding it wedged.
+    for id in ["first", "second"] {
+        let status = run(&mut framework, id, "true").await;
+        assert_eq!(status.state(), TaskState::TaskFailed, "{id}: {status:?}");
+        let message = status.message.clone().unwrap_or_default();
+        assert!(
+            message.contains(LOOPING) && message.contains("did not return within 300 ms"),
+            "{id}: {status:?}"
+        );
     }
 }
 

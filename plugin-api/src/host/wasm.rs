@@ -582,5 +582,14 @@ fn store_compiled(module: &Module, dir: &Path, path: &Path) -> Result<(), String
     std::fs::rename(&partial, path).map_err(|e| {
         let _ = std::fs::remove_file(&partial);
         e.to_string()
-    })
+    })?;
+    // A folder holds one plugin: entries of its earlier artifacts or
+    // engines are of no further use.
+    for entry in std::fs::read_dir(dir).map_err(|e| e.to_string())?.flatten() {
+        let stale = entry.path();
+        if stale != path && stale.extension().is_some_and(|e| e == "cwasm") {
+            let _ = std::fs::remove_file(&stale);
+        }
+    }
+    Ok(())
 }
