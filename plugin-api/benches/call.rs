@@ -7,14 +7,20 @@
 //! - dylib raw: the env-isolator plugin's `call` through the C vtable on
 //!   the caller's thread (FFI, codec, copy out, free);
 //! - dylib via agent path: the loaded plugin as the agent calls it
-//!   (request encode, watchdog thread hand-off, response decode).
+//!   (request encode, watchdog thread hand-off, response decode);
+//! - wasm raw (feature `wasm`): the WASM env isolator
+//!   (`plugins/wasm-fixtures/env-isolator.wat`) through its envelope:
+//!   deadline re-armed twice, alloc, copy in, call, bounds checks, copy out;
+//! - wasm via agent path: the loaded WASM plugin as the agent calls it (no
+//!   thread hand-off: the epoch deadline bounds the call on the caller's
+//!   thread).
 //!
 //! Run: `cargo build --release -p env-isolator &&
-//! cargo bench -p mesos-plugin-api --features host --bench call`
+//! cargo bench -p mesos-plugin-api --features wasm --bench call`
 //! (or point MESOS_PLUGIN_LIB at a libenv_isolator.so).
 
 use std::hint::black_box;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use mesos_plugin_api::abi::method;
@@ -120,14 +126,6 @@ fn measure(name: &str, iterations: u32, mut f: impl FnMut()) -> f64 {
 }
 
 fn main() -> Result<(), String> {
-    let lib = lib_path();
-    if !lib.exists() {
-        return Err(
-            "libenv_isolator.so not found: cargo build --release -p env-isolator, \
-             or set MESOS_PLUGIN_LIB"
-                .into(),
-        );
-    }
     let spec = ContainerSpec {
         container_id: "x".repeat(1024),
         resources: Default::default(),
@@ -137,7 +135,6 @@ fn main() -> Result<(), String> {
         resources: Vec::new(),
     }
     .encode_to_vec();
-    println!("plugin: {}", lib.display());
     println!("payload: {} bytes in, ~1 KiB out", request.len());
 
     let native = Native;
@@ -150,17 +147,32 @@ fn main() -> Result<(), String> {
         black_box(in_process.call(method::PREPARE, black_box(&request)).ok());
     });
 
-    let dylib = Dylib::open(&lib).map_err(|e| e.to_string())?;
+    let lib = lib_path();
+    if lib.exists() {
+        dylib(&lib, &spec, &request, builtin)?;
+    } else {
+        println!(
+            "dylib rows skipped: libenv_isolator.so not found (cargo build --release -p env-isolator, or set MESOS_PLUGIN_LIB)"
+        );
+    }
+    #[cfg(feature = "wasm")]
+    wasm(&spec, &request, builtin)?;
+    Ok(())
+}
+
+fn dylib(lib: &Path, spec: &ContainerSpec, request: &[u8], builtin: f64) -> Result<(), String> {
+    println!("plugin: {}", lib.display());
+    let dylib = Dylib::open(lib).map_err(|e| e.to_string())?;
     let raw = measure("dylib raw (vtable call)", 200_000, || {
-        black_box(dylib.call(method::PREPARE, black_box(&request)).ok());
+        black_box(dylib.call(method::PREPARE, black_box(request)).ok());
     });
 
-    let bytes = std::fs::read(&lib).map_err(|e| e.to_string())?;
+    let bytes = std::fs::read(lib).map_err(|e| e.to_string())?;
     let loaded = host::load_manifest(manifest::Manifest {
         name: "com.example.env_isolator".into(),
         kind: manifest::Kind::Isolator,
         runtime: manifest::Runtime::Dylib,
-        artifact: lib.clone(),
+        artifact: lib.to_path_buf(),
         sha256: host::sha256_hex(&bytes),
         api_versions: vec![mesos_plugin_api::abi::API_VERSION.into()],
         policy: Policy::default(),
@@ -172,11 +184,59 @@ fn main() -> Result<(), String> {
         .isolator()
         .ok_or("the bench plugin is not an isolator")?;
     let agent_path = measure("dylib via agent path", 20_000, || {
-        black_box(isolator.prepare(black_box(&spec)).ok());
+        black_box(isolator.prepare(black_box(spec)).ok());
     });
 
     println!(
         "dylib overhead over built-in: {:.0} ns raw (target <= 200 ns), {:.0} ns with the watchdog hand-off",
+        raw - builtin,
+        agent_path - builtin
+    );
+    Ok(())
+}
+
+/// The WASM rows: the env isolator's WAT form, compiled into a temporary
+/// plugin folder (its compile cache goes there too).
+#[cfg(feature = "wasm")]
+fn wasm(spec: &ContainerSpec, request: &[u8], builtin: f64) -> Result<(), String> {
+    use mesos_plugin_api::host::wasm::Wasm;
+
+    let source =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/wasm-fixtures/env-isolator.wat");
+    let bytes = std::fs::read(&source).map_err(|e| format!("{}: {e}", source.display()))?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let artifact = dir.path().join("env-isolator.wat");
+    std::fs::write(&artifact, &bytes).map_err(|e| e.to_string())?;
+    let limits = manifest::WasmLimits::default();
+    let manifest = manifest::Manifest {
+        name: "com.example.env_isolator".into(),
+        kind: manifest::Kind::Isolator,
+        runtime: manifest::Runtime::Wasm(limits),
+        artifact,
+        sha256: host::sha256_hex(&bytes),
+        api_versions: vec![mesos_plugin_api::abi::API_VERSION.into()],
+        policy: Policy::default(),
+        call_timeout: Duration::from_secs(5),
+        config: None,
+    };
+
+    let plugin = Wasm::open(&manifest, limits, &bytes).map_err(|e| e.to_string())?;
+    plugin
+        .configure(mesos_plugin_api::abi::API_VERSION, Vec::new())
+        .map_err(|e| e.to_string())?;
+    let raw = measure("wasm raw (envelope call)", 200_000, || {
+        black_box(plugin.call(method::PREPARE, black_box(request)).ok());
+    });
+
+    let loaded = host::load_manifest(manifest).map_err(|e| e.to_string())?;
+    let isolator = loaded
+        .isolator()
+        .ok_or("the bench plugin is not an isolator")?;
+    let agent_path = measure("wasm via agent path", 200_000, || {
+        black_box(isolator.prepare(black_box(spec)).ok());
+    });
+    println!(
+        "wasm overhead over built-in: {:.0} ns raw, {:.0} ns as the agent calls it",
         raw - builtin,
         agent_path - builtin
     );

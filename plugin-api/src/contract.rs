@@ -1,11 +1,13 @@
 //! The contract suite: the same calls made to two forms of one plugin,
 //! which must answer alike, call for call (results, errors, timeouts,
 //! quarantine). Plugin authors run it from their crate's tests against
-//! the in-process form of their type and the `cdylib` cargo built:
+//! the in-process form of their type and the `cdylib` cargo built (or,
+//! feature `wasm`, a WASM module of the same plugin):
 //!
 //! ```ignore
 //! let seen = contract::compare::<MyIsolator>(&contract::artifact("my_isolator"), contract::Limits::default())?;
 //! let seen = contract::compare_hook::<MyHook>(&contract::artifact("my_hook"), contract::Limits::default())?;
+//! let seen = contract::compare_wasm::<MyIsolator>(Path::new("my_isolator.wasm"), contract::Limits::default())?;
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -168,11 +170,24 @@ fn load_dylib(
     artifact: &Path,
     limits: Limits,
 ) -> Result<host::Loaded, String> {
+    load_form(name, kind, manifest::Runtime::Dylib, artifact, limits)
+        .map_err(|e| format!("dylib form: {e}"))
+}
+
+/// The form of plugin `name` of `kind` that `runtime` loads from
+/// `artifact`.
+fn load_form(
+    name: &str,
+    kind: manifest::Kind,
+    runtime: manifest::Runtime,
+    artifact: &Path,
+    limits: Limits,
+) -> Result<host::Loaded, String> {
     let bytes = std::fs::read(artifact).map_err(|e| format!("{}: {e}", artifact.display()))?;
     host::load_manifest(manifest::Manifest {
         name: name.to_string(),
         kind,
-        runtime: manifest::Runtime::Dylib,
+        runtime,
         artifact: artifact.to_path_buf(),
         sha256: host::sha256_hex(&bytes),
         api_versions: vec![API_VERSION.to_string()],
@@ -180,15 +195,15 @@ fn load_dylib(
         call_timeout: limits.call_timeout,
         config: None,
     })
-    .map_err(|e| format!("dylib form: {e}"))
+    .map_err(|e| e.to_string())
 }
 
-fn same(a: Vec<String>, b: Vec<String>) -> Result<Vec<String>, String> {
+fn same(a: Vec<String>, b: Vec<String>, form: &str) -> Result<Vec<String>, String> {
     if a == b {
         Ok(a)
     } else {
         Err(format!(
-            "the forms differ:\nbuilt-in: {a:#?}\ndylib: {b:#?}"
+            "the forms differ:\nbuilt-in: {a:#?}\n{form}: {b:#?}"
         ))
     }
 }
@@ -202,7 +217,23 @@ pub fn compare<P: IsolatorPlugin>(artifact: &Path, limits: Limits) -> Result<Vec
     let isolator = dylib
         .isolator()
         .ok_or("dylib form: loaded as another kind")?;
-    same(observe(&builtin), observe(&*isolator))
+    same(observe(&builtin), observe(&*isolator), "dylib")
+}
+
+/// [`compare`] against the WASM form of `P`: a module (`.wasm` or `.wat`)
+/// loaded with the default memory limit.
+#[cfg(feature = "wasm")]
+pub fn compare_wasm<P: IsolatorPlugin>(
+    artifact: &Path,
+    limits: Limits,
+) -> Result<Vec<String>, String> {
+    let builtin = adapter::builtin::<P>(&[], limits.call_timeout, limits.policy)
+        .map_err(|e| format!("built-in form: {e}"))?;
+    let runtime = manifest::Runtime::Wasm(manifest::WasmLimits::default());
+    let wasm = load_form(P::NAME, manifest::Kind::Isolator, runtime, artifact, limits)
+        .map_err(|e| format!("WASM form: {e}"))?;
+    let isolator = wasm.isolator().ok_or("WASM form: loaded as another kind")?;
+    same(observe(&builtin), observe(&*isolator), "WASM")
 }
 
 /// [`compare`] for a hook plugin, observed with [`observe_hook`].
@@ -211,5 +242,5 @@ pub fn compare_hook<P: HookPlugin>(artifact: &Path, limits: Limits) -> Result<Ve
         .map_err(|e| format!("built-in form: {e}"))?;
     let dylib = load_dylib(P::NAME, manifest::Kind::Hook, artifact, limits)?;
     let hook = dylib.hook().ok_or("dylib form: loaded as another kind")?;
-    same(observe_hook(&builtin), observe_hook(&*hook))
+    same(observe_hook(&builtin), observe_hook(&*hook), "dylib")
 }

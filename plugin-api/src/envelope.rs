@@ -1,6 +1,6 @@
 //! The envelope every plugin runtime speaks: `call(method, request bytes)
-//! -> response bytes or an error`. Built-in plugins, dylibs and (later)
-//! WASM components are all reached through [`Envelope`], so the host's
+//! -> response bytes or an error`. Built-in plugins, dylibs and WASM
+//! modules are all reached through [`Envelope`], so the host's
 //! payload handling, failure policy and timeouts are the same for each.
 #![allow(unsafe_code)]
 

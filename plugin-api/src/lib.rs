@@ -5,9 +5,11 @@
 //! allocator, the agent's isolators) and implement the same traits
 //! ([`allocator`], [`isolator`], [`hook`]) that
 //! third-party plugins do, so one contract describes both. Foreign
-//! plugins speak one envelope ([`envelope`]) with protobuf payloads: a
-//! dylib through the C ABI of [`abi`] (written with [`sdk`]), loaded by
-//! [`host`] (feature `host`) and adapted to the traits by [`adapter`].
+//! plugins speak one envelope ([`envelope`], `wit/plugin.wit`) with
+//! protobuf payloads: a dylib through the C ABI of [`abi`] (written with
+//! [`sdk`]), a WASM module through the core-module ABI of `host::wasm`
+//! (feature `wasm`), loaded by [`host`] (feature `host`) and adapted to
+//! the traits by [`adapter`].
 
 pub mod abi;
 pub mod adapter;

@@ -13,6 +13,10 @@
 //! quarantine_after = 3                # optional; faults, 0 = never
 //! config = "config.json"              # optional; bytes passed to configure
 //! ```
+//!
+//! A WASM plugin says `runtime = "wasm"`, names a `.wasm` (or `.wat`)
+//! artifact, and may cap its linear memory with `memory_limit_bytes`
+//! (default 64 MiB); `call_timeout_ms` is then its epoch deadline.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -49,11 +53,36 @@ impl Kind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// How the artifact is run, with the settings of that runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Runtime {
     Dylib,
-    /// Recognised so the message can say it is not in this build.
+    /// A core WebAssembly module (`host::wasm`); builds without the
+    /// `wasm` feature refuse it at load.
+    Wasm(WasmLimits),
+}
+
+/// What a WASM plugin's instance may use besides time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WasmLimits {
+    /// The most its linear memory may grow to, in bytes.
+    pub memory_bytes: u64,
+}
+
+pub const DEFAULT_WASM_MEMORY: u64 = 64 << 20;
+
+impl Default for WasmLimits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: DEFAULT_WASM_MEMORY,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum RawRuntime {
+    Dylib,
     Wasm,
 }
 
@@ -69,9 +98,10 @@ enum OnFailure {
 struct Raw {
     name: String,
     kind: Kind,
-    runtime: Runtime,
+    runtime: RawRuntime,
     artifact: PathBuf,
     sha256: String,
+    memory_limit_bytes: Option<u64>,
     api_versions: Option<Vec<String>>,
     failure_policy: Option<OnFailure>,
     call_timeout_ms: Option<u64>,
@@ -130,12 +160,32 @@ impl Manifest {
             Some(ms) => Duration::from_millis(ms),
             None => DEFAULT_CALL_TIMEOUT,
         };
+        let runtime = match (raw.runtime, raw.memory_limit_bytes) {
+            (RawRuntime::Dylib, None) => Runtime::Dylib,
+            (RawRuntime::Dylib, Some(_)) => {
+                return Err(format!(
+                    "plugin '{}': memory_limit_bytes applies to runtime \"wasm\" only",
+                    raw.name
+                ));
+            }
+            (RawRuntime::Wasm, limit) => {
+                let memory_bytes = limit.unwrap_or(DEFAULT_WASM_MEMORY);
+                // One WebAssembly page; less could not even instantiate.
+                if memory_bytes < 65_536 {
+                    return Err(format!(
+                        "plugin '{}': memory_limit_bytes must be at least 65536 (one page)",
+                        raw.name
+                    ));
+                }
+                Runtime::Wasm(WasmLimits { memory_bytes })
+            }
+        };
         Ok(Self {
             artifact: dir.join(&raw.artifact),
             config: raw.config.map(|c| dir.join(c)),
             name: raw.name,
             kind: raw.kind,
-            runtime: raw.runtime,
+            runtime,
             sha256,
             api_versions: raw
                 .api_versions
@@ -193,6 +243,21 @@ sha256 = "00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff"
     }
 
     #[test]
+    fn wasm_plugins_get_a_memory_limit() {
+        let wasm = GOOD.replace("\"dylib\"", "\"wasm\"");
+        let m = Manifest::parse(&wasm, Path::new("/p")).unwrap();
+        assert_eq!(m.runtime, Runtime::Wasm(WasmLimits::default()));
+        let capped = format!("{wasm}memory_limit_bytes = 1048576\n");
+        let m = Manifest::parse(&capped, Path::new("/p")).unwrap();
+        assert_eq!(
+            m.runtime,
+            Runtime::Wasm(WasmLimits {
+                memory_bytes: 1 << 20
+            })
+        );
+    }
+
+    #[test]
     fn hooks_fail_open_unless_told_otherwise() {
         let hook = GOOD.replace("isolator", "hook");
         let m = Manifest::parse(&hook, Path::new("/p")).unwrap();
@@ -215,6 +280,17 @@ sha256 = "00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff"
             (GOOD.replace("0011", "zz11"), "64 hex digits"),
             (format!("{GOOD}sha265 = \"x\"\n"), "sha265"),
             (GOOD.replace("runtime = \"dylib\"\n", ""), "runtime"),
+            (
+                format!("{GOOD}memory_limit_bytes = 1048576\n"),
+                "wasm\" only",
+            ),
+            (
+                format!(
+                    "{}memory_limit_bytes = 1000\n",
+                    GOOD.replace("dylib", "wasm")
+                ),
+                "one page",
+            ),
         ] {
             let err = Manifest::parse(&text, Path::new("/p")).unwrap_err();
             assert!(err.contains(needle), "{needle}: {err}");

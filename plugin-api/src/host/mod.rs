@@ -2,10 +2,14 @@
 //! with a `plugin.toml` is a plugin. Each is checked (manifest, sha256,
 //! entry point, ABI version, describe, API version, configure) before the
 //! agent starts, and any problem stops it with a message naming the
-//! plugin.
+//! plugin. Dylibs are opened by [`dylib`], WASM modules by [`wasm`]
+//! (feature `wasm`); past the opening both get the same checks, adapter,
+//! failure policy and quarantine.
 
 pub mod dylib;
 pub mod manifest;
+#[cfg(feature = "wasm")]
+pub mod wasm;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,11 +18,12 @@ use sha2::{Digest, Sha256};
 
 use crate::abi::API_VERSION;
 use crate::adapter::{PluginHook, PluginIsolator, Watchdog};
-use crate::envelope::PluginError;
+use crate::envelope::{Envelope, PluginError};
 use crate::hook::Hook;
 use crate::isolator::Isolator;
 use dylib::Dylib;
 use manifest::{Kind, Manifest, Runtime};
+use mesos_proto::plugin::v1::PluginInfo;
 
 /// What is wrong with one plugin.
 #[derive(Debug, thiserror::Error)]
@@ -31,8 +36,20 @@ pub enum Problem {
         expected: String,
         actual: String,
     },
-    #[error("runtime 'wasm' is not supported by this build")]
+    #[error("runtime 'wasm' is not supported by this build (feature `wasm` is off)")]
     WasmUnsupported,
+    #[error("cannot start the WASM engine: {0}")]
+    Engine(String),
+    #[error("cannot compile the module: {0}")]
+    Compile(String),
+    #[error(
+        "the module imports {module}::{name}, which this host does not provide (WASM plugins get no WASI and no other imports)"
+    )]
+    Import { module: String, name: String },
+    #[error("ABI mismatch: {0}")]
+    Export(String),
+    #[error("cannot instantiate the module: {0}")]
+    Instantiate(String),
     #[error("cannot open the library: {0}")]
     Open(String),
     #[error("missing export: the library has no symbol mesos_plugin_entry_v1")]
@@ -181,13 +198,11 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn open(manifest: &Manifest) -> Result<(String, Instance), Problem> {
-    if manifest.runtime == Runtime::Wasm {
-        return Err(Problem::WasmUnsupported);
-    }
     if !manifest.api_versions.iter().any(|v| v == API_VERSION) {
         return Err(Problem::ApiVersion(manifest.api_versions.join(", ")));
     }
-    let actual = sha256_hex(&read(&manifest.artifact)?);
+    let bytes = read(&manifest.artifact)?;
+    let actual = sha256_hex(&bytes);
     if actual != manifest.sha256 {
         return Err(Problem::Sha256Mismatch {
             artifact: manifest.artifact.clone(),
@@ -199,16 +214,34 @@ fn open(manifest: &Manifest) -> Result<(String, Instance), Problem> {
         Some(path) => read(path)?,
         None => Vec::new(),
     };
-    let dylib = Dylib::open(&manifest.artifact)?;
-    let watchdog = Watchdog::new(&manifest.name, manifest.call_timeout, Arc::new(dylib))
-        .map_err(|e| Problem::Thread(e.to_string()))?;
-    // Load-time calls are plugin code too: on the plugin's thread, under
-    // the same deadline.
-    let info = watchdog
-        .run("describe", move || dylib.describe())
-        .map_err(Problem::Describe)?;
+    let (version, envelope) = match manifest.runtime {
+        Runtime::Dylib => open_dylib(manifest, config)?,
+        #[cfg(feature = "wasm")]
+        Runtime::Wasm(limits) => {
+            let plugin = wasm::Wasm::open(manifest, limits, &bytes)?;
+            let info = plugin.describe().map_err(Problem::Describe)?;
+            check(manifest, &info)?;
+            plugin
+                .configure(API_VERSION, config)
+                .map_err(Problem::Configure)?;
+            let envelope: Box<dyn Envelope> = Box::new(plugin);
+            (info.version, envelope)
+        }
+        #[cfg(not(feature = "wasm"))]
+        Runtime::Wasm(_) => return Err(Problem::WasmUnsupported),
+    };
+    let (name, policy) = (&manifest.name, manifest.policy);
+    let instance = match manifest.kind {
+        Kind::Isolator => Instance::Isolator(Arc::new(PluginIsolator::new(name, envelope, policy))),
+        Kind::Hook => Instance::Hook(Arc::new(PluginHook::new(name, envelope, policy))),
+    };
+    Ok((version, instance))
+}
+
+/// What `describe` answered must match the manifest and this host.
+fn check(manifest: &Manifest, info: &PluginInfo) -> Result<(), Problem> {
     if info.name != manifest.name {
-        return Err(Problem::NameMismatch(info.name));
+        return Err(Problem::NameMismatch(info.name.clone()));
     }
     let kind = manifest.kind.as_str();
     if !info.kinds.iter().any(|k| k == kind) {
@@ -217,13 +250,24 @@ fn open(manifest: &Manifest) -> Result<(String, Instance), Problem> {
     if !info.api_versions.iter().any(|v| v == API_VERSION) {
         return Err(Problem::ApiVersion(info.api_versions.join(", ")));
     }
+    Ok(())
+}
+
+fn open_dylib(
+    manifest: &Manifest,
+    config: Vec<u8>,
+) -> Result<(String, Box<dyn Envelope>), Problem> {
+    let dylib = Dylib::open(&manifest.artifact)?;
+    let watchdog = Watchdog::new(&manifest.name, manifest.call_timeout, Arc::new(dylib))
+        .map_err(|e| Problem::Thread(e.to_string()))?;
+    // Load-time calls are plugin code too: on the plugin's thread, under
+    // the same deadline.
+    let info = watchdog
+        .run("describe", move || dylib.describe())
+        .map_err(Problem::Describe)?;
+    check(manifest, &info)?;
     watchdog
         .run("configure", move || dylib.configure(API_VERSION, &config))
         .map_err(Problem::Configure)?;
-    let (name, envelope, policy) = (&manifest.name, Box::new(watchdog), manifest.policy);
-    let instance = match manifest.kind {
-        Kind::Isolator => Instance::Isolator(Arc::new(PluginIsolator::new(name, envelope, policy))),
-        Kind::Hook => Instance::Hook(Arc::new(PluginHook::new(name, envelope, policy))),
-    };
-    Ok((info.version, instance))
+    Ok((info.version, Box::new(watchdog)))
 }

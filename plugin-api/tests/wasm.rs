@@ -1,0 +1,367 @@
+//! The WASM loader against the hand-written modules of
+//! `plugins/wasm-fixtures`: a well-behaved isolator loads (and is cached
+//! compiled); a looping one is stopped at its deadline, a trapping one and
+//! a memory hog fail their call, and the next call gets a rebuilt
+//! instance (or nothing, once quarantined); modules that do not speak the
+//! ABI are refused at load with a message naming the plugin.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use mesos_plugin_api::host::{self, LoadError, Problem};
+use mesos_plugin_api::isolator::{ContainerSpec, Isolator, LaunchInfo, Usage};
+use sha2::{Digest, Sha256};
+
+fn fixture(file: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../plugins/wasm-fixtures")
+        .join(file);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Writes plugin `name` with module text `wat` under `dir` and returns
+/// its folder.
+fn plugin(dir: &Path, name: &str, wat: &str, manifest_extra: &str) -> PathBuf {
+    let folder = dir.join(name);
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("plugin.wat"), wat).unwrap();
+    let sha = format!("{:x}", Sha256::digest(wat.as_bytes()));
+    std::fs::write(
+        folder.join("plugin.toml"),
+        format!(
+            "name = \"{name}\"\nkind = \"isolator\"\nruntime = \"wasm\"\nartifact = \"plugin.wat\"\nsha256 = \"{sha}\"\n{manifest_extra}"
+        ),
+    )
+    .unwrap();
+    folder
+}
+
+fn isolator(folder: &Path) -> Arc<dyn Isolator> {
+    host::load(folder).unwrap().isolator().unwrap()
+}
+
+fn problem(name: &str, result: Result<host::Loaded, LoadError>) -> Problem {
+    match result {
+        Err(LoadError::Plugin { plugin, problem }) => {
+            assert_eq!(plugin, name);
+            problem
+        }
+        Err(other) => panic!("not a plugin problem: {other}"),
+        Ok(_) => panic!("loaded"),
+    }
+}
+
+fn spec() -> ContainerSpec {
+    ContainerSpec {
+        container_id: "c1".into(),
+        resources: Default::default(),
+    }
+}
+
+#[test]
+fn the_env_isolator_loads_answers_and_is_cached_compiled() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "com.example.env_isolator";
+    plugin(dir.path(), name, &fixture("env-isolator.wat"), "");
+    let loaded = host::load_dir(dir.path()).unwrap();
+    assert_eq!(loaded.len(), 1);
+    assert_eq!(loaded[0].version, "0.1.0");
+    let isolator = loaded[0].isolator().unwrap();
+    assert_eq!(isolator.name(), name);
+    let spec = ContainerSpec {
+        // Long enough for a two-byte length in the answer.
+        container_id: "c".repeat(300),
+        ..spec()
+    };
+    let launch = isolator.prepare(&spec).unwrap();
+    assert_eq!(
+        launch.env,
+        vec![
+            (
+                "PLUGIN_GREETING".to_string(),
+                "hello-from-plugin".to_string()
+            ),
+            ("PLUGIN_CONTAINER_ID".to_string(), spec.container_id.clone()),
+        ]
+    );
+    // Unimplemented methods get Mesos's defaults.
+    assert_eq!(isolator.usage("c1").unwrap(), Usage::default());
+    assert_eq!(isolator.limitation("c1").unwrap(), None);
+    isolator.update(&spec).unwrap();
+    isolator.recover(&["c1".into()]).unwrap();
+    isolator.cleanup("c1").unwrap();
+}
+
+fn cache_entry(folder: &Path) -> PathBuf {
+    let entries: Vec<_> = std::fs::read_dir(folder.join(".cache"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert!(entries[0].to_string_lossy().ends_with(".cwasm"));
+    entries[0].clone()
+}
+
+#[test]
+fn a_compiled_module_is_cached_next_to_the_plugin_and_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = plugin(
+        dir.path(),
+        "com.example.env_isolator",
+        &fixture("env-isolator.wat"),
+        "",
+    );
+    let trapping = plugin(
+        dir.path(),
+        "com.example.trapping_isolator",
+        &fixture("trapping-isolator.wat"),
+        "",
+    );
+    isolator(&env);
+    isolator(&trapping);
+    // What the next load of the env isolator runs is its cache entry:
+    // with another module's in its place, that module answers.
+    std::fs::copy(cache_entry(&trapping), cache_entry(&env)).unwrap();
+    let p = problem("com.example.env_isolator", host::load(&env));
+    assert!(
+        p.to_string()
+            .contains("describes itself as 'com.example.trapping_isolator'"),
+        "{p}"
+    );
+}
+
+#[test]
+fn a_corrupt_cache_entry_is_ignored_and_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = plugin(
+        dir.path(),
+        "com.example.env_isolator",
+        &fixture("env-isolator.wat"),
+        "",
+    );
+    isolator(&folder);
+    let entry = cache_entry(&folder);
+    let mut bytes = std::fs::read(&entry).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&entry, &bytes).unwrap();
+    let isolator = isolator(&folder);
+    assert_eq!(isolator.prepare(&spec()).unwrap().env.len(), 2);
+    assert_ne!(std::fs::read(&entry).unwrap(), bytes, "not rewritten");
+}
+
+#[test]
+fn a_looping_call_times_out_and_the_next_call_gets_a_new_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "com.example.looping_isolator";
+    let folder = plugin(
+        dir.path(),
+        name,
+        &fixture("looping-isolator.wat"),
+        "call_timeout_ms = 200\nquarantine_after = 0\n",
+    );
+    let isolator = isolator(&folder);
+    for _ in 0..2 {
+        let err = isolator.prepare(&spec()).unwrap_err().to_string();
+        assert!(
+            err.contains(name) && err.contains("did not return within 200 ms"),
+            "{err}"
+        );
+        // Not wedged: the next call runs on a rebuilt instance.
+        assert_eq!(isolator.usage("c1").unwrap(), Usage::default());
+    }
+}
+
+#[test]
+fn a_looping_plugin_is_quarantined_per_its_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "com.example.looping_isolator";
+    let folder = plugin(
+        dir.path(),
+        name,
+        &fixture("looping-isolator.wat"),
+        "call_timeout_ms = 100\nquarantine_after = 1\n",
+    );
+    let isolator = isolator(&folder);
+    let err = isolator.prepare(&spec()).unwrap_err().to_string();
+    assert!(err.contains("did not return within 100 ms"), "{err}");
+    let err = isolator.usage("c1").unwrap_err().to_string();
+    assert!(
+        err.contains(name) && err.contains("quarantined after 1 faults"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_fail_open_looping_plugin_gets_the_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = plugin(
+        dir.path(),
+        "com.example.looping_isolator",
+        &fixture("looping-isolator.wat"),
+        "call_timeout_ms = 100\nfailure_policy = \"fail_open\"\n",
+    );
+    let isolator = isolator(&folder);
+    assert_eq!(isolator.prepare(&spec()).unwrap(), LaunchInfo::default());
+}
+
+#[test]
+fn a_trap_fails_the_call_and_the_instance_is_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "com.example.trapping_isolator";
+    let folder = plugin(
+        dir.path(),
+        name,
+        &fixture("trapping-isolator.wat"),
+        "quarantine_after = 0\n",
+    );
+    let isolator = isolator(&folder);
+    // The fixture counts the calls its instance served.
+    assert_eq!(isolator.usage("c1").unwrap().processes, Some(1));
+    assert_eq!(isolator.usage("c1").unwrap().processes, Some(2));
+    let err = isolator.prepare(&spec()).unwrap_err().to_string();
+    assert!(
+        err.contains(name)
+            && err.contains("isolator.prepare trapped")
+            && err.contains("unreachable"),
+        "{err}"
+    );
+    assert_eq!(isolator.usage("c1").unwrap().processes, Some(1));
+}
+
+#[test]
+fn a_memory_hog_is_stopped_at_its_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "com.example.memory_hog";
+    let folder = plugin(
+        dir.path(),
+        name,
+        &fixture("memory-hog.wat"),
+        "memory_limit_bytes = 1048576\nquarantine_after = 0\n",
+    );
+    let isolator = isolator(&folder);
+    let err = isolator.prepare(&spec()).unwrap_err().to_string();
+    assert!(
+        err.contains(name) && err.contains("memory limit of 1048576 bytes reached"),
+        "{err}"
+    );
+    assert_eq!(isolator.usage("c1").unwrap(), Usage::default());
+}
+
+#[test]
+fn a_module_whose_initial_memory_is_over_the_limit_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "com.example.memory_hog";
+    let wat = fixture("memory-hog.wat").replace(
+        "(memory (export \"memory\") 1)",
+        "(memory (export \"memory\") 32)",
+    );
+    let folder = plugin(dir.path(), name, &wat, "memory_limit_bytes = 1048576\n");
+    let p = problem(name, host::load(&folder));
+    assert!(matches!(p, Problem::Instantiate(_)), "{p}");
+    assert!(p.to_string().contains("memory limit"), "{p}");
+}
+
+#[test]
+fn modules_that_do_not_speak_the_abi_are_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let name = "com.example.wrong_version";
+    let folder = plugin(dir.path(), name, &fixture("wrong-version.wat"), "");
+    let p = problem(name, host::load(&folder));
+    assert!(matches!(p, Problem::ApiVersion(_)), "{p}");
+    assert!(p.to_string().contains("mesos.plugin.v2"), "{p}");
+
+    let name = "com.example.missing_export";
+    let folder = plugin(dir.path(), name, &fixture("missing-export.wat"), "");
+    let err = host::load(&folder).unwrap_err().to_string();
+    assert!(
+        err.contains(name) && err.contains("ABI mismatch") && err.contains("`call`"),
+        "{err}"
+    );
+
+    let name = "com.example.env_isolator";
+    let v2 = fixture("env-isolator.wat").replace(
+        "(func (export \"mesos_plugin_abi\") (result i32) (i32.const 1))",
+        "(func (export \"mesos_plugin_abi\") (result i32) (i32.const 2))",
+    );
+    let folder = plugin(dir.path(), name, &v2, "");
+    let err = host::load(&folder).unwrap_err().to_string();
+    assert!(
+        err.contains(name) && err.contains("speaks ABI version 2"),
+        "{err}"
+    );
+
+    let name = "com.example.wasi_import";
+    let folder = plugin(dir.path(), name, &fixture("wasi-import.wat"), "");
+    let p = problem(name, host::load(&folder));
+    assert!(matches!(p, Problem::Import { .. }), "{p}");
+    assert!(
+        p.to_string()
+            .contains("imports wasi_snapshot_preview1::fd_write"),
+        "{p}"
+    );
+
+    let name = "com.example.not_wasm";
+    let folder = plugin(dir.path(), name, "(module (func $broken", "");
+    let p = problem(name, host::load(&folder));
+    assert!(matches!(p, Problem::Compile(_)), "{p}");
+}
+
+#[test]
+fn a_wasm_hook_goes_through_the_hook_adapter() {
+    use mesos_plugin_api::hook::{Containerizer, Decoration, PreLaunch};
+    let dir = tempfile::tempdir().unwrap();
+    let name = "com.example.noop_hook";
+    let folder = plugin(dir.path(), name, &fixture("noop-hook.wat"), "");
+    let manifest = folder.join("plugin.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace("kind = \"isolator\"", "kind = \"hook\""),
+    )
+    .unwrap();
+    let loaded = host::load(&folder).unwrap();
+    assert!(loaded.isolator().is_none());
+    let hook = loaded.hook().unwrap();
+    assert_eq!(hook.name(), name);
+    let launch = PreLaunch {
+        containerizer: Containerizer::Mesos,
+        task: None,
+        executor: Default::default(),
+        container_id: "c1".into(),
+        container_name: None,
+        sandbox_directory: "/sandbox".into(),
+        mapped_sandbox_directory: "/mnt/mesos/sandbox".into(),
+        added: Decoration::default(),
+    };
+    // Unimplemented: no change.
+    assert_eq!(
+        hook.slave_pre_launch_decorator(&launch).unwrap(),
+        Decoration::default()
+    );
+    assert_eq!(
+        hook.slave_executor_environment_decorator(&Default::default())
+            .unwrap(),
+        None
+    );
+    // Declared as an isolator, the same module is refused.
+    std::fs::write(&manifest, text).unwrap();
+    let p = problem(name, host::load(&folder));
+    assert!(matches!(p, Problem::KindMismatch(_)), "{p}");
+}
+
+#[test]
+fn a_new_artifact_replaces_the_cache_entry_of_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "com.example.env_isolator";
+    let wat = fixture("env-isolator.wat");
+    let folder = plugin(dir.path(), name, &wat, "");
+    isolator(&folder);
+    let old = cache_entry(&folder);
+    plugin(dir.path(), name, &format!("{wat}\n;; version 2\n"), "");
+    isolator(&folder);
+    // `cache_entry` checks there is one entry.
+    assert_ne!(cache_entry(&folder), old);
+}

@@ -1,0 +1,194 @@
+//! WASM plugins (the hand-written modules of `plugins/wasm-fixtures`)
+//! loaded by a real agent from `--plugin_dir`:
+//! - a task under `--isolation=posix/cpu,com.example.env_isolator` sees
+//!   the variable the WASM isolator set;
+//! - a looping WASM isolator under `fail_open` is stopped at its deadline
+//!   and the task runs anyway, twice (the instance is rebuilt); under
+//!   `fail_closed` each launch fails at the deadline, none is refused as
+//!   wedged;
+//! - a module importing WASI stops the agent at start, naming the plugin
+//!   and the import.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use mesos_cli::scheduler_client::scalar;
+use mesos_proto::v1::{self, TaskState};
+use mesos_tests::cluster::{self, Cluster, Options};
+use mesos_tests::framework::Framework;
+use sha2::{Digest, Sha256};
+
+const ENV: &str = "com.example.env_isolator";
+const LOOPING: &str = "com.example.looping_isolator";
+const WASI: &str = "com.example.wasi_import";
+
+/// Writes a `--plugin_dir` holding the given WASM plugins:
+/// (fixture file, plugin name, extra manifest lines).
+fn plugin_dir(plugins: &[(&str, &str, &str)]) -> tempfile::TempDir {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/wasm-fixtures");
+    let root = tempfile::tempdir().unwrap();
+    for (file, name, extra) in plugins {
+        let folder = root.path().join(name);
+        std::fs::create_dir_all(&folder).unwrap();
+        let bytes = std::fs::read(fixtures.join(file)).unwrap();
+        std::fs::write(folder.join(file), &bytes).unwrap();
+        let sha = format!("{:x}", Sha256::digest(&bytes));
+        std::fs::write(
+            folder.join("plugin.toml"),
+            format!(
+                "name = \"{name}\"\nkind = \"isolator\"\nruntime = \"wasm\"\n\
+                 artifact = \"{file}\"\nsha256 = \"{sha}\"\n{extra}"
+            ),
+        )
+        .unwrap();
+    }
+    root
+}
+
+fn task(id: &str, command: &str) -> v1::TaskInfo {
+    v1::TaskInfo {
+        name: id.into(),
+        task_id: v1::TaskId { value: id.into() },
+        resources: vec![scalar("cpus", 0.1), scalar("mem", 32.0)],
+        command: Some(v1::CommandInfo {
+            value: Some(command.into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn cluster(dir: &Path, isolation: &str) -> Cluster {
+    Cluster::start_with(Options {
+        agent_flags: vec![
+            format!("--plugin_dir={}", dir.display()),
+            format!("--isolation={isolation}"),
+        ],
+        ..Options::default()
+    })
+}
+
+/// Launches `command` as task `id` and returns its terminal status.
+async fn run(framework: &mut Framework, id: &str, command: &str) -> v1::TaskStatus {
+    framework
+        .launch_tasks(vec![task(id, command)])
+        .await
+        .unwrap();
+    framework
+        .wait_terminal(&[id])
+        .await
+        .unwrap()
+        .remove(id)
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_sees_the_variable_its_wasm_isolator_set() {
+    let dir = plugin_dir(&[("env-isolator.wat", ENV, "")]);
+    let cluster = cluster(dir.path(), &format!("posix/cpu,{ENV}"));
+    let mut framework = Framework::subscribe(&cluster.master, "wasm-plugins", false)
+        .await
+        .unwrap();
+    let status = run(
+        &mut framework,
+        "greeting",
+        "test \"$PLUGIN_GREETING\" = hello-from-plugin && test -n \"$PLUGIN_CONTAINER_ID\"",
+    )
+    .await;
+    assert_eq!(status.state(), TaskState::TaskFinished, "{status:?}");
+    // The same check fails for a value the plugin did not set, so the
+    // task above passed because of the plugin.
+    let status = run(&mut framework, "other", "test \"$PLUGIN_GREETING\" = other").await;
+    assert_eq!(status.state(), TaskState::TaskFailed, "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fail_open_looping_wasm_isolator_does_not_stop_the_task() {
+    let dir = plugin_dir(&[
+        (
+            "looping-isolator.wat",
+            LOOPING,
+            "call_timeout_ms = 300\nfailure_policy = \"fail_open\"\nquarantine_after = 0\n",
+        ),
+        ("env-isolator.wat", ENV, ""),
+    ]);
+    let cluster = cluster(dir.path(), &format!("posix/cpu,{LOOPING},{ENV}"));
+    let mut framework = Framework::subscribe(&cluster.master, "wasm-plugins", false)
+        .await
+        .unwrap();
+    // Each launch runs into the deadline; the next gets a new instance.
+    for id in ["first", "second"] {
+        let status = run(
+            &mut framework,
+            id,
+            "test \"$PLUGIN_GREETING\" = hello-from-plugin",
+        )
+        .await;
+        assert_eq!(status.state(), TaskState::TaskFinished, "{id}: {status:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fail_closed_looping_wasm_isolator_fails_each_launch_at_its_deadline() {
+    let dir = plugin_dir(&[(
+        "looping-isolator.wat",
+        LOOPING,
+        "call_timeout_ms = 300\nquarantine_after = 0\n",
+    )]);
+    let cluster = cluster(dir.path(), &format!("posix/cpu,{LOOPING}"));
+    let mut framework = Framework::subscribe(&cluster.master, "wasm-plugins", false)
+        .await
+        .unwrap();
+    // Unlike a dylib's, a WASM plugin's stuck call is stopped: the next
+    // launch runs the plugin again instead of finding it wedged.
+    for id in ["first", "second"] {
+        let status = run(&mut framework, id, "true").await;
+        assert_eq!(status.state(), TaskState::TaskFailed, "{id}: {status:?}");
+        let message = status.message.clone().unwrap_or_default();
+        assert!(
+            message.contains(LOOPING) && message.contains("did not return within 300 ms"),
+            "{id}: {status:?}"
+        );
+    }
+}
+
+#[test]
+fn a_wasm_plugin_importing_wasi_stops_the_agent_at_start() {
+    let dir = plugin_dir(&[("wasi-import.wat", WASI, "")]);
+    let work = tempfile::tempdir().unwrap();
+    let mut child = Command::new(cluster::binary("mesos-agent"))
+        .arg(format!("--master=127.0.0.1:{}", cluster::free_port()))
+        .arg(format!("--work_dir={}", work.path().display()))
+        .arg("--ip=127.0.0.1")
+        .arg(format!("--port={}", cluster::free_port()))
+        .arg(format!("--plugin_dir={}", dir.path().display()))
+        .arg(format!("--isolation=posix/cpu,{WASI}"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // An agent that started would run until killed: give it a bound.
+    for _ in 0..300 {
+        if child.try_wait().unwrap().is_some() {
+            let out = child.wait_with_output().unwrap();
+            assert!(!out.status.success());
+            let out = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                out.contains(&format!("plugin '{WASI}'"))
+                    && out.contains("wasi_snapshot_preview1::fd_write"),
+                "{out}"
+            );
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    panic!("the agent started with a WASI-importing plugin");
+}
