@@ -31,6 +31,38 @@ pub fn binary(name: &str) -> PathBuf {
 }
 
 /// A port nobody listens on right now.
+/// Starts an agent alone (no master listens) with `flags` and returns
+/// its output once it exits, for flags that must stop it at start.
+/// Panics if it exits successfully or is still running after 30 s.
+pub fn agent_start_failure(flags: &[String]) -> String {
+    let work = tempfile::tempdir().expect("a temporary work directory");
+    let mut child = Command::new(binary("mesos-agent"))
+        .arg(format!("--master=127.0.0.1:{}", free_port()))
+        .arg(format!("--work_dir={}", work.path().display()))
+        .arg("--ip=127.0.0.1")
+        .arg(format!("--port={}", free_port()))
+        .args(flags)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mesos-agent starts");
+    // An agent that started would run until killed: give it a bound.
+    for _ in 0..300 {
+        if child.try_wait().ok().flatten().is_some() {
+            let out = child.wait_with_output().expect("the agent's output");
+            assert!(!out.status.success(), "the agent exited successfully");
+            return format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    panic!("the agent started with {flags:?}");
+}
+
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
     listener.local_addr().expect("local address").port()

@@ -267,7 +267,7 @@ async fn a_fail_closed_pre_launch_hook_that_panics_fails_the_launch() {
 #[test]
 fn an_unknown_hook_stops_the_agent_at_start_naming_it() {
     let dir = plugin_dir("", "");
-    let out = agent_start_failure(&[
+    let out = cluster::agent_start_failure(&[
         format!("--plugin_dir={}", dir.path().display()),
         format!("--hooks={HOOK},com.example.missing"),
     ]);
@@ -277,41 +277,11 @@ fn an_unknown_hook_stops_the_agent_at_start_naming_it() {
     );
     assert!(out.contains(HOOK), "the loaded hooks are listed: {out}");
 
-    let out = agent_start_failure(&[format!("--hooks={HOOK}")]);
+    let out = cluster::agent_start_failure(&[format!("--hooks={HOOK}")]);
     assert!(
         out.contains(&format!("unknown hook '{HOOK}'")),
         "without --plugin_dir: {out}"
     );
-}
-
-/// Starts an agent alone and returns its output once it exits.
-fn agent_start_failure(flags: &[String]) -> String {
-    let work = tempfile::tempdir().unwrap();
-    let mut child = Command::new(cluster::binary("mesos-agent"))
-        .arg(format!("--master=127.0.0.1:{}", cluster::free_port()))
-        .arg(format!("--work_dir={}", work.path().display()))
-        .arg("--ip=127.0.0.1")
-        .arg(format!("--port={}", cluster::free_port()))
-        .args(flags)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // An agent that started would run until killed: give it a bound.
-    for _ in 0..300 {
-        if child.try_wait().unwrap().is_some() {
-            let out = child.wait_with_output().unwrap();
-            assert!(!out.status.success());
-            return format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    child.kill().unwrap();
-    panic!("the agent started with {flags:?}");
 }
 
 /// `docker inspect` of one field of a container, as JSON.

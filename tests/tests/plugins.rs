@@ -11,7 +11,6 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use mesos_cli::scheduler_client::scalar;
 use mesos_proto::v1::{self, TaskState};
@@ -202,42 +201,12 @@ async fn a_hanging_plugin_fails_the_launch_at_its_timeout_and_is_wedged() {
     assert!(agent_alive(&cluster));
 }
 
-/// Starts an agent alone and returns its output once it exits.
-fn agent_start_failure(flags: &[String]) -> String {
-    let work = tempfile::tempdir().unwrap();
-    let mut child = Command::new(cluster::binary("mesos-agent"))
-        .arg(format!("--master=127.0.0.1:{}", cluster::free_port()))
-        .arg(format!("--work_dir={}", work.path().display()))
-        .arg("--ip=127.0.0.1")
-        .arg(format!("--port={}", cluster::free_port()))
-        .args(flags)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // An agent that started would run until killed: give it a bound.
-    for _ in 0..300 {
-        if child.try_wait().unwrap().is_some() {
-            let out = child.wait_with_output().unwrap();
-            assert!(!out.status.success());
-            return format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    child.kill().unwrap();
-    panic!("the agent started with {flags:?}");
-}
-
 #[test]
 fn bad_plugins_stop_the_agent_at_start_naming_them() {
     let dir = plugin_dir(&[("env_isolator", ENV, "")]);
     let plugin_dir_flag = format!("--plugin_dir={}", dir.path().display());
 
-    let out = agent_start_failure(&[
+    let out = cluster::agent_start_failure(&[
         plugin_dir_flag.clone(),
         "--isolation=posix/cpu,com.example.missing".into(),
     ]);
@@ -247,7 +216,7 @@ fn bad_plugins_stop_the_agent_at_start_naming_them() {
     );
     assert!(out.contains(ENV), "the available plugins are listed: {out}");
 
-    let out = agent_start_failure(&[format!("--isolation=posix/cpu,{ENV}")]);
+    let out = cluster::agent_start_failure(&[format!("--isolation=posix/cpu,{ENV}")]);
     assert!(
         out.contains(&format!("'{ENV}'")),
         "without --plugin_dir: {out}"
@@ -257,7 +226,7 @@ fn bad_plugins_stop_the_agent_at_start_naming_them() {
     let mut bytes = std::fs::read(&so).unwrap();
     bytes.extend_from_slice(b"tampered");
     std::fs::write(&so, bytes).unwrap();
-    let out = agent_start_failure(&[plugin_dir_flag, format!("--isolation={ENV}")]);
+    let out = cluster::agent_start_failure(&[plugin_dir_flag, format!("--isolation={ENV}")]);
     assert!(
         out.contains(&format!("plugin '{ENV}': sha256 mismatch")),
         "{out}"

@@ -12,8 +12,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
 
 use std::path::Path;
-use std::process::Command;
-use std::time::Duration;
 
 use mesos_cli::scheduler_client::scalar;
 use mesos_proto::v1::{self, TaskState};
@@ -158,37 +156,13 @@ async fn a_fail_closed_looping_wasm_isolator_fails_each_launch_at_its_deadline()
 #[test]
 fn a_wasm_plugin_importing_wasi_stops_the_agent_at_start() {
     let dir = plugin_dir(&[("wasi-import.wat", WASI, "")]);
-    let work = tempfile::tempdir().unwrap();
-    let mut child = Command::new(cluster::binary("mesos-agent"))
-        .arg(format!("--master=127.0.0.1:{}", cluster::free_port()))
-        .arg(format!("--work_dir={}", work.path().display()))
-        .arg("--ip=127.0.0.1")
-        .arg(format!("--port={}", cluster::free_port()))
-        .arg(format!("--plugin_dir={}", dir.path().display()))
-        .arg(format!("--isolation=posix/cpu,{WASI}"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // An agent that started would run until killed: give it a bound.
-    for _ in 0..300 {
-        if child.try_wait().unwrap().is_some() {
-            let out = child.wait_with_output().unwrap();
-            assert!(!out.status.success());
-            let out = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            assert!(
-                out.contains(&format!("plugin '{WASI}'"))
-                    && out.contains("wasi_snapshot_preview1::fd_write"),
-                "{out}"
-            );
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    child.kill().unwrap();
-    panic!("the agent started with a WASI-importing plugin");
+    let out = cluster::agent_start_failure(&[
+        format!("--plugin_dir={}", dir.path().display()),
+        format!("--isolation=posix/cpu,{WASI}"),
+    ]);
+    assert!(
+        out.contains(&format!("plugin '{WASI}'"))
+            && out.contains("wasi_snapshot_preview1::fd_write"),
+        "{out}"
+    );
 }
