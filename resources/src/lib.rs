@@ -16,7 +16,7 @@ pub use arithmetic::Resources;
 pub use detect::{default_disk_mb, default_mem_mb, meminfo_total_mb, with_detected_defaults};
 pub use display::reserved_role;
 pub use parse::{parse_attributes, parse_resources};
-pub use render::{StateJson, attributes_state_json, state_json};
+pub use render::{StateJson, StateTotals, attributes_state_json, state_json};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ResourceError {

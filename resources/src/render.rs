@@ -10,6 +10,7 @@ use crate::display::format_set;
 use crate::{Resources, ranges, scalar};
 
 /// One key's value summed over roles and allocations.
+#[derive(Debug, Clone)]
 enum Total {
     Scalar(i64),
     Ranges(Vec<value::Range>),
@@ -31,64 +32,135 @@ pub fn state_json(resources: &Resources) -> Value {
 #[derive(Clone)]
 pub struct StateJson<I>(pub I);
 
-impl<'a, I> StateJson<I>
+impl<'a, I> Serialize for StateJson<I>
 where
     I: Iterator<Item = &'a v1::Resource> + Clone,
 {
-    fn totals(&self) -> Vec<(Cow<'a, str>, Total)> {
-        let mut totals: Vec<(Cow<'a, str>, Total)> = ["cpus", "gpus", "mem", "disk"]
-            .into_iter()
-            .map(|name| (Cow::Borrowed(name), Total::Scalar(0)))
-            .collect();
-        for r in self.0.clone() {
-            let key: Cow<'_, str> = if r.revocable.is_some() {
-                Cow::Owned(format!("{}_revocable", r.name))
-            } else {
-                Cow::Borrowed(r.name.as_str())
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        StateTotals::of(self.0.clone()).serialize(serializer)
+    }
+}
+
+/// Resource entries summed per key as [`state_json`] shows them, to be
+/// combined (`used` plus `offered`) before they are written.
+#[derive(Debug, Clone, Default)]
+pub struct StateTotals<'a> {
+    /// cpus, gpus, mem and disk, always shown: kept apart so that the
+    /// common case (a task's resources) allocates nothing.
+    standard: [i64; 4],
+    others: Vec<(Cow<'a, str>, Total)>,
+}
+
+const STANDARD: [&str; 4] = ["cpus", "gpus", "mem", "disk"];
+
+impl<'a> StateTotals<'a> {
+    pub fn of(resources: impl Iterator<Item = &'a v1::Resource>) -> Self {
+        let mut totals = Self::default();
+        for r in resources {
+            totals.add(r);
+        }
+        totals
+    }
+
+    /// The four standard names are matched against literals: this runs
+    /// for every entry of every task of a large state.
+    fn standard_slot(name: &str) -> Option<usize> {
+        match name {
+            "cpus" => Some(0),
+            "gpus" => Some(1),
+            "mem" => Some(2),
+            "disk" => Some(3),
+            _ => None,
+        }
+    }
+
+    /// The slot of a key other than the standard scalars, made if new.
+    fn other_slot(&mut self, key: Cow<'a, str>, kind: value::Type) -> &mut Total {
+        let i = match self.others.iter().position(|(k, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                let empty = match kind {
+                    value::Type::Ranges => Total::Ranges(Vec::new()),
+                    value::Type::Set => Total::Set(Vec::new()),
+                    value::Type::Scalar | value::Type::Text => Total::Scalar(0),
+                };
+                self.others.push((key, empty));
+                self.others.len() - 1
+            }
+        };
+        &mut self.others[i].1
+    }
+
+    pub fn add(&mut self, r: &'a v1::Resource) {
+        let kind = r.r#type();
+        if r.revocable.is_none()
+            && kind == value::Type::Scalar
+            && let Some(i) = Self::standard_slot(&r.name)
+        {
+            let millis = r.scalar.as_ref().map(|s| scalar::to_millis(s.value));
+            self.standard[i] = self.standard[i].saturating_add(millis.unwrap_or(0));
+            return;
+        }
+        let key: Cow<'a, str> = if r.revocable.is_some() {
+            Cow::Owned(format!("{}_revocable", r.name))
+        } else {
+            Cow::Borrowed(r.name.as_str())
+        };
+        // An entry whose type disagrees with the first one of its name is
+        // malformed input; the first type decides.
+        match (self.other_slot(key, kind), kind) {
+            (Total::Scalar(sum), value::Type::Scalar) => {
+                let millis = r.scalar.as_ref().map(|s| scalar::to_millis(s.value));
+                *sum = sum.saturating_add(millis.unwrap_or(0));
+            }
+            (Total::Ranges(all), value::Type::Ranges) => {
+                all.extend(r.ranges.iter().flat_map(|x| x.range.iter().cloned()));
+                *all = ranges::coalesce(std::mem::take(all));
+            }
+            (Total::Set(all), value::Type::Set) => {
+                all.extend(r.set.iter().flat_map(|x| x.item.iter().cloned()));
+                all.sort();
+                all.dedup();
+            }
+            _ => {}
+        }
+    }
+
+    /// Adds what `other` summed.
+    pub fn merge(&mut self, other: &StateTotals<'a>) {
+        for (mine, theirs) in self.standard.iter_mut().zip(other.standard) {
+            *mine = mine.saturating_add(theirs);
+        }
+        for (key, total) in &other.others {
+            let kind = match total {
+                Total::Scalar(_) => value::Type::Scalar,
+                Total::Ranges(_) => value::Type::Ranges,
+                Total::Set(_) => value::Type::Set,
             };
-            let i = match totals.iter().position(|(k, _)| *k == key) {
-                Some(i) => i,
-                None => {
-                    let empty = match r.r#type() {
-                        value::Type::Ranges => Total::Ranges(Vec::new()),
-                        value::Type::Set => Total::Set(Vec::new()),
-                        value::Type::Scalar | value::Type::Text => Total::Scalar(0),
-                    };
-                    totals.push((key, empty));
-                    totals.len() - 1
-                }
-            };
-            // An entry whose type disagrees with the first one of its name is
-            // malformed input; the first type decides.
-            match (&mut totals[i].1, r.r#type()) {
-                (Total::Scalar(sum), value::Type::Scalar) => {
-                    let millis = r.scalar.as_ref().map(|s| scalar::to_millis(s.value));
-                    *sum = sum.saturating_add(millis.unwrap_or(0));
-                }
-                (Total::Ranges(all), value::Type::Ranges) => {
-                    all.extend(r.ranges.iter().flat_map(|x| x.range.iter().cloned()));
+            match (self.other_slot(key.clone(), kind), total) {
+                (Total::Scalar(sum), Total::Scalar(more)) => *sum = sum.saturating_add(*more),
+                (Total::Ranges(all), Total::Ranges(more)) => {
+                    all.extend(more.iter().cloned());
                     *all = ranges::coalesce(std::mem::take(all));
                 }
-                (Total::Set(all), value::Type::Set) => {
-                    all.extend(r.set.iter().flat_map(|x| x.item.iter().cloned()));
+                (Total::Set(all), Total::Set(more)) => {
+                    all.extend(more.iter().cloned());
                     all.sort();
                     all.dedup();
                 }
                 _ => {}
             }
         }
-        totals
     }
 }
 
-impl<'a, I> Serialize for StateJson<I>
-where
-    I: Iterator<Item = &'a v1::Resource> + Clone,
-{
+impl Serialize for StateTotals<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let totals = self.totals();
-        let mut map = serializer.serialize_map(Some(totals.len()))?;
-        for (key, total) in &totals {
+        let mut map = serializer.serialize_map(Some(STANDARD.len() + self.others.len()))?;
+        for (key, millis) in STANDARD.iter().zip(self.standard) {
+            map.serialize_entry(key, &scalar::from_millis(millis))?;
+        }
+        for (key, total) in &self.others {
             match total {
                 Total::Scalar(millis) => map.serialize_entry(key, &scalar::from_millis(*millis))?,
                 Total::Ranges(r) => map.serialize_entry(key, &ranges::format(r))?,

@@ -138,11 +138,13 @@ async fn main() -> anyhow::Result<()> {
 
     // /master/state with everything running.
     let mut state_times = Vec::new();
+    let mut state_bytes = 0;
     for _ in 0..5 {
         let t = Instant::now();
         let response = mesos_tests::raw_http::get(&cluster.master, "/master/state")?;
         anyhow::ensure!(response.status == 200, "/master/state: {}", response.status);
         state_times.push(t.elapsed());
+        state_bytes = response.body.len();
     }
     state_times.sort();
     let rss_kib = cluster.master_pid().map(rss_kib).unwrap_or(0);
@@ -184,7 +186,8 @@ async fn main() -> anyhow::Result<()> {
         tasks as f64 / placement.as_secs_f64()
     );
     println!(
-        "| `/master/state` with {agents} agents and {tasks} tasks (median of 5) | {} | <= 500 ms at 20k/200k |",
+        "| `/master/state` with {agents} agents and {tasks} tasks (median of 5, {:.0} MB) | {} | <= 500 ms at 20k/200k |",
+        state_bytes as f64 / 1e6,
         ms(state_times[2])
     );
     println!(

@@ -24,14 +24,24 @@ pub async fn version() -> Json<Value> {
 }
 
 pub async fn state(State(app): State<App>) -> Response {
+    let started = std::time::Instant::now();
     let snapshot = match app.handle.request(|reply| Command::State { reply }).await {
         Ok(snapshot) => snapshot,
         Err(e) => return e.into_response(),
     };
+    let taken = started.elapsed();
     // Large at scale: rendered on the blocking pool, not on the loop or
     // an async worker.
     match tokio::task::spawn_blocking(move || snapshot.render()).await {
-        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Ok(body) => {
+            tracing::debug!(
+                snapshot = ?taken,
+                rendered = ?started.elapsed() - taken,
+                bytes = body.len(),
+                "state served"
+            );
+            ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+        }
         Err(e) => ApiError::unavailable(format!("rendering the state failed: {e}")).into_response(),
     }
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use mesos_proto::json::to_json;
 use mesos_proto::v1;
-use mesos_resources::{Resources, StateJson, attributes_state_json, reserved_role};
+use mesos_resources::{Resources, StateJson, StateTotals, attributes_state_json, reserved_role};
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Map, Value, json};
@@ -79,15 +79,19 @@ impl StateSnapshot {
     pub fn render(&self) -> Vec<u8> {
         // Resources in use per agent, from the tasks (not kept by the
         // loop): entries are gathered, and summed only as they are written.
-        let mut used: HashMap<&str, Vec<&v1::Resource>> = HashMap::with_capacity(self.agents.len());
+        let mut used: HashMap<&str, StateTotals<'_>> = HashMap::with_capacity(self.agents.len());
+        let mut tasks = 0;
         for task in self.frameworks.iter().flat_map(|f| &f.tasks) {
+            tasks += 1;
             if !task.recovered {
-                used.entry(task.proto.agent_id.value.as_str())
-                    .or_default()
-                    .extend(task.resources.iter());
+                let totals = used.entry(task.proto.agent_id.value.as_str()).or_default();
+                for r in task.resources.iter() {
+                    totals.add(r);
+                }
             }
         }
-        let mut out = Vec::with_capacity(64 * 1024);
+        // About what a task and an agent take, so the buffer seldom grows.
+        let mut out = Vec::with_capacity(448 * tasks + 1024 * self.agents.len() + 64 * 1024);
         let mut serializer = serde_json::Serializer::new(&mut out);
         // Writing to a Vec cannot fail and every value serializes.
         let _ = self.write(&mut serializer, &used);
@@ -97,9 +101,9 @@ impl StateSnapshot {
     fn write<S: Serializer>(
         &self,
         serializer: S,
-        used: &HashMap<&str, Vec<&v1::Resource>>,
+        used: &HashMap<&str, StateTotals<'_>>,
     ) -> Result<S::Ok, S::Error> {
-        let none = Vec::new();
+        let none = StateTotals::default();
         let mut map = serializer.serialize_map(None)?;
         for (key, value) in &self.head {
             map.serialize_entry(key, value)?;
@@ -265,7 +269,7 @@ impl Master {
     /// An agent entry of the older endpoints.
     pub(super) fn agent_json(&self, agent: &Agent, used: Option<&Resources>) -> Value {
         let view = self.agent_entry(agent);
-        let used: Vec<&v1::Resource> = used.map(|u| u.iter().collect()).unwrap_or_default();
+        let used = StateTotals::of(used.into_iter().flat_map(|u| u.iter()));
         serde_json::to_value(AgentJson {
             view: &view,
             used: &used,
@@ -287,7 +291,7 @@ impl Master {
 
 struct AgentJson<'a> {
     view: &'a AgentView,
-    used: &'a [&'a v1::Resource],
+    used: &'a StateTotals<'a>,
 }
 
 impl Serialize for AgentJson<'_> {
@@ -305,7 +309,7 @@ impl Serialize for AgentJson<'_> {
             map.serialize_entry("reregistered_time", &t)?;
         }
         map.serialize_entry("resources", &StateJson(a.total.iter()))?;
-        map.serialize_entry("used_resources", &StateJson(self.used.iter().copied()))?;
+        map.serialize_entry("used_resources", &self.used)?;
         map.serialize_entry("offered_resources", &StateJson(a.offered.iter()))?;
         let reserved: Vec<(&str, StateJson<_>)> = reserved
             .iter()
@@ -352,9 +356,13 @@ impl Serialize for FrameworkJson<'_> {
         if let Some(p) = &info.principal {
             map.serialize_entry("principal", p)?;
         }
-        map.serialize_entry("used_resources", &StateJson(used.clone()))?;
-        map.serialize_entry("offered_resources", &StateJson(offered.clone()))?;
-        map.serialize_entry("resources", &StateJson(used.chain(offered)))?;
+        let used = StateTotals::of(used);
+        let offered = StateTotals::of(offered);
+        let mut both = used.clone();
+        both.merge(&offered);
+        map.serialize_entry("used_resources", &used)?;
+        map.serialize_entry("offered_resources", &offered)?;
+        map.serialize_entry("resources", &both)?;
         map.serialize_entry("capabilities", &capabilities)?;
         map.serialize_entry("hostname", info.hostname.as_deref().unwrap_or_default())?;
         map.serialize_entry("webui_url", info.webui_url.as_deref().unwrap_or_default())?;
@@ -372,11 +380,12 @@ impl Serialize for FrameworkJson<'_> {
         if let Some(labels) = &info.labels {
             map.serialize_entry("labels", &to_json(labels)["labels"])?;
         }
-        let tasks: Vec<TaskJson<'_>> = f.tasks.iter().map(|t| TaskJson(&t.proto)).collect();
-        map.serialize_entry("tasks", &tasks)?;
+        map.serialize_entry("tasks", &Seq(f.tasks.iter().map(|t| TaskJson(&t.proto))))?;
         map.serialize_entry("unreachable_tasks", &[(); 0])?;
-        let completed: Vec<TaskJson<'_>> = f.completed_tasks.iter().map(|t| TaskJson(t)).collect();
-        map.serialize_entry("completed_tasks", &completed)?;
+        map.serialize_entry(
+            "completed_tasks",
+            &Seq(f.completed_tasks.iter().map(|t| TaskJson(t))),
+        )?;
         let offers: Vec<OfferJson<'_>> = f
             .offers
             .iter()
@@ -450,8 +459,7 @@ impl Serialize for TaskJson<'_> {
         map.serialize_entry("state", wire::task_state_name(task.state()))?;
         map.serialize_entry("resources", &StateJson(task.resources.iter()))?;
         map.serialize_entry("role", role)?;
-        let statuses: Vec<StatusJson<'_>> = task.statuses.iter().map(StatusJson).collect();
-        map.serialize_entry("statuses", &statuses)?;
+        map.serialize_entry("statuses", &Seq(task.statuses.iter().map(StatusJson)))?;
         if let Some(user) = &task.user {
             map.serialize_entry("user", user)?;
         }
@@ -489,6 +497,19 @@ impl Serialize for StatusJson<'_> {
             map.serialize_entry("labels", &to_json(labels)["labels"])?;
         }
         map.end()
+    }
+}
+
+/// The items of an iterator as a JSON array, without collecting them.
+struct Seq<I>(I);
+
+impl<I> Serialize for Seq<I>
+where
+    I: Iterator + Clone,
+    I::Item: Serialize,
+{
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.clone())
     }
 }
 
