@@ -58,6 +58,16 @@ struct Remote {
     faults: AtomicU32,
 }
 
+/// What every adapter shows of itself: the plugin and its policy.
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote")
+            .field("name", &self.name)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Remote {
     fn new(name: &str, envelope: Box<dyn Envelope>, policy: Policy) -> Self {
         Self {
@@ -123,17 +133,9 @@ impl Remote {
 }
 
 /// An isolator reached through the plugin envelope.
+#[derive(Debug)]
 pub struct PluginIsolator {
     remote: Remote,
-}
-
-impl std::fmt::Debug for PluginIsolator {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PluginIsolator")
-            .field("name", &self.remote.name)
-            .field("policy", &self.remote.policy)
-            .finish_non_exhaustive()
-    }
 }
 
 impl PluginIsolator {

@@ -10,17 +10,9 @@ use crate::abi::method::hook as method;
 use crate::envelope::Envelope;
 use crate::hook::{Containerizer, Decoration, Hook, HookError, PreLaunch, StatusDecoration};
 
+#[derive(Debug)]
 pub struct PluginHook {
     remote: Remote,
-}
-
-impl std::fmt::Debug for PluginHook {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PluginHook")
-            .field("name", &self.remote.name)
-            .field("policy", &self.remote.policy)
-            .finish_non_exhaustive()
-    }
 }
 
 impl PluginHook {
