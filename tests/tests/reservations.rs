@@ -119,6 +119,23 @@ fn task(offer: &v1::Offer, id: &str, command: &str, resources: Vec<v1::Resource>
 struct Framework {
     client: SchedulerClient,
     events: EventStream,
+    /// Offers received and not used yet, whatever the test was waiting
+    /// for when they came: an offer nobody answers holds its resources.
+    outstanding: Vec<v1::Offer>,
+}
+
+/// Outstanding offers of one agent, seen as one.
+struct Offers {
+    view: v1::Offer,
+    ids: Vec<v1::OfferId>,
+}
+
+impl std::ops::Deref for Offers {
+    type Target = v1::Offer;
+
+    fn deref(&self) -> &v1::Offer {
+        &self.view
+    }
 }
 
 impl Framework {
@@ -138,45 +155,71 @@ impl Framework {
             })
             .await
             .unwrap();
-        Framework { client, events }
-    }
-
-    async fn event(&mut self) -> scheduler::Event {
-        tokio::time::timeout(Duration::from_secs(30), self.events.next())
-            .await
-            .expect("an event in time")
-            .unwrap()
-            .expect("stream open")
-    }
-
-    /// The next offer that satisfies `want`; others are declined at once
-    /// (their resources come back, merged with any freed since).
-    async fn offer_where(&mut self, want: impl Fn(&v1::Offer) -> bool) -> v1::Offer {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "no wanted offer within 60 s"
-            );
-            let event = self.event().await;
-            if event.r#type() != event::Type::Offers {
-                continue;
-            }
-            for offer in event.offers.unwrap().offers {
-                if want(&offer) {
-                    return offer;
-                }
-                self.client.decline(&offer.id, 0.0).await.unwrap();
-            }
+        Framework {
+            client,
+            events,
+            outstanding: Vec::new(),
         }
     }
 
-    async fn accept(&self, offer: &v1::Offer, operations: Vec<v1::offer::Operation>) {
+    /// The next event; offers and rescinds are booked on the way.
+    async fn event(&mut self) -> scheduler::Event {
+        let event = tokio::time::timeout(Duration::from_secs(30), self.events.next())
+            .await
+            .expect("an event in time")
+            .unwrap()
+            .expect("stream open");
+        match event.r#type() {
+            event::Type::Offers => {
+                let offers = event.offers.clone().unwrap_or_default().offers;
+                self.outstanding.extend(offers);
+            }
+            event::Type::Rescind => {
+                if let Some(rescind) = &event.rescind {
+                    self.outstanding.retain(|o| o.id != rescind.offer_id);
+                }
+            }
+            _ => {}
+        }
+        event
+    }
+
+    /// Offers are held until together they satisfy `want` (one agent
+    /// here). Resources freed while an offer is out come in another offer;
+    /// declining the parts could go on forever, so they are accepted
+    /// together, as Mesos allows for offers of one agent.
+    async fn offer_where(&mut self, want: impl Fn(&v1::Offer) -> bool) -> Offers {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(first) = self.outstanding.first() {
+                let view = v1::Offer {
+                    resources: self
+                        .outstanding
+                        .iter()
+                        .flat_map(|o| o.resources.clone())
+                        .collect(),
+                    ..first.clone()
+                };
+                if want(&view) {
+                    let ids = self.outstanding.drain(..).map(|o| o.id).collect();
+                    return Offers { view, ids };
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no wanted offer within 60 s (holding {:?})",
+                self.outstanding
+            );
+            self.event().await;
+        }
+    }
+
+    async fn accept(&self, offers: &Offers, operations: Vec<v1::offer::Operation>) {
         self.client
             .call(scheduler::Call {
                 r#type: Some(scheduler::call::Type::Accept as i32),
                 accept: Some(scheduler::call::Accept {
-                    offer_ids: vec![offer.id.clone()],
+                    offer_ids: offers.ids.clone(),
                     operations,
                     filters: Some(v1::Filters {
                         refuse_seconds: Some(0.0),

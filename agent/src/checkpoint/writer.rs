@@ -91,12 +91,16 @@ fn run(rx: &mpsc::Receiver<Job>, root: &File) {
         let mut dirty = false;
         for job in batch {
             let result = match job {
+                // A second write of one file in a batch overwrites the same
+                // temp file: it is renamed once, with the last content.
                 Job::Write { path, bytes } => stage(&path, &bytes)
                     .map(|temp| {
-                        staged.push(Staged {
-                            temp,
-                            path: path.clone(),
-                        })
+                        if !staged.iter().any(|s: &Staged| s.path == path) {
+                            staged.push(Staged {
+                                temp,
+                                path: path.clone(),
+                            })
+                        }
                     })
                     .map_err(|e| (path, e)),
                 Job::Append { path, bytes } => append(&path, &bytes).map_err(|e| (path, e)),
