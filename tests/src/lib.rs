@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod docker;
 pub mod framework;
 pub mod images;
+pub mod plugins;
 pub mod python;
 pub mod raw_http;
 pub mod sim;

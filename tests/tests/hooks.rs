@@ -11,104 +11,63 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use mesos_cli::scheduler_client::scalar;
 use mesos_proto::v1::{self, TaskState, container_info};
-use mesos_tests::cluster::{self, Cluster, Options};
+use mesos_tests::cluster::{self, Cluster};
 use mesos_tests::docker::{self, BUSYBOX};
 use mesos_tests::framework::Framework;
+use mesos_tests::plugins::{self, Plugin};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 const HOOK: &str = "com.example.label_hook";
 const LIB: &str = "liblabel_hook.so";
-
-/// Builds the hook plugin (once per test binary) into the target
-/// directory the tests run from, and returns that directory.
-fn plugin_libs() -> &'static Path {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let dir = cluster::bin_dir();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut command = Command::new(cargo);
-        command
-            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
-            .args(["build", "--quiet", "-p", "label-hook", "--target-dir"])
-            .arg(dir.parent().unwrap());
-        if dir.ends_with("release") {
-            command.arg("--release");
-        }
-        assert!(command.status().unwrap().success(), "building the plugin");
-        dir
-    })
-}
 
 /// A `--plugin_dir` holding the hook, configured with `config`, with
 /// `extra` manifest lines.
 fn plugin_dir(config: &str, extra: &str) -> tempfile::TempDir {
     let root = tempfile::tempdir().unwrap();
-    let folder = root.path().join(HOOK);
-    std::fs::create_dir_all(&folder).unwrap();
-    let bytes = std::fs::read(plugin_libs().join(LIB)).unwrap();
-    std::fs::write(folder.join(LIB), &bytes).unwrap();
+    let bytes = std::fs::read(plugins::build(&["label-hook"]).join(LIB)).unwrap();
+    let folder = plugins::install(
+        root.path(),
+        &Plugin {
+            name: HOOK,
+            kind: "hook",
+            runtime: "dylib",
+            artifact: LIB,
+            bytes: &bytes,
+            extra: &format!("config = \"config.txt\"\n{extra}"),
+        },
+    );
     std::fs::write(folder.join("config.txt"), config).unwrap();
-    let sha = format!("{:x}", Sha256::digest(&bytes));
-    std::fs::write(
-        folder.join("plugin.toml"),
-        format!(
-            "name = \"{HOOK}\"\nkind = \"hook\"\nruntime = \"dylib\"\n\
-             artifact = \"{LIB}\"\nsha256 = \"{sha}\"\nconfig = \"config.txt\"\n{extra}"
-        ),
-    )
-    .unwrap();
     root
 }
 
 fn cluster(dir: &Path, extra: &[&str]) -> Cluster {
-    let mut agent_flags = vec![
-        format!("--plugin_dir={}", dir.display()),
-        format!("--hooks={HOOK}"),
-    ];
-    agent_flags.extend(extra.iter().map(|s| s.to_string()));
-    Cluster::start_with(Options {
-        agent_flags,
-        ..Options::default()
-    })
+    let mut flags = vec![format!("--hooks={HOOK}")];
+    flags.extend(extra.iter().map(|s| s.to_string()));
+    plugins::cluster(dir, &flags)
 }
 
+/// A command task labelled `team=a`.
 fn task(id: &str, command: &str) -> v1::TaskInfo {
     v1::TaskInfo {
-        name: id.into(),
-        task_id: v1::TaskId { value: id.into() },
-        resources: vec![scalar("cpus", 0.1), scalar("mem", 32.0)],
-        command: Some(v1::CommandInfo {
-            value: Some(command.into()),
-            ..Default::default()
-        }),
         labels: Some(v1::Labels {
             labels: vec![v1::Label {
                 key: "team".into(),
                 value: Some("a".into()),
             }],
         }),
-        ..Default::default()
+        ..plugins::command_task(id, command)
     }
 }
 
 /// Launches `task` and returns its terminal status.
 async fn run(framework: &mut Framework, task: v1::TaskInfo) -> v1::TaskStatus {
-    let id = task.task_id.value.clone();
-    framework.launch_tasks(vec![task]).await.unwrap();
-    framework
-        .wait_terminal(&[&id])
-        .await
-        .unwrap()
-        .remove(&id)
-        .unwrap()
+    plugins::run_task(framework, task).await
 }
 
 /// The task `id` in the agent's /state, wherever it is listed.

@@ -9,99 +9,51 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
 
-use mesos_cli::scheduler_client::scalar;
 use mesos_proto::v1::{self, TaskState};
-use mesos_tests::cluster::{self, Cluster, Options};
+use mesos_tests::cluster::{self, Cluster};
 use mesos_tests::framework::Framework;
-use sha2::{Digest, Sha256};
+use mesos_tests::plugins::{self, Plugin};
 
 const ENV: &str = "com.example.env_isolator";
 const PANICKING: &str = "com.example.panicking_isolator";
 const HANGING: &str = "com.example.hanging_isolator";
 
-/// Builds the plugin crates (once per test binary) into the target
-/// directory the tests run from, and returns that directory.
-fn plugin_libs() -> &'static Path {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let dir = cluster::bin_dir();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut command = Command::new(cargo);
-        command
-            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
-            .args(["build", "--quiet"])
-            .args(["-p", "env-isolator", "-p", "panicking-isolator"])
-            .args(["-p", "hanging-isolator", "--target-dir"])
-            .arg(dir.parent().unwrap());
-        if dir.ends_with("release") {
-            command.arg("--release");
-        }
-        assert!(command.status().unwrap().success(), "building the plugins");
-        dir
-    })
+/// Builds the plugin crates into the target directory the tests run
+/// from, and returns that directory.
+fn plugin_libs() -> PathBuf {
+    plugins::build(&["env-isolator", "panicking-isolator", "hanging-isolator"])
 }
 
 /// Writes a `--plugin_dir` holding the given plugins:
 /// (crate's library name, plugin name, extra manifest lines).
-fn plugin_dir(plugins: &[(&str, &str, &str)]) -> tempfile::TempDir {
+fn plugin_dir(list: &[(&str, &str, &str)]) -> tempfile::TempDir {
     let root = tempfile::tempdir().unwrap();
-    for (lib, name, extra) in plugins {
-        let folder = root.path().join(name);
-        std::fs::create_dir_all(&folder).unwrap();
+    for (lib, name, extra) in list {
         let artifact = format!("lib{lib}.so");
         let bytes = std::fs::read(plugin_libs().join(&artifact)).unwrap();
-        std::fs::write(folder.join(&artifact), &bytes).unwrap();
-        let sha = format!("{:x}", Sha256::digest(&bytes));
-        std::fs::write(
-            folder.join("plugin.toml"),
-            format!(
-                "name = \"{name}\"\nkind = \"isolator\"\nruntime = \"dylib\"\n\
-                 artifact = \"{artifact}\"\nsha256 = \"{sha}\"\n{extra}"
-            ),
-        )
-        .unwrap();
+        plugins::install(
+            root.path(),
+            &Plugin {
+                name,
+                kind: "isolator",
+                runtime: "dylib",
+                artifact: &artifact,
+                bytes: &bytes,
+                extra,
+            },
+        );
     }
     root
 }
 
-fn task(id: &str, command: &str) -> v1::TaskInfo {
-    v1::TaskInfo {
-        name: id.into(),
-        task_id: v1::TaskId { value: id.into() },
-        resources: vec![scalar("cpus", 0.1), scalar("mem", 32.0)],
-        command: Some(v1::CommandInfo {
-            value: Some(command.into()),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
 fn cluster(dir: &Path, isolation: &str) -> Cluster {
-    Cluster::start_with(Options {
-        agent_flags: vec![
-            format!("--plugin_dir={}", dir.display()),
-            format!("--isolation={isolation}"),
-        ],
-        ..Options::default()
-    })
+    plugins::cluster(dir, &[format!("--isolation={isolation}")])
 }
 
 /// Launches `command` as task `id` and returns its terminal status.
 async fn run(framework: &mut Framework, id: &str, command: &str) -> v1::TaskStatus {
-    framework
-        .launch_tasks(vec![task(id, command)])
-        .await
-        .unwrap();
-    framework
-        .wait_terminal(&[id])
-        .await
-        .unwrap()
-        .remove(id)
-        .unwrap()
+    plugins::run_task(framework, plugins::command_task(id, command)).await
 }
 
 fn agent_alive(cluster: &Cluster) -> bool {

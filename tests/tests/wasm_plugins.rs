@@ -13,11 +13,10 @@
 
 use std::path::Path;
 
-use mesos_cli::scheduler_client::scalar;
 use mesos_proto::v1::{self, TaskState};
-use mesos_tests::cluster::{self, Cluster, Options};
+use mesos_tests::cluster::{self, Cluster};
 use mesos_tests::framework::Framework;
-use sha2::{Digest, Sha256};
+use mesos_tests::plugins::{self, Plugin};
 
 const ENV: &str = "com.example.env_isolator";
 const LOOPING: &str = "com.example.looping_isolator";
@@ -25,62 +24,33 @@ const WASI: &str = "com.example.wasi_import";
 
 /// Writes a `--plugin_dir` holding the given WASM plugins:
 /// (fixture file, plugin name, extra manifest lines).
-fn plugin_dir(plugins: &[(&str, &str, &str)]) -> tempfile::TempDir {
+fn plugin_dir(list: &[(&str, &str, &str)]) -> tempfile::TempDir {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/wasm-fixtures");
     let root = tempfile::tempdir().unwrap();
-    for (file, name, extra) in plugins {
-        let folder = root.path().join(name);
-        std::fs::create_dir_all(&folder).unwrap();
+    for (file, name, extra) in list {
         let bytes = std::fs::read(fixtures.join(file)).unwrap();
-        std::fs::write(folder.join(file), &bytes).unwrap();
-        let sha = format!("{:x}", Sha256::digest(&bytes));
-        std::fs::write(
-            folder.join("plugin.toml"),
-            format!(
-                "name = \"{name}\"\nkind = \"isolator\"\nruntime = \"wasm\"\n\
-                 artifact = \"{file}\"\nsha256 = \"{sha}\"\n{extra}"
-            ),
-        )
-        .unwrap();
+        plugins::install(
+            root.path(),
+            &Plugin {
+                name,
+                kind: "isolator",
+                runtime: "wasm",
+                artifact: file,
+                bytes: &bytes,
+                extra,
+            },
+        );
     }
     root
 }
 
-fn task(id: &str, command: &str) -> v1::TaskInfo {
-    v1::TaskInfo {
-        name: id.into(),
-        task_id: v1::TaskId { value: id.into() },
-        resources: vec![scalar("cpus", 0.1), scalar("mem", 32.0)],
-        command: Some(v1::CommandInfo {
-            value: Some(command.into()),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
 fn cluster(dir: &Path, isolation: &str) -> Cluster {
-    Cluster::start_with(Options {
-        agent_flags: vec![
-            format!("--plugin_dir={}", dir.display()),
-            format!("--isolation={isolation}"),
-        ],
-        ..Options::default()
-    })
+    plugins::cluster(dir, &[format!("--isolation={isolation}")])
 }
 
 /// Launches `command` as task `id` and returns its terminal status.
 async fn run(framework: &mut Framework, id: &str, command: &str) -> v1::TaskStatus {
-    framework
-        .launch_tasks(vec![task(id, command)])
-        .await
-        .unwrap();
-    framework
-        .wait_terminal(&[id])
-        .await
-        .unwrap()
-        .remove(id)
-        .unwrap()
+    plugins::run_task(framework, plugins::command_task(id, command)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

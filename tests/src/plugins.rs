@@ -1,0 +1,121 @@
+//! Plugins as a third party ships them, for the end-to-end tests: the
+//! example crates of `plugins/` built with cargo, and `--plugin_dir`
+//! folders holding an artifact and its `plugin.toml`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+use mesos_cli::scheduler_client::scalar;
+use mesos_proto::v1;
+use sha2::{Digest, Sha256};
+
+use crate::cluster::{self, Cluster, Options};
+use crate::framework::Framework;
+
+/// Builds `crates` of `plugins/` into the target directory the tests run
+/// from (each once per test binary) and returns the directory holding the
+/// libraries.
+pub fn build(crates: &[&str]) -> PathBuf {
+    static BUILT: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+    let dir = cluster::bin_dir();
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    let missing: Vec<&str> = crates
+        .iter()
+        .copied()
+        .filter(|c| !built.contains(*c))
+        .collect();
+    if missing.is_empty() {
+        return dir;
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .args(["build", "--quiet"]);
+    for name in &missing {
+        command.args(["-p", name]);
+    }
+    command
+        .arg("--target-dir")
+        .arg(dir.parent().expect("target dir"));
+    if dir.ends_with("release") {
+        command.arg("--release");
+    }
+    assert!(
+        command.status().expect("cargo runs").success(),
+        "building {missing:?}"
+    );
+    built.extend(missing.iter().map(|c| c.to_string()));
+    dir
+}
+
+/// What goes into one plugin folder.
+pub struct Plugin<'a> {
+    pub name: &'a str,
+    /// `isolator` or `hook`.
+    pub kind: &'a str,
+    /// `dylib` or `wasm`.
+    pub runtime: &'a str,
+    /// The artifact's file name in the folder.
+    pub artifact: &'a str,
+    pub bytes: &'a [u8],
+    /// More manifest lines (limits, failure policy, config).
+    pub extra: &'a str,
+}
+
+/// Writes `plugin` as a folder of `root` (a `--plugin_dir`), with the
+/// artifact's sha256 in its manifest; returns the folder.
+pub fn install(root: &Path, plugin: &Plugin<'_>) -> PathBuf {
+    let folder = root.join(plugin.name);
+    std::fs::create_dir_all(&folder).expect("plugin folder");
+    std::fs::write(folder.join(plugin.artifact), plugin.bytes).expect("artifact");
+    let sha = format!("{:x}", Sha256::digest(plugin.bytes));
+    std::fs::write(
+        folder.join("plugin.toml"),
+        format!(
+            "name = \"{}\"\nkind = \"{}\"\nruntime = \"{}\"\n\
+             artifact = \"{}\"\nsha256 = \"{sha}\"\n{}",
+            plugin.name, plugin.kind, plugin.runtime, plugin.artifact, plugin.extra
+        ),
+    )
+    .expect("plugin.toml");
+    folder
+}
+
+/// A master and an agent with `--plugin_dir=dir` and `flags`.
+pub fn cluster(dir: &Path, flags: &[String]) -> Cluster {
+    let mut agent_flags = vec![format!("--plugin_dir={}", dir.display())];
+    agent_flags.extend(flags.iter().cloned());
+    Cluster::start_with(Options {
+        agent_flags,
+        ..Options::default()
+    })
+}
+
+/// A command task of a tenth of a cpu and 32 MB.
+pub fn command_task(id: &str, command: &str) -> v1::TaskInfo {
+    v1::TaskInfo {
+        name: id.into(),
+        task_id: v1::TaskId { value: id.into() },
+        resources: vec![scalar("cpus", 0.1), scalar("mem", 32.0)],
+        command: Some(v1::CommandInfo {
+            value: Some(command.into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Launches `task` and returns its terminal status.
+pub async fn run_task(framework: &mut Framework, task: v1::TaskInfo) -> v1::TaskStatus {
+    let id = task.task_id.value.clone();
+    framework.launch_tasks(vec![task]).await.expect("launched");
+    framework
+        .wait_terminal(&[&id])
+        .await
+        .expect("a terminal status")
+        .remove(&id)
+        .expect("the task's status")
+}
