@@ -381,6 +381,20 @@ async fn a_pymesos_executor_runs_inside_a_docker_container() {
         }
     }
     assert_eq!(message.as_deref(), Some("hello from inside in a container"));
+
+    // A custom executor outlives its tasks: tear the framework down and wait
+    // for the agent to shut the executor (and its container) down, or the
+    // container would outlive the test.
+    client.teardown().await.unwrap();
+    for _ in 0..300 {
+        let state = mesos_tests::raw_http::get(&cluster.agents[0], "/state").unwrap();
+        let state: serde_json::Value = serde_json::from_slice(&state.body).unwrap();
+        if state["frameworks"].as_array().is_some_and(|f| f.is_empty()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the executor was not shut down after the teardown");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
