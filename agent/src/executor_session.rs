@@ -33,6 +33,9 @@ pub struct Session {
     /// A resubscription in flight. It runs as a task of its own so that a
     /// caller's select dropping `next` cannot cut a SUBSCRIBE off halfway.
     attempt: Option<tokio::task::JoinHandle<Result<EventStream, ClientError>>>,
+    /// The uuids of the updates the attempt in flight carries: one sent
+    /// while it was under way is not in it and goes after it.
+    attempt_carries: Vec<Vec<u8>>,
 }
 
 /// The agent went away; resubscribing.
@@ -61,6 +64,7 @@ impl Session {
             disconnected: None,
             subscribed_at: Instant::now(),
             attempt: None,
+            attempt_carries: Vec::new(),
         })
     }
 
@@ -111,6 +115,7 @@ impl Session {
                     self.tasks.clone(),
                     self.unacknowledged.clone(),
                 );
+                self.attempt_carries = updates.iter().filter_map(|u| u.uuid.clone()).collect();
                 self.attempt = Some(tokio::spawn(async move {
                     client.subscribe(tasks, updates).await
                 }));
@@ -123,6 +128,9 @@ impl Session {
                     reason: e.to_string(),
                 });
                 self.resubscribed(result.and_then(|r| r))?;
+                if self.events.is_some() {
+                    self.send_late_updates().await;
+                }
             }
         }
     }
@@ -166,6 +174,26 @@ impl Session {
                 d.retry_at = now + d.backoff;
                 tracing::debug!("resubscription failed ({e}); retrying in {:?}", d.backoff);
                 Ok(())
+            }
+        }
+    }
+
+    /// Updates sent while the resubscription was under way, which its
+    /// SUBSCRIBE did not carry: without this they would wait for the next
+    /// disconnection.
+    async fn send_late_updates(&mut self) {
+        let carried = std::mem::take(&mut self.attempt_carries);
+        let late: Vec<v1::TaskStatus> = self
+            .unacknowledged
+            .iter()
+            .filter(|u| u.uuid.as_ref().is_none_or(|id| !carried.contains(id)))
+            .cloned()
+            .collect();
+        for status in late {
+            if let Err(e) = self.client.update(status).await {
+                tracing::warn!(
+                    "status update not delivered ({e}); it goes with the next subscription"
+                );
             }
         }
     }
