@@ -33,6 +33,8 @@ struct Stream {
     /// When to resend the head.
     retry_at: Instant,
     backoff: Duration,
+    /// The head's record is not on disk yet: it is not sent until then.
+    held: bool,
 }
 
 impl Stream {
@@ -43,6 +45,7 @@ impl Stream {
             acknowledged: HashSet::new(),
             retry_at: now,
             backoff: INITIAL_BACKOFF,
+            held: false,
         }
     }
 
@@ -125,6 +128,10 @@ pub struct Replayed {
     pub pending: Vec<StatusUpdate>,
     /// The newest state received (acknowledged or not).
     pub latest: Option<StatusUpdate>,
+    /// Uuids of the acknowledged updates: an executor that missed an
+    /// acknowledgement resends its update, which must be known as such
+    /// (taken for new, it would be forwarded again behind later states).
+    pub acknowledged: Vec<Vec<u8>>,
     /// The terminal update was acknowledged: the stream is over.
     pub terminated: bool,
 }
@@ -138,7 +145,9 @@ pub fn replay(records: &[StatusUpdateRecord]) -> Replayed {
         match (record.r#type(), &record.update, &record.uuid) {
             (status_update_record::Type::Update, Some(update), _) => {
                 let uuid = &update.status.uuid;
-                if pending.iter().any(|p| p.status.uuid == *uuid) {
+                if pending.iter().any(|p| p.status.uuid == *uuid)
+                    || uuid.as_ref().is_some_and(|u| out.acknowledged.contains(u))
+                {
                     continue;
                 }
                 out.latest = Some(update.clone());
@@ -149,9 +158,9 @@ pub fn replay(records: &[StatusUpdateRecord]) -> Replayed {
                     .front()
                     .is_some_and(|h| h.status.uuid.as_deref() == Some(uuid.as_slice()))
                     && let Some(acked) = pending.pop_front()
-                    && acked.status.state().is_terminal()
                 {
-                    out.terminated = true;
+                    out.acknowledged.push(uuid.clone());
+                    out.terminated |= acked.status.state().is_terminal();
                 }
             }
             _ => {}
@@ -186,14 +195,22 @@ impl StatusUpdateManager {
         }
     }
 
-    /// Restores a stream replayed from the update log after a restart. The
-    /// heads go out when the agent registers with a master.
-    pub fn restore(&mut self, pending: Vec<StatusUpdate>, now: Instant) {
-        for update in pending {
-            let stream = self
-                .streams
-                .entry(key_of(&update))
-                .or_insert_with(|| Stream::new(now));
+    /// Restores a task's stream replayed from its update log after a
+    /// restart. The heads go out when the agent registers with a master. A
+    /// stream whose terminal update was acknowledged is over.
+    pub fn restore(&mut self, framework_id: &str, task_id: &str, replayed: Replayed, now: Instant) {
+        if replayed.terminated && replayed.pending.is_empty() {
+            return;
+        }
+        let stream = self
+            .streams
+            .entry((framework_id.to_string(), task_id.to_string()))
+            .or_insert_with(|| Stream::new(now));
+        for uuid in replayed.acknowledged {
+            stream.received.insert(uuid.clone());
+            stream.acknowledged.insert(uuid);
+        }
+        for update in replayed.pending {
             stream
                 .received
                 .insert(update.status.uuid.clone().unwrap_or_default());
@@ -240,11 +257,42 @@ impl StatusUpdateManager {
         }
     }
 
+    /// Keeps the task's head from going out (through [`Self::heads`] or
+    /// [`Self::due`]) until [`Self::release`]: its record is not on disk
+    /// yet, and the agent must not report what a crash could make it forget.
+    pub fn hold(&mut self, framework_id: &str, task_id: &str) {
+        if let Some(stream) = self
+            .streams
+            .get_mut(&(framework_id.to_string(), task_id.to_string()))
+        {
+            stream.held = true;
+        }
+    }
+
+    /// Ends a hold: the head to send now, if the stream was held and still
+    /// has one.
+    pub fn release(
+        &mut self,
+        framework_id: &str,
+        task_id: &str,
+        now: Instant,
+    ) -> Option<StatusUpdate> {
+        let stream = self
+            .streams
+            .get_mut(&(framework_id.to_string(), task_id.to_string()))?;
+        if !std::mem::take(&mut stream.held) {
+            return None;
+        }
+        stream.head_sent(now);
+        stream.head()
+    }
+
     /// Heads whose retry time has come; each one's backoff doubles.
     pub fn due(&mut self, now: Instant) -> Vec<StatusUpdate> {
         let mut out = Vec::new();
         for stream in self.streams.values_mut() {
             if stream.retry_at <= now
+                && !stream.held
                 && let Some(head) = stream.head()
             {
                 stream.backoff = (stream.backoff * 2).min(MAX_BACKOFF);
@@ -259,6 +307,7 @@ impl StatusUpdateManager {
     pub fn heads(&mut self, now: Instant) -> Vec<StatusUpdate> {
         self.streams
             .values_mut()
+            .filter(|stream| !stream.held)
             .filter_map(|stream| {
                 stream.head_sent(now);
                 stream.head()
@@ -493,6 +542,27 @@ mod tests {
     }
 
     #[test]
+    fn a_held_head_goes_out_once_on_release() {
+        use v1::TaskState::*;
+        let mut m = StatusUpdateManager::default();
+        let now = Instant::now();
+        let running = update("f", "t", TaskRunning, 1);
+        assert!(matches!(
+            m.enqueue(running.clone(), now),
+            Enqueued::SendNow(_)
+        ));
+        m.hold("f", "t");
+        // Registering or retrying meanwhile does not send it...
+        assert!(m.heads(now).is_empty());
+        assert!(m.due(now + MAX_BACKOFF).is_empty());
+        // ...the release does, once.
+        let head = m.release("f", "t", now).map(|h| h.status);
+        assert_eq!(head, Some(running.status));
+        assert_eq!(m.release("f", "t", now), None);
+        assert_eq!(m.heads(now).len(), 1);
+    }
+
+    #[test]
     fn the_log_replays_into_the_pending_updates() {
         use v1::TaskState::*;
         let starting = update("f", "t", TaskStarting, 1);
@@ -502,16 +572,21 @@ mod tests {
             update_record(&running),
             update_record(&running), // a duplicate written twice
             ack_record(&[1; 16]),
-            ack_record(&[7; 16]), // stray
+            ack_record(&[7; 16]),     // stray
+            update_record(&starting), // acknowledged already
         ];
         let replayed = replay(&records);
         assert_eq!(replayed.pending, vec![running.clone()]);
-        assert_eq!(replayed.latest.map(|u| u.status.state()), Some(TaskRunning));
+        assert_eq!(
+            replayed.latest.as_ref().map(|u| u.status.state()),
+            Some(TaskRunning)
+        );
+        assert_eq!(replayed.acknowledged, vec![vec![1; 16]]);
         assert!(!replayed.terminated);
 
         let mut m = StatusUpdateManager::default();
         let now = Instant::now();
-        m.restore(replayed.pending, now);
+        m.restore("f", "t", replayed, now);
         let heads = m.heads(now);
         assert_eq!(heads.len(), 1);
         assert_eq!(heads[0].status, running.status);
@@ -521,6 +596,13 @@ mod tests {
                 acknowledged: false
             }
         );
+        // The executor missed the acknowledgement of STARTING and resends
+        // it after the restart: it is known, not queued behind RUNNING.
+        assert_eq!(
+            m.enqueue(starting, now),
+            Enqueued::Duplicate { acknowledged: true }
+        );
+        assert_eq!(m.pending(), 1);
 
         let finished = update("f", "t", TaskFinished, 3);
         let done = replay(&[update_record(&finished), ack_record(&[3; 16])]);

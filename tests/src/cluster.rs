@@ -403,9 +403,14 @@ impl Drop for Cluster {
         if std::thread::panicking() {
             self.dump_logs();
         }
-        // For digging into a run: MESOS_TEST_KEEP_LOGS=DIR copies the logs.
+        // For digging into a run: MESOS_TEST_KEEP_LOGS=DIR copies the logs,
+        // under the test's name (tests of a binary run side by side).
         if let Some(keep) = std::env::var_os("MESOS_TEST_KEEP_LOGS") {
-            let keep = PathBuf::from(keep);
+            let test = std::thread::current()
+                .name()
+                .unwrap_or("cluster")
+                .to_string();
+            let keep = PathBuf::from(keep).join(test.replace("::", "-"));
             let _ = std::fs::create_dir_all(&keep);
             for p in &self.processes {
                 if let Some(name) = p.log.file_name() {

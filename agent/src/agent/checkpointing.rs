@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use mesos_proto::internal::v1::StatusUpdate;
 use mesos_proto::v1;
 
-use super::{Agent, ExecutorKey};
+use super::{Agent, Command, ExecutorKey};
 use crate::checkpoint::encode;
 use crate::status_updates::{ack_record, update_record};
 
@@ -125,7 +125,9 @@ impl Agent {
     /// Appends an UPDATE to the task's log (if its framework checkpoints
     /// and the task belongs to a current run) and remembers the log for
     /// the acknowledgement.
-    pub(super) fn checkpoint_update(&mut self, update: &StatusUpdate) {
+    /// Appends an update to its task's log; false if the task has none (its
+    /// framework does not checkpoint).
+    pub(super) fn checkpoint_update(&mut self, update: &StatusUpdate) -> bool {
         let fid = &update.framework_id.value;
         let tid = &update.status.task_id.value;
         let task_key = (fid.clone(), tid.clone());
@@ -146,7 +148,21 @@ impl Agent {
             self.checkpointer
                 .append(path.clone(), encode(&update_record(update)));
             self.update_logs.insert(task_key, path);
+            return true;
         }
+        false
+    }
+
+    /// Runs `command` on the loop once every checkpoint written so far is
+    /// on disk.
+    pub(super) fn once_durable(&self, command: Command) {
+        let durable = self.checkpointer.durable();
+        let handle = self.handle.clone();
+        tokio::spawn(async move {
+            if durable.await.is_ok() {
+                handle.notify(command);
+            }
+        });
     }
 
     /// Appends an ACK to the task's log; false if the task has none.

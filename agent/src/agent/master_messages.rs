@@ -215,24 +215,22 @@ impl Agent {
                         // The executor drops the update once acknowledged:
                         // only when the log says so, or a crash in between
                         // would lose it.
-                        let durable = self.checkpointer.durable();
-                        let handle = self.handle.clone();
-                        let command = Command::AcknowledgeExecutor {
+                        self.once_durable(Command::AcknowledgeExecutor {
                             key,
                             task_id: ack.task_id.clone(),
                             uuid: ack.uuid.clone(),
-                        };
-                        tokio::spawn(async move {
-                            if durable.await.is_ok() {
-                                handle.notify(command);
-                            }
                         });
                     } else {
                         self.acknowledge_executor(&key, &ack.task_id, ack.uuid.clone());
                     }
                 }
-                if let Some(next) = next {
-                    self.send_to_master(agent_to_master::Message::StatusUpdate(*next));
+                match next {
+                    // Its record may still be on its way to the disk.
+                    Some(_) if checkpointed => self.forward_once_durable(framework_id, task_id),
+                    Some(next) => {
+                        self.send_to_master(agent_to_master::Message::StatusUpdate(*next));
+                    }
+                    None => {}
                 }
             }
             Acked::Duplicate => tracing::info!(

@@ -187,6 +187,13 @@ pub enum Command {
         task_id: v1::TaskId,
         uuid: Vec<u8>,
     },
+    /// A checkpointed update's record is on disk: it may go to the master
+    /// (one sent earlier could be forgotten by a crash, and come back from
+    /// the executor as a new update the master already has).
+    ForwardUpdate {
+        framework_id: String,
+        task_id: String,
+    },
     /// A recovered executor's process is gone (it is not the agent's
     /// child, so this comes from polling).
     RecoveredExecutorGone {
@@ -413,6 +420,10 @@ impl Agent {
             Command::AcknowledgeExecutor { key, task_id, uuid } => {
                 self.acknowledge_executor(&key, &task_id, uuid)
             }
+            Command::ForwardUpdate {
+                framework_id,
+                task_id,
+            } => self.forward_update(&framework_id, &task_id),
             Command::RecoveredExecutorGone { key, container_id } => {
                 self.executor_exited(&key, &container_id, None)
             }

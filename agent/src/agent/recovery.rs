@@ -179,11 +179,12 @@ impl Agent {
                             self.meta.task_updates(&run_dir, &task_id),
                         );
                     }
-                    self.updates.restore(replayed.pending, now);
                     let task_state = replayed
                         .latest
+                        .as_ref()
                         .map(|u| u.status.state())
                         .unwrap_or(TaskState::TaskStaging);
+                    self.updates.restore(&state.id, &task_id, replayed, now);
                     let mut task = Task::new(task.info);
                     task.state = task_state;
                     launched.insert(task_id, task);

@@ -8,7 +8,7 @@ use mesos_proto::internal::v1::{StatusUpdate, agent_to_master};
 use mesos_proto::v1::{self, TaskState, executor, framework_info, task_status::Reason};
 
 use super::model::{ExecutorState, Framework, FrameworkState, Task};
-use super::{Agent, ExecutorKey, now_secs};
+use super::{Agent, Command, ExecutorKey, now_secs};
 use crate::containerizer::{self, Kind};
 use crate::status_updates::Enqueued;
 
@@ -358,6 +358,23 @@ pub(super) fn agent_status(
 }
 
 impl Agent {
+    /// Holds a task's head until the checkpoints written so far, its
+    /// record among them, are on disk; then it goes to the master.
+    pub(super) fn forward_once_durable(&mut self, framework_id: &str, task_id: &str) {
+        self.updates.hold(framework_id, task_id);
+        self.once_durable(Command::ForwardUpdate {
+            framework_id: framework_id.to_string(),
+            task_id: task_id.to_string(),
+        });
+    }
+
+    /// A held head whose record is on disk goes to the master.
+    pub(super) fn forward_update(&mut self, framework_id: &str, task_id: &str) {
+        if let Some(head) = self.updates.release(framework_id, task_id, Instant::now()) {
+            self.send_to_master(agent_to_master::Message::StatusUpdate(head));
+        }
+    }
+
     /// Every status update goes through here: it is stamped, recorded on
     /// its task and queued for the master.
     pub(super) fn status_update(&mut self, framework_id: &str, mut status: v1::TaskStatus) {
@@ -458,10 +475,15 @@ impl Agent {
         };
         match self.updates.enqueue(update.clone(), Instant::now()) {
             Enqueued::SendNow(head) => {
-                self.checkpoint_update(&update);
-                self.send_to_master(agent_to_master::Message::StatusUpdate(*head));
+                if self.checkpoint_update(&update) {
+                    self.forward_once_durable(framework_id, &update.status.task_id.value);
+                } else {
+                    self.send_to_master(agent_to_master::Message::StatusUpdate(*head));
+                }
             }
-            Enqueued::Queued => self.checkpoint_update(&update),
+            Enqueued::Queued => {
+                self.checkpoint_update(&update);
+            }
             // Caught above.
             Enqueued::Duplicate { .. } => {}
         }
