@@ -91,13 +91,8 @@ impl Master {
                 // An agent at the same address under another ID restarted
                 // without its state (or with incompatible resources): the
                 // old one is gone, with its tasks (Mesos does the same).
-                let replaced: Vec<String> = self
-                    .agents
-                    .values()
-                    .filter(|a| a.pid == pid && a.id != id)
-                    .map(|a| a.id.clone())
-                    .collect();
-                for old in replaced {
+                let replaced = self.agent_pids.get(&pid).filter(|old| **old != id).cloned();
+                if let Some(old) = replaced {
                     tracing::warn!(agent = %old, new = %id, %pid, "a new agent registered at the address of an old one; removing the old one");
                     self.remove_agent(
                         &old,
@@ -126,6 +121,7 @@ impl Master {
                     &adopted.used,
                 );
                 tracing::info!(agent = %id, %pid, resources = %total, "agent registered");
+                self.agent_pids.insert(pid.clone(), id.clone());
                 self.agents.insert(
                     id.clone(),
                     Agent {
@@ -406,7 +402,14 @@ impl Master {
             self.lose_task(&framework_id, &task_id, agent_id, reason, message);
         }
         self.allocator.remove_agent(agent_id);
-        self.agents.remove(agent_id);
+        if let Some(agent) = self.agents.remove(agent_id)
+            && self
+                .agent_pids
+                .get(&agent.pid)
+                .is_some_and(|id| id == agent_id)
+        {
+            self.agent_pids.remove(&agent.pid);
+        }
         let time = wire::now_secs();
         self.unreachable_agents.insert(agent_id.to_string(), time);
         self.record(Change::Unreachable {

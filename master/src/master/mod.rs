@@ -255,6 +255,9 @@ pub struct Master {
     frameworks: HashMap<String, Framework>,
     completed_frameworks: VecDeque<Framework>,
     agents: HashMap<String, Agent>,
+    /// Agent IDs by pid, to find an agent that restarted as a new one at
+    /// the same address without scanning every agent.
+    agent_pids: HashMap<String, String>,
     unreachable_agents: BTreeMap<String, f64>,
     offers: HashMap<String, Offer>,
     next_framework: u64,
@@ -287,6 +290,7 @@ impl Master {
             frameworks: HashMap::new(),
             completed_frameworks: VecDeque::new(),
             agents: HashMap::new(),
+            agent_pids: HashMap::new(),
             unreachable_agents: BTreeMap::new(),
             offers: HashMap::new(),
             next_framework: 0,

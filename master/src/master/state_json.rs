@@ -74,15 +74,29 @@ pub struct StateSnapshot {
     recovered_agents: Vec<Value>,
 }
 
+/// Tasks rendered as one unit of work.
+const TASK_CHUNK: usize = 4096;
+/// Render threads at most: the loop and the HTTP server need the rest.
+const MAX_RENDER_THREADS: usize = 4;
+
+/// One part of the document, rendered on its own (in parallel with the
+/// others) and then put in place.
+enum Piece<'a> {
+    /// The `slaves` array.
+    Agents,
+    /// Comma-separated task objects of one framework.
+    Tasks(&'a [Arc<Task>]),
+}
+
 impl StateSnapshot {
-    /// The JSON document.
+    /// The JSON document. Rendering 200k tasks takes a core about half a
+    /// second, so the agents and chunks of tasks are written into their
+    /// own buffers on a few threads and the buffers joined.
     pub fn render(&self) -> Vec<u8> {
         // Resources in use per agent, from the tasks (not kept by the
         // loop): entries are gathered, and summed only as they are written.
         let mut used: HashMap<&str, StateTotals<'_>> = HashMap::with_capacity(self.agents.len());
-        let mut tasks = 0;
         for task in self.frameworks.iter().flat_map(|f| &f.tasks) {
-            tasks += 1;
             if !task.recovered {
                 let totals = used.entry(task.proto.agent_id.value.as_str()).or_default();
                 for r in task.resources.iter() {
@@ -90,47 +104,126 @@ impl StateSnapshot {
                 }
             }
         }
-        // About what a task and an agent take, so the buffer seldom grows.
-        let mut out = Vec::with_capacity(448 * tasks + 1024 * self.agents.len() + 64 * 1024);
-        let mut serializer = serde_json::Serializer::new(&mut out);
+        let all = || self.frameworks.iter().chain(&self.completed_frameworks);
+        let mut pieces = vec![Piece::Agents];
+        for framework in all() {
+            pieces.extend(framework.tasks.chunks(TASK_CHUNK).map(Piece::Tasks));
+        }
+        let mut rendered = render_pieces(&pieces, |piece| match piece {
+            Piece::Agents => self.agents_json(&used),
+            Piece::Tasks(tasks) => tasks_json(tasks),
+        })
+        .into_iter();
+        let size: usize = 64 * 1024 + rendered.as_slice().iter().map(Vec::len).sum::<usize>();
+        let mut out = Vec::with_capacity(size);
         // Writing to a Vec cannot fail and every value serializes.
-        let _ = self.write(&mut serializer, &used);
+        out.push(b'{');
+        for (key, value) in &self.head {
+            let _ = serde_json::to_writer(&mut out, key);
+            out.push(b':');
+            let _ = serde_json::to_writer(&mut out, value);
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"slaves\":");
+        out.append(&mut rendered.next().unwrap_or_default());
+        out.extend_from_slice(b",\"recovered_slaves\":");
+        let _ = serde_json::to_writer(&mut out, &self.recovered_agents);
+        for (name, frameworks) in [
+            ("frameworks", &self.frameworks),
+            ("completed_frameworks", &self.completed_frameworks),
+        ] {
+            out.extend_from_slice(format!(",\"{name}\":[").as_bytes());
+            for (i, framework) in frameworks.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                let chunks = framework.tasks.len().div_ceil(TASK_CHUNK);
+                write_framework(&mut out, framework, rendered.by_ref().take(chunks));
+            }
+            out.push(b']');
+        }
+        out.extend_from_slice(b",\"orphan_tasks\":[],\"unregistered_frameworks\":[]}");
         out
     }
 
-    fn write<S: Serializer>(
-        &self,
-        serializer: S,
-        used: &HashMap<&str, StateTotals<'_>>,
-    ) -> Result<S::Ok, S::Error> {
+    fn agents_json(&self, used: &HashMap<&str, StateTotals<'_>>) -> Vec<u8> {
         let none = StateTotals::default();
-        let mut map = serializer.serialize_map(None)?;
-        for (key, value) in &self.head {
-            map.serialize_entry(key, value)?;
-        }
-        let slaves: Vec<AgentJson<'_>> = self
-            .agents
-            .iter()
-            .map(|view| AgentJson {
-                view,
-                used: used.get(view.id.as_str()).unwrap_or(&none),
+        let slaves = Seq(self.agents.iter().map(|view| AgentJson {
+            view,
+            used: used.get(view.id.as_str()).unwrap_or(&none),
+        }));
+        let mut out = Vec::with_capacity(1024 * self.agents.len());
+        let _ = serde_json::to_writer(&mut out, &slaves);
+        out
+    }
+}
+
+/// Renders every piece, on up to [`MAX_RENDER_THREADS`] threads; the
+/// results are in the pieces' order.
+fn render_pieces<P: Sync>(pieces: &[P], render: impl Fn(&P) -> Vec<u8> + Sync) -> Vec<Vec<u8>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, MAX_RENDER_THREADS)
+        .min(pieces.len());
+    if threads <= 1 {
+        return pieces.iter().map(&render).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut done: Vec<(usize, Vec<u8>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(piece) = pieces.get(i) else {
+                            return mine;
+                        };
+                        mine.push((i, render(piece)));
+                    }
+                })
             })
             .collect();
-        map.serialize_entry("slaves", &slaves)?;
-        map.serialize_entry("recovered_slaves", &self.recovered_agents)?;
-        let frameworks: Vec<FrameworkJson<'_>> =
-            self.frameworks.iter().map(FrameworkJson).collect();
-        map.serialize_entry("frameworks", &frameworks)?;
-        let completed: Vec<FrameworkJson<'_>> = self
-            .completed_frameworks
-            .iter()
-            .map(FrameworkJson)
-            .collect();
-        map.serialize_entry("completed_frameworks", &completed)?;
-        map.serialize_entry("orphan_tasks", &[(); 0])?;
-        map.serialize_entry("unregistered_frameworks", &[(); 0])?;
-        map.end()
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    });
+    done.sort_unstable_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, bytes)| bytes).collect()
+}
+
+/// Tasks as comma-separated objects (a slice of a `tasks` array).
+fn tasks_json(tasks: &[Arc<Task>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(448 * tasks.len());
+    for (i, task) in tasks.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let _ = serde_json::to_writer(&mut out, &TaskJson(&task.proto));
     }
+    out
+}
+
+/// A framework object with its `tasks` (rendered apart, in chunks) last.
+fn write_framework(
+    out: &mut Vec<u8>,
+    framework: &FrameworkView,
+    chunks: impl Iterator<Item = Vec<u8>>,
+) {
+    let _ = serde_json::to_writer(&mut *out, &FrameworkJson(framework));
+    // The object is compact and ends with its closing brace: reopen it.
+    if out.last() == Some(&b'}') {
+        out.pop();
+    }
+    out.extend_from_slice(b",\"tasks\":[");
+    for (i, mut chunk) in chunks.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.append(&mut chunk);
+    }
+    out.extend_from_slice(b"]}");
 }
 
 impl Master {
@@ -279,8 +372,10 @@ impl Master {
 
     /// A framework entry of the older endpoints.
     pub(super) fn framework_json(&self, framework: &Framework) -> Value {
-        serde_json::to_value(FrameworkJson(&self.framework_executors(framework)))
-            .unwrap_or(Value::Null)
+        let view = self.framework_executors(framework);
+        let mut out = Vec::new();
+        write_framework(&mut out, &view, std::iter::once(tasks_json(&view.tasks)));
+        serde_json::from_slice(&out).unwrap_or(Value::Null)
     }
 
     /// Agents of the registry not yet back since this master started.
@@ -380,7 +475,7 @@ impl Serialize for FrameworkJson<'_> {
         if let Some(labels) = &info.labels {
             map.serialize_entry("labels", &to_json(labels)["labels"])?;
         }
-        map.serialize_entry("tasks", &Seq(f.tasks.iter().map(|t| TaskJson(&t.proto))))?;
+        // "tasks" is written after the object (see `write_framework`).
         map.serialize_entry("unreachable_tasks", &[(); 0])?;
         map.serialize_entry(
             "completed_tasks",
