@@ -93,24 +93,13 @@ impl StateSnapshot {
     /// second, so the agents and chunks of tasks are written into their
     /// own buffers on a few threads and the buffers joined.
     pub fn render(&self) -> Vec<u8> {
-        // Resources in use per agent, from the tasks (not kept by the
-        // loop): entries are gathered, and summed only as they are written.
-        let mut used: HashMap<&str, StateTotals<'_>> = HashMap::with_capacity(self.agents.len());
-        for task in self.frameworks.iter().flat_map(|f| &f.tasks) {
-            if !task.recovered {
-                let totals = used.entry(task.proto.agent_id.value.as_str()).or_default();
-                for r in task.resources.iter() {
-                    totals.add(r);
-                }
-            }
-        }
         let all = || self.frameworks.iter().chain(&self.completed_frameworks);
         let mut pieces = vec![Piece::Agents];
         for framework in all() {
             pieces.extend(framework.tasks.chunks(TASK_CHUNK).map(Piece::Tasks));
         }
         let mut rendered = render_pieces(&pieces, |piece| match piece {
-            Piece::Agents => self.agents_json(&used),
+            Piece::Agents => self.agents_json(),
             Piece::Tasks(tasks) => tasks_json(tasks),
         })
         .into_iter();
@@ -146,7 +135,18 @@ impl StateSnapshot {
         out
     }
 
-    fn agents_json(&self, used: &HashMap<&str, StateTotals<'_>>) -> Vec<u8> {
+    fn agents_json(&self) -> Vec<u8> {
+        // Resources in use per agent, from the tasks (not kept by the
+        // loop): entries are gathered, and summed only as they are written.
+        let mut used: HashMap<&str, StateTotals<'_>> = HashMap::with_capacity(self.agents.len());
+        for task in self.frameworks.iter().flat_map(|f| &f.tasks) {
+            if !task.recovered {
+                let totals = used.entry(task.proto.agent_id.value.as_str()).or_default();
+                for r in task.resources.iter() {
+                    totals.add(r);
+                }
+            }
+        }
         let none = StateTotals::default();
         let slaves = Seq(self.agents.iter().map(|view| AgentJson {
             view,
