@@ -76,34 +76,91 @@ pub struct StateSnapshot {
 
 /// Tasks rendered as one unit of work.
 const TASK_CHUNK: usize = 4096;
+/// Agents rendered as one unit of work.
+const AGENT_CHUNK: usize = 2048;
 /// Render threads at most: the loop and the HTTP server need the rest.
 const MAX_RENDER_THREADS: usize = 4;
 
-/// One part of the document, rendered on its own (in parallel with the
-/// others) and then put in place.
-enum Piece<'a> {
-    /// The `slaves` array.
-    Agents,
-    /// Comma-separated task objects of one framework.
-    Tasks(&'a [Arc<Task>]),
+/// Some tasks of a framework rendered, with the resources they use.
+struct TaskChunk<'a> {
+    /// Comma-separated task objects (a slice of a `tasks` array).
+    json: Vec<u8>,
+    used: StateTotals<'a>,
+    used_by_agent: HashMap<&'a str, StateTotals<'a>>,
+}
+
+impl<'a> TaskChunk<'a> {
+    /// One pass over the tasks: at scale the cost is in reaching each
+    /// task's memory, so everything that needs a task is done then.
+    fn render(tasks: &'a [Arc<Task>]) -> Self {
+        let mut chunk = TaskChunk {
+            json: Vec::with_capacity(448 * tasks.len()),
+            used: StateTotals::default(),
+            used_by_agent: HashMap::new(),
+        };
+        for (i, task) in tasks.iter().enumerate() {
+            if i > 0 {
+                chunk.json.push(b',');
+            }
+            let _ = serde_json::to_writer(&mut chunk.json, &TaskJson(&task.proto));
+            if !task.recovered {
+                let agent = chunk
+                    .used_by_agent
+                    .entry(task.proto.agent_id.value.as_str())
+                    .or_default();
+                for r in task.resources.iter() {
+                    agent.add(r);
+                    chunk.used.add(r);
+                }
+            }
+        }
+        chunk
+    }
 }
 
 impl StateSnapshot {
-    /// The JSON document. Rendering 200k tasks takes a core about half a
-    /// second, so the agents and chunks of tasks are written into their
-    /// own buffers on a few threads and the buffers joined.
+    /// The JSON document. At 200k tasks rendering takes a core over half a
+    /// second, so it is spread over a few threads: first the tasks in
+    /// chunks (summing what each framework and agent uses on the way),
+    /// then the agents in chunks; the buffers are then joined.
     pub fn render(&self) -> Vec<u8> {
-        let all = || self.frameworks.iter().chain(&self.completed_frameworks);
-        let mut pieces = vec![Piece::Agents];
-        for framework in all() {
-            pieces.extend(framework.tasks.chunks(TASK_CHUNK).map(Piece::Tasks));
+        let frameworks: Vec<&FrameworkView> = self
+            .frameworks
+            .iter()
+            .chain(&self.completed_frameworks)
+            .collect();
+        let pieces: Vec<(usize, &[Arc<Task>])> = frameworks
+            .iter()
+            .enumerate()
+            .flat_map(|(i, f)| f.tasks.chunks(TASK_CHUNK).map(move |c| (i, c)))
+            .collect();
+        let chunks = in_parallel(&pieces, |(_, tasks)| TaskChunk::render(tasks));
+        let mut used_by_framework = vec![StateTotals::default(); frameworks.len()];
+        let mut used_by_agent: HashMap<&str, StateTotals<'_>> =
+            HashMap::with_capacity(self.agents.len());
+        for ((i, _), chunk) in pieces.iter().zip(&chunks) {
+            used_by_framework[*i].merge(&chunk.used);
+            for (agent, used) in &chunk.used_by_agent {
+                used_by_agent.entry(agent).or_default().merge(used);
+            }
         }
-        let mut rendered = render_pieces(&pieces, |piece| match piece {
-            Piece::Agents => self.agents_json(),
-            Piece::Tasks(tasks) => tasks_json(tasks),
-        })
-        .into_iter();
-        let size: usize = 64 * 1024 + rendered.as_slice().iter().map(Vec::len).sum::<usize>();
+        let none = StateTotals::default();
+        let agents: Vec<&[AgentView]> = self.agents.chunks(AGENT_CHUNK).collect();
+        let agents = in_parallel(&agents, |views| {
+            let mut out = Vec::with_capacity(1024 * views.len());
+            for (i, view) in views.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                let used = used_by_agent.get(view.id.as_str()).unwrap_or(&none);
+                let _ = serde_json::to_writer(&mut out, &AgentJson { view, used });
+            }
+            out
+        });
+
+        let size = 64 * 1024
+            + agents.iter().map(Vec::len).sum::<usize>()
+            + chunks.iter().map(|c| c.json.len()).sum::<usize>();
         let mut out = Vec::with_capacity(size);
         // Writing to a Vec cannot fail and every value serializes.
         out.push(b'{');
@@ -114,53 +171,36 @@ impl StateSnapshot {
             out.push(b',');
         }
         out.extend_from_slice(b"\"slaves\":");
-        out.append(&mut rendered.next().unwrap_or_default());
+        join_array(&mut out, agents.iter().map(Vec::as_slice));
         out.extend_from_slice(b",\"recovered_slaves\":");
         let _ = serde_json::to_writer(&mut out, &self.recovered_agents);
-        for (name, frameworks) in [
-            ("frameworks", &self.frameworks),
-            ("completed_frameworks", &self.completed_frameworks),
+        let mut chunks = chunks.iter();
+        let mut frameworks = frameworks.iter().zip(&used_by_framework);
+        for (name, count) in [
+            ("frameworks", self.frameworks.len()),
+            ("completed_frameworks", self.completed_frameworks.len()),
         ] {
             out.extend_from_slice(format!(",\"{name}\":[").as_bytes());
-            for (i, framework) in frameworks.iter().enumerate() {
+            for (i, (framework, used)) in frameworks.by_ref().take(count).enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
-                let chunks = framework.tasks.len().div_ceil(TASK_CHUNK);
-                write_framework(&mut out, framework, rendered.by_ref().take(chunks));
+                let tasks = chunks
+                    .by_ref()
+                    .take(framework.tasks.len().div_ceil(TASK_CHUNK))
+                    .map(|c| c.json.as_slice());
+                write_framework(&mut out, framework, used, tasks);
             }
             out.push(b']');
         }
         out.extend_from_slice(b",\"orphan_tasks\":[],\"unregistered_frameworks\":[]}");
         out
     }
-
-    fn agents_json(&self) -> Vec<u8> {
-        // Resources in use per agent, from the tasks (not kept by the
-        // loop): entries are gathered, and summed only as they are written.
-        let mut used: HashMap<&str, StateTotals<'_>> = HashMap::with_capacity(self.agents.len());
-        for task in self.frameworks.iter().flat_map(|f| &f.tasks) {
-            if !task.recovered {
-                let totals = used.entry(task.proto.agent_id.value.as_str()).or_default();
-                for r in task.resources.iter() {
-                    totals.add(r);
-                }
-            }
-        }
-        let none = StateTotals::default();
-        let slaves = Seq(self.agents.iter().map(|view| AgentJson {
-            view,
-            used: used.get(view.id.as_str()).unwrap_or(&none),
-        }));
-        let mut out = Vec::with_capacity(1024 * self.agents.len());
-        let _ = serde_json::to_writer(&mut out, &slaves);
-        out
-    }
 }
 
-/// Renders every piece, on up to [`MAX_RENDER_THREADS`] threads; the
+/// `render` of each piece, on up to [`MAX_RENDER_THREADS`] threads; the
 /// results are in the pieces' order.
-fn render_pieces<P: Sync>(pieces: &[P], render: impl Fn(&P) -> Vec<u8> + Sync) -> Vec<Vec<u8>> {
+fn in_parallel<P: Sync, R: Send>(pieces: &[P], render: impl Fn(&P) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .clamp(1, MAX_RENDER_THREADS)
@@ -169,7 +209,7 @@ fn render_pieces<P: Sync>(pieces: &[P], render: impl Fn(&P) -> Vec<u8> + Sync) -
         return pieces.iter().map(&render).collect();
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut done: Vec<(usize, Vec<u8>)> = std::thread::scope(|scope| {
+    let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| {
@@ -190,40 +230,42 @@ fn render_pieces<P: Sync>(pieces: &[P], render: impl Fn(&P) -> Vec<u8> + Sync) -
             .collect()
     });
     done.sort_unstable_by_key(|(i, _)| *i);
-    done.into_iter().map(|(_, bytes)| bytes).collect()
+    done.into_iter().map(|(_, r)| r).collect()
 }
 
-/// Tasks as comma-separated objects (a slice of a `tasks` array).
-fn tasks_json(tasks: &[Arc<Task>]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(448 * tasks.len());
-    for (i, task) in tasks.iter().enumerate() {
+/// A JSON array of comma-separated parts.
+fn join_array<'a>(out: &mut Vec<u8>, parts: impl Iterator<Item = &'a [u8]>) {
+    out.push(b'[');
+    for (i, part) in parts.enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        let _ = serde_json::to_writer(&mut out, &TaskJson(&task.proto));
+        out.extend_from_slice(part);
     }
-    out
+    out.push(b']');
 }
 
 /// A framework object with its `tasks` (rendered apart, in chunks) last.
-fn write_framework(
+fn write_framework<'a>(
     out: &mut Vec<u8>,
     framework: &FrameworkView,
-    chunks: impl Iterator<Item = Vec<u8>>,
+    used: &StateTotals<'_>,
+    tasks: impl Iterator<Item = &'a [u8]>,
 ) {
-    let _ = serde_json::to_writer(&mut *out, &FrameworkJson(framework));
+    let _ = serde_json::to_writer(
+        &mut *out,
+        &FrameworkJson {
+            view: framework,
+            used,
+        },
+    );
     // The object is compact and ends with its closing brace: reopen it.
     if out.last() == Some(&b'}') {
         out.pop();
     }
-    out.extend_from_slice(b",\"tasks\":[");
-    for (i, mut chunk) in chunks.enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.append(&mut chunk);
-    }
-    out.extend_from_slice(b"]}");
+    out.extend_from_slice(b",\"tasks\":");
+    join_array(out, tasks);
+    out.push(b'}');
 }
 
 impl Master {
@@ -373,8 +415,14 @@ impl Master {
     /// A framework entry of the older endpoints.
     pub(super) fn framework_json(&self, framework: &Framework) -> Value {
         let view = self.framework_executors(framework);
+        let tasks = TaskChunk::render(&view.tasks);
         let mut out = Vec::new();
-        write_framework(&mut out, &view, std::iter::once(tasks_json(&view.tasks)));
+        write_framework(
+            &mut out,
+            &view,
+            &tasks.used,
+            std::iter::once(tasks.json.as_slice()),
+        );
         serde_json::from_slice(&out).unwrap_or(Value::Null)
     }
 
@@ -423,17 +471,16 @@ impl Serialize for AgentJson<'_> {
     }
 }
 
-struct FrameworkJson<'a>(&'a FrameworkView);
+/// A framework entry without its tasks; `used` sums them.
+struct FrameworkJson<'a> {
+    view: &'a FrameworkView,
+    used: &'a StateTotals<'a>,
+}
 
 impl Serialize for FrameworkJson<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let f = self.0;
+        let f = self.view;
         let info = &f.info;
-        let used = f
-            .tasks
-            .iter()
-            .filter(|t| !t.recovered)
-            .flat_map(|t| t.resources.iter());
         let offered = f.offers.iter().flat_map(|o| o.resources.iter());
         let capabilities: Vec<&str> = info
             .capabilities
@@ -451,11 +498,10 @@ impl Serialize for FrameworkJson<'_> {
         if let Some(p) = &info.principal {
             map.serialize_entry("principal", p)?;
         }
-        let used = StateTotals::of(used);
         let offered = StateTotals::of(offered);
-        let mut both = used.clone();
+        let mut both = self.used.clone();
         both.merge(&offered);
-        map.serialize_entry("used_resources", &used)?;
+        map.serialize_entry("used_resources", self.used)?;
         map.serialize_entry("offered_resources", &offered)?;
         map.serialize_entry("resources", &both)?;
         map.serialize_entry("capabilities", &capabilities)?;
@@ -636,4 +682,120 @@ fn split_reserved(total: &Resources) -> (Vec<(&str, Resources)>, Resources) {
         .map(|(role, res)| (role, Resources::from(res)))
         .collect();
     (reserved, Resources::from(unreserved))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn task(framework: &str, id: usize, agent: &str, recovered: bool) -> Arc<Task> {
+        let resources = mesos_resources::parse_resources("cpus:0.5;mem:32", "*").unwrap();
+        Arc::new(Task {
+            proto: v1::Task {
+                name: format!("t{id}"),
+                task_id: v1::TaskId {
+                    value: format!("t{id}"),
+                },
+                framework_id: v1::FrameworkId {
+                    value: framework.into(),
+                },
+                agent_id: v1::AgentId {
+                    value: agent.into(),
+                },
+                state: v1::TaskState::TaskRunning as i32,
+                resources: resources.clone(),
+                ..Default::default()
+            },
+            resources: Resources::from(resources),
+            recovered,
+        })
+    }
+
+    fn framework(id: &str, tasks: Vec<Arc<Task>>) -> FrameworkView {
+        FrameworkView {
+            id: id.into(),
+            info: v1::FrameworkInfo {
+                name: id.into(),
+                ..Default::default()
+            },
+            role: "*".into(),
+            multi_role: false,
+            connected: true,
+            registered_time: 1.0,
+            reregistered_time: None,
+            unregistered_time: None,
+            tasks,
+            completed_tasks: Vec::new(),
+            offers: Vec::new(),
+            executors: Vec::new(),
+        }
+    }
+
+    fn agent(id: &str) -> AgentView {
+        AgentView {
+            id: id.into(),
+            hostname: id.into(),
+            port: 5051,
+            attributes: Vec::new(),
+            pid: format!("slave(1)@{id}:5051"),
+            registered_time: 1.0,
+            reregistered_time: None,
+            total: Resources::from(
+                mesos_resources::parse_resources("cpus:10000;mem:1000000", "*").unwrap(),
+            ),
+            offered: Resources::default(),
+            active: true,
+            version: "1.11.0".into(),
+        }
+    }
+
+    /// Enough tasks and agents for several chunks of each, so the joins
+    /// and the sums across chunks are exercised.
+    #[test]
+    fn the_document_joins_its_chunks_and_sums_across_them() {
+        let tasks = 2 * TASK_CHUNK + 7;
+        let agents = AGENT_CHUNK + 3;
+        let agent_of = |i: usize| format!("a{}", i % agents);
+        let busy: Vec<Arc<Task>> = (0..tasks)
+            // The last task's resources went back already: not in use.
+            .map(|i| task("f1", i, &agent_of(i), i == tasks - 1))
+            .collect();
+        let snapshot = StateSnapshot {
+            head: Map::from_iter([("version".to_string(), json!("1.11.0"))]),
+            agents: (0..agents).map(|i| agent(&format!("a{i}"))).collect(),
+            frameworks: vec![framework("f1", busy), framework("f2", Vec::new())],
+            completed_frameworks: vec![framework("f0", vec![task("f0", 0, "a0", true)])],
+            recovered_agents: Vec::new(),
+        };
+        let state: Value = serde_json::from_slice(&snapshot.render()).unwrap();
+        assert_eq!(state["version"], "1.11.0");
+        let frameworks = state["frameworks"].as_array().unwrap();
+        assert_eq!(frameworks.len(), 2);
+        let f1 = &frameworks[0];
+        let ids: Vec<&str> = f1["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap())
+            .collect();
+        let expected: Vec<String> = (0..tasks).map(|i| format!("t{i}")).collect();
+        assert_eq!(ids, expected, "every task, in order");
+        let in_use = (tasks - 1) as f64;
+        assert_eq!(f1["used_resources"]["cpus"], json!(0.5 * in_use));
+        assert_eq!(f1["used_resources"]["mem"], json!(32.0 * in_use));
+        assert_eq!(frameworks[1]["tasks"], json!([]));
+        assert_eq!(frameworks[1]["used_resources"]["cpus"], json!(0.0));
+        assert_eq!(state["completed_frameworks"][0]["id"], "f0");
+        assert_eq!(state["completed_frameworks"][0]["tasks"][0]["id"], "t0");
+
+        let slaves = state["slaves"].as_array().unwrap();
+        assert_eq!(slaves.len(), agents);
+        for (i, slave) in slaves.iter().enumerate() {
+            assert_eq!(slave["id"], format!("a{i}"));
+            let running = (0..tasks - 1).filter(|t| t % agents == i).count() as f64;
+            assert_eq!(slave["used_resources"]["mem"], json!(32.0 * running), "a{i}");
+        }
+        assert_eq!(state["orphan_tasks"], json!([]));
+    }
 }
