@@ -126,6 +126,18 @@ impl<'a> StateTotals<'a> {
         }
     }
 
+    /// The same totals, owning their names, to be kept.
+    pub fn into_owned(self) -> StateTotals<'static> {
+        StateTotals {
+            standard: self.standard,
+            others: self
+                .others
+                .into_iter()
+                .map(|(key, total)| (Cow::Owned(key.into_owned()), total))
+                .collect(),
+        }
+    }
+
     /// Adds what `other` summed.
     pub fn merge(&mut self, other: &StateTotals<'a>) {
         for (mine, theirs) in self.standard.iter_mut().zip(other.standard) {

@@ -77,11 +77,7 @@ impl Master {
             proto.agent_id = wire::agent_id(agent_id);
             framework.tasks.insert(
                 task.task_id.value.clone(),
-                std::sync::Arc::new(Task {
-                    proto,
-                    resources,
-                    recovered: false,
-                }),
+                std::sync::Arc::new(Task::new(proto, resources)),
             );
             adopted
                 .tasks

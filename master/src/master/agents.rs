@@ -2,7 +2,6 @@
 //! executor messages, and removal of agents that stopped answering.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Instant;
 
 use mesos_plugin_api::allocator::AgentSpec;
@@ -264,7 +263,7 @@ impl Master {
         let mut recover = None;
         let mut changed = false;
         if let Some(task) = framework.tasks.get_mut(&status.task_id.value) {
-            let task = Arc::make_mut(task);
+            let task = super::Task::edit(task);
             let was_terminal = task.proto.state().is_terminal();
             let before = task.proto.state;
             record_status(task, &status);
@@ -450,7 +449,7 @@ impl Master {
         } else {
             TaskState::TaskLost
         };
-        let Some(task) = framework.tasks.get_mut(task_id).map(Arc::make_mut) else {
+        let Some(task) = framework.tasks.get_mut(task_id).map(super::Task::edit) else {
             return;
         };
         let status = v1::TaskStatus {

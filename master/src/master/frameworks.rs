@@ -563,11 +563,7 @@ impl Master {
         };
         framework.tasks.insert(
             task.task_id.value.clone(),
-            Arc::new(Task {
-                proto,
-                resources: needed,
-                recovered: false,
-            }),
+            Arc::new(Task::new(proto, needed)),
         );
         let info = framework.info.clone();
         self.publish_task_added(framework_id, &task.task_id.value);

@@ -189,8 +189,8 @@ pub(crate) struct Connection {
 }
 
 /// Shared with `/master/state` snapshots, which serialize off the loop;
-/// changed copy-on-write (`Arc::make_mut`) while a snapshot holds it.
-#[derive(Debug, Clone)]
+/// changed copy-on-write (through [`Task::edit`]) while a snapshot holds it.
+#[derive(Debug)]
 pub(crate) struct Task {
     /// The state view, as `/master/state` and reconciliation show it.
     proto: v1::Task,
@@ -198,6 +198,41 @@ pub(crate) struct Task {
     resources: Resources,
     /// Its resources went back to the allocator already.
     recovered: bool,
+    /// Its `/master/state` entry, made by the first render that needs it
+    /// and dropped by any change: a running task seldom changes, and
+    /// rendering 200k tasks anew for every request took most of a second.
+    rendered: std::sync::OnceLock<state_json::RenderedTask>,
+}
+
+impl Task {
+    pub(crate) fn new(proto: v1::Task, resources: Resources) -> Self {
+        Self {
+            proto,
+            resources,
+            recovered: false,
+            rendered: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The task to change: copied if a snapshot shares it, and its
+    /// rendered entry dropped.
+    pub(crate) fn edit(task: &mut Arc<Task>) -> &mut Task {
+        let task = Arc::make_mut(task);
+        task.rendered = std::sync::OnceLock::new();
+        task
+    }
+}
+
+impl Clone for Task {
+    /// A copy is made to be changed: it does not keep the rendered entry.
+    fn clone(&self) -> Self {
+        Self {
+            proto: self.proto.clone(),
+            resources: self.resources.clone(),
+            recovered: self.recovered,
+            rendered: std::sync::OnceLock::new(),
+        }
+    }
 }
 
 #[derive(Debug)]

@@ -484,7 +484,7 @@ impl Master {
         } else {
             TaskState::TaskLost
         };
-        let Some(task) = framework.tasks.get_mut(task_id).map(Arc::make_mut) else {
+        let Some(task) = framework.tasks.get_mut(task_id).map(super::Task::edit) else {
             return;
         };
         if task.proto.state().is_terminal() {

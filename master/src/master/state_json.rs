@@ -89,6 +89,32 @@ struct TaskChunk<'a> {
     used_by_agent: HashMap<&'a str, StateTotals<'a>>,
 }
 
+/// A task's entry, kept with the task until it changes.
+#[derive(Debug)]
+pub(crate) struct RenderedTask {
+    json: Box<[u8]>,
+    /// Its resources, summed as the state shows them.
+    resources: StateTotals<'static>,
+}
+
+impl RenderedTask {
+    fn of(task: &v1::Task) -> Self {
+        let resources = StateTotals::of(task.resources.iter());
+        let mut json = Vec::with_capacity(448);
+        let _ = serde_json::to_writer(
+            &mut json,
+            &TaskJson {
+                task,
+                resources: &resources,
+            },
+        );
+        Self {
+            json: json.into_boxed_slice(),
+            resources: resources.into_owned(),
+        }
+    }
+}
+
 impl<'a> TaskChunk<'a> {
     /// One pass over the tasks: at scale the cost is in reaching each
     /// task's memory, so everything that needs a task is done then.
@@ -102,16 +128,15 @@ impl<'a> TaskChunk<'a> {
             if i > 0 {
                 chunk.json.push(b',');
             }
-            let _ = serde_json::to_writer(&mut chunk.json, &TaskJson(&task.proto));
+            let rendered = task.rendered.get_or_init(|| RenderedTask::of(&task.proto));
+            chunk.json.extend_from_slice(&rendered.json);
             if !task.recovered {
-                let agent = chunk
+                chunk
                     .used_by_agent
                     .entry(task.proto.agent_id.value.as_str())
-                    .or_default();
-                for r in task.resources.iter() {
-                    agent.add(r);
-                    chunk.used.add(r);
-                }
+                    .or_default()
+                    .merge(&rendered.resources);
+                chunk.used.merge(&rendered.resources);
             }
         }
         chunk
@@ -525,7 +550,7 @@ impl Serialize for FrameworkJson<'_> {
         map.serialize_entry("unreachable_tasks", &[(); 0])?;
         map.serialize_entry(
             "completed_tasks",
-            &Seq(f.completed_tasks.iter().map(|t| TaskJson(t))),
+            &Seq(f.completed_tasks.iter().map(|t| CompletedTaskJson(t))),
         )?;
         let offers: Vec<OfferJson<'_>> = f
             .offers
@@ -574,14 +599,22 @@ impl Serialize for OfferJson<'_> {
 
 /// A task entry: Mesos's task JSON with resources flattened.
 pub fn task_json(task: &v1::Task) -> Value {
-    serde_json::to_value(TaskJson(task)).unwrap_or(Value::Null)
+    serde_json::to_value(TaskJson {
+        task,
+        resources: &StateTotals::of(task.resources.iter()),
+    })
+    .unwrap_or(Value::Null)
 }
 
-struct TaskJson<'a>(&'a v1::Task);
+struct TaskJson<'a> {
+    task: &'a v1::Task,
+    /// The task's resources, summed.
+    resources: &'a StateTotals<'a>,
+}
 
 impl Serialize for TaskJson<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let task = self.0;
+        let task = self.task;
         let role = task
             .resources
             .iter()
@@ -598,7 +631,7 @@ impl Serialize for TaskJson<'_> {
         )?;
         map.serialize_entry("slave_id", &task.agent_id.value)?;
         map.serialize_entry("state", wire::task_state_name(task.state()))?;
-        map.serialize_entry("resources", &StateJson(task.resources.iter()))?;
+        map.serialize_entry("resources", self.resources)?;
         map.serialize_entry("role", role)?;
         map.serialize_entry("statuses", &Seq(task.statuses.iter().map(StatusJson)))?;
         if let Some(user) = &task.user {
@@ -617,6 +650,19 @@ impl Serialize for TaskJson<'_> {
             map.serialize_entry("health_check", &to_json(&**h))?;
         }
         map.end()
+    }
+}
+
+/// A completed task's entry (completed tasks are few and not cached).
+struct CompletedTaskJson<'a>(&'a v1::Task);
+
+impl Serialize for CompletedTaskJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        TaskJson {
+            task: self.0,
+            resources: &StateTotals::of(self.0.resources.iter()),
+        }
+        .serialize(serializer)
     }
 }
 
@@ -691,8 +737,8 @@ mod tests {
 
     fn task(framework: &str, id: usize, agent: &str, recovered: bool) -> Arc<Task> {
         let resources = mesos_resources::parse_resources("cpus:0.5;mem:32", "*").unwrap();
-        Arc::new(Task {
-            proto: v1::Task {
+        let mut task = Task::new(
+            v1::Task {
                 name: format!("t{id}"),
                 task_id: v1::TaskId {
                     value: format!("t{id}"),
@@ -707,9 +753,10 @@ mod tests {
                 resources: resources.clone(),
                 ..Default::default()
             },
-            resources: Resources::from(resources),
-            recovered,
-        })
+            Resources::from(resources),
+        );
+        task.recovered = recovered;
+        Arc::new(task)
     }
 
     fn framework(id: &str, tasks: Vec<Arc<Task>>) -> FrameworkView {
@@ -794,8 +841,40 @@ mod tests {
         for (i, slave) in slaves.iter().enumerate() {
             assert_eq!(slave["id"], format!("a{i}"));
             let running = (0..tasks - 1).filter(|t| t % agents == i).count() as f64;
-            assert_eq!(slave["used_resources"]["mem"], json!(32.0 * running), "a{i}");
+            assert_eq!(
+                slave["used_resources"]["mem"],
+                json!(32.0 * running),
+                "a{i}"
+            );
         }
         assert_eq!(state["orphan_tasks"], json!([]));
+    }
+
+    /// The entry kept with a task is dropped when the task changes, shared
+    /// with a snapshot or not.
+    #[test]
+    fn a_changed_task_is_rendered_anew() {
+        let state_of = |task: &Arc<Task>| {
+            let snapshot = StateSnapshot {
+                head: Map::new(),
+                agents: Vec::new(),
+                frameworks: vec![framework("f1", vec![task.clone()])],
+                completed_frameworks: Vec::new(),
+                recovered_agents: Vec::new(),
+            };
+            let state: Value = serde_json::from_slice(&snapshot.render()).unwrap();
+            state["frameworks"][0]["tasks"][0]["state"].clone()
+        };
+        let mut task = task("f1", 0, "a0", false);
+        assert_eq!(state_of(&task), "TASK_RUNNING");
+        assert!(task.rendered.get().is_some(), "kept after a render");
+        // Not shared: changed in place.
+        Task::edit(&mut task).proto.state = v1::TaskState::TaskKilling as i32;
+        assert_eq!(state_of(&task), "TASK_KILLING");
+        // Shared with a snapshot: copied, and the copy rendered anew.
+        let held = task.clone();
+        Task::edit(&mut task).proto.state = v1::TaskState::TaskFinished as i32;
+        assert_eq!(state_of(&task), "TASK_FINISHED");
+        assert_eq!(state_of(&held), "TASK_KILLING");
     }
 }
