@@ -1,6 +1,7 @@
 //! Read-only JSON endpoints.
 
 use axum::Json;
+use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{StatusCode, header};
@@ -32,15 +33,22 @@ pub async fn state(State(app): State<App>) -> Response {
     let taken = started.elapsed();
     // Large at scale: rendered on the blocking pool, not on the loop or
     // an async worker.
-    match tokio::task::spawn_blocking(move || snapshot.render()).await {
-        Ok(body) => {
+    match tokio::task::spawn_blocking(move || snapshot.render_parts()).await {
+        Ok(parts) => {
+            let bytes: usize = parts.iter().map(|p| p.len()).sum();
             tracing::debug!(
                 snapshot = ?taken,
                 rendered = ?started.elapsed() - taken,
-                bytes = body.len(),
+                bytes,
                 "state served"
             );
-            ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+            // Sent part by part: 80 MB at scale are not copied into one
+            // buffer first.
+            let body = Body::from_stream(tokio_stream::iter(
+                parts.into_iter().map(Ok::<_, std::convert::Infallible>),
+            ));
+            let length = [(header::CONTENT_LENGTH, bytes.to_string())];
+            ([(header::CONTENT_TYPE, "application/json")], length, body).into_response()
         }
         Err(e) => ApiError::unavailable(format!("rendering the state failed: {e}")).into_response(),
     }

@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use mesos_proto::json::to_json;
 use mesos_proto::v1;
 use mesos_resources::{Resources, StateJson, StateTotals, attributes_state_json, reserved_role};
@@ -149,6 +150,12 @@ impl StateSnapshot {
     /// chunks (summing what each framework and agent uses on the way),
     /// then the agents in chunks; the buffers are then joined.
     pub fn render(&self) -> Vec<u8> {
+        self.render_parts().concat()
+    }
+
+    /// The document in parts to send one after the other: the large
+    /// rendered pieces are not copied into one buffer.
+    pub fn render_parts(&self) -> Vec<Bytes> {
         let frameworks: Vec<&FrameworkView> = self
             .frameworks
             .iter()
@@ -183,43 +190,77 @@ impl StateSnapshot {
             out
         });
 
-        let size = 64 * 1024
-            + agents.iter().map(Vec::len).sum::<usize>()
-            + chunks.iter().map(|c| c.json.len()).sum::<usize>();
-        let mut out = Vec::with_capacity(size);
+        let mut out = Parts::default();
         // Writing to a Vec cannot fail and every value serializes.
-        out.push(b'{');
+        out.small.push(b'{');
         for (key, value) in &self.head {
-            let _ = serde_json::to_writer(&mut out, key);
-            out.push(b':');
-            let _ = serde_json::to_writer(&mut out, value);
-            out.push(b',');
+            let _ = serde_json::to_writer(&mut out.small, key);
+            out.small.push(b':');
+            let _ = serde_json::to_writer(&mut out.small, value);
+            out.small.push(b',');
         }
-        out.extend_from_slice(b"\"slaves\":");
-        join_array(&mut out, agents.iter().map(Vec::as_slice));
-        out.extend_from_slice(b",\"recovered_slaves\":");
-        let _ = serde_json::to_writer(&mut out, &self.recovered_agents);
-        let mut chunks = chunks.iter();
+        out.small.extend_from_slice(b"\"slaves\":");
+        out.array(agents);
+        out.small.extend_from_slice(b",\"recovered_slaves\":");
+        let _ = serde_json::to_writer(&mut out.small, &self.recovered_agents);
+        let mut chunks = chunks.into_iter().map(|c| c.json);
         let mut frameworks = frameworks.iter().zip(&used_by_framework);
         for (name, count) in [
             ("frameworks", self.frameworks.len()),
             ("completed_frameworks", self.completed_frameworks.len()),
         ] {
-            out.extend_from_slice(format!(",\"{name}\":[").as_bytes());
+            out.small
+                .extend_from_slice(format!(",\"{name}\":[").as_bytes());
             for (i, (framework, used)) in frameworks.by_ref().take(count).enumerate() {
                 if i > 0 {
-                    out.push(b',');
+                    out.small.push(b',');
                 }
                 let tasks = chunks
                     .by_ref()
-                    .take(framework.tasks.len().div_ceil(TASK_CHUNK))
-                    .map(|c| c.json.as_slice());
+                    .take(framework.tasks.len().div_ceil(TASK_CHUNK));
                 write_framework(&mut out, framework, used, tasks);
             }
-            out.push(b']');
+            out.small.push(b']');
         }
-        out.extend_from_slice(b",\"orphan_tasks\":[],\"unregistered_frameworks\":[]}");
-        out
+        out.small
+            .extend_from_slice(b",\"orphan_tasks\":[],\"unregistered_frameworks\":[]}");
+        out.finish()
+    }
+}
+
+/// A document as a list of buffers: small pieces are written into
+/// `small`, large ones are moved in whole.
+#[derive(Default)]
+struct Parts {
+    done: Vec<Bytes>,
+    small: Vec<u8>,
+}
+
+impl Parts {
+    fn large(&mut self, part: Vec<u8>) {
+        if !self.small.is_empty() {
+            self.done.push(Bytes::from(std::mem::take(&mut self.small)));
+        }
+        self.done.push(Bytes::from(part));
+    }
+
+    /// A JSON array of comma-separated parts.
+    fn array(&mut self, parts: impl IntoIterator<Item = Vec<u8>>) {
+        self.small.push(b'[');
+        for (i, part) in parts.into_iter().enumerate() {
+            if i > 0 {
+                self.small.push(b',');
+            }
+            self.large(part);
+        }
+        self.small.push(b']');
+    }
+
+    fn finish(mut self) -> Vec<Bytes> {
+        if !self.small.is_empty() {
+            self.done.push(Bytes::from(self.small));
+        }
+        self.done
     }
 }
 
@@ -258,39 +299,25 @@ fn in_parallel<P: Sync, R: Send>(pieces: &[P], render: impl Fn(&P) -> R + Sync) 
     done.into_iter().map(|(_, r)| r).collect()
 }
 
-/// A JSON array of comma-separated parts.
-fn join_array<'a>(out: &mut Vec<u8>, parts: impl Iterator<Item = &'a [u8]>) {
-    out.push(b'[');
-    for (i, part) in parts.enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(part);
-    }
-    out.push(b']');
-}
-
 /// A framework object with its `tasks` (rendered apart, in chunks) last.
-fn write_framework<'a>(
-    out: &mut Vec<u8>,
+fn write_framework(
+    out: &mut Parts,
     framework: &FrameworkView,
     used: &StateTotals<'_>,
-    tasks: impl Iterator<Item = &'a [u8]>,
+    tasks: impl Iterator<Item = Vec<u8>>,
 ) {
-    let _ = serde_json::to_writer(
-        &mut *out,
-        &FrameworkJson {
-            view: framework,
-            used,
-        },
-    );
+    let entry = FrameworkJson {
+        view: framework,
+        used,
+    };
+    let _ = serde_json::to_writer(&mut out.small, &entry);
     // The object is compact and ends with its closing brace: reopen it.
-    if out.last() == Some(&b'}') {
-        out.pop();
+    if out.small.last() == Some(&b'}') {
+        out.small.pop();
     }
-    out.extend_from_slice(b",\"tasks\":");
-    join_array(out, tasks);
-    out.push(b'}');
+    out.small.extend_from_slice(b",\"tasks\":");
+    out.array(tasks);
+    out.small.push(b'}');
 }
 
 impl Master {
@@ -441,14 +468,9 @@ impl Master {
     pub(super) fn framework_json(&self, framework: &Framework) -> Value {
         let view = self.framework_executors(framework);
         let tasks = TaskChunk::render(&view.tasks);
-        let mut out = Vec::new();
-        write_framework(
-            &mut out,
-            &view,
-            &tasks.used,
-            std::iter::once(tasks.json.as_slice()),
-        );
-        serde_json::from_slice(&out).unwrap_or(Value::Null)
+        let mut out = Parts::default();
+        write_framework(&mut out, &view, &tasks.used, std::iter::once(tasks.json));
+        serde_json::from_slice(&out.finish().concat()).unwrap_or(Value::Null)
     }
 
     /// Agents of the registry not yet back since this master started.
