@@ -124,9 +124,8 @@ impl Agent {
 
     /// Appends an UPDATE to the task's log (if its framework checkpoints
     /// and the task belongs to a current run) and remembers the log for
-    /// the acknowledgement.
-    /// Appends an update to its task's log; false if the task has none (its
-    /// framework does not checkpoint).
+    /// the acknowledgement. False if the task has no log (its framework
+    /// does not checkpoint).
     pub(super) fn checkpoint_update(&mut self, update: &StatusUpdate) -> bool {
         let fid = &update.framework_id.value;
         let tid = &update.status.task_id.value;
