@@ -177,7 +177,9 @@ impl StateSnapshot {
             }
         }
         let none = StateTotals::default();
-        let agents: Vec<&[AgentView]> = self.agents.chunks(AGENT_CHUNK).collect();
+        let mut agents: Vec<&AgentView> = self.agents.iter().collect();
+        agents.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        let agents: Vec<&[&AgentView]> = agents.chunks(AGENT_CHUNK).collect();
         let agents = in_parallel(&agents, |views| {
             let mut out = Vec::with_capacity(1024 * views.len());
             for (i, view) in views.iter().enumerate() {
@@ -381,11 +383,8 @@ impl Master {
         }
         StateSnapshot {
             head,
-            agents: self
-                .sorted_agents()
-                .into_iter()
-                .map(|a| self.agent_entry(a))
-                .collect(),
+            // Sorted by the render, off the loop.
+            agents: self.agents.values().map(|a| self.agent_entry(a)).collect(),
             frameworks,
             completed_frameworks: self
                 .completed_frameworks
@@ -860,8 +859,10 @@ mod tests {
 
         let slaves = state["slaves"].as_array().unwrap();
         assert_eq!(slaves.len(), agents);
-        for (i, slave) in slaves.iter().enumerate() {
-            assert_eq!(slave["id"], format!("a{i}"));
+        let ids: Vec<&str> = slaves.iter().map(|a| a["id"].as_str().unwrap()).collect();
+        assert!(ids.is_sorted(), "agents by ID");
+        for slave in slaves {
+            let i: usize = slave["id"].as_str().unwrap()[1..].parse().unwrap();
             let running = (0..tasks - 1).filter(|t| t % agents == i).count() as f64;
             assert_eq!(
                 slave["used_resources"]["mem"],
