@@ -47,7 +47,9 @@ mesos_flags::flags! {
         /// Isolators, in call order: posix/cpu and posix/mem only account;
         /// cgroups/cpu and cgroups/mem (alias `cgroups`) and cgroups/pids
         /// enforce; namespaces/pid and namespaces/ipc start executors in new
-        /// namespaces; filesystem/linux and docker/runtime run tasks in
+        /// namespaces; linux/capabilities (--effective_capabilities,
+        /// --bounding_capabilities) and linux/nnp restrict their privileges;
+        /// filesystem/linux and docker/runtime run tasks in
         /// container images (--image_providers); a plugin from --plugin_dir is
         /// named by its reverse-DNS name.
         isolation: Isolation = "posix/cpu,posix/mem",
@@ -76,6 +78,13 @@ mesos_flags::flags! {
         /// Most tasks (processes and threads) a container may have, for the
         /// cgroups/pids isolator (default: no limit, the cgroup only counts).
         cgroups_pids_max: Option<u64>,
+        /// Capabilities always granted to tasks under linux/capabilities: a
+        /// JSON CapabilityInfo, `{"capabilities":["NET_RAW","CHOWN"]}`
+        /// (an empty list drops them all).
+        effective_capabilities: Option<CapabilitiesJson>,
+        /// Upper bound of the capabilities tasks may have or ask for under
+        /// linux/capabilities, as a JSON CapabilityInfo (absent: all).
+        bounding_capabilities: Option<CapabilitiesJson>,
         /// Directory for state that lives as long as the machine is up.
         runtime_dir: Option<PathBuf>,
         /// Upper bound of the first random (re-)registration delay; doubles per
@@ -290,6 +299,51 @@ impl FlagValue for EnvironmentJson {
     }
 }
 
+/// `--effective_capabilities`, `--bounding_capabilities`: a JSON
+/// `CapabilityInfo`, `{"capabilities":["NET_RAW","MKNOD"]}`, as Mesos
+/// takes it (capability names as in `CapabilityInfo.Capability`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapabilitiesJson {
+    /// One bit per Linux capability number.
+    pub set: u64,
+    text: String,
+}
+
+impl FlagValue for CapabilitiesJson {
+    fn parse_flag(s: &str) -> Result<Self, String> {
+        let value: serde_json::Value =
+            serde_json::from_str(s).map_err(|e| format!("invalid JSON: {e}"))?;
+        let serde_json::Value::Object(object) = value else {
+            return Err(r#"expected a JSON object like {"capabilities":["NET_RAW"]}"#.into());
+        };
+        if let Some(other) = object.keys().find(|k| *k != "capabilities") {
+            return Err(format!(
+                "unknown field '{other}' (CapabilityInfo has 'capabilities')"
+            ));
+        }
+        let names = match object.get("capabilities") {
+            None => Vec::new(),
+            Some(serde_json::Value::Array(items)) => items
+                .iter()
+                .map(|item| {
+                    item.as_str()
+                        .ok_or_else(|| format!("capability {item} is not a name"))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            Some(_) => return Err("'capabilities' is not an array".into()),
+        };
+        let set = mesos_isolators::capabilities::set_of_names(names).map_err(|e| e.to_string())?;
+        Ok(Self {
+            set,
+            text: s.to_string(),
+        })
+    }
+
+    fn render_flag(&self) -> String {
+        self.text.clone()
+    }
+}
+
 fn split_list(s: &str) -> Vec<String> {
     s.split(',')
         .map(str::trim)
@@ -344,6 +398,11 @@ mod tests {
             ),
             ("--port=http", "port"),
             ("--hooks=com.example.a,com.example.a", "hooks"),
+            (
+                r#"--effective_capabilities={"capabilities":["NET_FLY"]}"#,
+                "effective_capabilities",
+            ),
+            ("--bounding_capabilities=NET_RAW", "bounding_capabilities"),
         ] {
             let mut args = base.to_vec();
             args.push(bad);
@@ -381,5 +440,61 @@ mod tests {
         let env = EnvironmentJson::parse_flag(r#"{"PATH":"/bin","A":"1"}"#).unwrap();
         assert_eq!(env.vars.get("PATH").map(String::as_str), Some("/bin"));
         assert!(EnvironmentJson::parse_flag(r#"{"A":1}"#).is_err());
+    }
+
+    #[test]
+    fn capabilities_are_a_json_capability_info() {
+        let parsed =
+            CapabilitiesJson::parse_flag(r#"{"capabilities":["NET_RAW","CHOWN"]}"#).unwrap();
+        assert_eq!(parsed.set, 0x2001);
+        assert_eq!(
+            parsed.render_flag(),
+            r#"{"capabilities":["NET_RAW","CHOWN"]}"#
+        );
+        // No capabilities at all: every one is dropped.
+        assert_eq!(
+            CapabilitiesJson::parse_flag(r#"{"capabilities":[]}"#)
+                .unwrap()
+                .set,
+            0
+        );
+        assert_eq!(CapabilitiesJson::parse_flag("{}").unwrap().set, 0);
+        for (bad, says) in [
+            (
+                r#"{"capabilities":["NET_FLY"]}"#,
+                "unknown capability 'NET_FLY'",
+            ),
+            (r#"{"capabilities":[1013]}"#, "not a name"),
+            (r#"{"capabilities":"NET_RAW"}"#, "not an array"),
+            (r#"{"caps":["NET_RAW"]}"#, "unknown field 'caps'"),
+            (r#"["NET_RAW"]"#, "expected a JSON object"),
+            ("NET_RAW", "invalid JSON"),
+        ] {
+            let err = CapabilitiesJson::parse_flag(bad).unwrap_err();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+        let base = ["--master=m:5050", "--work_dir=/w"];
+        let flags = load(&base).unwrap();
+        assert_eq!(flags.effective_capabilities, None);
+        assert_eq!(flags.bounding_capabilities, None);
+        let mut args = base.to_vec();
+        args.push(r#"--bounding_capabilities={"capabilities":["CHOWN","NET_RAW"]}"#);
+        assert_eq!(
+            load(&args).unwrap().bounding_capabilities.unwrap().set,
+            0x2001
+        );
+    }
+
+    #[test]
+    fn capability_names_are_those_of_the_proto() {
+        use mesos_proto::v1::capability_info::Capability;
+        for (number, name) in mesos_isolators::capabilities::NAMES.iter().enumerate() {
+            let value = 1000 + i32::try_from(number).unwrap();
+            assert_eq!(
+                Capability::try_from(value).ok().map(|c| c.as_str_name()),
+                Some(*name),
+                "capability {number}"
+            );
+        }
     }
 }

@@ -22,6 +22,7 @@ use nix::unistd::{Gid, Pid, Uid, User};
 use mesos_plugin_api::isolator::Namespace;
 
 use crate::command::CommandLine;
+use crate::privileges::{Kernel, Privileges};
 
 /// What to start for an executor.
 #[derive(Debug, Clone)]
@@ -39,6 +40,8 @@ pub struct LaunchSpec {
     pub cgroup_procs: Vec<PathBuf>,
     /// New namespaces the executor starts in.
     pub namespaces: Vec<Namespace>,
+    /// Capabilities and `no_new_privs` (`linux/capabilities`, `linux/nnp`).
+    pub privileges: Privileges,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,8 +86,14 @@ pub fn launch(spec: &LaunchSpec) -> Result<tokio::process::Child, LaunchError> {
     new_session(&mut command);
     join_cgroups(&mut command, &spec.cgroup_procs)?;
     enter_new_namespaces(&mut command, &spec.namespaces);
+    if !spec.privileges.is_empty() {
+        privileges_before_switch(&mut command, spec.privileges, owner.is_some());
+    }
     if let Some((uid, gid)) = owner {
         switch_user_before_exec(&mut command, uid, gid);
+    }
+    if !spec.privileges.is_empty() {
+        privileges_after_switch(&mut command, spec.privileges);
     }
     if spec.namespaces.contains(&Namespace::Pid) {
         return spawn_in_new_pid_namespace(&mut command, &spec.command.program);
@@ -206,6 +215,37 @@ fn enter_new_namespaces(command: &mut tokio::process::Command, namespaces: &[Nam
             }
             Ok(())
         });
+    }
+}
+
+/// In the child, as root: the bounding set (see `privileges`).
+#[allow(unsafe_code)]
+fn privileges_before_switch(
+    command: &mut tokio::process::Command,
+    privileges: Privileges,
+    switching: bool,
+) {
+    // SAFETY: the closure runs in the forked child before exec and only
+    // makes prctl(2) calls with integer arguments on a copied-in value; it
+    // allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            privileges
+                .before_switch(&Kernel, switching)
+                .map_err(io::Error::from)
+        });
+    }
+}
+
+/// In the child, after the user switch and last before exec: the
+/// effective, permitted, inheritable and ambient sets and `no_new_privs`.
+#[allow(unsafe_code)]
+fn privileges_after_switch(command: &mut tokio::process::Command, privileges: Privileges) {
+    // SAFETY: the closure runs in the forked child before exec and only
+    // makes capset(2) and prctl(2) calls on a copied-in value and stack
+    // structs; it allocates nothing.
+    unsafe {
+        command.pre_exec(move || privileges.after_switch(&Kernel).map_err(io::Error::from));
     }
 }
 
@@ -435,6 +475,7 @@ mod tests {
             user: None,
             cgroup_procs: Vec::new(),
             namespaces: Vec::new(),
+            privileges: Privileges::default(),
         }
     }
 
@@ -662,5 +703,78 @@ mod tests {
             !Path::new("/dev/shm").join(&shm).exists(),
             "the executor's /dev/shm is its own"
         );
+    }
+
+    /// The capability lines and `NoNewPrivs` of /proc/self/status, as a
+    /// command run by the executor (a grandchild) sees them.
+    const STATUS_LINES: &str =
+        "sh -c \"grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs):' /proc/self/status\"";
+
+    fn status_lines(out: &str) -> BTreeMap<String, String> {
+        out.lines()
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn capabilities_and_no_new_privs_reach_a_non_root_command() {
+        if !root() {
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let mut spec = spec(tmp.path(), STATUS_LINES);
+        spec.user = Some("nobody".into());
+        // Bounding {CHOWN, NET_RAW}, effective {NET_RAW}.
+        spec.privileges = Privileges {
+            bounding: Some(0x2001),
+            effective: Some(0x2000),
+            no_new_privs: true,
+        };
+        let mut child = launch(&spec).unwrap();
+        let status = child.wait().await.unwrap();
+        let out = std::fs::read_to_string(tmp.path().join("stdout")).unwrap();
+        let err = std::fs::read_to_string(tmp.path().join("stderr")).unwrap();
+        assert!(status.success(), "{out}{err}");
+        let seen = status_lines(&out);
+        for (set, mask) in [
+            ("CapBnd", "0000000000002001"),
+            ("CapEff", "0000000000002000"),
+            ("CapPrm", "0000000000002000"),
+            ("CapInh", "0000000000002000"),
+            ("CapAmb", "0000000000002000"),
+            ("NoNewPrivs", "1"),
+        ] {
+            assert_eq!(
+                seen.get(set).map(String::as_str),
+                Some(mask),
+                "{set}: {out}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_root_command_gets_its_bounding_set() {
+        if !root() {
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let mut spec = spec(tmp.path(), STATUS_LINES);
+        spec.privileges = Privileges {
+            bounding: Some(0x2001),
+            effective: Some(0x1),
+            no_new_privs: false,
+        };
+        let mut child = launch(&spec).unwrap();
+        let status = child.wait().await.unwrap();
+        let out = std::fs::read_to_string(tmp.path().join("stdout")).unwrap();
+        assert!(status.success(), "{out}");
+        let seen = status_lines(&out);
+        // Root's executables count as having every file capability, so
+        // exec gives root the bounding set, as in Mesos.
+        assert_eq!(seen["CapBnd"], "0000000000002001", "{out}");
+        assert_eq!(seen["CapEff"], "0000000000002001", "{out}");
+        assert_eq!(seen["CapInh"], "0000000000000001", "{out}");
+        assert_eq!(seen["NoNewPrivs"], "0", "{out}");
     }
 }

@@ -26,6 +26,7 @@ mod link;
 pub mod logging;
 pub mod monitor;
 pub mod nested;
+pub mod privileges;
 pub mod sandbox;
 pub mod status_updates;
 pub mod validation;
@@ -112,6 +113,8 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
             cgroups_root: flags.cgroups_root.clone(),
             enable_cfs: flags.cgroups_enable_cfs,
             pids_max: flags.cgroups_pids_max,
+            effective_capabilities: flags.effective_capabilities.as_ref().map(|c| c.set),
+            bounding_capabilities: flags.bounding_capabilities.as_ref().map(|c| c.set),
         },
         &plugin_isolators,
     )

@@ -195,6 +195,7 @@ mod tests {
             resources: Resources::from(
                 mesos_resources::parse_resources(&format!("cpus:{cpus}"), "*").unwrap(),
             ),
+            capabilities: Default::default(),
         }
     }
 

@@ -3,6 +3,7 @@
 //! plugin. Kernel-facing code takes the root of the filesystem it works on
 //! (`/sys/fs/cgroup`), so most of it is tested against a fake tree.
 
+pub mod capabilities;
 pub mod cgroups;
 mod cpu;
 mod memory;
@@ -10,6 +11,7 @@ mod namespaces;
 mod pids;
 pub mod registry;
 
+pub use capabilities::{LinuxCapabilities, LinuxNnp};
 pub use cpu::CgroupsCpu;
 pub use memory::CgroupsMem;
 pub use namespaces::Namespaces;

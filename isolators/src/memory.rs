@@ -158,6 +158,7 @@ mod tests {
             resources: Resources::from(
                 mesos_resources::parse_resources(&format!("mem:{mem}"), "*").unwrap(),
             ),
+            capabilities: Default::default(),
         }
     }
 

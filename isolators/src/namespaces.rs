@@ -112,6 +112,7 @@ mod tests {
         let spec = ContainerSpec {
             container_id: "c1".into(),
             resources: Resources::default(),
+            capabilities: Default::default(),
         };
         let pid = Namespaces::pid().prepare(&spec).unwrap();
         assert_eq!(pid.clone_namespaces, vec![Namespace::Pid, Namespace::Mount]);

@@ -107,6 +107,7 @@ mod tests {
             resources: Resources::from(
                 mesos_resources::parse_resources("cpus:1;mem:64", "*").unwrap(),
             ),
+            capabilities: Default::default(),
         }
     }
 

@@ -13,10 +13,10 @@ use std::sync::Arc;
 use mesos_plugin_api::isolator::Isolator;
 
 use crate::cgroups::Hierarchy;
-use crate::{CgroupsCpu, CgroupsMem, CgroupsPids, Namespaces};
+use crate::{CgroupsCpu, CgroupsMem, CgroupsPids, LinuxCapabilities, LinuxNnp, Namespaces};
 
 /// Every isolator name this build knows.
-pub const KNOWN: [&str; 12] = [
+pub const KNOWN: [&str; 14] = [
     "posix/cpu",
     "posix/mem",
     "filesystem/posix",
@@ -29,6 +29,8 @@ pub const KNOWN: [&str; 12] = [
     "cgroups/pids",
     "namespaces/pid",
     "namespaces/ipc",
+    "linux/capabilities",
+    "linux/nnp",
 ];
 
 /// What the built-in isolators need from the agent's flags.
@@ -42,6 +44,10 @@ pub struct IsolationConfig {
     pub enable_cfs: bool,
     /// `--cgroups_pids_max`.
     pub pids_max: Option<u64>,
+    /// `--effective_capabilities`, one bit per capability number.
+    pub effective_capabilities: Option<u64>,
+    /// `--bounding_capabilities`, one bit per capability number.
+    pub bounding_capabilities: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -58,6 +64,8 @@ pub enum RegistryError {
     NeedsRoot(String),
     #[error("only one of {0} can be used")]
     Conflict(String),
+    #[error("linux/capabilities: {0}")]
+    Capabilities(#[from] crate::capabilities::CapabilityError),
     #[error("{isolator} needs {namespace} namespaces, which this kernel does not have")]
     NoNamespace {
         isolator: String,
@@ -146,6 +154,13 @@ pub fn build(
             "--cgroups_pids_max is set without cgroups/pids in --isolation: no limit applies"
         );
     }
+    if (config.effective_capabilities.is_some() || config.bounding_capabilities.is_some())
+        && !names.iter().any(|n| n == LinuxCapabilities::NAME)
+    {
+        tracing::warn!(
+            "--effective_capabilities or --bounding_capabilities is set without linux/capabilities in --isolation: containers keep their capabilities"
+        );
+    }
     let mut isolators: Vec<Arc<dyn Isolator>> = Vec::new();
     for name in names {
         match name.as_str() {
@@ -167,6 +182,18 @@ pub fn build(
                     config.pids_max,
                 )));
             }
+            // Only root can give capabilities away for another process
+            // (CAP_SETPCAP), as in Mesos.
+            "linux/capabilities" if !nix::unistd::geteuid().is_root() => {
+                return Err(RegistryError::NeedsRoot(name));
+            }
+            "linux/capabilities" => {
+                isolators.push(Arc::new(LinuxCapabilities::new(
+                    config.effective_capabilities,
+                    config.bounding_capabilities,
+                )?));
+            }
+            "linux/nnp" => isolators.push(Arc::new(LinuxNnp)),
             // It mounts (rootfs, volumes, /proc) for every container.
             "filesystem/linux" if !nix::unistd::geteuid().is_root() => {
                 return Err(RegistryError::NeedsRoot(name));
@@ -234,6 +261,8 @@ mod tests {
             cgroups_root: "mesos".into(),
             enable_cfs: false,
             pids_max: None,
+            effective_capabilities: None,
+            bounding_capabilities: None,
         };
         let built = build(&names(&["posix/cpu", "cgroups/cpu"]), &config, &[]).unwrap();
         assert_eq!(
@@ -261,6 +290,8 @@ mod tests {
             cgroups_root: "mesos".into(),
             enable_cfs: false,
             pids_max: Some(100),
+            effective_capabilities: None,
+            bounding_capabilities: None,
         };
         let err = match build(&names(&["cgroups/pids"]), &config, &[]) {
             Err(e) => e,
@@ -297,5 +328,37 @@ mod tests {
                 .to_string()
                 .contains("only one of")
         );
+    }
+
+    #[test]
+    fn capabilities_and_nnp_are_built_by_name() {
+        let fake = tempfile::tempdir().unwrap();
+        let mut config = IsolationConfig {
+            cgroups_hierarchy: fake.path().to_path_buf(),
+            cgroups_root: "mesos".into(),
+            enable_cfs: false,
+            pids_max: None,
+            effective_capabilities: Some(0x2000),
+            bounding_capabilities: Some(0x2001),
+        };
+        let built = build(&names(&["linux/nnp"]), &config, &[]).unwrap();
+        assert_eq!(built[0].name(), "linux/nnp");
+        match build(&names(&["linux/capabilities", "linux/nnp"]), &config, &[]) {
+            Ok(built) => {
+                assert!(nix::unistd::geteuid().is_root());
+                assert_eq!(
+                    built.iter().map(|i| i.name()).collect::<Vec<_>>(),
+                    vec!["linux/capabilities", "linux/nnp"]
+                );
+                // The flags' effective set must lie within their bounding set.
+                config.effective_capabilities = Some(0x1000);
+                let err = match build(&names(&["linux/capabilities"]), &config, &[]) {
+                    Err(e) => e.to_string(),
+                    Ok(_) => panic!("built with NET_ADMIN outside the bounding set"),
+                };
+                assert!(err.contains("[NET_ADMIN]"), "{err}");
+            }
+            Err(e) => assert_eq!(e, RegistryError::NeedsRoot("linux/capabilities".into())),
+        }
     }
 }

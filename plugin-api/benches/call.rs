@@ -129,6 +129,7 @@ fn main() -> Result<(), String> {
     let spec = ContainerSpec {
         container_id: "x".repeat(1024),
         resources: Default::default(),
+        capabilities: Default::default(),
     };
     let request = proto::PrepareRequest {
         container_id: spec.container_id.clone(),

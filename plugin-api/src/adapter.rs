@@ -204,6 +204,7 @@ impl Isolator for PluginIsolator {
                 .map(|var| (var.name, var.value))
                 .collect(),
             clone_namespaces,
+            ..Default::default()
         })
     }
 
@@ -473,6 +474,7 @@ mod tests {
         let spec = ContainerSpec {
             container_id: "c".into(),
             resources: mesos_resources::Resources::default(),
+            capabilities: Default::default(),
         };
         let asking = |flags: Vec<i32>| {
             let response = proto::PrepareResponse {

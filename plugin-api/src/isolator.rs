@@ -24,6 +24,19 @@ pub struct ContainerSpec {
     pub container_id: String,
     /// The executor's and its tasks' resources.
     pub resources: Resources,
+    /// The capabilities its `ContainerInfo.linux_info` asks for.
+    pub capabilities: CapabilityRequest,
+}
+
+/// Capability sets a container asks for in `ContainerInfo.linux_info`,
+/// as Mesos's `CapabilityInfo.Capability` values (1000 plus Linux's
+/// capability number); `None` where it asks nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CapabilityRequest {
+    /// `LinuxInfo.effective_capabilities`.
+    pub effective: Option<Vec<i32>>,
+    /// `LinuxInfo.bounding_capabilities`.
+    pub bounding: Option<Vec<i32>>,
 }
 
 /// What the launcher applies to the executor's process before it runs.
@@ -36,6 +49,15 @@ pub struct LaunchInfo {
     /// Namespaces the executor starts in, new ones of its own (Mesos's
     /// `ContainerLaunchInfo.clone_namespaces`).
     pub clone_namespaces: Vec<Namespace>,
+    /// Linux capabilities kept in the bounding set, one bit per
+    /// capability number (`CAP_CHOWN` is bit 0); the others are dropped
+    /// (Mesos's `ContainerLaunchInfo.bounding_capabilities`).
+    pub bounding_capabilities: Option<u64>,
+    /// The effective, permitted, inheritable and ambient sets, as bits
+    /// (Mesos's `ContainerLaunchInfo.effective_capabilities`).
+    pub effective_capabilities: Option<u64>,
+    /// `no_new_privs` is set before the executor runs.
+    pub no_new_privileges: bool,
 }
 
 /// A Linux namespace the launcher can give an executor.
@@ -79,6 +101,15 @@ impl LaunchInfo {
                 self.clone_namespaces.push(namespace);
             }
         }
+        // Two isolators restricting capabilities: what both allow.
+        let both = |mine: Option<u64>, theirs: Option<u64>| match (mine, theirs) {
+            (Some(a), Some(b)) => Some(a & b),
+            (a, b) => a.or(b),
+        };
+        self.bounding_capabilities = both(self.bounding_capabilities, other.bounding_capabilities);
+        self.effective_capabilities =
+            both(self.effective_capabilities, other.effective_capabilities);
+        self.no_new_privileges |= other.no_new_privileges;
     }
 }
 

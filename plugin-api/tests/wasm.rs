@@ -56,6 +56,7 @@ fn spec() -> ContainerSpec {
     ContainerSpec {
         container_id: "c1".into(),
         resources: Default::default(),
+        capabilities: Default::default(),
     }
 }
 

@@ -5,7 +5,11 @@
 //! - `cgroups/pids`: a fork bomb stops at `--cgroups_pids_max`;
 //! - `namespaces/pid`: a task sees only its container's processes, and the
 //!   executor is still recovered and killed after an agent restart;
-//! - `namespaces/ipc`: a task has an IPC namespace of its own.
+//! - `namespaces/ipc`: a task has an IPC namespace of its own;
+//! - `linux/capabilities`: a task's bounding and effective sets are what
+//!   the flags and its `LinuxInfo` ask for, and asking for a capability
+//!   outside the agent's bounding set fails the task, naming it;
+//! - `linux/nnp`: a task runs with `no_new_privs`.
 //!
 //! Every container's cgroups are gone afterwards. Needs root; skipped
 //! with the reason otherwise, and a failure with `CI=true`.
@@ -581,4 +585,194 @@ async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A task that writes its capability sets and `NoNewPrivs` into `status`
+/// in its sandbox; `linux` goes into its `ContainerInfo`.
+fn status_task(
+    offer: &v1::Offer,
+    id: &str,
+    user: Option<&str>,
+    linux: Option<v1::LinuxInfo>,
+) -> v1::TaskInfo {
+    let mut task = task(
+        offer,
+        id,
+        0.1,
+        32.0,
+        "grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs):' /proc/self/status > status",
+    );
+    if let Some(command) = task.command.as_mut() {
+        command.user = user.map(str::to_string);
+    }
+    task.container = linux.map(|linux| v1::ContainerInfo {
+        r#type: v1::container_info::Type::Mesos as i32,
+        linux_info: Some(linux),
+        ..Default::default()
+    });
+    task
+}
+
+fn capabilities(names: &[v1::capability_info::Capability]) -> Option<v1::CapabilityInfo> {
+    Some(v1::CapabilityInfo {
+        capabilities: names.iter().map(|c| *c as i32).collect(),
+    })
+}
+
+/// The fields of the `status` file a [`status_task`] wrote.
+fn status_of(cluster: &Cluster, id: &str) -> std::collections::BTreeMap<String, String> {
+    fields(&std::fs::read_to_string(sandbox_of(cluster, id).join("status")).unwrap())
+}
+
+/// `Name: value` lines as a map.
+fn fields(text: &str) -> std::collections::BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+        .collect()
+}
+
+/// This test's own /proc/self/status, what an unrestricted task inherits.
+fn own_status() -> std::collections::BTreeMap<String, String> {
+    fields(&std::fs::read_to_string("/proc/self/status").unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capabilities_are_bounded_by_the_agent_and_asked_for_by_tasks() {
+    use v1::capability_info::Capability::{Chown, NetAdmin, NetRaw};
+    if !require(
+        Path::new("/proc/sys/kernel/cap_last_cap").exists(),
+        "linux/capabilities needs root",
+    ) {
+        return;
+    }
+    let cluster = Cluster::start_with(Options {
+        agent_flags: vec![
+            "--isolation=linux/capabilities".into(),
+            r#"--bounding_capabilities={"capabilities":["CHOWN","NET_RAW"]}"#.into(),
+        ],
+        ..Options::default()
+    });
+    // `nobody` must reach its sandbox.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(cluster.dir.path(), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+    }
+    let mut framework = Framework::subscribe(&cluster.master, "caps", false)
+        .await
+        .unwrap();
+    let offer = framework.offer().await.unwrap();
+    let linux = |effective, bounding| v1::LinuxInfo {
+        effective_capabilities: effective,
+        bounding_capabilities: bounding,
+        ..Default::default()
+    };
+    framework
+        .client
+        .launch(
+            &offer.id,
+            vec![
+                // The agent's bounding set only.
+                status_task(&offer, "root", None, None),
+                // NET_RAW effective, for a non-root user (ambient).
+                status_task(
+                    &offer,
+                    "nobody",
+                    Some("nobody"),
+                    Some(linux(capabilities(&[NetRaw]), None)),
+                ),
+                // A narrower bounding set of its own.
+                status_task(
+                    &offer,
+                    "narrower",
+                    None,
+                    Some(linux(None, capabilities(&[NetRaw]))),
+                ),
+                // Outside the agent's bounding set.
+                status_task(
+                    &offer,
+                    "net-admin",
+                    None,
+                    Some(linux(capabilities(&[NetAdmin, Chown]), None)),
+                ),
+            ],
+            None,
+        )
+        .await
+        .unwrap();
+    let done = terminal(&mut framework, 4).await;
+    let by_id = |id: &str| {
+        done.iter()
+            .find(|s| s.task_id.value == id)
+            .unwrap_or_else(|| panic!("no status of {id}: {done:?}"))
+    };
+    for id in ["root", "nobody", "narrower"] {
+        if by_id(id).state() != TaskState::TaskFinished {
+            cluster.dump_logs();
+            panic!("{id}: {:?}", by_id(id));
+        }
+    }
+    let refused = by_id("net-admin");
+    assert_eq!(refused.state(), TaskState::TaskFailed, "{refused:?}");
+    assert_eq!(
+        refused.reason(),
+        Reason::ContainerLaunchFailed,
+        "{refused:?}"
+    );
+    assert!(
+        refused.message().contains("linux/capabilities")
+            && refused.message().contains("[NET_ADMIN] are not within")
+            && refused.message().contains("[CHOWN, NET_RAW]"),
+        "{refused:?}"
+    );
+
+    // Root gets its bounding set back at exec (as in Mesos).
+    let root = status_of(&cluster, "root");
+    assert_eq!(root["CapBnd"], "0000000000002001", "{root:?}");
+    assert_eq!(root["CapEff"], "0000000000002001", "{root:?}");
+    assert_eq!(root["NoNewPrivs"], own_status()["NoNewPrivs"], "{root:?}");
+    let nobody = status_of(&cluster, "nobody");
+    assert_eq!(nobody["CapBnd"], "0000000000002001", "{nobody:?}");
+    for set in ["CapEff", "CapPrm", "CapInh", "CapAmb"] {
+        assert_eq!(nobody[set], "0000000000002000", "{set}: {nobody:?}");
+    }
+    let narrower = status_of(&cluster, "narrower");
+    assert_eq!(narrower["CapBnd"], "0000000000002000", "{narrower:?}");
+    assert_eq!(narrower["CapEff"], "0000000000002000", "{narrower:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nnp_sets_no_new_privs_for_tasks() {
+    if !require(true, "linux/nnp is tested as root") {
+        return;
+    }
+    let cluster = Cluster::start_with(Options {
+        agent_flags: vec!["--isolation=linux/nnp".into()],
+        ..Options::default()
+    });
+    let mut framework = Framework::subscribe(&cluster.master, "nnp", false)
+        .await
+        .unwrap();
+    let offer = framework.offer().await.unwrap();
+    framework
+        .client
+        .launch(
+            &offer.id,
+            vec![status_task(&offer, "nnp", None, None)],
+            None,
+        )
+        .await
+        .unwrap();
+    let done = terminal(&mut framework, 1).await;
+    if done[0].state() != TaskState::TaskFinished {
+        cluster.dump_logs();
+        panic!("{done:?}");
+    }
+    let status = status_of(&cluster, "nnp");
+    assert_eq!(status["NoNewPrivs"], "1", "{status:?}");
+    // Its capabilities are root's own: linux/nnp takes none away.
+    let own = own_status();
+    assert_eq!(status["CapBnd"], own["CapBnd"], "{status:?}");
+    assert_eq!(status["CapEff"], own["CapEff"], "{status:?}");
 }

@@ -23,7 +23,7 @@ use crate::executor_env::ExecutorEnv;
 use crate::launcher::{self, LaunchSpec};
 use crate::sandbox::{self, RunIds};
 use mesos_plugin_api::hook::{Containerizer, Decoration, PreLaunch};
-use mesos_plugin_api::isolator::ContainerSpec;
+use mesos_plugin_api::isolator::{CapabilityRequest, ContainerSpec};
 
 impl Agent {
     /// Starts a new executor for `task` (its first task).
@@ -37,6 +37,13 @@ impl Agent {
         let container_id = uuid::Uuid::new_v4().to_string();
         let mut info = info;
         self.config.hooks.decorate_executor_environment(&mut info);
+        // A command task's container is the task's (its executor has
+        // none); a custom executor's is the executor's, as in Mesos.
+        let capabilities = capability_request(if command_executor {
+            task.container.as_ref()
+        } else {
+            info.container.as_ref()
+        });
         let prepared =
             crate::images::image_task(self.config.images.as_ref(), &info, &task, command_executor)
                 .and_then(|image_task| {
@@ -116,6 +123,7 @@ impl Agent {
             uris,
             aborted,
             image: self.config.images.clone().zip(image_task),
+            capabilities,
         };
         tokio::spawn(run.launch_and_watch(spec, self.handle.clone(), durable));
         self.handle.notify_after(
@@ -203,6 +211,7 @@ impl Agent {
             user: (self.config.switch_user && !user.is_empty()).then_some(user),
             cgroup_procs: Vec::new(),
             namespaces: Vec::new(),
+            privileges: Default::default(),
         })
     }
 
@@ -582,6 +591,8 @@ struct Run {
     pre_launch: Option<PreLaunch>,
     /// The command task that runs in a container image.
     image: Option<(crate::images::Images, v1::TaskInfo)>,
+    /// What the container's `LinuxInfo` asks for.
+    capabilities: CapabilityRequest,
 }
 
 impl Run {
@@ -683,8 +694,10 @@ impl Run {
             ContainerSpec {
                 container_id: self.container_id.clone(),
                 resources: self.resources.clone(),
+                capabilities: self.capabilities.clone(),
             },
         );
+        let in_image = self.image.is_some();
         let (hooks, pre_launch) = (self.hooks.clone(), self.pre_launch.clone());
         let child = tokio::task::spawn_blocking(move || {
             let mut spec = spec;
@@ -698,6 +711,23 @@ impl Run {
                 spec.cgroup_procs = info.cgroup_procs;
                 spec.namespaces = info.clone_namespaces;
                 spec.env.extend(info.env);
+                spec.privileges = crate::privileges::Privileges {
+                    bounding: info.bounding_capabilities,
+                    effective: info.effective_capabilities,
+                    no_new_privs: info.no_new_privileges,
+                };
+                // The executor of an image task needs root's capabilities
+                // to set the task's rootfs up; Mesos hands the sets to it
+                // for the task instead, which is not done here yet.
+                if in_image
+                    && (spec.privileges.bounding.is_some() || spec.privileges.effective.is_some())
+                {
+                    isolation.cleanup(&container.container_id);
+                    return Err(
+                        "Failed to prepare isolation: linux/capabilities does not support tasks with a container image yet"
+                            .to_string(),
+                    );
+                }
             }
             let child = match launcher::launch(&spec) {
                 Ok(child) => child,
@@ -733,6 +763,25 @@ impl Run {
         if handle.send(command).await.is_err() {
             tracing::debug!(key = %self.key, "agent loop gone; report dropped");
         }
+    }
+}
+
+/// The capabilities a container's `LinuxInfo` asks for (the deprecated
+/// `capability_info` stands for the effective set when that is absent).
+fn capability_request(container: Option<&v1::ContainerInfo>) -> CapabilityRequest {
+    let Some(linux) = container.and_then(|c| c.linux_info.as_ref()) else {
+        return CapabilityRequest::default();
+    };
+    CapabilityRequest {
+        effective: linux
+            .effective_capabilities
+            .as_ref()
+            .or(linux.capability_info.as_ref())
+            .map(|c| c.capabilities.clone()),
+        bounding: linux
+            .bounding_capabilities
+            .as_ref()
+            .map(|c| c.capabilities.clone()),
     }
 }
 
