@@ -4,7 +4,7 @@
 //!
 //! - placement throughput: tasks reaching TASK_RUNNING at the scheduler
 //!   per second, launched on every offer as fast as offers come;
-//! - `/master/state` with that many agents and tasks;
+//! - `/master/state` with that many agents and tasks, first and then again;
 //! - the master's RSS;
 //! - failover: the master killed and restarted, every agent registering
 //!   again with its ID.
@@ -136,16 +136,19 @@ async fn main() -> anyhow::Result<()> {
     let placement = first_accept.map(|t| t.elapsed()).unwrap_or_default();
     let rss_placed = cluster.master_pid().map(rss_kib).unwrap_or(0);
 
-    // /master/state with everything running.
+    // /master/state with everything running: the first request renders
+    // every task; the master keeps each task's entry until it changes, so
+    // the next ones (as a dashboard polling it) mostly copy.
     let mut state_times = Vec::new();
     let mut state_bytes = 0;
-    for _ in 0..5 {
+    for _ in 0..6 {
         let t = Instant::now();
         let response = mesos_tests::raw_http::get(&cluster.master, "/master/state")?;
         anyhow::ensure!(response.status == 200, "/master/state: {}", response.status);
         state_times.push(t.elapsed());
         state_bytes = response.body.len();
     }
+    let first = state_times.remove(0);
     state_times.sort();
     let rss_kib = cluster.master_pid().map(rss_kib).unwrap_or(0);
 
@@ -186,8 +189,12 @@ async fn main() -> anyhow::Result<()> {
         tasks as f64 / placement.as_secs_f64()
     );
     println!(
-        "| `/master/state` with {agents} agents and {tasks} tasks (median of 5, {:.0} MB) | {} | <= 500 ms at 20k/200k |",
+        "| first `/master/state` with {agents} agents and {tasks} tasks ({:.0} MB, every task rendered) | {} | |",
         state_bytes as f64 / 1e6,
+        ms(first)
+    );
+    println!(
+        "| `/master/state` with {agents} agents and {tasks} tasks (median of the next 5) | {} | <= 500 ms at 20k/200k |",
         ms(state_times[2])
     );
     println!(
