@@ -13,6 +13,7 @@ fn main() -> io::Result<()> {
         "proto/mesos/v1/master/master.proto",
         "proto/mesos/internal/v1/agent_link.proto",
         "proto/mesos/plugin/v1/isolator.proto",
+        "proto/mesos/plugin/v1/allocator.proto",
         "proto/mesos/internal/v1/registry.proto",
     ];
     let includes = ["proto"];

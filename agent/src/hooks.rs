@@ -161,7 +161,7 @@ impl Hooks {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use mesos_plugin_api::adapter::{PluginHook, PluginIsolator, Policy};
+    use mesos_plugin_api::adapter::{LoadedAllocator, PluginHook, PluginIsolator, Policy};
     use mesos_plugin_api::envelope::{Envelope, PluginError, Response};
     use mesos_plugin_api::hook::{Containerizer, HookError};
     use mesos_plugin_api::host::Instance;
@@ -244,6 +244,11 @@ mod tests {
                 Kind::Hook => {
                     Instance::Hook(Arc::new(PluginHook::new(name, Box::new(Silent), policy)))
                 }
+                Kind::Allocator => Instance::Allocator(Arc::new(LoadedAllocator::new(
+                    name,
+                    Box::new(Silent),
+                    policy,
+                ))),
             },
         }
     }

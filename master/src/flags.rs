@@ -21,8 +21,12 @@ mesos_flags::flags! {
         /// How long a restarted master waits for the agents in its registry
         /// to re-register before it declares them unreachable.
         agent_reregister_timeout: Duration = "10mins",
-        /// Allocator to use; `HierarchicalDRF` is built in.
+        /// Allocator to use: `HierarchicalDRF` (built in) or the name of an
+        /// allocator plugin from --plugin_dir.
         allocator: String = "HierarchicalDRF",
+        /// Directory of plugins: each folder with a plugin.toml is loaded and
+        /// checked at start (a bad one stops the master).
+        plugin_dir: Option<PathBuf>,
         /// Role weights, `role1=2,role2=3` (deprecated in Mesos in favour of
         /// UPDATE_WEIGHTS; roles not listed weigh 1).
         weights: Option<String>,
@@ -88,13 +92,13 @@ mod tests {
 
     #[test]
     fn allocator_flags_are_checked_at_startup() {
-        assert!(crate::allocator_from_flags(&load(&["--weights=a=2,b=3"])).is_ok());
-        let bad = crate::allocator_from_flags(&load(&["--weights=a=heavy"]))
+        assert!(crate::allocator_from_flags(&load(&["--weights=a=2,b=3"]), &[]).is_ok());
+        let bad = crate::allocator_from_flags(&load(&["--weights=a=heavy"]), &[])
             .err()
             .unwrap()
             .to_string();
         assert!(bad.contains("--weights"), "{bad}");
-        let bad = crate::allocator_from_flags(&load(&["--min_allocatable_resources=cpus"]))
+        let bad = crate::allocator_from_flags(&load(&["--min_allocatable_resources=cpus"]), &[])
             .err()
             .unwrap()
             .to_string();

@@ -27,7 +27,15 @@ pub const BUILD_DATE: &str = "";
 
 /// Binds the port and serves until the process ends.
 pub async fn run(flags: MasterFlags) -> Result<(), MasterError> {
-    let allocator = allocator_from_flags(&flags)?;
+    let plugins = match flags.plugin_dir.clone() {
+        Some(dir) => tokio::task::spawn_blocking(move || mesos_plugin_api::host::load_dir(&dir))
+            .await
+            .map_err(|e| MasterError::Flag(format!("--plugin_dir: {e}")))?
+            .map_err(|e| MasterError::Flag(format!("--plugin_dir: {e}")))?,
+        None => Vec::new(),
+    };
+    let allocators: Vec<_> = plugins.iter().filter_map(|p| p.allocator()).collect();
+    let allocator = allocator_from_flags(&flags, &allocators)?;
     let (listener, config) = bind(&flags).await?;
     let store: Box<dyn registry::Store> = match (flags.registry.as_str(), &flags.work_dir) {
         ("in_memory", _) => Box::new(registry::InMemory),
@@ -46,6 +54,7 @@ pub async fn run(flags: MasterFlags) -> Result<(), MasterError> {
 /// The allocator `--allocator` names, configured by the allocator flags.
 pub fn allocator_from_flags(
     flags: &MasterFlags,
+    plugins: &[Arc<mesos_plugin_api::adapter::LoadedAllocator>],
 ) -> Result<Box<dyn mesos_plugin_api::allocator::Allocator>, MasterError> {
     let weights = match &flags.weights {
         Some(text) => allocator::parse_weights(text).map_err(MasterError::Flag)?,
@@ -59,6 +68,7 @@ pub fn allocator_from_flags(
             weights,
             min_allocatable,
         },
+        plugins,
     )?)
 }
 

@@ -106,12 +106,20 @@ pub mod method {
         pub const TASK_STATUS_DECORATOR: &str = "hook.slave_task_status_decorator";
         pub const REMOVE_EXECUTOR_HOOK: &str = "hook.slave_remove_executor_hook";
     }
+
+    /// Method names of the allocator kind.
+    pub mod allocator {
+        /// One allocation cycle: the events since the last one in, every
+        /// grant out.
+        pub const ALLOCATE: &str = "allocator.allocate";
+    }
 }
 
 /// The plugin kinds, as `describe` and `plugin.toml` name them.
 pub mod kind {
     pub const ISOLATOR: &str = "isolator";
     pub const HOOK: &str = "hook";
+    pub const ALLOCATOR: &str = "allocator";
 }
 
 // The layout `mesos_plugin.h` declares: two u32, then four pointers.

@@ -1,7 +1,7 @@
 //! The host side of the envelope, shared by every runtime: an
 //! [`Isolator`] and a [`crate::hook::Hook`] ([`PluginHook`]) that encode
 //! the agent's calls, send them through an [`Envelope`] and apply the
-//! plugin's failure policy, and the
+//! plugin's failure policy, the master's [`PluginAllocator`], and the
 //! [`Watchdog`] that bounds how long a call may take.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -18,7 +18,9 @@ use crate::isolator::{
     Usage,
 };
 
+mod allocator;
 mod hook;
+pub use allocator::{LoadedAllocator, PluginAllocator};
 pub use hook::PluginHook;
 
 /// What a plugin's failure does to the operation that called it.

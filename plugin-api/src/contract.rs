@@ -7,6 +7,7 @@
 //! ```ignore
 //! let seen = contract::compare::<MyIsolator>(&contract::artifact("my_isolator"), contract::Limits::default())?;
 //! let seen = contract::compare_hook::<MyHook>(&contract::artifact("my_hook"), contract::Limits::default())?;
+//! let seen = contract::compare_allocator::<MyAllocator>(&contract::artifact("my_allocator"), contract::Limits::default())?;
 //! let seen = contract::compare_wasm::<MyIsolator>(Path::new("my_isolator.wasm"), contract::Limits::default())?;
 //! ```
 
@@ -17,10 +18,11 @@ use mesos_proto::v1;
 
 use crate::abi::API_VERSION;
 use crate::adapter::{self, Policy};
+use crate::allocator::{AgentSpec, Allocator, FrameworkSpec};
 use crate::hook::{Containerizer, Hook, PreLaunch};
 use crate::host::{self, manifest};
 use crate::isolator::{ContainerSpec, Isolator};
-use crate::sdk::{HookPlugin, IsolatorPlugin};
+use crate::sdk::{AllocatorHost, AllocatorPlugin, HookPlugin, IsolatorPlugin};
 
 /// Where cargo put the `cdylib` of library `lib` for the running test:
 /// beside the test binary.
@@ -244,4 +246,117 @@ pub fn compare_hook<P: HookPlugin>(artifact: &Path, limits: Limits) -> Result<Ve
     let dylib = load_dylib(P::NAME, manifest::Kind::Hook, artifact, limits)?;
     let hook = dylib.hook().ok_or("dylib form: loaded as another kind")?;
     same(observe_hook(&builtin), observe_hook(&*hook), "dylib")
+}
+
+/// `cpus:C;mem:M` of unreserved resources.
+fn cpus_mem(cpus: f64, mem: f64) -> mesos_resources::Resources {
+    let scalar = |name: &str, value: f64| v1::Resource {
+        name: name.into(),
+        r#type: v1::value::Type::Scalar as i32,
+        scalar: Some(v1::value::Scalar { value }),
+        ..Default::default()
+    };
+    vec![scalar("cpus", cpus), scalar("mem", mem)].into()
+}
+
+/// What the master can observe of an allocator: the grants of a scripted
+/// series of cycles, as text, one line per cycle. Between cycles a task
+/// takes part of an offer, an offer is declined with a refusal filter, a
+/// framework suppresses and revives, and an agent leaves.
+pub fn observe_allocator(allocator: &mut dyn Allocator) -> Vec<String> {
+    let t0 = std::time::Instant::now();
+    let at = |secs: u64| t0 + Duration::from_secs(secs);
+    let mut seen = Vec::new();
+    let mut cycle = |allocator: &mut dyn Allocator, now| {
+        let mut grants = allocator.allocate(now);
+        grants.sort_by(|a, b| (&a.framework_id, &a.agent_id).cmp(&(&b.framework_id, &b.agent_id)));
+        let line = grants
+            .iter()
+            .map(|g| {
+                format!(
+                    "{}@{} as {}: {}",
+                    g.framework_id, g.agent_id, g.role, g.resources
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" | ");
+        seen.push(line);
+        grants
+    };
+    for agent in ["a1", "a2"] {
+        allocator.add_agent(
+            AgentSpec {
+                id: agent.into(),
+                hostname: format!("{agent}.example"),
+                total: cpus_mem(2.0, 1024.0),
+            },
+            &[],
+        );
+    }
+    allocator.add_framework(
+        FrameworkSpec {
+            id: "f1".into(),
+            roles: vec!["*".into()],
+            suppressed_roles: Vec::new(),
+        },
+        &[],
+    );
+    // A task takes half a cpu and 128 MB of each grant; the rest returns.
+    for grant in cycle(allocator, at(0)) {
+        let rest = grant.resources.checked_sub(&cpus_mem(0.5, 128.0));
+        if let Some(rest) = rest {
+            allocator.recover_resources(&grant.framework_id, &grant.agent_id, &rest, None, at(0));
+        }
+    }
+    // Declined for 5 seconds.
+    for grant in cycle(allocator, at(1)) {
+        let refuse = Some(Duration::from_secs(5));
+        allocator.recover_resources(
+            &grant.framework_id,
+            &grant.agent_id,
+            &grant.resources,
+            refuse,
+            at(1),
+        );
+    }
+    let offered = cycle(allocator, at(2));
+    allocator.suppress("f1", &[]);
+    cycle(allocator, at(3));
+    for grant in offered {
+        allocator.recover_resources(
+            &grant.framework_id,
+            &grant.agent_id,
+            &grant.resources,
+            None,
+            at(3),
+        );
+    }
+    allocator.revive("f1", &[]);
+    cycle(allocator, at(4));
+    allocator.remove_agent("a1");
+    allocator.remove_framework("f1");
+    cycle(allocator, at(10));
+    seen
+}
+
+/// Runs [`observe_allocator`] on `P` as the master would have it built in,
+/// through the envelope in-process, and loaded from `artifact`, and
+/// returns the observation if all three are the same.
+pub fn compare_allocator<P: AllocatorPlugin>(
+    artifact: &Path,
+    limits: Limits,
+) -> Result<Vec<String>, String> {
+    let native = observe_allocator(&mut P::default());
+    let (_, host) = AllocatorHost::<P>::in_process(&[]).map_err(|e| format!("in-process: {e}"))?;
+    let envelope = adapter::LoadedAllocator::new(P::NAME, Box::new(host), limits.policy);
+    let mut enveloped = std::sync::Arc::new(envelope)
+        .start()
+        .ok_or("in-process form: already started")?;
+    let in_process = same(native, observe_allocator(&mut enveloped), "in-process")?;
+    let dylib = load_dylib(P::NAME, manifest::Kind::Allocator, artifact, limits)?;
+    let mut allocator = dylib
+        .allocator()
+        .and_then(|a| a.start())
+        .ok_or("dylib form: loaded as another kind")?;
+    same(in_process, observe_allocator(&mut allocator), "dylib")
 }

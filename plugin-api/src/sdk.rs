@@ -1,7 +1,8 @@
 //! The SDK plugin authors use: implement [`IsolatorPlugin`] or
 //! [`HookPlugin`] (every method defaults to "unimplemented", for which the
 //! host applies Mesos's default) and write `export_isolator!(MyIsolator);`
-//! or `export_hook!(MyHook);`. Built as a
+//! or `export_hook!(MyHook);`; an allocator implements [`Allocator`] and
+//! [`AllocatorPlugin`] and writes `export_allocator!(MyAllocator);`. Built as a
 //! `cdylib`, the crate then exports the C entry point of [`crate::abi`],
 //! with every call guarded so that a panic becomes an `INTERNAL` error
 //! instead of unwinding into the host. The same type runs in-process
@@ -12,17 +13,23 @@ use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+mod allocator;
 mod hook;
+pub use allocator::{AllocatorHost, AllocatorPlugin, allocator_info};
 pub use hook::{HookPlugin, InProcessHook, hook_dispatch, hook_info};
 
 use prost::Message;
 
 pub use crate::abi::{API_VERSION, kind, method};
+/// The allocator contract, for `AllocatorPlugin`s.
+pub use crate::allocator::{AgentSpec, Allocator, FrameworkSpec, Grant, QuotaConfig};
 pub use crate::envelope::{Envelope, ErrorCode, PluginError, Response};
 /// The request and response messages (`mesos.plugin.v1`).
 pub use mesos_proto::plugin::v1 as proto;
 /// Mesos's own messages the payloads embed (`Resource`, `Label`, ...).
 pub use mesos_proto::v1 as mesos;
+/// Resource arithmetic (`Resources`), as allocators use it.
+pub use mesos_resources as resources;
 
 use crate::abi::{ABI_VERSION, Buffer, STATUS_OK, VTableV1};
 use proto::{

@@ -106,6 +106,18 @@ impl Framework {
         Ok(self.offers.remove(0))
     }
 
+    /// The next offer; updates arriving meanwhile are acknowledged and
+    /// added to `updates`.
+    pub async fn offer_amid_updates(
+        &mut self,
+        updates: &mut Vec<v1::TaskStatus>,
+    ) -> anyhow::Result<v1::Offer> {
+        while self.offers.is_empty() {
+            updates.extend(self.next(Duration::from_secs(30)).await?);
+        }
+        Ok(self.offers.remove(0))
+    }
+
     /// Launches `ids.len()` tasks running `command` (0.01 cpus, 4 MB each)
     /// as offers come, without waiting for them to start.
     pub async fn launch(&mut self, ids: &[String], command: &str) -> anyhow::Result<()> {
@@ -208,7 +220,7 @@ impl Framework {
     }
 }
 
-fn cpus_of(offer: &v1::Offer) -> f64 {
+pub fn cpus_of(offer: &v1::Offer) -> f64 {
     offer
         .resources
         .iter()

@@ -1,5 +1,5 @@
-//! Allocator selection. Built-in allocators are registered by name, the
-//! same way plugin allocators will be, so `--allocator` is one lookup.
+//! Allocator selection: `--allocator` names a built-in allocator or an
+//! allocator plugin loaded from `--plugin_dir`, in one lookup.
 
 mod carve;
 mod drf;
@@ -10,21 +10,45 @@ mod roles;
 
 pub use carve::MinAllocatable;
 pub use drf::{HierarchicalDrf, Options};
+use std::sync::Arc;
+
+use mesos_plugin_api::adapter::LoadedAllocator;
 use mesos_plugin_api::allocator::Allocator;
 pub use options::{parse_roles, parse_weights};
 
 #[derive(Debug, thiserror::Error)]
-#[error("unknown allocator '{0}' (built in: HierarchicalDRF)")]
-pub struct UnknownAllocator(String);
+#[error(
+    "unknown allocator '{name}' (built in: HierarchicalDRF; plugins: {})",
+    if plugins.is_empty() { "none".to_string() } else { plugins.join(", ") }
+)]
+pub struct UnknownAllocator {
+    name: String,
+    /// The allocator plugins that were loaded.
+    plugins: Vec<String>,
+}
 
 /// The allocator named `name`, with Mesos's default options.
 pub fn by_name(name: &str) -> Result<Box<dyn Allocator>, UnknownAllocator> {
-    by_name_with(name, Options::default())
+    by_name_with(name, Options::default(), &[])
 }
 
-pub fn by_name_with(name: &str, options: Options) -> Result<Box<dyn Allocator>, UnknownAllocator> {
+/// The built-in allocator `name` with `options`, else the allocator
+/// plugin of that name among `plugins` (which ignores the options).
+pub fn by_name_with(
+    name: &str,
+    options: Options,
+    plugins: &[Arc<LoadedAllocator>],
+) -> Result<Box<dyn Allocator>, UnknownAllocator> {
     match name {
         "HierarchicalDRF" | "hierarchical_drf" => Ok(Box::new(HierarchicalDrf::new(options))),
-        other => Err(UnknownAllocator(other.to_string())),
+        other => plugins
+            .iter()
+            .find(|p| p.name() == other)
+            .and_then(|p| p.start())
+            .map(|a| Box::new(a) as Box<dyn Allocator>)
+            .ok_or_else(|| UnknownAllocator {
+                name: other.to_string(),
+                plugins: plugins.iter().map(|p| p.name().to_string()).collect(),
+            }),
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! ```toml
 //! name = "com.example.env_isolator"   # reverse-DNS; what --isolation names
-//! kind = "isolator"                   # or "hook" (named by --hooks)
+//! kind = "isolator"                   # or "hook" (named by --hooks), or
+//!                                     # "allocator" (master --allocator)
 //! runtime = "dylib"
 //! artifact = "libenv_isolator.so"     # relative to the folder
 //! sha256 = "9f2c..."                  # of the artifact
@@ -32,6 +33,7 @@ pub const FILE_NAME: &str = "plugin.toml";
 pub enum Kind {
     Isolator,
     Hook,
+    Allocator,
 }
 
 impl Kind {
@@ -40,14 +42,16 @@ impl Kind {
         match self {
             Self::Isolator => crate::abi::kind::ISOLATOR,
             Self::Hook => crate::abi::kind::HOOK,
+            Self::Allocator => crate::abi::kind::ALLOCATOR,
         }
     }
 
     /// Isolators fail closed (a container must not run without its
-    /// isolation); hooks only decorate, and Mesos ignores their errors.
+    /// isolation), and so do allocators (there is no offer to fall back
+    /// on); hooks only decorate, and Mesos ignores their errors.
     fn default_failure_policy(self) -> FailurePolicy {
         match self {
-            Self::Isolator => FailurePolicy::FailClosed,
+            Self::Isolator | Self::Allocator => FailurePolicy::FailClosed,
             Self::Hook => FailurePolicy::FailOpen,
         }
     }

@@ -2,7 +2,7 @@
 //! with a `plugin.toml` is a plugin. Each is checked (manifest, sha256,
 //! entry point, ABI version, describe, API version, configure) before the
 //! agent starts, and any problem stops it with a message naming the
-//! plugin. Dylibs are opened by [`dylib`], WASM modules by [`wasm`]
+//! plugin. The master loads allocators the same way. Dylibs are opened by [`dylib`], WASM modules by [`wasm`]
 //! (feature `wasm`); past the opening both get the same checks, adapter,
 //! failure policy and quarantine.
 
@@ -17,7 +17,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use crate::abi::API_VERSION;
-use crate::adapter::{PluginHook, PluginIsolator, Watchdog};
+use crate::adapter::{LoadedAllocator, PluginHook, PluginIsolator, Watchdog};
 use crate::envelope::{Envelope, PluginError};
 use crate::hook::Hook;
 use crate::isolator::Isolator;
@@ -99,6 +99,7 @@ pub struct Loaded {
 pub enum Instance {
     Isolator(Arc<PluginIsolator>),
     Hook(Arc<PluginHook>),
+    Allocator(Arc<LoadedAllocator>),
 }
 
 impl Loaded {
@@ -110,7 +111,7 @@ impl Loaded {
     pub fn isolator(&self) -> Option<Arc<dyn Isolator>> {
         match &self.instance {
             Instance::Isolator(isolator) => Some(isolator.clone()),
-            Instance::Hook(_) => None,
+            Instance::Hook(_) | Instance::Allocator(_) => None,
         }
     }
 
@@ -118,7 +119,15 @@ impl Loaded {
     pub fn hook(&self) -> Option<Arc<dyn Hook>> {
         match &self.instance {
             Instance::Hook(hook) => Some(hook.clone()),
-            Instance::Isolator(_) => None,
+            Instance::Isolator(_) | Instance::Allocator(_) => None,
+        }
+    }
+
+    /// The plugin, if it is an allocator.
+    pub fn allocator(&self) -> Option<Arc<LoadedAllocator>> {
+        match &self.instance {
+            Instance::Allocator(allocator) => Some(allocator.clone()),
+            Instance::Isolator(_) | Instance::Hook(_) => None,
         }
     }
 }
@@ -234,6 +243,9 @@ fn open(manifest: &Manifest) -> Result<(String, Instance), Problem> {
     let instance = match manifest.kind {
         Kind::Isolator => Instance::Isolator(Arc::new(PluginIsolator::new(name, envelope, policy))),
         Kind::Hook => Instance::Hook(Arc::new(PluginHook::new(name, envelope, policy))),
+        Kind::Allocator => {
+            Instance::Allocator(Arc::new(LoadedAllocator::new(name, envelope, policy)))
+        }
     };
     Ok((version, instance))
 }

@@ -1,0 +1,444 @@
+//! An [`Allocator`] reached through the plugin envelope. Bookkeeping
+//! calls only append to a journal; [`Allocator::allocate`] sends the
+//! journal and the cycle's time in one `allocator.allocate` call and
+//! takes back every grant. A cluster of any size therefore costs one
+//! foreign call per allocation cycle.
+//!
+//! Grants are checked before the master sees them: a grant for an agent
+//! or framework the plugin was never told of, for a role the framework
+//! did not subscribe with, or for more than the agent has is dropped,
+//! logged, and handed back to the plugin as recovered, so that its books
+//! still balance.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use mesos_proto::plugin::v1::{self as proto, allocator_event::Event};
+use mesos_resources::Resources;
+
+use super::{Policy, Remote};
+use crate::abi::method::allocator as method;
+use crate::allocator::{AgentSpec, Allocator, FrameworkSpec, Grant, QuotaConfig};
+use crate::envelope::Envelope;
+
+/// A loaded allocator plugin. Its state lives in the plugin, so one
+/// master allocator is made of it, once ([`LoadedAllocator::start`]).
+#[derive(Debug)]
+pub struct LoadedAllocator {
+    remote: Remote,
+    started: AtomicBool,
+}
+
+impl LoadedAllocator {
+    pub fn new(name: &str, envelope: Box<dyn Envelope>, policy: Policy) -> Self {
+        Self {
+            remote: Remote::new(name, envelope, policy),
+            started: AtomicBool::new(false),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        self.remote.name
+    }
+
+    /// The master's allocator; `None` if one was already made.
+    pub fn start(self: &Arc<Self>) -> Option<PluginAllocator> {
+        if self.started.swap(true, Ordering::SeqCst) {
+            return None;
+        }
+        Some(PluginAllocator {
+            plugin: self.clone(),
+            journal: Vec::new(),
+            epoch: Instant::now(),
+            agents: HashMap::new(),
+            frameworks: HashMap::new(),
+        })
+    }
+}
+
+/// The master's side of an allocator plugin.
+#[derive(Debug)]
+pub struct PluginAllocator {
+    plugin: Arc<LoadedAllocator>,
+    /// Events since the last `allocate`, oldest first.
+    journal: Vec<proto::AllocatorEvent>,
+    /// Zero of the millisecond clock the plugin sees.
+    epoch: Instant,
+    /// What grants are checked against: each agent's total ...
+    agents: HashMap<String, Resources>,
+    /// ... and each framework's roles.
+    frameworks: HashMap<String, Vec<String>>,
+}
+
+/// Milliseconds from `epoch` to `at`, saturating.
+fn millis(epoch: Instant, at: Instant) -> u64 {
+    u64::try_from(at.saturating_duration_since(epoch).as_millis()).unwrap_or(u64::MAX)
+}
+
+fn holdings(used: &[(String, Resources)]) -> Vec<proto::Holding> {
+    used.iter()
+        .map(|(id, resources)| proto::Holding {
+            id: id.clone(),
+            resources: resources.as_slice().to_vec(),
+        })
+        .collect()
+}
+
+fn quantities(pairs: &[(String, f64)]) -> Vec<proto::Quantity> {
+    pairs
+        .iter()
+        .map(|(name, value)| proto::Quantity {
+            name: name.clone(),
+            value: *value,
+        })
+        .collect()
+}
+
+impl PluginAllocator {
+    fn record(&mut self, event: Event) {
+        self.record_at(event, Instant::now());
+    }
+
+    fn record_at(&mut self, event: Event, at: Instant) {
+        self.journal.push(proto::AllocatorEvent {
+            at_ms: millis(self.epoch, at),
+            event: Some(event),
+        });
+    }
+
+    fn roles(framework_id: &str, roles: &[String]) -> proto::allocator_event::Roles {
+        proto::allocator_event::Roles {
+            framework_id: framework_id.to_string(),
+            roles: roles.to_vec(),
+        }
+    }
+}
+
+impl Allocator for PluginAllocator {
+    fn name(&self) -> &str {
+        self.plugin.name()
+    }
+
+    fn add_framework(&mut self, framework: FrameworkSpec, used: &[(String, Resources)]) {
+        let roles = match framework.roles.is_empty() {
+            true => vec!["*".to_string()],
+            false => framework.roles.clone(),
+        };
+        self.frameworks.insert(framework.id.clone(), roles);
+        self.record(Event::AddFramework(proto::allocator_event::AddFramework {
+            framework_id: framework.id,
+            roles: framework.roles,
+            suppressed_roles: framework.suppressed_roles,
+            used: holdings(used),
+        }));
+    }
+
+    fn remove_framework(&mut self, framework_id: &str) {
+        self.frameworks.remove(framework_id);
+        self.record(Event::RemoveFramework(
+            proto::allocator_event::RemoveFramework {
+                framework_id: framework_id.to_string(),
+            },
+        ));
+    }
+
+    fn set_framework_active(&mut self, framework_id: &str, active: bool) {
+        self.record(Event::SetFrameworkActive(
+            proto::allocator_event::SetFrameworkActive {
+                framework_id: framework_id.to_string(),
+                active,
+            },
+        ));
+    }
+
+    fn add_agent(&mut self, agent: AgentSpec, used: &[(String, Resources)]) {
+        self.agents.insert(agent.id.clone(), agent.total.clone());
+        self.record(Event::AddAgent(proto::allocator_event::AddAgent {
+            agent_id: agent.id,
+            hostname: agent.hostname,
+            total: agent.total.into_vec(),
+            used: holdings(used),
+        }));
+    }
+
+    fn remove_agent(&mut self, agent_id: &str) {
+        self.agents.remove(agent_id);
+        self.record(Event::RemoveAgent(proto::allocator_event::RemoveAgent {
+            agent_id: agent_id.to_string(),
+        }));
+    }
+
+    fn set_agent_active(&mut self, agent_id: &str, active: bool) {
+        self.record(Event::SetAgentActive(
+            proto::allocator_event::SetAgentActive {
+                agent_id: agent_id.to_string(),
+                active,
+            },
+        ));
+    }
+
+    fn recover_resources(
+        &mut self,
+        framework_id: &str,
+        agent_id: &str,
+        resources: &Resources,
+        refuse: Option<Duration>,
+        now: Instant,
+    ) {
+        let refuse_ms = refuse.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        self.record_at(
+            Event::RecoverResources(proto::allocator_event::RecoverResources {
+                framework_id: framework_id.to_string(),
+                agent_id: agent_id.to_string(),
+                resources: resources.as_slice().to_vec(),
+                refuse_ms,
+            }),
+            now,
+        );
+    }
+
+    fn convert_resources(
+        &mut self,
+        agent_id: &str,
+        framework_id: Option<&str>,
+        consumed: &Resources,
+        converted: &Resources,
+    ) {
+        if let Some(total) = self.agents.get_mut(agent_id)
+            && let Some(mut left) = total.checked_sub(consumed)
+        {
+            left.add(converted);
+            *total = left;
+        }
+        self.record(Event::ConvertResources(
+            proto::allocator_event::ConvertResources {
+                agent_id: agent_id.to_string(),
+                framework_id: framework_id.map(str::to_string),
+                consumed: consumed.as_slice().to_vec(),
+                converted: converted.as_slice().to_vec(),
+            },
+        ));
+    }
+
+    fn suppress(&mut self, framework_id: &str, roles: &[String]) {
+        self.record(Event::Suppress(Self::roles(framework_id, roles)));
+    }
+
+    fn revive(&mut self, framework_id: &str, roles: &[String]) {
+        self.record(Event::Revive(Self::roles(framework_id, roles)));
+    }
+
+    fn set_weights(&mut self, weights: &[(String, f64)]) {
+        self.record(Event::SetWeights(proto::allocator_event::SetWeights {
+            weights: weights
+                .iter()
+                .map(|(role, weight)| proto::RoleWeight {
+                    role: role.clone(),
+                    weight: *weight,
+                })
+                .collect(),
+        }));
+    }
+
+    fn update_quota(&mut self, quota: QuotaConfig) {
+        self.record(Event::UpdateQuota(proto::allocator_event::UpdateQuota {
+            role: quota.role,
+            guarantees: quantities(&quota.guarantees),
+            limits: quantities(&quota.limits),
+        }));
+    }
+
+    /// One call with the journal. The journal is spent whatever the
+    /// answer: a plugin that failed halfway through it cannot be told
+    /// which events it applied, so it is not told twice. A failure makes
+    /// no offers this cycle and is logged with the plugin's name.
+    fn allocate(&mut self, now: Instant) -> Vec<Grant> {
+        let request = proto::AllocateRequest {
+            events: std::mem::take(&mut self.journal),
+            now_ms: millis(self.epoch, now),
+        };
+        let response = match self
+            .plugin
+            .remote
+            .call::<proto::AllocateResponse>(method::ALLOCATE, &request)
+        {
+            Ok(Some(response)) => response,
+            Ok(None) => return Vec::new(),
+            Err(message) => {
+                tracing::error!(
+                    allocator = self.plugin.name(),
+                    "{message}; no offers this cycle"
+                );
+                return Vec::new();
+            }
+        };
+        let mut granted: HashMap<String, Resources> = HashMap::new();
+        let mut grants = Vec::with_capacity(response.grants.len());
+        for grant in response.grants {
+            let grant = Grant {
+                framework_id: grant.framework_id,
+                agent_id: grant.agent_id,
+                role: grant.role,
+                resources: Resources::from(grant.resources),
+            };
+            let on_agent = granted.entry(grant.agent_id.clone()).or_default();
+            match self.check(&grant, on_agent) {
+                Ok(()) => {
+                    on_agent.add(&grant.resources);
+                    grants.push(grant);
+                }
+                Err(why) => {
+                    tracing::error!(
+                        allocator = self.plugin.name(),
+                        framework = %grant.framework_id,
+                        agent = %grant.agent_id,
+                        "grant dropped: {why}"
+                    );
+                    let Grant {
+                        framework_id,
+                        agent_id,
+                        resources,
+                        ..
+                    } = grant;
+                    self.recover_resources(&framework_id, &agent_id, &resources, None, now);
+                }
+            }
+        }
+        grants
+    }
+}
+
+impl PluginAllocator {
+    /// Whether `grant` can be offered, given what this cycle already
+    /// granted on its agent.
+    fn check(&self, grant: &Grant, granted: &Resources) -> Result<(), String> {
+        let total = self.agents.get(&grant.agent_id).ok_or("unknown agent")?;
+        let roles = self
+            .frameworks
+            .get(&grant.framework_id)
+            .ok_or("unknown framework")?;
+        if !roles.contains(&grant.role) {
+            return Err(format!("the framework has no role '{}'", grant.role));
+        }
+        if grant.resources.is_empty() {
+            return Err("no resources".to_string());
+        }
+        let mut wanted = granted.clone();
+        wanted.add(&grant.resources);
+        if !total.contains(&wanted) {
+            return Err(format!("more than the agent has: {}", grant.resources));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use std::sync::Mutex;
+
+    use mesos_proto::v1;
+    use prost::Message;
+
+    use super::*;
+    use crate::envelope::{PluginError, Response};
+
+    /// Answers every allocate with `grants` and keeps the requests.
+    struct Granting {
+        grants: Vec<proto::Grant>,
+        requests: Arc<Mutex<Vec<proto::AllocateRequest>>>,
+    }
+
+    impl Envelope for Granting {
+        fn call(&self, _: &str, request: &[u8]) -> Result<Response, PluginError> {
+            let request = proto::AllocateRequest::decode(request).unwrap();
+            self.requests.lock().unwrap().push(request);
+            let response = proto::AllocateResponse {
+                grants: self.grants.clone(),
+            };
+            Ok(Response::from(response.encode_to_vec()))
+        }
+    }
+
+    fn cpus(value: f64) -> Vec<v1::Resource> {
+        vec![v1::Resource {
+            name: "cpus".into(),
+            r#type: v1::value::Type::Scalar as i32,
+            scalar: Some(v1::value::Scalar { value }),
+            ..Default::default()
+        }]
+    }
+
+    fn grant(framework: &str, agent: &str, role: &str, amount: f64) -> proto::Grant {
+        proto::Grant {
+            framework_id: framework.into(),
+            agent_id: agent.into(),
+            role: role.into(),
+            resources: cpus(amount),
+        }
+    }
+
+    #[test]
+    fn one_call_per_cycle_and_only_sound_grants_reach_the_master() {
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let envelope = Granting {
+            grants: vec![
+                grant("f1", "a1", "*", 1.0),
+                grant("f1", "a1", "*", 0.5),
+                // Past the agent's 2 cpus with the two above.
+                grant("f1", "a1", "*", 1.0),
+                grant("f1", "a9", "*", 1.0),
+                grant("f9", "a1", "*", 1.0),
+                grant("f1", "a1", "web", 0.1),
+            ],
+            requests: requests.clone(),
+        };
+        let plugin = Arc::new(LoadedAllocator::new(
+            "com.example.granting",
+            Box::new(envelope),
+            Policy::default(),
+        ));
+        let mut allocator = plugin.start().unwrap();
+        assert!(plugin.start().is_none(), "one allocator per plugin");
+        let t0 = Instant::now();
+        allocator.add_agent(
+            AgentSpec {
+                id: "a1".into(),
+                hostname: "a1".into(),
+                total: Resources::from(cpus(2.0)),
+            },
+            &[],
+        );
+        allocator.add_framework(
+            FrameworkSpec {
+                id: "f1".into(),
+                roles: vec!["*".into()],
+                suppressed_roles: Vec::new(),
+            },
+            &[],
+        );
+        let offered: Vec<f64> = allocator
+            .allocate(t0)
+            .iter()
+            .map(|g| g.resources.scalar("cpus"))
+            .collect();
+        assert_eq!(offered, [1.0, 0.5]);
+        {
+            let seen = requests.lock().unwrap();
+            assert_eq!(seen.len(), 1);
+            assert_eq!(seen[0].events.len(), 2, "both events in the one call");
+        }
+        // The four dropped grants go back to the plugin with the next cycle.
+        allocator.allocate(t0 + Duration::from_secs(1));
+        let seen = requests.lock().unwrap();
+        let recovered = seen[1]
+            .events
+            .iter()
+            .filter(|e| matches!(e.event, Some(Event::RecoverResources(_))))
+            .count();
+        assert_eq!(recovered, 4);
+        assert!((1000..2000).contains(&seen[1].now_ms), "{}", seen[1].now_ms);
+    }
+}
