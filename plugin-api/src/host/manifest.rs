@@ -276,7 +276,7 @@ sha256 = "00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff"
     fn bad_manifests_say_what_is_wrong() {
         for (text, needle) in [
             (GOOD.replace("com.example.x", "posix/x"), "reverse-DNS"),
-            (GOOD.replace("isolator", "allocator"), "unknown variant"),
+            (GOOD.replace("isolator", "network"), "unknown variant"),
             (
                 GOOD.replace("libx.so", "../libx.so"),
                 "inside the plugin's folder",
