@@ -144,7 +144,10 @@ async fn command_executor_takes_its_task_down_when_the_agent_dies() -> anyhow::R
     // The executor, its shell and the sleep.
     assert!(agent.executor_processes().len() >= 2);
     agent.crash();
-    poll(|| async { Ok(agent.executor_processes().is_empty().then_some(())) }).await?;
+    let gone = poll(|| async { Ok(agent.executor_processes().is_empty().then_some(())) }).await;
+    if gone.is_err() {
+        anyhow::bail!("still running:\n{}", agent.describe_processes());
+    }
     Ok(())
 }
 

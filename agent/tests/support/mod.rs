@@ -246,6 +246,39 @@ impl Agent {
     pub fn executor_processes(&self) -> Vec<i32> {
         processes_in(self.work_dir.path())
     }
+
+    /// What a failed test needs to see of the processes still running:
+    /// each one's command line, state and wait channel, and the tail of
+    /// every sandbox's stderr.
+    pub fn describe_processes(&self) -> String {
+        let mut out = String::new();
+        for pid in self.executor_processes() {
+            let read = |what: &str| {
+                std::fs::read_to_string(format!("/proc/{pid}/{what}"))
+                    .unwrap_or_default()
+                    .replace('\0', " ")
+            };
+            let state = read("stat")
+                .rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().chars().take(1).collect::<String>())
+                .unwrap_or_default();
+            out += &format!(
+                "pid {pid} [{state}] wchan={} {}\n",
+                read("wchan"),
+                read("cmdline").trim()
+            );
+        }
+        for stderr in files_named(self.work_dir.path(), "stderr") {
+            let text = std::fs::read_to_string(&stderr).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(15).collect();
+            out += &format!("--- {}\n", stderr.display());
+            for line in tail.into_iter().rev() {
+                out += line;
+                out += "\n";
+            }
+        }
+        out
+    }
 }
 
 impl Drop for Agent {
@@ -256,6 +289,27 @@ impl Drop for Agent {
         // a test must not leave its own behind.
         kill_processes_in(self.work_dir.path());
     }
+}
+
+/// Files called `name` anywhere under `dir`.
+fn files_named(dir: &Path, name: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        // `runs/latest` links to a run already walked.
+        if path.is_symlink() {
+            continue;
+        }
+        if path.is_dir() {
+            found.extend(files_named(&path, name));
+        } else if path.file_name().is_some_and(|n| n == name) {
+            found.push(path);
+        }
+    }
+    found
 }
 
 /// SIGKILLs every process whose MESOS_DIRECTORY lies under `dir`.
