@@ -56,6 +56,9 @@ mesos_flags::flags! {
         /// Directory of plugins: each folder with a plugin.toml is loaded and
         /// checked at start (a bad one stops the agent).
         plugin_dir: Option<PathBuf>,
+        /// Mesos's module list, JSON inline or file://<path>: each library is
+        /// a dylib plugin holding one module, named as in --isolation or --hooks.
+        modules: Option<String>,
         /// Hooks, in call order (each sees what the previous one returned):
         /// names of hook plugins from --plugin_dir.
         hooks: Option<Hooks>,

@@ -98,13 +98,13 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
         disk_usage: Arc::new(gc::statvfs_usage),
     });
     let nested = nested::NestedContainers::default();
-    let plugins = match flags.plugin_dir.clone() {
-        Some(dir) => tokio::task::spawn_blocking(move || mesos_plugin_api::host::load_dir(&dir))
-            .await
-            .map_err(|e| AgentError::Startup(e.to_string()))?
-            .map_err(|e| AgentError::Flag(format!("--plugin_dir: {e}")))?,
-        None => Vec::new(),
-    };
+    let (plugin_dir, modules) = (flags.plugin_dir.clone(), flags.modules.clone());
+    let plugins = tokio::task::spawn_blocking(move || {
+        mesos_plugin_api::host::load_all(plugin_dir.as_deref(), modules.as_deref())
+    })
+    .await
+    .map_err(|e| AgentError::Startup(e.to_string()))?
+    .map_err(|e| AgentError::Flag(format!("plugins: {e}")))?;
     let plugin_isolators: Vec<_> = plugins.iter().filter_map(|p| p.isolator()).collect();
     let isolators = mesos_isolators::build(
         &flags.isolation.0,

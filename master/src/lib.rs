@@ -27,13 +27,23 @@ pub const BUILD_DATE: &str = "";
 
 /// Binds the port and serves until the process ends.
 pub async fn run(flags: MasterFlags) -> Result<(), MasterError> {
-    let plugins = match flags.plugin_dir.clone() {
-        Some(dir) => tokio::task::spawn_blocking(move || mesos_plugin_api::host::load_dir(&dir))
-            .await
-            .map_err(|e| MasterError::Flag(format!("--plugin_dir: {e}")))?
-            .map_err(|e| MasterError::Flag(format!("--plugin_dir: {e}")))?,
-        None => Vec::new(),
-    };
+    let (plugin_dir, modules) = (flags.plugin_dir.clone(), flags.modules.clone());
+    let plugins = tokio::task::spawn_blocking(move || {
+        mesos_plugin_api::host::load_all(plugin_dir.as_deref(), modules.as_deref())
+    })
+    .await
+    .map_err(|e| MasterError::Flag(format!("plugins: {e}")))?
+    .map_err(|e| MasterError::Flag(format!("plugins: {e}")))?;
+    if let Some(other) = plugins
+        .iter()
+        .find(|p| p.name() == flags.allocator && p.allocator().is_none())
+    {
+        return Err(MasterError::Flag(format!(
+            "--allocator: plugin '{}' is of kind '{}', not an allocator",
+            other.name(),
+            other.manifest.kind.as_str()
+        )));
+    }
     let allocators: Vec<_> = plugins.iter().filter_map(|p| p.allocator()).collect();
     let allocator = allocator_from_flags(&flags, &allocators)?;
     let (listener, config) = bind(&flags).await?;

@@ -1,8 +1,9 @@
 //! A third party's allocator behind `--allocator`: the bin-packing plugin
 //! of `plugins/bin-packing-allocator`, loaded by the master from
 //! `--plugin_dir`, fills one agent before the next where the built-in
-//! DRF spreads tasks over every agent; a name the master cannot resolve
-//! stops it at start with the names it knows.
+//! DRF spreads tasks over every agent. Mesos's `--modules` JSON loads it
+//! too; a name the master cannot resolve stops it at start with the names
+//! it knows.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
 
@@ -141,6 +142,22 @@ async fn the_bin_packing_plugin_fills_one_agent_before_the_next() {
         [0.0, 0.5, 1.0],
         "cpus used per agent: {used:?}"
     );
+}
+
+/// Mesos's `--modules` JSON loads the same library as a plugin folder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_master_loads_its_allocator_from_the_modules_flag_too() {
+    let library = plugins::build(&["bin-packing-allocator"]).join("libbin_packing_allocator.so");
+    let modules = format!(
+        r#"{{"libraries": [{{"file": "{}", "modules": [{{"name": "{BIN_PACKING}"}}]}}]}}"#,
+        library.display()
+    );
+    let cluster = cluster(&[
+        format!("--modules={modules}"),
+        format!("--allocator={BIN_PACKING}"),
+    ]);
+    let placed = place(&cluster, 2).await;
+    assert_eq!(distinct(&placed), 1, "packed, not spread: {placed:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -184,3 +184,67 @@ fn bad_plugins_stop_the_agent_at_start_naming_them() {
         "{out}"
     );
 }
+
+/// Mesos's `--modules` JSON naming a library (one module each).
+fn modules_json(library: &Path, module: &str) -> String {
+    format!(
+        r#"{{"libraries": [{{"file": "{}", "modules": [{{"name": "{module}",
+            "parameters": [{{"key": "unused", "value": "by this plugin"}}]}}]}}]}}"#,
+        library.display()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_modules_flag_loads_a_plugin_as_mesos_loaded_modules() {
+    let json = tempfile::NamedTempFile::new().unwrap();
+    let library = plugin_libs().join("libenv_isolator.so");
+    std::fs::write(json.path(), modules_json(&library, ENV)).unwrap();
+    let cluster = Cluster::start_with(cluster::Options {
+        agent_flags: vec![
+            format!("--modules=file://{}", json.path().display()),
+            format!("--isolation=posix/cpu,posix/mem,{ENV}"),
+        ],
+        ..cluster::Options::default()
+    });
+    let mut framework = Framework::subscribe(&cluster.master, "modules", false)
+        .await
+        .unwrap();
+    let status = run(
+        &mut framework,
+        "greeting",
+        "test \"$PLUGIN_GREETING\" = hello-from-plugin",
+    )
+    .await;
+    assert_eq!(status.state(), TaskState::TaskFinished, "{status:?}");
+}
+
+#[test]
+fn bad_modules_stop_the_agent_at_start_naming_them() {
+    let library = plugin_libs().join("libenv_isolator.so");
+    // The library describes itself under another name.
+    let out = cluster::agent_start_failure(&[format!(
+        "--modules={}",
+        modules_json(&library, "com.example.other")
+    )]);
+    assert!(
+        out.contains("plugin 'com.example.other'") && out.contains(ENV),
+        "{out}"
+    );
+    let out = cluster::agent_start_failure(&[
+        r#"--modules={"libraries": [{"name": "env_isolator", "modules": []}]}"#.into(),
+    ]);
+    assert!(
+        out.contains("--modules") && out.contains("by name only"),
+        "{out}"
+    );
+    // The same plugin from a folder and from --modules.
+    let dir = plugin_dir(&[("env_isolator", ENV, "")]);
+    let out = cluster::agent_start_failure(&[
+        format!("--plugin_dir={}", dir.path().display()),
+        format!("--modules={}", modules_json(&library, ENV)),
+    ]);
+    assert!(
+        out.contains(&format!("two plugins are named '{ENV}'")),
+        "{out}"
+    );
+}

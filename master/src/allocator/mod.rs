@@ -18,7 +18,7 @@ pub use options::{parse_roles, parse_weights};
 
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "unknown allocator '{name}' (built in: HierarchicalDRF; plugins: {})",
+    "unknown allocator '{name}' (built in: HierarchicalDRF; allocator plugins: {})",
     if plugins.is_empty() { "none".to_string() } else { plugins.join(", ") }
 )]
 pub struct UnknownAllocator {

@@ -37,6 +37,13 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The kind `describe` names so.
+    pub fn parse(kind: &str) -> Option<Self> {
+        [Self::Isolator, Self::Hook, Self::Allocator]
+            .into_iter()
+            .find(|k| k.as_str() == kind)
+    }
+
     /// As `describe` names it.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -49,7 +56,7 @@ impl Kind {
     /// Isolators fail closed (a container must not run without its
     /// isolation), and so do allocators (there is no offer to fall back
     /// on); hooks only decorate, and Mesos ignores their errors.
-    fn default_failure_policy(self) -> FailurePolicy {
+    pub(crate) fn default_failure_policy(self) -> FailurePolicy {
         match self {
             Self::Isolator | Self::Allocator => FailurePolicy::FailClosed,
             Self::Hook => FailurePolicy::FailOpen,
@@ -125,7 +132,16 @@ pub struct Manifest {
     pub api_versions: Vec<String>,
     pub policy: Policy,
     pub call_timeout: Duration,
-    pub config: Option<PathBuf>,
+    pub config: Option<Config>,
+}
+
+/// The bytes `configure` gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Config {
+    /// A file in the plugin's folder (`config` of `plugin.toml`).
+    File(PathBuf),
+    /// Given inline (a `--modules` entry's parameters).
+    Inline(Vec<u8>),
 }
 
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -186,7 +202,7 @@ impl Manifest {
         };
         Ok(Self {
             artifact: dir.join(&raw.artifact),
-            config: raw.config.map(|c| dir.join(c)),
+            config: raw.config.map(|c| Config::File(dir.join(c))),
             name: raw.name,
             kind: raw.kind,
             runtime,

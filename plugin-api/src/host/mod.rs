@@ -2,12 +2,14 @@
 //! with a `plugin.toml` is a plugin. Each is checked (manifest, sha256,
 //! entry point, ABI version, describe, API version, configure) before the
 //! agent starts, and any problem stops it with a message naming the
-//! plugin. The master loads allocators the same way. Dylibs are opened by [`dylib`], WASM modules by [`wasm`]
+//! plugin ([`modules`] reads Mesos's `--modules` JSON instead). The
+//! master loads allocators the same way. Dylibs are opened by [`dylib`], WASM modules by [`wasm`]
 //! (feature `wasm`); past the opening both get the same checks, adapter,
 //! failure policy and quarantine.
 
 pub mod dylib;
 pub mod manifest;
+pub mod modules;
 #[cfg(feature = "wasm")]
 pub mod wasm;
 
@@ -84,6 +86,8 @@ pub enum LoadError {
     Plugin { plugin: String, problem: Problem },
     #[error("two plugins are named '{0}'")]
     Duplicate(String),
+    #[error("--modules: {0}")]
+    Modules(String),
 }
 
 /// A plugin ready for use.
@@ -130,6 +134,31 @@ impl Loaded {
             Instance::Isolator(_) | Instance::Hook(_) => None,
         }
     }
+}
+
+/// Loads the plugins of a daemon's `--plugin_dir` and `--modules`: the
+/// folders first, then the modules, one name once.
+pub fn load_all(
+    plugin_dir: Option<&Path>,
+    modules: Option<&str>,
+) -> Result<Vec<Loaded>, LoadError> {
+    let mut loaded = match plugin_dir {
+        Some(dir) => load_dir(dir)?,
+        None => Vec::new(),
+    };
+    for plugin in modules.map(modules::load).transpose()?.unwrap_or_default() {
+        if loaded.iter().any(|p| p.name() == plugin.name()) {
+            return Err(LoadError::Duplicate(plugin.manifest.name));
+        }
+        tracing::info!(
+            plugin = plugin.name(),
+            version = %plugin.version,
+            library = %plugin.manifest.artifact.display(),
+            "module loaded"
+        );
+        loaded.push(plugin);
+    }
+    Ok(loaded)
 }
 
 /// Loads every plugin folder under `dir`, in name order.
@@ -220,11 +249,16 @@ fn open(manifest: &Manifest) -> Result<(String, Instance), Problem> {
         });
     }
     let config = match &manifest.config {
-        Some(path) => read(path)?,
+        Some(manifest::Config::File(path)) => read(path)?,
+        Some(manifest::Config::Inline(bytes)) => bytes.clone(),
         None => Vec::new(),
     };
     let (version, envelope) = match manifest.runtime {
-        Runtime::Dylib => open_dylib(manifest, config)?,
+        Runtime::Dylib => {
+            let (info, dylib) = describe_dylib(manifest)?;
+            check(manifest, &info)?;
+            (info.version, dylib.configure(config)?)
+        }
         #[cfg(feature = "wasm")]
         Runtime::Wasm(limits) => {
             let plugin = wasm::Wasm::open(manifest, limits, &bytes)?;
@@ -239,15 +273,19 @@ fn open(manifest: &Manifest) -> Result<(String, Instance), Problem> {
         #[cfg(not(feature = "wasm"))]
         Runtime::Wasm(_) => return Err(Problem::WasmUnsupported),
     };
+    Ok((version, instance(manifest, envelope)))
+}
+
+/// The plugin as its kind's adapter.
+fn instance(manifest: &Manifest, envelope: Box<dyn Envelope>) -> Instance {
     let (name, policy) = (&manifest.name, manifest.policy);
-    let instance = match manifest.kind {
+    match manifest.kind {
         Kind::Isolator => Instance::Isolator(Arc::new(PluginIsolator::new(name, envelope, policy))),
         Kind::Hook => Instance::Hook(Arc::new(PluginHook::new(name, envelope, policy))),
         Kind::Allocator => {
             Instance::Allocator(Arc::new(LoadedAllocator::new(name, envelope, policy)))
         }
-    };
-    Ok((version, instance))
+    }
 }
 
 /// What `describe` answered must match the manifest and this host.
@@ -265,21 +303,30 @@ fn check(manifest: &Manifest, info: &PluginInfo) -> Result<(), Problem> {
     Ok(())
 }
 
-fn open_dylib(
-    manifest: &Manifest,
-    config: Vec<u8>,
-) -> Result<(String, Box<dyn Envelope>), Problem> {
+/// An opened dylib behind its watchdog, described but not configured.
+struct Described {
+    dylib: Dylib,
+    watchdog: Watchdog,
+}
+
+impl Described {
+    fn configure(self, config: Vec<u8>) -> Result<Box<dyn Envelope>, Problem> {
+        let dylib = self.dylib;
+        self.watchdog
+            .run("configure", move || dylib.configure(API_VERSION, &config))
+            .map_err(Problem::Configure)?;
+        Ok(Box::new(self.watchdog))
+    }
+}
+
+/// Opens the dylib and asks what it is. Load-time calls are plugin code
+/// too: they run on the plugin's thread, under its deadline.
+fn describe_dylib(manifest: &Manifest) -> Result<(PluginInfo, Described), Problem> {
     let dylib = Dylib::open(&manifest.artifact)?;
     let watchdog = Watchdog::new(&manifest.name, manifest.call_timeout, Arc::new(dylib))
         .map_err(|e| Problem::Thread(e.to_string()))?;
-    // Load-time calls are plugin code too: on the plugin's thread, under
-    // the same deadline.
     let info = watchdog
         .run("describe", move || dylib.describe())
         .map_err(Problem::Describe)?;
-    check(manifest, &info)?;
-    watchdog
-        .run("configure", move || dylib.configure(API_VERSION, &config))
-        .map_err(Problem::Configure)?;
-    Ok((info.version, Box::new(watchdog)))
+    Ok((info, Described { dylib, watchdog }))
 }
