@@ -22,8 +22,10 @@ const MIN_MEM: f64 = 32.0;
 
 #[derive(Debug, Default)]
 pub struct BinPacking {
-    /// In the order they joined: the order they fill in.
-    agents: Vec<Agent>,
+    /// In the order they joined, the order they fill in; a removed
+    /// agent's slot stays empty so that `index` stays valid.
+    agents: Vec<Option<Agent>>,
+    index: HashMap<String, usize>,
     frameworks: BTreeMap<String, Framework>,
 }
 
@@ -93,7 +95,8 @@ fn worth_offering(resources: &Resources) -> bool {
 
 impl BinPacking {
     fn agent(&mut self, id: &str) -> Option<&mut Agent> {
-        self.agents.iter_mut().find(|a| a.id == id)
+        let slot = *self.index.get(id)?;
+        self.agents.get_mut(slot)?.as_mut()
     }
 
     fn hold(&mut self, agent_id: &str, framework_id: &str, resources: &Resources) {
@@ -138,7 +141,7 @@ impl Allocator for BinPacking {
         if self.frameworks.remove(framework_id).is_none() {
             return;
         }
-        for agent in &mut self.agents {
+        for agent in self.agents.iter_mut().flatten() {
             if let Some(held) = agent.held.remove(framework_id) {
                 agent.free.add(&held);
             }
@@ -153,19 +156,22 @@ impl Allocator for BinPacking {
 
     fn add_agent(&mut self, agent: AgentSpec, used: &[(String, Resources)]) {
         self.remove_agent(&agent.id);
-        self.agents.push(Agent {
+        self.index.insert(agent.id.clone(), self.agents.len());
+        self.agents.push(Some(Agent {
             id: agent.id.clone(),
             active: true,
             free: agent.total.unallocated(),
             held: HashMap::new(),
-        });
+        }));
         for (framework_id, resources) in used {
             self.hold(&agent.id, framework_id, resources);
         }
     }
 
     fn remove_agent(&mut self, agent_id: &str) {
-        self.agents.retain(|a| a.id != agent_id);
+        if let Some(slot) = self.index.remove(agent_id) {
+            self.agents[slot] = None;
+        }
     }
 
     fn set_agent_active(&mut self, agent_id: &str, active: bool) {
@@ -241,7 +247,7 @@ impl Allocator for BinPacking {
             let Some(role) = framework.role().filter(|_| framework.active) else {
                 continue;
             };
-            let first_fit = self.agents.iter_mut().find_map(|agent| {
+            let first_fit = self.agents.iter_mut().flatten().find_map(|agent| {
                 if !agent.active || framework.refused.contains_key(&agent.id) {
                     return None;
                 }
