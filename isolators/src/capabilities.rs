@@ -18,9 +18,7 @@
 //! Sets are `u64` bit masks, one bit per Linux capability number
 //! (`CAP_CHOWN` is bit 0), as `/proc/<pid>/status` shows them.
 
-use mesos_plugin_api::isolator::{
-    ContainerSpec, Isolator, IsolatorError, LaunchInfo, Limitation, Usage,
-};
+use mesos_plugin_api::isolator::{ContainerSpec, Isolator, IsolatorError, LaunchInfo};
 
 /// Linux's capability names without `CAP_`, indexed by number: the names
 /// of Mesos's `CapabilityInfo.Capability`, whose values are 1000 plus the
@@ -204,10 +202,6 @@ impl Isolator for LinuxCapabilities {
         Self::NAME
     }
 
-    fn recover(&self, _live: &[String]) -> Result<(), IsolatorError> {
-        Ok(())
-    }
-
     fn prepare(&self, spec: &ContainerSpec) -> Result<LaunchInfo, IsolatorError> {
         Ok(match self.sets(spec)? {
             Some((bounding, effective)) => LaunchInfo {
@@ -217,22 +211,6 @@ impl Isolator for LinuxCapabilities {
             },
             None => LaunchInfo::default(),
         })
-    }
-
-    fn update(&self, _spec: &ContainerSpec) -> Result<(), IsolatorError> {
-        Ok(())
-    }
-
-    fn limitation(&self, _container_id: &str) -> Result<Option<Limitation>, IsolatorError> {
-        Ok(None)
-    }
-
-    fn usage(&self, _container_id: &str) -> Result<Usage, IsolatorError> {
-        Ok(Usage::default())
-    }
-
-    fn cleanup(&self, _container_id: &str) -> Result<(), IsolatorError> {
-        Ok(())
     }
 }
 
@@ -247,31 +225,11 @@ impl Isolator for LinuxNnp {
         "linux/nnp"
     }
 
-    fn recover(&self, _live: &[String]) -> Result<(), IsolatorError> {
-        Ok(())
-    }
-
     fn prepare(&self, _spec: &ContainerSpec) -> Result<LaunchInfo, IsolatorError> {
         Ok(LaunchInfo {
             no_new_privileges: true,
             ..Default::default()
         })
-    }
-
-    fn update(&self, _spec: &ContainerSpec) -> Result<(), IsolatorError> {
-        Ok(())
-    }
-
-    fn limitation(&self, _container_id: &str) -> Result<Option<Limitation>, IsolatorError> {
-        Ok(None)
-    }
-
-    fn usage(&self, _container_id: &str) -> Result<Usage, IsolatorError> {
-        Ok(Usage::default())
-    }
-
-    fn cleanup(&self, _container_id: &str) -> Result<(), IsolatorError> {
-        Ok(())
     }
 }
 

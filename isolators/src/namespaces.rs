@@ -11,9 +11,7 @@
 
 use std::path::Path;
 
-use mesos_plugin_api::isolator::{
-    ContainerSpec, Isolator, IsolatorError, LaunchInfo, Limitation, Namespace, Usage,
-};
+use mesos_plugin_api::isolator::{ContainerSpec, Isolator, IsolatorError, LaunchInfo, Namespace};
 
 pub struct Namespaces {
     name: &'static str,
@@ -74,31 +72,11 @@ impl Isolator for Namespaces {
         self.name
     }
 
-    fn recover(&self, _live: &[String]) -> Result<(), IsolatorError> {
-        Ok(())
-    }
-
     fn prepare(&self, _spec: &ContainerSpec) -> Result<LaunchInfo, IsolatorError> {
         Ok(LaunchInfo {
             clone_namespaces: self.namespaces.to_vec(),
             ..Default::default()
         })
-    }
-
-    fn update(&self, _spec: &ContainerSpec) -> Result<(), IsolatorError> {
-        Ok(())
-    }
-
-    fn limitation(&self, _container_id: &str) -> Result<Option<Limitation>, IsolatorError> {
-        Ok(None)
-    }
-
-    fn usage(&self, _container_id: &str) -> Result<Usage, IsolatorError> {
-        Ok(Usage::default())
-    }
-
-    fn cleanup(&self, _container_id: &str) -> Result<(), IsolatorError> {
-        Ok(())
     }
 }
 

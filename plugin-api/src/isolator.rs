@@ -184,27 +184,43 @@ pub enum IsolatorError {
     },
 }
 
+/// Mesos's isolator contract. Every method but `name` defaults to what
+/// an isolator with nothing to do at that point answers (Mesos's
+/// defaults): nothing to recover, prepare, update or clean up, no
+/// limitation, no usage.
 pub trait Isolator: Send + Sync {
     /// The name `--isolation` selects it by (`cgroups/mem`).
     fn name(&self) -> &'static str;
 
     /// After an agent restart: `live` containers are still running; state
     /// this isolator kept for any other container is cleaned up.
-    fn recover(&self, live: &[String]) -> Result<(), IsolatorError>;
+    fn recover(&self, _live: &[String]) -> Result<(), IsolatorError> {
+        Ok(())
+    }
 
     /// Before the executor exists: set the container up.
-    fn prepare(&self, spec: &ContainerSpec) -> Result<LaunchInfo, IsolatorError>;
+    fn prepare(&self, _spec: &ContainerSpec) -> Result<LaunchInfo, IsolatorError> {
+        Ok(LaunchInfo::default())
+    }
 
     /// The container's resources changed (a task joined or left).
-    fn update(&self, spec: &ContainerSpec) -> Result<(), IsolatorError>;
+    fn update(&self, _spec: &ContainerSpec) -> Result<(), IsolatorError> {
+        Ok(())
+    }
 
     /// A limit the container hit, if any (a memory cgroup's OOM kill).
-    fn limitation(&self, container_id: &str) -> Result<Option<Limitation>, IsolatorError>;
+    fn limitation(&self, _container_id: &str) -> Result<Option<Limitation>, IsolatorError> {
+        Ok(None)
+    }
 
-    fn usage(&self, container_id: &str) -> Result<Usage, IsolatorError>;
+    fn usage(&self, _container_id: &str) -> Result<Usage, IsolatorError> {
+        Ok(Usage::default())
+    }
 
     /// Every process of the container is gone (or is killed here): remove
     /// what `prepare` made. Cleaning up a container it does not know is
     /// not an error.
-    fn cleanup(&self, container_id: &str) -> Result<(), IsolatorError>;
+    fn cleanup(&self, _container_id: &str) -> Result<(), IsolatorError> {
+        Ok(())
+    }
 }
