@@ -103,6 +103,11 @@ mesos_flags::flags! {
         gc_delay: Duration = "1weeks",
         /// How often disk usage is checked to delete sandboxes sooner.
         disk_watch_interval: Duration = "1mins",
+        /// How often disk/du measures every container's sandbox.
+        container_disk_watch_interval: Duration = "15secs",
+        /// With disk/du, end a container whose sandbox outgrows its disk
+        /// resource (REASON_CONTAINER_LIMITATION_DISK).
+        enforce_container_disk_quota: bool = "false",
         /// Share of the disk kept free: sandboxes are deleted early as usage
         /// nears `1 - gc_disk_headroom`.
         gc_disk_headroom: f64 = "0.1",

@@ -115,6 +115,7 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
             pids_max: flags.cgroups_pids_max,
             effective_capabilities: flags.effective_capabilities.as_ref().map(|c| c.set),
             bounding_capabilities: flags.bounding_capabilities.as_ref().map(|c| c.set),
+            enforce_disk_quota: flags.enforce_container_disk_quota,
         },
         &plugin_isolators,
     )
@@ -195,6 +196,11 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
         nested: nested.clone(),
         fetcher,
         isolation: isolation.clone(),
+        // A zero interval would make `tokio::time::interval` panic.
+        limit_watch_interval: flags
+            .container_disk_watch_interval
+            .0
+            .max(std::time::Duration::from_millis(10)),
         images,
         hooks,
         containerizers: flags.containerizers.0.clone(),

@@ -256,6 +256,7 @@ mod tests {
                 effective: effective.map(values),
                 bounding: bounding.map(values),
             },
+            sandbox: Default::default(),
         }
     }
 

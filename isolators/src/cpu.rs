@@ -196,6 +196,7 @@ mod tests {
                 mesos_resources::parse_resources(&format!("cpus:{cpus}"), "*").unwrap(),
             ),
             capabilities: Default::default(),
+            sandbox: Default::default(),
         }
     }
 

@@ -6,6 +6,7 @@
 pub mod capabilities;
 pub mod cgroups;
 mod cpu;
+pub mod disk;
 mod memory;
 mod namespaces;
 mod pids;
@@ -13,6 +14,7 @@ pub mod registry;
 
 pub use capabilities::{LinuxCapabilities, LinuxNnp};
 pub use cpu::CgroupsCpu;
+pub use disk::DiskDu;
 pub use memory::CgroupsMem;
 pub use namespaces::Namespaces;
 pub use pids::CgroupsPids;

@@ -159,6 +159,7 @@ mod tests {
                 mesos_resources::parse_resources(&format!("mem:{mem}"), "*").unwrap(),
             ),
             capabilities: Default::default(),
+            sandbox: Default::default(),
         }
     }
 

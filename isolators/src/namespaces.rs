@@ -91,6 +91,7 @@ mod tests {
             container_id: "c1".into(),
             resources: Resources::default(),
             capabilities: Default::default(),
+            sandbox: Default::default(),
         };
         let pid = Namespaces::pid().prepare(&spec).unwrap();
         assert_eq!(pid.clone_namespaces, vec![Namespace::Pid, Namespace::Mount]);

@@ -108,6 +108,7 @@ mod tests {
                 mesos_resources::parse_resources("cpus:1;mem:64", "*").unwrap(),
             ),
             capabilities: Default::default(),
+            sandbox: Default::default(),
         }
     }
 

@@ -13,10 +13,10 @@ use std::sync::Arc;
 use mesos_plugin_api::isolator::Isolator;
 
 use crate::cgroups::Hierarchy;
-use crate::{CgroupsCpu, CgroupsMem, CgroupsPids, LinuxCapabilities, LinuxNnp, Namespaces};
+use crate::{CgroupsCpu, CgroupsMem, CgroupsPids, DiskDu, LinuxCapabilities, LinuxNnp, Namespaces};
 
 /// Every isolator name this build knows.
-pub const KNOWN: [&str; 14] = [
+pub const KNOWN: [&str; 15] = [
     "posix/cpu",
     "posix/mem",
     "filesystem/posix",
@@ -31,6 +31,7 @@ pub const KNOWN: [&str; 14] = [
     "namespaces/ipc",
     "linux/capabilities",
     "linux/nnp",
+    "disk/du",
 ];
 
 /// What the built-in isolators need from the agent's flags.
@@ -48,6 +49,8 @@ pub struct IsolationConfig {
     pub effective_capabilities: Option<u64>,
     /// `--bounding_capabilities`, one bit per capability number.
     pub bounding_capabilities: Option<u64>,
+    /// `--enforce_container_disk_quota`.
+    pub enforce_disk_quota: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -194,6 +197,7 @@ pub fn build(
                 )?));
             }
             "linux/nnp" => isolators.push(Arc::new(LinuxNnp)),
+            "disk/du" => isolators.push(Arc::new(DiskDu::new(config.enforce_disk_quota))),
             // It mounts (rootfs, volumes, /proc) for every container.
             "filesystem/linux" if !nix::unistd::geteuid().is_root() => {
                 return Err(RegistryError::NeedsRoot(name));
@@ -263,6 +267,7 @@ mod tests {
             pids_max: None,
             effective_capabilities: None,
             bounding_capabilities: None,
+            enforce_disk_quota: false,
         };
         let built = build(&names(&["posix/cpu", "cgroups/cpu"]), &config, &[]).unwrap();
         assert_eq!(
@@ -292,6 +297,7 @@ mod tests {
             pids_max: Some(100),
             effective_capabilities: None,
             bounding_capabilities: None,
+            enforce_disk_quota: false,
         };
         let err = match build(&names(&["cgroups/pids"]), &config, &[]) {
             Err(e) => e,
@@ -340,6 +346,7 @@ mod tests {
             pids_max: None,
             effective_capabilities: Some(0x2000),
             bounding_capabilities: Some(0x2001),
+            enforce_disk_quota: false,
         };
         let built = build(&names(&["linux/nnp"]), &config, &[]).unwrap();
         assert_eq!(built[0].name(), "linux/nnp");

@@ -130,6 +130,7 @@ fn main() -> Result<(), String> {
         container_id: "x".repeat(1024),
         resources: Default::default(),
         capabilities: Default::default(),
+        sandbox: Default::default(),
     };
     let request = proto::PrepareRequest {
         container_id: spec.container_id.clone(),

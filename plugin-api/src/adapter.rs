@@ -259,6 +259,8 @@ impl Isolator for PluginIsolator {
             mem_limit_bytes: s.mem_limit_bytes,
             processes: s.processes,
             threads: s.threads,
+            disk_used_bytes: s.disk_used_bytes,
+            disk_limit_bytes: s.disk_limit_bytes,
         })
     }
 
@@ -477,6 +479,7 @@ mod tests {
             container_id: "c".into(),
             resources: mesos_resources::Resources::default(),
             capabilities: Default::default(),
+            sandbox: Default::default(),
         };
         let asking = |flags: Vec<i32>| {
             let response = proto::PrepareResponse {

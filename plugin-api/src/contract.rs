@@ -65,6 +65,7 @@ fn spec() -> ContainerSpec {
         container_id: "c1".into(),
         resources: vec![scalar("cpus", 0.5), scalar("mem", 32.0)].into(),
         capabilities: Default::default(),
+        sandbox: Default::default(),
     }
 }
 

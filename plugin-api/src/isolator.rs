@@ -26,6 +26,8 @@ pub struct ContainerSpec {
     pub resources: Resources,
     /// The capabilities its `ContainerInfo.linux_info` asks for.
     pub capabilities: CapabilityRequest,
+    /// Its sandbox directory (on the agent's side of any rootfs).
+    pub sandbox: PathBuf,
 }
 
 /// Capability sets a container asks for in `ContainerInfo.linux_info`,
@@ -142,6 +144,8 @@ pub struct Usage {
     pub processes: Option<u32>,
     /// Tasks (threads) in the container, what a pids cgroup counts.
     pub threads: Option<u32>,
+    pub disk_used_bytes: Option<u64>,
+    pub disk_limit_bytes: Option<u64>,
 }
 
 impl Usage {
@@ -166,6 +170,8 @@ impl Usage {
         take(&mut self.mem_limit_bytes, other.mem_limit_bytes);
         take(&mut self.processes, other.processes);
         take(&mut self.threads, other.threads);
+        take(&mut self.disk_used_bytes, other.disk_used_bytes);
+        take(&mut self.disk_limit_bytes, other.disk_limit_bytes);
     }
 }
 

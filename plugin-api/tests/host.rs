@@ -66,6 +66,7 @@ fn a_c_plugin_loads_and_unimplemented_methods_get_the_defaults() {
         container_id: "c1".into(),
         resources: Default::default(),
         capabilities: Default::default(),
+        sandbox: Default::default(),
     };
     assert_eq!(isolator.prepare(&spec).unwrap(), LaunchInfo::default());
     assert_eq!(isolator.usage("c1").unwrap(), Usage::default());

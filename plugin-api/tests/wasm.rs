@@ -57,6 +57,7 @@ fn spec() -> ContainerSpec {
         container_id: "c1".into(),
         resources: Default::default(),
         capabilities: Default::default(),
+        sandbox: Default::default(),
     }
 }
 

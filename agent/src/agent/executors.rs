@@ -695,6 +695,7 @@ impl Run {
                 container_id: self.container_id.clone(),
                 resources: self.resources.clone(),
                 capabilities: self.capabilities.clone(),
+                sandbox: spec.sandbox.clone(),
             },
         );
         let in_image = self.image.is_some();

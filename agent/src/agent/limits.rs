@@ -1,13 +1,16 @@
 //! Limits the isolators enforce, as the framework sees them: a task that
 //! fails in a container that hit a limit (an OOM kill in its memory
 //! cgroup) fails with Mesos's limitation reason, whoever noticed first, and
-//! an executor ended by one takes its tasks down with that reason.
+//! an executor ended by one takes its tasks down with that reason. Limits
+//! the kernel does not enforce (disk/du's quota) are watched: every
+//! `--container_disk_watch_interval` the isolators are asked about each
+//! running container, off the loop, and one over a limit is destroyed.
 
 use mesos_plugin_api::isolator::{Limitation, LimitationKind};
 use mesos_proto::v1::{self, TaskState, task_status::Reason};
 
-use super::model::Termination;
-use super::{Agent, ExecutorKey};
+use super::model::{ExecutorState, Termination};
+use super::{Agent, Command, ExecutorKey, executors::destroy};
 
 fn reason_of(limitation: &Limitation) -> Reason {
     match limitation.kind {
@@ -48,6 +51,82 @@ impl Agent {
             reason: reason_of(&limitation),
             message: limitation.message,
         })
+    }
+
+    /// Asks the isolators about every running container on the blocking
+    /// pool; what is over a limit comes back as [`Command::LimitReached`].
+    pub(super) fn watch_limits(&self) {
+        if self.config.isolation.is_empty() {
+            return;
+        }
+        let running: Vec<(ExecutorKey, String)> = self
+            .frameworks
+            .iter()
+            .flat_map(|(framework_id, f)| {
+                f.executors.iter().map(move |(executor_id, e)| {
+                    let key = ExecutorKey {
+                        framework_id: framework_id.clone(),
+                        executor_id: executor_id.clone(),
+                    };
+                    (key, e)
+                })
+            })
+            .filter(|(_, e)| e.pid.is_some() && e.state != ExecutorState::Terminating)
+            .map(|(key, e)| (key, e.container_id.clone()))
+            .collect();
+        if running.is_empty() {
+            return;
+        }
+        let (isolation, handle) = (self.config.isolation.clone(), self.handle.clone());
+        tokio::spawn(async move {
+            let reached = tokio::task::spawn_blocking(move || {
+                running
+                    .into_iter()
+                    .filter_map(|(key, id)| {
+                        let limitation = isolation.limitation(&id)?;
+                        Some((key, id, limitation))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .unwrap_or_default();
+            for (key, container_id, limitation) in reached {
+                let command = Command::LimitReached {
+                    key,
+                    container_id,
+                    limitation,
+                };
+                if handle.send(command).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+
+    /// A container over a limit is destroyed; its tasks fail with the
+    /// limitation's reason.
+    pub(super) fn limit_reached(
+        &mut self,
+        key: &ExecutorKey,
+        container_id: &str,
+        limitation: Limitation,
+    ) {
+        let Some(executor) = self
+            .executor_mut(key)
+            .filter(|e| e.container_id == container_id && e.state != ExecutorState::Terminating)
+        else {
+            return;
+        };
+        tracing::warn!(%key, container = container_id, "{}; destroying the container", limitation.message);
+        executor.termination = Some(Termination {
+            state: Some(TaskState::TaskFailed),
+            reason: reason_of(&limitation),
+            message: limitation.message,
+        });
+        executor.state = ExecutorState::Terminating;
+        if let Some(pid) = executor.pid {
+            destroy(pid);
+        }
     }
 
     /// After a restart: the isolators drop what they kept for containers

@@ -79,6 +79,9 @@ pub struct Config {
     pub gc: crate::gc::Gc,
     /// `--isolation`, built.
     pub isolation: crate::isolation::Isolation,
+    /// How often limits no kernel enforces are checked
+    /// (`--container_disk_watch_interval`).
+    pub limit_watch_interval: Duration,
     /// `--image_providers`: container images, when enabled.
     pub images: Option<crate::images::Images>,
     /// `--hooks`, resolved.
@@ -179,6 +182,12 @@ pub enum Command {
     RegistrationTimeout {
         key: ExecutorKey,
         container_id: String,
+    },
+    /// An isolator's watch found the container over a limit.
+    LimitReached {
+        key: ExecutorKey,
+        container_id: String,
+        limitation: mesos_plugin_api::isolator::Limitation,
     },
     /// The acknowledgement of an executor's update is on disk: tell the
     /// executor (which resends the update until then).
@@ -363,6 +372,8 @@ impl Agent {
         retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut heartbeat = tokio::time::interval(EXECUTOR_HEARTBEAT_INTERVAL);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut limits = tokio::time::interval(self.config.limit_watch_interval);
+        limits.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 command = rx.recv() => match command {
@@ -371,6 +382,7 @@ impl Agent {
                 },
                 _ = retry.tick() => self.retry_status_updates(),
                 _ = heartbeat.tick() => self.heartbeat_executors(),
+                _ = limits.tick() => self.watch_limits(),
             }
         }
     }
@@ -417,6 +429,11 @@ impl Agent {
             Command::RegistrationTimeout { key, container_id } => {
                 self.registration_timeout(&key, &container_id)
             }
+            Command::LimitReached {
+                key,
+                container_id,
+                limitation,
+            } => self.limit_reached(&key, &container_id, limitation),
             Command::AcknowledgeExecutor { key, task_id, uuid } => {
                 self.acknowledge_executor(&key, &task_id, uuid)
             }

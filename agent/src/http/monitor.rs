@@ -173,6 +173,8 @@ fn statistics_json(
         mem_total_bytes: isolated.mem_total_bytes,
         mem_cache_bytes: isolated.mem_cache_bytes,
         mem_limit_bytes: isolated.mem_limit_bytes.or(container.mem_limit_bytes),
+        disk_used_bytes: isolated.disk_used_bytes,
+        disk_limit_bytes: isolated.disk_limit_bytes,
         ..Default::default()
     })
 }

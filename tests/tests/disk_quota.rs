@@ -1,0 +1,81 @@
+//! `disk/du` with `--enforce_container_disk_quota`, through a real master
+//! and agent: a task whose sandbox outgrows its `disk` resource fails with
+//! REASON_CONTAINER_LIMITATION_DISK, while a task within its quota runs
+//! on.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
+
+use std::time::Duration;
+
+use mesos_cli::scheduler_client::scalar;
+use mesos_proto::v1::{self, TaskState, task_status::Reason};
+use mesos_tests::cluster::{Cluster, Options};
+use mesos_tests::framework::Framework;
+
+/// A task with `disk_mb` of disk that writes `write_mb` into its sandbox
+/// and stays.
+fn task(id: &str, disk_mb: f64, write_mb: u32) -> v1::TaskInfo {
+    v1::TaskInfo {
+        name: id.into(),
+        task_id: v1::TaskId { value: id.into() },
+        resources: vec![
+            scalar("cpus", 0.1),
+            scalar("mem", 32.0),
+            scalar("disk", disk_mb),
+        ],
+        command: Some(v1::CommandInfo {
+            value: Some(format!(
+                "dd if=/dev/zero of=data bs=1M count={write_mb} 2>/dev/null && sleep 1000"
+            )),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_writing_past_its_disk_quota_fails_with_the_disk_limitation() {
+    let cluster = Cluster::start_with(Options {
+        agent_flags: vec![
+            "--isolation=posix/cpu,posix/mem,disk/du".into(),
+            "--enforce_container_disk_quota=true".into(),
+            "--container_disk_watch_interval=100ms".into(),
+        ],
+        ..Options::default()
+    });
+    let mut framework = Framework::subscribe(&cluster.master, "disk", false)
+        .await
+        .unwrap();
+    framework
+        .launch_tasks(vec![task("over", 2.0, 8), task("within", 64.0, 1)])
+        .await
+        .unwrap();
+    // Until the one failed and the other runs, in whichever order.
+    let (mut failed, mut running) = (None, false);
+    while failed.is_none() || !running {
+        let status = framework
+            .next_update(Duration::from_secs(60))
+            .await
+            .unwrap();
+        match status.task_id.value.as_str() {
+            "over" if status.state().is_terminal() => failed = Some(status),
+            "within" => {
+                assert!(!status.state().is_terminal(), "{status:?}");
+                running = status.state() == TaskState::TaskRunning;
+            }
+            _ => {}
+        }
+    }
+    let failed = failed.unwrap();
+    assert_eq!(failed.state(), TaskState::TaskFailed, "{failed:?}");
+    assert_eq!(
+        failed.reason(),
+        Reason::ContainerLimitationDisk,
+        "{failed:?}"
+    );
+    let message = failed.message.unwrap_or_default();
+    assert!(message.contains("exceeds quota (2MB)"), "{message}");
+    // The other task's 1 MB is within its quota: it runs on.
+    let later = framework.next_update(Duration::from_millis(500)).await;
+    assert!(later.is_err(), "no further update: {later:?}");
+}
