@@ -135,6 +135,7 @@ fn main() -> Result<(), String> {
     let request = proto::PrepareRequest {
         container_id: spec.container_id.clone(),
         resources: Vec::new(),
+        sandbox: String::new(),
     }
     .encode_to_vec();
     println!("payload: {} bytes in, ~1 KiB out", request.len());

@@ -178,6 +178,7 @@ impl Isolator for PluginIsolator {
         let request = proto::PrepareRequest {
             container_id: spec.container_id.clone(),
             resources: spec.resources.iter().cloned().collect(),
+            sandbox: spec.sandbox.display().to_string(),
         };
         let Some(response) = self.call::<proto::PrepareResponse>(method::PREPARE, &request)? else {
             return Ok(LaunchInfo::default());
