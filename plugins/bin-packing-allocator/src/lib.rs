@@ -39,6 +39,17 @@ struct Agent {
     held: HashMap<String, Resources>,
 }
 
+impl Agent {
+    /// `resources` leave the free pool for `framework_id`.
+    fn hold(&mut self, framework_id: &str, resources: &Resources) {
+        subtract(&mut self.free, resources);
+        self.held
+            .entry(framework_id.to_string())
+            .or_default()
+            .add(resources);
+    }
+}
+
 #[derive(Debug)]
 struct Framework {
     roles: Vec<String>,
@@ -101,13 +112,7 @@ impl BinPacking {
 
     fn hold(&mut self, agent_id: &str, framework_id: &str, resources: &Resources) {
         if let Some(agent) = self.agent(agent_id) {
-            let resources = resources.unallocated();
-            subtract(&mut agent.free, &resources);
-            agent
-                .held
-                .entry(framework_id.to_string())
-                .or_default()
-                .add(&resources);
+            agent.hold(framework_id, &resources.unallocated());
         }
     }
 }
@@ -257,12 +262,7 @@ impl Allocator for BinPacking {
             let Some((agent, offer)) = first_fit else {
                 continue;
             };
-            subtract(&mut agent.free, &offer);
-            agent
-                .held
-                .entry(framework_id.clone())
-                .or_default()
-                .add(&offer);
+            agent.hold(framework_id, &offer);
             grants.push(Grant {
                 framework_id: framework_id.clone(),
                 agent_id: agent.id.clone(),
