@@ -6,6 +6,8 @@
 //! `--container_disk_watch_interval` the isolators are asked about each
 //! running container, off the loop, and one over a limit is destroyed.
 
+use std::sync::atomic::Ordering;
+
 use mesos_plugin_api::isolator::{Limitation, LimitationKind};
 use mesos_proto::v1::{self, TaskState, task_status::Reason};
 
@@ -74,7 +76,8 @@ impl Agent {
             .filter(|(_, e)| e.pid.is_some() && e.state != ExecutorState::Terminating)
             .map(|(key, e)| (key, e.container_id.clone()))
             .collect();
-        if running.is_empty() {
+        let busy = self.watching_limits.clone();
+        if running.is_empty() || busy.swap(true, Ordering::AcqRel) {
             return;
         }
         let (isolation, handle) = (self.config.isolation.clone(), self.handle.clone());
@@ -90,6 +93,7 @@ impl Agent {
             })
             .await
             .unwrap_or_default();
+            busy.store(false, Ordering::Release);
             for (key, container_id, limitation) in reached {
                 let command = Command::LimitReached {
                     key,

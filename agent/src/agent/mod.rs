@@ -330,6 +330,9 @@ pub struct Agent {
     /// Launches in progress (fetching or forking), by container ID: set to
     /// give one up.
     launches: HashMap<String, tokio::sync::watch::Sender<bool>>,
+    /// A limit watch is under way: the next tick skips rather than
+    /// stacking walks of the same sandboxes.
+    watching_limits: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// What the master's operations made of the agent's resources
     /// (reservations, persistent volumes), on top of `--resources`.
     checkpointed: mesos_resources::Resources,
@@ -359,6 +362,7 @@ impl Agent {
             next_conn: 1,
             counters: Counters::default(),
             launches: HashMap::new(),
+            watching_limits: std::sync::Arc::default(),
         };
         agent.restore(recovered);
         agent.kill_docker_orphans();
