@@ -1,11 +1,12 @@
 //! Loading plugins from `--plugin_dir` (feature `host`): every folder
-//! with a `plugin.toml` is a plugin. Each is checked (manifest, sha256,
-//! entry point, ABI version, describe, API version, configure) before the
-//! agent starts, and any problem stops it with a message naming the
-//! plugin ([`modules`] reads Mesos's `--modules` JSON instead). The
-//! master loads allocators the same way. Dylibs are opened by [`dylib`], WASM modules by [`wasm`]
-//! (feature `wasm`); past the opening both get the same checks, adapter,
-//! failure policy and quarantine.
+//! with a `plugin.toml` is a plugin ([`modules`] reads Mesos's
+//! `--modules` JSON instead). Each is checked (manifest, sha256, entry
+//! point, ABI version, describe, API version, configure) before the
+//! daemon starts, the agent or (for allocators) the master, and any
+//! problem stops it with a message naming the plugin. Dylibs are opened
+//! by [`dylib`], WASM modules by [`wasm`] (feature `wasm`); past the
+//! opening both get the same checks, adapter, failure policy and
+//! quarantine.
 
 pub mod dylib;
 pub mod manifest;
