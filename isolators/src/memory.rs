@@ -77,8 +77,23 @@ impl Isolator for CgroupsMem {
         })
     }
 
+    /// Only ever raises the limit: lowering it under what the container
+    /// uses would OOM-kill it (Mesos's memory isolator does the same).
     fn update(&self, spec: &ContainerSpec) -> Result<(), IsolatorError> {
-        self.write_limit(spec)
+        let knob = match self.hierarchy.version() {
+            Version::V1 => "memory.limit_in_bytes",
+            Version::V2 => "memory.max",
+        };
+        let path = self.dir(&spec.container_id).join(knob);
+        // "max" (v2's unlimited) reads as no number: nothing to raise.
+        let current = match std::fs::read_to_string(&path) {
+            Ok(text) => text.trim().parse::<u64>().ok(),
+            Err(source) => return Err(io(path, source)),
+        };
+        match current {
+            Some(current) if Self::limit_of(spec) > current => self.write_limit(spec),
+            _ => Ok(()),
+        }
     }
 
     fn limitation(&self, container_id: &str) -> Result<Option<Limitation>, IsolatorError> {
@@ -175,9 +190,11 @@ mod tests {
         mem.update(&spec(8)).unwrap();
         assert_eq!(
             knob("memory.limit_in_bytes"),
-            (32u64 << 20).to_string(),
-            "at least 32 MB"
+            (64u64 << 20).to_string(),
+            "never lowered"
         );
+        mem.update(&spec(96)).unwrap();
+        assert_eq!(knob("memory.limit_in_bytes"), (96u64 << 20).to_string());
 
         std::fs::write(
             dir.join("memory.oom_control"),
@@ -193,7 +210,7 @@ mod tests {
         let limitation = mem.limitation("c1").unwrap().unwrap();
         assert_eq!(limitation.kind, LimitationKind::Memory);
         assert!(
-            limitation.message.contains("32 MB"),
+            limitation.message.contains("96 MB"),
             "{}",
             limitation.message
         );

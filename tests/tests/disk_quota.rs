@@ -79,3 +79,71 @@ async fn a_task_writing_past_its_disk_quota_fails_with_the_disk_limitation() {
     let later = framework.next_update(Duration::from_millis(500)).await;
     assert!(later.is_err(), "no further update: {later:?}");
 }
+
+/// A DEFAULT executor's container is sized for its whole task group, and
+/// grows when a second group joins it: under the quota, neither group's
+/// writes exceed what their tasks hold together.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_groups_container_holds_every_task_and_grows_with_the_next_group() {
+    let cluster = Cluster::start_with(Options {
+        agent_flags: vec![
+            "--isolation=posix/cpu,posix/mem,disk/du".into(),
+            "--enforce_container_disk_quota=true".into(),
+            "--container_disk_watch_interval=100ms".into(),
+        ],
+        ..Options::default()
+    });
+    let executor = v1::ExecutorInfo {
+        r#type: Some(v1::executor_info::Type::Default as i32),
+        executor_id: v1::ExecutorId {
+            value: "pod".into(),
+        },
+        resources: vec![
+            scalar("cpus", 0.1),
+            scalar("mem", 32.0),
+            scalar("disk", 1.0),
+        ],
+        ..Default::default()
+    };
+    let mut framework = Framework::subscribe(&cluster.master, "disk-groups", false)
+        .await
+        .unwrap();
+    // 1 MB for the executor, 1 + 16 for the first group: 12 MB fit only
+    // if the container counts the group's second task too.
+    let groups = [
+        vec![task("small", 1.0, 0), task("writer", 16.0, 12)],
+        // Another 16 MB, and another 12 MB written: 24 MB fit only if the
+        // container grew.
+        vec![task("joiner", 16.0, 12)],
+    ];
+    for group in groups {
+        let ids: Vec<String> = group.iter().map(|t| t.task_id.value.clone()).collect();
+        let offer = framework.offer().await.unwrap();
+        let tasks = group
+            .into_iter()
+            .map(|mut t| {
+                t.agent_id = offer.agent_id.clone();
+                t
+            })
+            .collect();
+        framework
+            .client
+            .launch_group(&offer.id, executor.clone(), tasks)
+            .await
+            .unwrap();
+        let mut running = std::collections::BTreeSet::new();
+        while running.len() < ids.len() {
+            let status = framework
+                .next_update(Duration::from_secs(60))
+                .await
+                .unwrap();
+            assert!(!status.state().is_terminal(), "{status:?}");
+            if status.state() == TaskState::TaskRunning {
+                running.insert(status.task_id.value);
+            }
+        }
+    }
+    // Several watches later, nothing was over its quota.
+    let later = framework.next_update(Duration::from_secs(1)).await;
+    assert!(later.is_err(), "no further update: {later:?}");
+}

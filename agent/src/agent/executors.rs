@@ -26,14 +26,18 @@ use mesos_plugin_api::hook::{Containerizer, Decoration, PreLaunch};
 use mesos_plugin_api::isolator::{CapabilityRequest, ContainerSpec};
 
 impl Agent {
-    /// Starts a new executor for `task` (its first task).
+    /// Starts a new executor for `task` (its first task) and `group`, the
+    /// rest of its task group, queued with it so that the container is
+    /// sized for all of them. False if it could not be started (the first
+    /// task has failed).
     pub(super) fn launch_executor(
         &mut self,
         key: ExecutorKey,
         info: v1::ExecutorInfo,
         task: v1::TaskInfo,
+        group: Vec<v1::TaskInfo>,
         command_executor: bool,
-    ) {
+    ) -> bool {
         let container_id = uuid::Uuid::new_v4().to_string();
         let mut info = info;
         self.config.hooks.decorate_executor_environment(&mut info);
@@ -62,12 +66,14 @@ impl Agent {
                     &message,
                 );
                 self.status_update(&key.framework_id, status);
-                return;
+                return false;
             }
         };
         let Some(framework) = self.frameworks.get_mut(&key.framework_id) else {
-            return;
+            return false;
         };
+        let mut queued = vec![task];
+        queued.extend(group);
         framework.executors.insert(
             key.executor_id.clone(),
             Executor {
@@ -78,7 +84,7 @@ impl Agent {
                 pid: None,
                 state: ExecutorState::Registering,
                 conn: None,
-                queued: vec![task],
+                queued,
                 queued_groups: Vec::new(),
                 launched: Default::default(),
                 completed: Default::default(),
@@ -130,6 +136,34 @@ impl Agent {
             self.config.registration_timeout,
             Command::RegistrationTimeout { key, container_id },
         );
+        true
+    }
+
+    /// Mesos's containerizer `update`: a running executor took on more
+    /// tasks, so its container's isolators follow what it now holds
+    /// (memory and cpu limits, disk quota), off the loop. It is not called
+    /// when tasks end: `cgroups/mem` would not lower its limit anyway
+    /// (that could OOM-kill the container), as in Mesos.
+    pub(super) fn grow_container(&self, key: &ExecutorKey) {
+        if self.config.isolation.is_empty() {
+            return;
+        }
+        let Some(executor) = self
+            .executor(key)
+            .filter(|e| e.pid.is_some() && e.state != ExecutorState::Terminating)
+        else {
+            // Not forked yet: the launch sizes it from its queued tasks.
+            return;
+        };
+        let spec = ContainerSpec {
+            container_id: executor.container_id.clone(),
+            resources: container_resources(executor),
+            // Capabilities are the container's from its launch.
+            capabilities: CapabilityRequest::default(),
+            sandbox: executor.sandbox.clone(),
+        };
+        let isolation = self.config.isolation.clone();
+        tokio::task::spawn_blocking(move || isolation.update(&spec));
     }
 
     /// What to start for the executor: its command in its sandbox, as its

@@ -48,18 +48,16 @@ impl Agent {
         let Some(executor) = self.executor_mut(&key) else {
             let first = tasks.remove(0);
             let first_id = first.task_id.clone();
-            self.launch_executor(key.clone(), info, first, false);
-            match self.executor_mut(&key) {
-                Some(executor) => {
-                    executor.queued.extend(tasks);
-                    executor.queued_groups.push(ids);
-                }
+            let rest: Vec<v1::TaskId> = tasks.iter().map(|t| t.task_id.clone()).collect();
+            let started = self.launch_executor(key.clone(), info, first, tasks, false);
+            match self.executor_mut(&key).filter(|_| started) {
+                Some(executor) => executor.queued_groups.push(ids),
                 // The executor could not be started; the first task failed
                 // already, and its group fails with it.
                 None => {
-                    for task in tasks {
+                    for task_id in rest {
                         let status = agent_status(
-                            &task.task_id,
+                            &task_id,
                             Some(&key.executor_id),
                             TaskState::TaskFailed,
                             Reason::ContainerLaunchFailed,
@@ -91,6 +89,7 @@ impl Agent {
                 executor.queued_groups.push(ids);
             }
         }
+        self.grow_container(&key);
     }
 
     /// The group's executor as the agent runs it: a DEFAULT executor

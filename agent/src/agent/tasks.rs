@@ -66,7 +66,7 @@ impl Agent {
         };
         tracing::info!(task = %task.task_id.value, %key, "launching task");
         if self.executor(&key).is_none() {
-            self.launch_executor(key, info, task, command_executor);
+            self.launch_executor(key, info, task, Vec::new(), command_executor);
             return;
         }
         self.checkpoint_task(&key, &task);
@@ -91,6 +91,7 @@ impl Agent {
             // Delivered when the executor (re)subscribes.
             ExecutorState::Registering | ExecutorState::Running => executor.queued.push(task),
         }
+        self.grow_container(&key);
     }
 
     /// The hooks' labels on tasks about to reach their executor.
