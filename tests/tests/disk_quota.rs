@@ -33,16 +33,21 @@ fn task(id: &str, disk_mb: f64, write_mb: u32) -> v1::TaskInfo {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_task_writing_past_its_disk_quota_fails_with_the_disk_limitation() {
-    let cluster = Cluster::start_with(Options {
+/// An agent enforcing disk quotas, checked every 100 ms.
+fn cluster() -> Cluster {
+    Cluster::start_with(Options {
         agent_flags: vec![
             "--isolation=posix/cpu,posix/mem,disk/du".into(),
             "--enforce_container_disk_quota=true".into(),
             "--container_disk_watch_interval=100ms".into(),
         ],
         ..Options::default()
-    });
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_writing_past_its_disk_quota_fails_with_the_disk_limitation() {
+    let cluster = cluster();
     let mut framework = Framework::subscribe(&cluster.master, "disk", false)
         .await
         .unwrap();
@@ -85,14 +90,7 @@ async fn a_task_writing_past_its_disk_quota_fails_with_the_disk_limitation() {
 /// writes exceed what their tasks hold together.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_groups_container_holds_every_task_and_grows_with_the_next_group() {
-    let cluster = Cluster::start_with(Options {
-        agent_flags: vec![
-            "--isolation=posix/cpu,posix/mem,disk/du".into(),
-            "--enforce_container_disk_quota=true".into(),
-            "--container_disk_watch_interval=100ms".into(),
-        ],
-        ..Options::default()
-    });
+    let cluster = cluster();
     let executor = v1::ExecutorInfo {
         r#type: Some(v1::executor_info::Type::Default as i32),
         executor_id: v1::ExecutorId {
