@@ -88,6 +88,11 @@ mesos_flags::flags! {
         /// Upper bound of the capabilities tasks may have or ask for under
         /// linux/capabilities, as a JSON CapabilityInfo (absent: all).
         bounding_capabilities: Option<CapabilitiesJson>,
+        /// Directory of Docker-format seccomp profiles, for linux/seccomp.
+        seccomp_config_dir: Option<PathBuf>,
+        /// The profile in --seccomp_config_dir every container runs under
+        /// unless its LinuxInfo.seccomp says otherwise (absent: none).
+        seccomp_profile_name: Option<String>,
         /// Directory for state that lives as long as the machine is up.
         runtime_dir: Option<PathBuf>,
         /// Upper bound of the first random (re-)registration delay; doubles per

@@ -19,7 +19,7 @@ use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::{Gid, Pid, Uid, User};
 
-use mesos_plugin_api::isolator::Namespace;
+use mesos_plugin_api::isolator::{Namespace, SeccompFilter};
 
 use crate::command::CommandLine;
 use crate::privileges::{Kernel, Privileges};
@@ -42,6 +42,8 @@ pub struct LaunchSpec {
     pub namespaces: Vec<Namespace>,
     /// Capabilities and `no_new_privs` (`linux/capabilities`, `linux/nnp`).
     pub privileges: Privileges,
+    /// Installed as root, last before the user switch (`linux/seccomp`).
+    pub seccomp_filters: Vec<SeccompFilter>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +90,9 @@ pub fn launch(spec: &LaunchSpec) -> Result<tokio::process::Child, LaunchError> {
     enter_new_namespaces(&mut command, &spec.namespaces);
     if !spec.privileges.is_empty() {
         privileges_before_switch(&mut command, spec.privileges, owner.is_some());
+    }
+    for filter in &spec.seccomp_filters {
+        install_seccomp_filter(&mut command, filter);
     }
     if let Some((uid, gid)) = owner {
         switch_user_before_exec(&mut command, uid, gid);
@@ -246,6 +251,36 @@ fn privileges_after_switch(command: &mut tokio::process::Command, privileges: Pr
     // structs; it allocates nothing.
     unsafe {
         command.pre_exec(move || privileges.after_switch(&Kernel).map_err(io::Error::from));
+    }
+}
+
+/// In the child, as root, before the user switch: installs a seccomp
+/// filter. Root may install one without `no_new_privs` (it has
+/// `CAP_SYS_ADMIN`), which Mesos relies on too; so the filter also governs
+/// the switch and the exec that follow, and its profile must allow them.
+#[allow(unsafe_code)]
+fn install_seccomp_filter(command: &mut tokio::process::Command, filter: &SeccompFilter) {
+    let program = std::sync::Arc::clone(&filter.program);
+    // SAFETY: the closure runs in the forked child before exec; it builds
+    // a `sock_fprog` on the stack that points into the program the closure
+    // owns (allocated before the fork, alive until exec) and makes one
+    // prctl(2) call; it allocates nothing. `SockFilter` is `repr(C)` with
+    // the layout of `struct sock_filter`.
+    unsafe {
+        command.pre_exec(move || {
+            let len = u16::try_from(program.len()).map_err(|_| io::Error::from(Errno::E2BIG))?;
+            let fprog = nix::libc::sock_fprog {
+                len,
+                filter: program.as_ptr().cast_mut().cast::<nix::libc::sock_filter>(),
+            };
+            let mode = nix::libc::c_ulong::from(nix::libc::SECCOMP_MODE_FILTER);
+            let fprog_ptr: *const nix::libc::sock_fprog = &fprog;
+            if nix::libc::prctl(nix::libc::PR_SET_SECCOMP, mode, fprog_ptr) == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::last_os_error())
+            }
+        });
     }
 }
 
@@ -476,6 +511,7 @@ mod tests {
             cgroup_procs: Vec::new(),
             namespaces: Vec::new(),
             privileges: Privileges::default(),
+            seccomp_filters: Vec::new(),
         }
     }
 
@@ -776,5 +812,60 @@ mod tests {
         assert_eq!(seen["CapEff"], "0000000000002001", "{out}");
         assert_eq!(seen["CapInh"], "0000000000000001", "{out}");
         assert_eq!(seen["NoNewPrivs"], "0", "{out}");
+    }
+
+    /// A filter from a Docker-format profile, through `linux/seccomp`.
+    fn seccomp_filter(profile: &str) -> mesos_plugin_api::isolator::SeccompFilter {
+        use mesos_plugin_api::isolator::{ContainerSpec, Isolator, SeccompRequest};
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("p.json"), profile).unwrap();
+        let isolator = mesos_isolators::LinuxSeccomp::new(
+            Some(dir.path().into()),
+            Some("p.json".into()),
+            None,
+        )
+        .unwrap();
+        let spec = ContainerSpec {
+            container_id: "c".into(),
+            resources: Default::default(),
+            capabilities: Default::default(),
+            sandbox: Default::default(),
+            seccomp: SeccompRequest::AgentDefault,
+        };
+        let mut launch = isolator.prepare(&spec).unwrap();
+        launch.seccomp_filters.remove(0)
+    }
+
+    #[tokio::test]
+    async fn a_seccomp_filter_governs_a_switched_user_in_a_pid_namespace() {
+        if !root() {
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(
+            tmp.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o777),
+        )
+        .unwrap();
+        let mut spec = spec(
+            tmp.path(),
+            "echo $$; mkdir d 2>&1; grep ^Seccomp: /proc/self/status",
+        );
+        spec.user = Some("nobody".into());
+        spec.namespaces = vec![Namespace::Pid];
+        spec.seccomp_filters = vec![seccomp_filter(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 30}]}"#,
+        )];
+        let mut child = launch(&spec).unwrap();
+        let status = child.wait().await.unwrap();
+        let out = std::fs::read_to_string(tmp.path().join("stdout")).unwrap();
+        assert!(status.success(), "{out}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "1", "pid 1 of its namespace: {out}");
+        assert!(lines[1].contains("Read-only file system"), "EROFS: {out}");
+        assert!(!tmp.path().join("d").exists());
+        // 2: SECCOMP_MODE_FILTER.
+        assert_eq!(lines[2].split_whitespace().nth(1), Some("2"), "{out}");
     }
 }

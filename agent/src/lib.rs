@@ -116,6 +116,8 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
             effective_capabilities: flags.effective_capabilities.as_ref().map(|c| c.set),
             bounding_capabilities: flags.bounding_capabilities.as_ref().map(|c| c.set),
             enforce_disk_quota: flags.enforce_container_disk_quota,
+            seccomp_config_dir: flags.seccomp_config_dir.clone(),
+            seccomp_profile_name: flags.seccomp_profile_name.clone(),
         },
         &plugin_isolators,
     )

@@ -257,6 +257,7 @@ mod tests {
                 bounding: bounding.map(values),
             },
             sandbox: Default::default(),
+            seccomp: Default::default(),
         }
     }
 

@@ -197,6 +197,7 @@ mod tests {
             ),
             capabilities: Default::default(),
             sandbox: Default::default(),
+            seccomp: Default::default(),
         }
     }
 

@@ -11,6 +11,7 @@ mod memory;
 mod namespaces;
 mod pids;
 pub mod registry;
+pub mod seccomp;
 
 pub use capabilities::{LinuxCapabilities, LinuxNnp};
 pub use cpu::CgroupsCpu;
@@ -19,3 +20,4 @@ pub use memory::CgroupsMem;
 pub use namespaces::Namespaces;
 pub use pids::CgroupsPids;
 pub use registry::{IsolationConfig, build};
+pub use seccomp::LinuxSeccomp;

@@ -175,6 +175,7 @@ mod tests {
             ),
             capabilities: Default::default(),
             sandbox: Default::default(),
+            seccomp: Default::default(),
         }
     }
 

@@ -109,6 +109,7 @@ mod tests {
             ),
             capabilities: Default::default(),
             sandbox: Default::default(),
+            seccomp: Default::default(),
         }
     }
 

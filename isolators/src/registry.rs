@@ -13,10 +13,13 @@ use std::sync::Arc;
 use mesos_plugin_api::isolator::Isolator;
 
 use crate::cgroups::Hierarchy;
-use crate::{CgroupsCpu, CgroupsMem, CgroupsPids, DiskDu, LinuxCapabilities, LinuxNnp, Namespaces};
+use crate::{
+    CgroupsCpu, CgroupsMem, CgroupsPids, DiskDu, LinuxCapabilities, LinuxNnp, LinuxSeccomp,
+    Namespaces,
+};
 
 /// Every isolator name this build knows.
-pub const KNOWN: [&str; 15] = [
+pub const KNOWN: [&str; 16] = [
     "posix/cpu",
     "posix/mem",
     "filesystem/posix",
@@ -31,6 +34,7 @@ pub const KNOWN: [&str; 15] = [
     "namespaces/ipc",
     "linux/capabilities",
     "linux/nnp",
+    "linux/seccomp",
     "disk/du",
 ];
 
@@ -51,6 +55,10 @@ pub struct IsolationConfig {
     pub bounding_capabilities: Option<u64>,
     /// `--enforce_container_disk_quota`.
     pub enforce_disk_quota: bool,
+    /// `--seccomp_config_dir`.
+    pub seccomp_config_dir: Option<PathBuf>,
+    /// `--seccomp_profile_name`.
+    pub seccomp_profile_name: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -69,6 +77,9 @@ pub enum RegistryError {
     Conflict(String),
     #[error("linux/capabilities: {0}")]
     Capabilities(#[from] crate::capabilities::CapabilityError),
+    /// A `SeccompError`, as text (it may carry an `io::Error`).
+    #[error("linux/seccomp: {0}")]
+    Seccomp(String),
     #[error("{isolator} needs {namespace} namespaces, which this kernel does not have")]
     NoNamespace {
         isolator: String,
@@ -164,6 +175,7 @@ pub fn build(
             "--effective_capabilities or --bounding_capabilities is set without linux/capabilities in --isolation: containers keep their capabilities"
         );
     }
+    let with_capabilities = names.iter().any(|n| n == LinuxCapabilities::NAME);
     let mut isolators: Vec<Arc<dyn Isolator>> = Vec::new();
     for name in names {
         match name.as_str() {
@@ -197,6 +209,28 @@ pub fn build(
                 )?));
             }
             "linux/nnp" => isolators.push(Arc::new(LinuxNnp)),
+            // Without no_new_privs, only root may install a filter.
+            "linux/seccomp" if !nix::unistd::geteuid().is_root() => {
+                return Err(RegistryError::NeedsRoot(name));
+            }
+            "linux/seccomp" => {
+                let capabilities = with_capabilities
+                    .then(|| {
+                        LinuxCapabilities::new(
+                            config.effective_capabilities,
+                            config.bounding_capabilities,
+                        )
+                    })
+                    .transpose()?;
+                isolators.push(Arc::new(
+                    LinuxSeccomp::new(
+                        config.seccomp_config_dir.clone(),
+                        config.seccomp_profile_name.clone(),
+                        capabilities,
+                    )
+                    .map_err(|e| RegistryError::Seccomp(e.to_string()))?,
+                ));
+            }
             "disk/du" => isolators.push(Arc::new(DiskDu::new(config.enforce_disk_quota))),
             // It mounts (rootfs, volumes, /proc) for every container.
             "filesystem/linux" if !nix::unistd::geteuid().is_root() => {
@@ -268,6 +302,8 @@ mod tests {
             effective_capabilities: None,
             bounding_capabilities: None,
             enforce_disk_quota: false,
+            seccomp_config_dir: None,
+            seccomp_profile_name: None,
         };
         let built = build(&names(&["posix/cpu", "cgroups/cpu"]), &config, &[]).unwrap();
         assert_eq!(
@@ -298,6 +334,8 @@ mod tests {
             effective_capabilities: None,
             bounding_capabilities: None,
             enforce_disk_quota: false,
+            seccomp_config_dir: None,
+            seccomp_profile_name: None,
         };
         let err = match build(&names(&["cgroups/pids"]), &config, &[]) {
             Err(e) => e,
@@ -347,6 +385,8 @@ mod tests {
             effective_capabilities: Some(0x2000),
             bounding_capabilities: Some(0x2001),
             enforce_disk_quota: false,
+            seccomp_config_dir: None,
+            seccomp_profile_name: None,
         };
         let built = build(&names(&["linux/nnp"]), &config, &[]).unwrap();
         assert_eq!(built[0].name(), "linux/nnp");

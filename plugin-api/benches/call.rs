@@ -131,6 +131,7 @@ fn main() -> Result<(), String> {
         resources: Default::default(),
         capabilities: Default::default(),
         sandbox: Default::default(),
+        seccomp: Default::default(),
     };
     let request = proto::PrepareRequest {
         container_id: spec.container_id.clone(),

@@ -28,6 +28,20 @@ pub struct ContainerSpec {
     pub capabilities: CapabilityRequest,
     /// Its sandbox directory (on the agent's side of any rootfs).
     pub sandbox: PathBuf,
+    /// The seccomp profile its `ContainerInfo.linux_info` asks for.
+    pub seccomp: SeccompRequest,
+}
+
+/// What a container's `LinuxInfo.seccomp` asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum SeccompRequest {
+    /// Nothing: the agent's default profile applies, if it has one.
+    #[default]
+    AgentDefault,
+    /// `unconfined`: no filter at all.
+    Unconfined,
+    /// `profile_name`: this profile of the agent's, instead of its default.
+    Profile(String),
 }
 
 /// Capability sets a container asks for in `ContainerInfo.linux_info`,
@@ -60,6 +74,30 @@ pub struct LaunchInfo {
     pub effective_capabilities: Option<u64>,
     /// `no_new_privs` is set before the executor runs.
     pub no_new_privileges: bool,
+    /// Seccomp filters installed before the executor runs, in this order;
+    /// the kernel applies them all, so the strictest answer wins.
+    pub seccomp_filters: Vec<SeccompFilter>,
+}
+
+/// A compiled seccomp filter: a classic BPF program the kernel runs on
+/// every system call of the container's processes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeccompFilter {
+    /// Where it came from (a profile's name), for messages.
+    pub name: String,
+    /// Shared, so launching many containers under one profile copies
+    /// nothing.
+    pub program: std::sync::Arc<[SockFilter]>,
+}
+
+/// One BPF instruction, laid out as Linux's `struct sock_filter`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SockFilter {
+    pub code: u16,
+    pub jt: u8,
+    pub jf: u8,
+    pub k: u32,
 }
 
 /// A Linux namespace the launcher can give an executor.
@@ -112,6 +150,7 @@ impl LaunchInfo {
         self.effective_capabilities =
             both(self.effective_capabilities, other.effective_capabilities);
         self.no_new_privileges |= other.no_new_privileges;
+        self.seccomp_filters.extend(other.seccomp_filters);
     }
 }
 

@@ -58,6 +58,7 @@ fn spec() -> ContainerSpec {
         resources: Default::default(),
         capabilities: Default::default(),
         sandbox: Default::default(),
+        seccomp: Default::default(),
     }
 }
 

@@ -13,3 +13,21 @@ pub mod plugins;
 pub mod python;
 pub mod raw_http;
 pub mod sim;
+
+/// Whether a test that needs root and `available` can run; otherwise it
+/// is skipped with `why` printed, or fails with `CI=true`, where nothing
+/// may skip.
+pub fn require_root(available: bool, why: &str) -> bool {
+    let root = nix::unistd::Uid::effective().is_root();
+    match (
+        root && available,
+        std::env::var("CI").as_deref() == Ok("true"),
+    ) {
+        (true, _) => true,
+        (false, true) => panic!("{why} (in CI)"),
+        (false, false) => {
+            eprintln!("SKIPPED: {why}");
+            false
+        }
+    }
+}

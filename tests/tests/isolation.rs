@@ -23,6 +23,7 @@ use mesos_cli::scheduler_client::scalar;
 use mesos_proto::v1::{self, TaskState, task_status::Reason};
 use mesos_tests::cluster::{Cluster, Options};
 use mesos_tests::framework::Framework;
+use mesos_tests::require_root as require;
 
 const CGROUPS: &str = "/sys/fs/cgroup";
 
@@ -30,23 +31,6 @@ fn require_root() -> bool {
     let mounted = Path::new(CGROUPS).join("memory").is_dir()
         || Path::new(CGROUPS).join("cgroup.controllers").exists();
     require(mounted, "cgroups tests need root and a cgroup filesystem")
-}
-
-/// Whether the test can run: as root and with `available`; otherwise it
-/// is skipped with `why`, or fails with `CI=true`.
-fn require(available: bool, why: &str) -> bool {
-    let root = nix::unistd::Uid::effective().is_root();
-    match (
-        root && available,
-        std::env::var("CI").as_deref() == Ok("true"),
-    ) {
-        (true, _) => true,
-        (false, true) => panic!("{why} (in CI)"),
-        (false, false) => {
-            eprintln!("SKIPPED: {why}");
-            false
-        }
-    }
 }
 
 /// The directories that hold this agent's container cgroups.

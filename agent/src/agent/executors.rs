@@ -23,7 +23,7 @@ use crate::executor_env::ExecutorEnv;
 use crate::launcher::{self, LaunchSpec};
 use crate::sandbox::{self, RunIds};
 use mesos_plugin_api::hook::{Containerizer, Decoration, PreLaunch};
-use mesos_plugin_api::isolator::{CapabilityRequest, ContainerSpec};
+use mesos_plugin_api::isolator::{CapabilityRequest, ContainerSpec, SeccompRequest};
 
 impl Agent {
     /// Starts a new executor for `task` (its first task) and `group`, the
@@ -43,11 +43,12 @@ impl Agent {
         self.config.hooks.decorate_executor_environment(&mut info);
         // A command task's container is the task's (its executor has
         // none); a custom executor's is the executor's, as in Mesos.
-        let capabilities = capability_request(if command_executor {
+        let container = if command_executor {
             task.container.as_ref()
         } else {
             info.container.as_ref()
-        });
+        };
+        let (capabilities, seccomp) = (capability_request(container), seccomp_request(container));
         let prepared =
             crate::images::image_task(self.config.images.as_ref(), &info, &task, command_executor)
                 .and_then(|image_task| {
@@ -130,6 +131,7 @@ impl Agent {
             aborted,
             image: self.config.images.clone().zip(image_task),
             capabilities,
+            seccomp,
         };
         tokio::spawn(run.launch_and_watch(spec, self.handle.clone(), durable));
         self.handle.notify_after(
@@ -161,6 +163,7 @@ impl Agent {
             // Capabilities are the container's from its launch.
             capabilities: CapabilityRequest::default(),
             sandbox: executor.sandbox.clone(),
+            seccomp: Default::default(),
         };
         let isolation = self.config.isolation.clone();
         tokio::task::spawn_blocking(move || isolation.update(&spec));
@@ -246,6 +249,7 @@ impl Agent {
             cgroup_procs: Vec::new(),
             namespaces: Vec::new(),
             privileges: Default::default(),
+            seccomp_filters: Vec::new(),
         })
     }
 
@@ -627,6 +631,7 @@ struct Run {
     image: Option<(crate::images::Images, v1::TaskInfo)>,
     /// What the container's `LinuxInfo` asks for.
     capabilities: CapabilityRequest,
+    seccomp: SeccompRequest,
 }
 
 impl Run {
@@ -730,6 +735,7 @@ impl Run {
                 resources: self.resources.clone(),
                 capabilities: self.capabilities.clone(),
                 sandbox: spec.sandbox.clone(),
+                seccomp: self.seccomp.clone(),
             },
         );
         let in_image = self.image.is_some();
@@ -751,6 +757,7 @@ impl Run {
                     effective: info.effective_capabilities,
                     no_new_privs: info.no_new_privileges,
                 };
+                spec.seccomp_filters = info.seccomp_filters;
                 // The executor of an image task needs root's capabilities
                 // to set the task's rootfs up; Mesos hands the sets to it
                 // for the task instead, which is not done here yet.
@@ -817,6 +824,21 @@ fn capability_request(container: Option<&v1::ContainerInfo>) -> CapabilityReques
             .bounding_capabilities
             .as_ref()
             .map(|c| c.capabilities.clone()),
+    }
+}
+
+/// The seccomp profile a container's `LinuxInfo` asks for.
+fn seccomp_request(container: Option<&v1::ContainerInfo>) -> SeccompRequest {
+    match container
+        .and_then(|c| c.linux_info.as_ref())
+        .and_then(|l| l.seccomp.as_ref())
+    {
+        Some(seccomp) if seccomp.unconfined() => SeccompRequest::Unconfined,
+        Some(seccomp) => match &seccomp.profile_name {
+            Some(name) => SeccompRequest::Profile(name.clone()),
+            None => SeccompRequest::AgentDefault,
+        },
+        None => SeccompRequest::AgentDefault,
     }
 }
 
