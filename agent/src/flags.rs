@@ -93,6 +93,11 @@ mesos_flags::flags! {
         /// The profile in --seccomp_config_dir every container runs under
         /// unless its LinuxInfo.seccomp says otherwise (absent: none).
         seccomp_profile_name: Option<String>,
+        /// Directory of CNI network configurations (`.conf`, `.conflist`)
+        /// tasks name in `ContainerInfo.network_infos`, for network/cni.
+        network_cni_config_dir: Option<PathBuf>,
+        /// Where the CNI plugin binaries are (colon-separated directories).
+        network_cni_plugins_dir: Option<String>,
         /// Directory for state that lives as long as the machine is up.
         runtime_dir: Option<PathBuf>,
         /// Upper bound of the first random (re-)registration delay; doubles per

@@ -7,7 +7,9 @@
 
 use std::sync::Arc;
 
-use mesos_plugin_api::isolator::{ContainerSpec, Isolator, LaunchInfo, Limitation, Usage};
+use mesos_plugin_api::isolator::{
+    ContainerSpec, ContainerStatus, Isolator, LaunchInfo, Limitation, Usage,
+};
 
 #[derive(Clone, Default)]
 pub struct Isolation {
@@ -104,6 +106,19 @@ impl Isolation {
             }
         }
         usage
+    }
+
+    /// What the container's status updates report; isolators answer from
+    /// memory, so this is made on the agent loop.
+    pub fn status(&self, container_id: &str) -> ContainerStatus {
+        let mut status = ContainerStatus::default();
+        for isolator in self.isolators.iter() {
+            match isolator.status(container_id) {
+                Ok(s) => status.networks.extend(s.networks),
+                Err(e) => tracing::debug!(container = container_id, "no status: {e}"),
+            }
+        }
+        status
     }
 
     /// After a restart: every isolator forgets the containers not `live`.

@@ -44,12 +44,16 @@ pub struct LaunchSpec {
     pub privileges: Privileges,
     /// Installed as root, last before the user switch (`linux/seccomp`).
     pub seccomp_filters: Vec<SeccompFilter>,
+    /// A network namespace to join, by its `nsfs` file (`network/cni`).
+    pub network_namespace: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
     #[error("Failed to create '{path}': {source}")]
     File { path: PathBuf, source: io::Error },
+    #[error("Failed to open the network namespace '{path}': {source}")]
+    NetworkNamespace { path: PathBuf, source: io::Error },
     #[error("Failed to execute '{program}': {source}")]
     Spawn { program: String, source: io::Error },
     #[error("Failed to switch to user '{user}': {reason}")]
@@ -87,6 +91,9 @@ pub fn launch(spec: &LaunchSpec) -> Result<tokio::process::Child, LaunchError> {
     // cgroups, creating namespaces, mounting) before the user switch.
     new_session(&mut command);
     join_cgroups(&mut command, &spec.cgroup_procs)?;
+    if let Some(path) = &spec.network_namespace {
+        join_network_namespace(&mut command, path)?;
+    }
     enter_new_namespaces(&mut command, &spec.namespaces);
     if !spec.privileges.is_empty() {
         privileges_before_switch(&mut command, spec.privileges, owner.is_some());
@@ -252,6 +259,29 @@ fn privileges_after_switch(command: &mut tokio::process::Command, privileges: Pr
     unsafe {
         command.pre_exec(move || privileges.after_switch(&Kernel).map_err(io::Error::from));
     }
+}
+
+/// In the child, before anything else needs root: joins the network
+/// namespace at `path`. The file is opened here, close-on-exec, so the
+/// child only makes one system call on a descriptor it inherited.
+#[allow(unsafe_code)]
+fn join_network_namespace(
+    command: &mut tokio::process::Command,
+    path: &Path,
+) -> Result<(), LaunchError> {
+    let file = std::fs::File::open(path).map_err(|source| LaunchError::NetworkNamespace {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    // SAFETY: the closure runs in the forked child before exec and makes
+    // one setns(2) call on a descriptor the closure owns; it allocates
+    // nothing.
+    unsafe {
+        command.pre_exec(move || {
+            nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).map_err(io::Error::from)
+        });
+    }
+    Ok(())
 }
 
 /// In the child, as root, before the user switch: installs a seccomp
@@ -512,6 +542,7 @@ mod tests {
             namespaces: Vec::new(),
             privileges: Privileges::default(),
             seccomp_filters: Vec::new(),
+            network_namespace: None,
         }
     }
 
@@ -831,6 +862,7 @@ mod tests {
             capabilities: Default::default(),
             sandbox: Default::default(),
             seccomp: SeccompRequest::AgentDefault,
+            networks: Vec::new(),
         };
         let mut launch = isolator.prepare(&spec).unwrap();
         launch.seccomp_filters.remove(0)

@@ -118,6 +118,12 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
             enforce_disk_quota: flags.enforce_container_disk_quota,
             seccomp_config_dir: flags.seccomp_config_dir.clone(),
             seccomp_profile_name: flags.seccomp_profile_name.clone(),
+            network_cni_config_dir: flags.network_cni_config_dir.clone(),
+            network_cni_plugins_dir: flags.network_cni_plugins_dir.clone(),
+            runtime_dir: flags
+                .runtime_dir
+                .clone()
+                .unwrap_or_else(|| std::path::PathBuf::from("/var/run/mesos")),
         },
         &plugin_isolators,
     )

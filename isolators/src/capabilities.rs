@@ -258,6 +258,7 @@ mod tests {
             },
             sandbox: Default::default(),
             seccomp: Default::default(),
+            networks: Vec::new(),
         }
     }
 

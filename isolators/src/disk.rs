@@ -170,6 +170,7 @@ mod tests {
             capabilities: Default::default(),
             sandbox: sandbox.to_path_buf(),
             seccomp: Default::default(),
+            networks: Vec::new(),
         }
     }
 

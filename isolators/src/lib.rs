@@ -5,6 +5,7 @@
 
 pub mod capabilities;
 pub mod cgroups;
+pub mod cni;
 mod cpu;
 pub mod disk;
 mod memory;

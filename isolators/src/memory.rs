@@ -176,6 +176,7 @@ mod tests {
             capabilities: Default::default(),
             sandbox: Default::default(),
             seccomp: Default::default(),
+            networks: Vec::new(),
         }
     }
 

@@ -93,6 +93,7 @@ mod tests {
             capabilities: Default::default(),
             sandbox: Default::default(),
             seccomp: Default::default(),
+            networks: Vec::new(),
         };
         let pid = Namespaces::pid().prepare(&spec).unwrap();
         assert_eq!(pid.clone_namespaces, vec![Namespace::Pid, Namespace::Mount]);

@@ -13,13 +13,14 @@ use std::sync::Arc;
 use mesos_plugin_api::isolator::Isolator;
 
 use crate::cgroups::Hierarchy;
+use crate::cni::{NetworkCni, PluginDirs};
 use crate::{
     CgroupsCpu, CgroupsMem, CgroupsPids, DiskDu, LinuxCapabilities, LinuxNnp, LinuxSeccomp,
     Namespaces,
 };
 
 /// Every isolator name this build knows.
-pub const KNOWN: [&str; 16] = [
+pub const KNOWN: [&str; 17] = [
     "posix/cpu",
     "posix/mem",
     "filesystem/posix",
@@ -35,6 +36,7 @@ pub const KNOWN: [&str; 16] = [
     "linux/capabilities",
     "linux/nnp",
     "linux/seccomp",
+    "network/cni",
     "disk/du",
 ];
 
@@ -59,6 +61,12 @@ pub struct IsolationConfig {
     pub seccomp_config_dir: Option<PathBuf>,
     /// `--seccomp_profile_name`.
     pub seccomp_profile_name: Option<String>,
+    /// `--network_cni_config_dir`.
+    pub network_cni_config_dir: Option<PathBuf>,
+    /// `--network_cni_plugins_dir`, a colon-separated search path.
+    pub network_cni_plugins_dir: Option<String>,
+    /// `--runtime_dir`: state that lives as long as the machine is up.
+    pub runtime_dir: PathBuf,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -77,6 +85,8 @@ pub enum RegistryError {
     Conflict(String),
     #[error("linux/capabilities: {0}")]
     Capabilities(#[from] crate::capabilities::CapabilityError),
+    #[error("network/cni: {0}")]
+    Cni(String),
     /// A `SeccompError`, as text (it may carry an `io::Error`).
     #[error("linux/seccomp: {0}")]
     Seccomp(String),
@@ -131,6 +141,22 @@ pub fn validate(names: &[String], plugins: &[&str]) -> Result<(), RegistryError>
         }),
         None => Ok(()),
     }
+}
+
+/// `network/cni` from its flags: without a configuration directory it
+/// knows no network, and with one it needs the plugins' directory, as in
+/// Mesos.
+fn network_cni(config: &IsolationConfig) -> Result<NetworkCni, RegistryError> {
+    let root = config.runtime_dir.join("isolators/network/cni");
+    let Some(config_dir) = &config.network_cni_config_dir else {
+        tracing::warn!("network/cni without --network_cni_config_dir: no CNI networks");
+        return Ok(NetworkCni::empty(root));
+    };
+    let plugins = config.network_cni_plugins_dir.as_deref().ok_or_else(|| {
+        RegistryError::Cni("--network_cni_config_dir needs --network_cni_plugins_dir".into())
+    })?;
+    NetworkCni::new(config_dir, PluginDirs::parse(plugins), root)
+        .map_err(|e| RegistryError::Cni(e.to_string()))
 }
 
 /// Checks what can be checked before plugins are loaded (flag parsing):
@@ -231,6 +257,12 @@ pub fn build(
                     .map_err(|e| RegistryError::Seccomp(e.to_string()))?,
                 ));
             }
+            // It creates network namespaces and runs plugins that
+            // configure them.
+            "network/cni" if !nix::unistd::geteuid().is_root() => {
+                return Err(RegistryError::NeedsRoot(name));
+            }
+            "network/cni" => isolators.push(Arc::new(network_cni(config)?)),
             "disk/du" => isolators.push(Arc::new(DiskDu::new(config.enforce_disk_quota))),
             // It mounts (rootfs, volumes, /proc) for every container.
             "filesystem/linux" if !nix::unistd::geteuid().is_root() => {
@@ -304,6 +336,9 @@ mod tests {
             enforce_disk_quota: false,
             seccomp_config_dir: None,
             seccomp_profile_name: None,
+            network_cni_config_dir: None,
+            network_cni_plugins_dir: None,
+            runtime_dir: PathBuf::from("/nonexistent"),
         };
         let built = build(&names(&["posix/cpu", "cgroups/cpu"]), &config, &[]).unwrap();
         assert_eq!(
@@ -336,6 +371,9 @@ mod tests {
             enforce_disk_quota: false,
             seccomp_config_dir: None,
             seccomp_profile_name: None,
+            network_cni_config_dir: None,
+            network_cni_plugins_dir: None,
+            runtime_dir: PathBuf::from("/nonexistent"),
         };
         let err = match build(&names(&["cgroups/pids"]), &config, &[]) {
             Err(e) => e,
@@ -387,6 +425,9 @@ mod tests {
             enforce_disk_quota: false,
             seccomp_config_dir: None,
             seccomp_profile_name: None,
+            network_cni_config_dir: None,
+            network_cni_plugins_dir: None,
+            runtime_dir: PathBuf::from("/nonexistent"),
         };
         let built = build(&names(&["linux/nnp"]), &config, &[]).unwrap();
         assert_eq!(built[0].name(), "linux/nnp");

@@ -132,6 +132,7 @@ fn main() -> Result<(), String> {
         capabilities: Default::default(),
         sandbox: Default::default(),
         seccomp: Default::default(),
+        networks: Vec::new(),
     };
     let request = proto::PrepareRequest {
         container_id: spec.container_id.clone(),

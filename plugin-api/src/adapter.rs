@@ -482,6 +482,7 @@ mod tests {
             capabilities: Default::default(),
             sandbox: Default::default(),
             seccomp: Default::default(),
+            networks: Vec::new(),
         };
         let asking = |flags: Vec<i32>| {
             let response = proto::PrepareResponse {

@@ -67,6 +67,7 @@ fn spec() -> ContainerSpec {
         capabilities: Default::default(),
         sandbox: Default::default(),
         seccomp: Default::default(),
+        networks: Vec::new(),
     }
 }
 

@@ -30,6 +30,8 @@ pub struct ContainerSpec {
     pub sandbox: PathBuf,
     /// The seccomp profile its `ContainerInfo.linux_info` asks for.
     pub seccomp: SeccompRequest,
+    /// The CNI networks its `ContainerInfo.network_infos` name, in order.
+    pub networks: Vec<String>,
 }
 
 /// What a container's `LinuxInfo.seccomp` asks for.
@@ -77,6 +79,8 @@ pub struct LaunchInfo {
     /// Seccomp filters installed before the executor runs, in this order;
     /// the kernel applies them all, so the strictest answer wins.
     pub seccomp_filters: Vec<SeccompFilter>,
+    /// A network namespace (its `nsfs` file) the executor joins.
+    pub network_namespace: Option<PathBuf>,
 }
 
 /// A compiled seccomp filter: a classic BPF program the kernel runs on
@@ -151,7 +155,24 @@ impl LaunchInfo {
             both(self.effective_capabilities, other.effective_capabilities);
         self.no_new_privileges |= other.no_new_privileges;
         self.seccomp_filters.extend(other.seccomp_filters);
+        // One network namespace per container: the first isolator's.
+        if self.network_namespace.is_none() {
+            self.network_namespace = other.network_namespace;
+        }
     }
+}
+
+/// What status updates report of a container (Mesos's `ContainerStatus`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerStatus {
+    pub networks: Vec<NetworkStatus>,
+}
+
+/// A network the container is on, and its addresses there.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkStatus {
+    pub name: String,
+    pub ip_addresses: Vec<String>,
 }
 
 /// Why a container hit one of its limits (Mesos's `ContainerLimitation`).
@@ -260,6 +281,12 @@ pub trait Isolator: Send + Sync {
 
     fn usage(&self, _container_id: &str) -> Result<Usage, IsolatorError> {
         Ok(Usage::default())
+    }
+
+    /// What the container's status updates report (its addresses). Asked
+    /// on the agent's loop: answer from memory.
+    fn status(&self, _container_id: &str) -> Result<ContainerStatus, IsolatorError> {
+        Ok(ContainerStatus::default())
     }
 
     /// Every process of the container is gone (or is killed here): remove

@@ -177,11 +177,15 @@ impl Cluster {
     }
 
     fn add_agent(&mut self, options: &Options, i: usize) -> anyhow::Result<()> {
-        let address = format!("127.0.0.1:{}", free_port());
+        // Loopback, unless the test gives the agent an address of its own.
+        let given_ip = options
+            .agent_flags
+            .iter()
+            .find_map(|f| f.strip_prefix("--ip="));
+        let address = format!("{}:{}", given_ip.unwrap_or("127.0.0.1"), free_port());
         let port = address.rsplit(':').next().unwrap_or_default().to_string();
         let mut args = vec![
             format!("--master={}", self.master),
-            "--ip=127.0.0.1".to_string(),
             format!("--port={port}"),
             format!(
                 "--work_dir={}",
@@ -189,7 +193,16 @@ impl Cluster {
             ),
             format!("--resources={}", options.agent_resources),
             "--registration_backoff_factor=100ms".to_string(),
+            // Each agent's own: isolators keep per-container state there
+            // and clean up what another agent's recovery would not know.
+            format!(
+                "--runtime_dir={}",
+                self.dir.path().join(format!("agent-{i}-run")).display()
+            ),
         ];
+        if given_ip.is_none() {
+            args.push("--ip=127.0.0.1".to_string());
+        }
         args.extend(options.agent_flags.iter().cloned());
         let log = self.dir.path().join(format!("agent-{i}.log"));
         self.processes.push(spawn(
@@ -395,6 +408,17 @@ impl Cluster {
                 eprintln!("{line}");
             }
         }
+        // What executors said: why one exited early is only there.
+        let mut stderrs = Vec::new();
+        files_named(self.dir.path(), "stderr", &mut stderrs);
+        for path in stderrs {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(20).collect();
+            eprintln!("----- {} -----", path.display());
+            for line in tail.into_iter().rev() {
+                eprintln!("{line}");
+            }
+        }
     }
 }
 
@@ -428,6 +452,22 @@ impl Drop for Cluster {
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGKILL,
             );
+        }
+    }
+}
+
+/// Every file called `name` under `dir`, not following symlinks (a
+/// sandbox's `runs/latest`).
+fn files_named(dir: &Path, name: &str, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => files_named(&path, name, out),
+            Ok(t) if t.is_file() && entry.file_name() == name => out.push(path),
+            _ => {}
         }
     }
 }

@@ -49,6 +49,7 @@ impl Agent {
             info.container.as_ref()
         };
         let (capabilities, seccomp) = (capability_request(container), seccomp_request(container));
+        let networks = network_names(container);
         let prepared =
             crate::images::image_task(self.config.images.as_ref(), &info, &task, command_executor)
                 .and_then(|image_task| {
@@ -132,6 +133,7 @@ impl Agent {
             image: self.config.images.clone().zip(image_task),
             capabilities,
             seccomp,
+            networks,
         };
         tokio::spawn(run.launch_and_watch(spec, self.handle.clone(), durable));
         self.handle.notify_after(
@@ -164,6 +166,7 @@ impl Agent {
             capabilities: CapabilityRequest::default(),
             sandbox: executor.sandbox.clone(),
             seccomp: Default::default(),
+            networks: Vec::new(),
         };
         let isolation = self.config.isolation.clone();
         tokio::task::spawn_blocking(move || isolation.update(&spec));
@@ -250,6 +253,7 @@ impl Agent {
             namespaces: Vec::new(),
             privileges: Default::default(),
             seccomp_filters: Vec::new(),
+            network_namespace: None,
         })
     }
 
@@ -632,6 +636,8 @@ struct Run {
     /// What the container's `LinuxInfo` asks for.
     capabilities: CapabilityRequest,
     seccomp: SeccompRequest,
+    /// The CNI networks it joins.
+    networks: Vec<String>,
 }
 
 impl Run {
@@ -736,6 +742,7 @@ impl Run {
                 capabilities: self.capabilities.clone(),
                 sandbox: spec.sandbox.clone(),
                 seccomp: self.seccomp.clone(),
+                networks: self.networks.clone(),
             },
         );
         let in_image = self.image.is_some();
@@ -758,6 +765,7 @@ impl Run {
                     no_new_privs: info.no_new_privileges,
                 };
                 spec.seccomp_filters = info.seccomp_filters;
+                spec.network_namespace = info.network_namespace;
                 // The executor of an image task needs root's capabilities
                 // to set the task's rootfs up; Mesos hands the sets to it
                 // for the task instead, which is not done here yet.
@@ -840,6 +848,19 @@ fn seccomp_request(container: Option<&v1::ContainerInfo>) -> SeccompRequest {
         },
         None => SeccompRequest::AgentDefault,
     }
+}
+
+/// The networks a container's `network_infos` name; unnamed ones mean
+/// the host's network, as in Mesos.
+fn network_names(container: Option<&v1::ContainerInfo>) -> Vec<String> {
+    container
+        .map(|c| {
+            c.network_infos
+                .iter()
+                .filter_map(|n| n.name.clone())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Applies what the pre-launch hooks added: a Mesos container's executor

@@ -448,6 +448,14 @@ impl Agent {
                     ..Default::default()
                 });
             }
+            // What the containerizer knows of the container (its
+            // addresses), as Mesos adds to every update.
+            if let Some(container_status) = status.container_status.as_mut()
+                && container_status.network_infos.is_empty()
+            {
+                container_status.network_infos =
+                    network_infos(self.config.isolation.status(&executor.container_id));
+            }
             if let Some(task) = executor.launched.get_mut(&status.task_id.value) {
                 task.state = state;
                 task.statuses
@@ -489,4 +497,28 @@ impl Agent {
             Enqueued::Duplicate { .. } => {}
         }
     }
+}
+
+/// The networks a container is on, as `NetworkInfo`s with their addresses.
+fn network_infos(status: mesos_plugin_api::isolator::ContainerStatus) -> Vec<v1::NetworkInfo> {
+    status
+        .networks
+        .into_iter()
+        .map(|network| v1::NetworkInfo {
+            name: Some(network.name),
+            ip_addresses: network
+                .ip_addresses
+                .into_iter()
+                .map(|address| v1::network_info::IpAddress {
+                    protocol: Some(if address.contains(':') {
+                        v1::network_info::Protocol::IPv6 as i32
+                    } else {
+                        v1::network_info::Protocol::IPv4 as i32
+                    }),
+                    ip_address: Some(address),
+                })
+                .collect(),
+            ..Default::default()
+        })
+        .collect()
 }

@@ -188,6 +188,7 @@ mod tests {
             capabilities: Default::default(),
             sandbox: Default::default(),
             seccomp,
+            networks: Vec::new(),
         }
     }
 

@@ -1,0 +1,540 @@
+//! `network/cni`: a container whose `ContainerInfo.network_infos` name CNI
+//! networks gets a network namespace of its own, attached to each of them
+//! by its plugins (`eth0`, `eth1`, … in order, and `lo` brought up by the
+//! `loopback` plugin when there is one); a container naming none stays on
+//! the host's network, as in Mesos.
+//!
+//! For each container the isolator keeps, under
+//! `<runtime_dir>/isolators/network/cni/<container id>/`, the namespace
+//! (`ns`, a bind mount) and what it attached (`networks.json`: each
+//! network's configuration as used, its interface and the plugins'
+//! result), so that cleanup, after an agent restart too, detaches with
+//! the configuration and result of the attach even if the configuration
+//! directory changed meanwhile. Status updates report the addresses.
+
+mod netns;
+mod plugin;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use mesos_plugin_api::isolator::{
+    ContainerSpec, ContainerStatus, Isolator, IsolatorError, LaunchInfo, NetworkStatus,
+};
+use serde_json::{Value, json};
+
+pub use plugin::{CniError, Network, PluginDirs};
+
+/// What one attachment left behind, as written to `networks.json`.
+#[derive(Debug, Clone)]
+struct Attached {
+    network: Network,
+    ifname: String,
+    result: Value,
+}
+
+impl Attached {
+    fn to_json(&self) -> Value {
+        json!({
+            "name": self.network.name,
+            "plugins": self.network.plugins,
+            "ifname": self.ifname,
+            "result": self.result,
+        })
+    }
+
+    fn from_json(value: &Value) -> Option<Attached> {
+        Some(Attached {
+            network: Network {
+                name: value.get("name")?.as_str()?.to_string(),
+                plugins: value.get("plugins")?.as_array()?.clone(),
+            },
+            ifname: value.get("ifname")?.as_str()?.to_string(),
+            result: value.get("result")?.clone(),
+        })
+    }
+
+    fn status(&self) -> NetworkStatus {
+        NetworkStatus {
+            name: self.network.name.clone(),
+            ip_addresses: plugin::addresses(&self.result),
+        }
+    }
+}
+
+/// `network/cni`.
+#[derive(Debug)]
+pub struct NetworkCni {
+    networks: BTreeMap<String, Network>,
+    plugins: PluginDirs,
+    /// `<runtime_dir>/isolators/network/cni`.
+    root: PathBuf,
+    /// By container: what its status updates report.
+    attached: Mutex<HashMap<String, Vec<NetworkStatus>>>,
+}
+
+impl NetworkCni {
+    pub const NAME: &'static str = "network/cni";
+
+    /// Reads every network of `config_dir` and checks that their plugins
+    /// are in `plugins`: a network that cannot work stops the agent.
+    pub fn new(config_dir: &Path, plugins: PluginDirs, root: PathBuf) -> Result<Self, CniError> {
+        let networks = plugin::load_networks(config_dir)?;
+        for (network, _) in networks.values() {
+            plugins.check(network)?;
+        }
+        tracing::info!(
+            networks = ?networks.keys().collect::<Vec<_>>(),
+            "CNI networks loaded"
+        );
+        Ok(NetworkCni {
+            networks: networks
+                .into_iter()
+                .map(|(name, (network, _))| (name, network))
+                .collect(),
+            plugins,
+            root,
+            attached: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// With no network: every container naming one fails to launch.
+    pub fn empty(root: PathBuf) -> Self {
+        NetworkCni {
+            networks: BTreeMap::new(),
+            plugins: PluginDirs(Vec::new()),
+            root,
+            attached: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn failed(message: impl ToString) -> IsolatorError {
+        IsolatorError::Failed {
+            isolator: Self::NAME,
+            message: message.to_string(),
+        }
+    }
+
+    fn dir(&self, container_id: &str) -> Result<PathBuf, IsolatorError> {
+        // Container IDs are the agent's UUIDs; anything else is refused
+        // rather than joined into a path.
+        if container_id.is_empty()
+            || !container_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+            || container_id.starts_with('.')
+        {
+            return Err(Self::failed(format!(
+                "unusable container id '{container_id}'"
+            )));
+        }
+        Ok(self.root.join(container_id))
+    }
+
+    fn record(&self, dir: &Path, attached: &[Attached]) -> Result<(), IsolatorError> {
+        let json = Value::Array(attached.iter().map(Attached::to_json).collect());
+        let path = dir.join("networks.json");
+        let temporary = dir.join("networks.json.tmp");
+        std::fs::write(&temporary, json.to_string())
+            .and_then(|()| std::fs::rename(&temporary, &path))
+            .map_err(|source| IsolatorError::Io {
+                isolator: Self::NAME,
+                path,
+                source,
+            })
+    }
+
+    fn recorded(dir: &Path) -> Vec<Attached> {
+        let path = dir.join("networks.json");
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice::<Vec<Value>>(&bytes)
+                .map(|values| values.iter().filter_map(Attached::from_json).collect())
+                .unwrap_or_else(|e| {
+                    tracing::warn!(path = %path.display(), "unreadable CNI record: {e}");
+                    Vec::new()
+                }),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Brings `lo` up with the `loopback` plugin, when there is one.
+    fn loopback(&self, container_id: &str, netns: &Path) -> Result<(), CniError> {
+        let network = Network {
+            name: "loopback".into(),
+            plugins: vec![json!({"cniVersion": "0.4.0", "name": "loopback", "type": "loopback"})],
+        };
+        if self.plugins.check(&network).is_err() {
+            tracing::debug!("no loopback CNI plugin: lo stays down in containers");
+            return Ok(());
+        }
+        plugin::add(
+            &self.plugins,
+            &network,
+            plugin::Attachment {
+                container_id,
+                netns,
+                ifname: "lo",
+            },
+        )
+        .map(drop)
+    }
+
+    /// Attaches the container to each network, recording each as it goes.
+    fn attach(
+        &self,
+        container_id: &str,
+        dir: &Path,
+        networks: &[&Network],
+    ) -> Result<Vec<Attached>, IsolatorError> {
+        let netns = dir.join("ns");
+        netns::create(&netns).map_err(|source| IsolatorError::Io {
+            isolator: Self::NAME,
+            path: netns.clone(),
+            source,
+        })?;
+        self.loopback(container_id, &netns).map_err(Self::failed)?;
+        let mut attached = Vec::new();
+        for (i, network) in networks.iter().enumerate() {
+            let ifname = format!("eth{i}");
+            let to = plugin::Attachment {
+                container_id,
+                netns: &netns,
+                ifname: &ifname,
+            };
+            let result = plugin::add(&self.plugins, network, to).map_err(Self::failed)?;
+            attached.push(Attached {
+                network: Network::clone(network),
+                ifname,
+                result,
+            });
+            self.record(dir, &attached)?;
+        }
+        Ok(attached)
+    }
+
+    /// Detaches what the record says, releases the namespace and removes
+    /// the container's directory; the first failure is reported after
+    /// everything else was tried.
+    fn detach(&self, container_id: &str, dir: &Path) -> Result<(), IsolatorError> {
+        let netns = dir.join("ns");
+        let mut first_error = None;
+        for attached in Self::recorded(dir).iter().rev() {
+            let to = plugin::Attachment {
+                container_id,
+                netns: &netns,
+                ifname: &attached.ifname,
+            };
+            if let Err(e) =
+                plugin::del(&self.plugins, &attached.network, to, Some(&attached.result))
+            {
+                tracing::warn!(container_id, "{e}");
+                first_error.get_or_insert(Self::failed(e));
+            }
+        }
+        if let Err(source) = netns::remove(&netns) {
+            first_error.get_or_insert(IsolatorError::Io {
+                isolator: Self::NAME,
+                path: netns,
+                source,
+            });
+        }
+        if let Err(source) = std::fs::remove_dir_all(dir)
+            && source.kind() != std::io::ErrorKind::NotFound
+        {
+            first_error.get_or_insert(IsolatorError::Io {
+                isolator: Self::NAME,
+                path: dir.to_path_buf(),
+                source,
+            });
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn remember(&self, container_id: &str, networks: Vec<NetworkStatus>) {
+        if let Ok(mut attached) = self.attached.lock() {
+            attached.insert(container_id.to_string(), networks);
+        }
+    }
+}
+
+impl Isolator for NetworkCni {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn recover(&self, live: &[String]) -> Result<(), IsolatorError> {
+        let entries = match std::fs::read_dir(&self.root) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => {
+                return Err(IsolatorError::Io {
+                    isolator: Self::NAME,
+                    path: self.root.clone(),
+                    source,
+                });
+            }
+        };
+        let mut first_error = None;
+        for entry in entries.flatten() {
+            let container_id = entry.file_name().to_string_lossy().into_owned();
+            let dir = entry.path();
+            if live.contains(&container_id) {
+                let networks = Self::recorded(&dir).iter().map(Attached::status).collect();
+                self.remember(&container_id, networks);
+            } else if let Err(e) = self.detach(&container_id, &dir) {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn prepare(&self, spec: &ContainerSpec) -> Result<LaunchInfo, IsolatorError> {
+        if spec.networks.is_empty() {
+            return Ok(LaunchInfo::default());
+        }
+        let networks = spec
+            .networks
+            .iter()
+            .map(|name| {
+                self.networks
+                    .get(name)
+                    .ok_or_else(|| Self::failed(CniError::UnknownNetwork(name.clone())))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let dir = self.dir(&spec.container_id)?;
+        std::fs::create_dir_all(&dir).map_err(|source| IsolatorError::Io {
+            isolator: Self::NAME,
+            path: dir.clone(),
+            source,
+        })?;
+        match self.attach(&spec.container_id, &dir, &networks) {
+            Ok(attached) => {
+                tracing::info!(
+                    container_id = %spec.container_id,
+                    networks = ?attached.iter().map(|a| (a.network.name.as_str(), plugin::addresses(&a.result))).collect::<Vec<_>>(),
+                    "attached to CNI networks"
+                );
+                self.remember(
+                    &spec.container_id,
+                    attached.iter().map(Attached::status).collect(),
+                );
+                Ok(LaunchInfo {
+                    network_namespace: Some(dir.join("ns")),
+                    ..Default::default()
+                })
+            }
+            Err(e) => {
+                if let Err(undo) = self.detach(&spec.container_id, &dir) {
+                    tracing::warn!(container_id = %spec.container_id, "undoing a failed attach: {undo}");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn status(&self, container_id: &str) -> Result<ContainerStatus, IsolatorError> {
+        let networks = self
+            .attached
+            .lock()
+            .map(|attached| attached.get(container_id).cloned().unwrap_or_default())
+            .unwrap_or_default();
+        Ok(ContainerStatus { networks })
+    }
+
+    fn cleanup(&self, container_id: &str) -> Result<(), IsolatorError> {
+        if let Ok(mut attached) = self.attached.lock() {
+            attached.remove(container_id);
+        }
+        let dir = self.dir(container_id)?;
+        if !dir.exists() {
+            return Ok(());
+        }
+        self.detach(container_id, &dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn root() -> bool {
+        if nix::unistd::geteuid().is_root() {
+            return true;
+        }
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "needs root in CI"
+        );
+        eprintln!("SKIPPED: network namespaces need root");
+        false
+    }
+
+    /// A plugin that logs `<command> <ifname> <network>` and answers an
+    /// address, or fails for the network named `broken`.
+    fn fake_plugin(dir: &Path, log: &Path) {
+        let script = format!(
+            r#"#!/bin/sh
+config=$(cat)
+name=$(printf '%s' "$config" | sed 's/.*"name":"\([^"]*\)".*/\1/')
+echo "$CNI_COMMAND $CNI_IFNAME $name" >> {log}
+if [ "$name" = broken ] && [ "$CNI_COMMAND" = ADD ]; then
+  echo '{{"code": 7, "msg": "no route"}}'; exit 1
+fi
+echo '{{"cniVersion": "0.4.0", "ips": [{{"version": "4", "address": "10.0.0.7/24"}}]}}'
+"#,
+            log = log.display()
+        );
+        let path = dir.join("fake");
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    struct Fixture {
+        dir: tempfile::TempDir,
+        cni: NetworkCni,
+    }
+
+    impl Fixture {
+        fn new() -> Fixture {
+            let dir = tempfile::tempdir().unwrap();
+            let (configs, plugins) = (dir.path().join("conf"), dir.path().join("bin"));
+            std::fs::create_dir_all(&configs).unwrap();
+            std::fs::create_dir_all(&plugins).unwrap();
+            for name in ["a", "b", "broken"] {
+                std::fs::write(
+                    configs.join(format!("{name}.conf")),
+                    format!(r#"{{"cniVersion": "0.4.0", "name": "{name}", "type": "fake"}}"#),
+                )
+                .unwrap();
+            }
+            fake_plugin(&plugins, &dir.path().join("log"));
+            let cni = NetworkCni::new(&configs, PluginDirs(vec![plugins]), dir.path().join("run"))
+                .unwrap();
+            Fixture { dir, cni }
+        }
+
+        fn log(&self) -> Vec<String> {
+            std::fs::read_to_string(self.dir.path().join("log"))
+                .unwrap_or_default()
+                .lines()
+                .map(str::to_string)
+                .collect()
+        }
+
+        fn container_dir(&self, id: &str) -> PathBuf {
+            self.dir.path().join("run").join(id)
+        }
+    }
+
+    fn spec(id: &str, networks: &[&str]) -> ContainerSpec {
+        ContainerSpec {
+            container_id: id.into(),
+            resources: Default::default(),
+            capabilities: Default::default(),
+            sandbox: Default::default(),
+            seccomp: Default::default(),
+            networks: networks.iter().map(|n| n.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_container_is_attached_to_its_networks_and_detached_in_reverse() {
+        if !root() {
+            return;
+        }
+        let f = Fixture::new();
+        let launch = f.cni.prepare(&spec("c1", &["a", "b"])).unwrap();
+        let ns = f.container_dir("c1").join("ns");
+        assert_eq!(launch.network_namespace.as_deref(), Some(ns.as_path()));
+        assert_eq!(f.log(), ["ADD eth0 a", "ADD eth1 b"]);
+        let status = f.cni.status("c1").unwrap();
+        assert_eq!(
+            status.networks,
+            [
+                NetworkStatus {
+                    name: "a".into(),
+                    ip_addresses: vec!["10.0.0.7".into()]
+                },
+                NetworkStatus {
+                    name: "b".into(),
+                    ip_addresses: vec!["10.0.0.7".into()]
+                }
+            ]
+        );
+        f.cni.cleanup("c1").unwrap();
+        assert_eq!(f.log()[2..], ["DEL eth1 b", "DEL eth0 a"]);
+        assert!(!f.container_dir("c1").exists());
+        assert!(f.cni.status("c1").unwrap().networks.is_empty());
+        // A container without networks stays on the host's.
+        assert_eq!(
+            f.cni.prepare(&spec("c2", &[])).unwrap(),
+            LaunchInfo::default()
+        );
+    }
+
+    #[test]
+    fn a_failed_attach_undoes_the_networks_before_it() {
+        if !root() {
+            return;
+        }
+        let f = Fixture::new();
+        let error = f
+            .cni
+            .prepare(&spec("c1", &["a", "broken"]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "network/cni: CNI plugin 'fake' ADD for network 'broken': no route"
+        );
+        assert_eq!(f.log(), ["ADD eth0 a", "ADD eth1 broken", "DEL eth0 a"]);
+        assert!(!f.container_dir("c1").exists());
+        let error = f
+            .cni
+            .prepare(&spec("c2", &["nope"]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(error, "network/cni: unknown CNI network 'nope'");
+    }
+
+    #[test]
+    fn recovery_keeps_live_containers_and_detaches_the_others() {
+        if !root() {
+            return;
+        }
+        let f = Fixture::new();
+        f.cni.prepare(&spec("live", &["a"])).unwrap();
+        f.cni.prepare(&spec("gone", &["b"])).unwrap();
+        // A restarted agent: a new isolator over the same directories.
+        let restarted = Fixture {
+            cni: NetworkCni::new(
+                &f.dir.path().join("conf"),
+                PluginDirs(vec![f.dir.path().join("bin")]),
+                f.dir.path().join("run"),
+            )
+            .unwrap(),
+            dir: f.dir,
+        };
+        restarted.cni.recover(&["live".to_string()]).unwrap();
+        assert_eq!(restarted.log()[2..], ["DEL eth0 b"]);
+        assert!(!restarted.container_dir("gone").exists());
+        assert_eq!(
+            restarted.cni.status("live").unwrap().networks[0].ip_addresses,
+            ["10.0.0.7"]
+        );
+        restarted.cni.cleanup("live").unwrap();
+        assert!(!restarted.container_dir("live").exists());
+    }
+
+    #[test]
+    fn container_ids_never_become_paths_elsewhere() {
+        let cni = NetworkCni::empty(PathBuf::from("/nonexistent"));
+        for id in ["", "..", "../x", "a/b", ".hidden"] {
+            assert!(cni.dir(id).is_err(), "{id}");
+        }
+        assert!(cni.dir("0b9f-4c1e_x.1").is_ok());
+    }
+}

@@ -1,0 +1,245 @@
+//! `network/cni` with Debian's real CNI plugins (bridge, host-local,
+//! firewall, loopback), through a real master and agent: two tasks on a
+//! bridge network get addresses of its subnet, reported in their status
+//! updates, and reach each other; a task naming no network stays on the
+//! host's; a task naming an unknown network fails, naming it; and once
+//! the tasks are gone their namespaces and addresses are released. Needs
+//! root and `containernetworking-plugins`; skipped with the reason
+//! otherwise, and a failure with `CI=true`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use mesos_proto::v1::{self, TaskState, task_status::Reason};
+use mesos_tests::cluster::{Cluster, Options};
+use mesos_tests::framework::Framework;
+use mesos_tests::plugins::command_task;
+use mesos_tests::require_root;
+
+const PLUGINS: &str = "/usr/lib/cni";
+const SUBNET_PREFIX: &str = "10.231.7.";
+const BRIDGE: &str = "mesos-test0";
+/// The agent's address: executors in a container's network namespace
+/// reach the agent through the bridge's gateway, so it cannot be
+/// 127.0.0.1 (as with Mesos). The host's `lo` holds it (dummy links need
+/// a module this kernel may not have).
+const AGENT_IP: &str = "10.231.8.1";
+
+fn ip(args: &[&str]) -> bool {
+    std::process::Command::new("ip")
+        .args(args)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Removes the agent's address and the plugin's bridge, whatever the
+/// test's outcome.
+struct LinksGuard;
+
+impl Drop for LinksGuard {
+    fn drop(&mut self) {
+        ip(&["link", "delete", BRIDGE]);
+        ip(&["addr", "delete", &format!("{AGENT_IP}/32"), "dev", "lo"]);
+    }
+}
+
+/// `command` on the CNI networks named.
+fn task(id: &str, command: &str, networks: &[&str]) -> v1::TaskInfo {
+    let mut task = command_task(id, command);
+    if !networks.is_empty() {
+        task.container = Some(v1::ContainerInfo {
+            r#type: v1::container_info::Type::Mesos as i32,
+            network_infos: networks
+                .iter()
+                .map(|name| v1::NetworkInfo {
+                    name: Some(name.to_string()),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        });
+    }
+    task
+}
+
+/// The addresses a status update reports for the task's container.
+fn addresses(status: &v1::TaskStatus) -> Vec<String> {
+    status
+        .container_status
+        .iter()
+        .flat_map(|c| &c.network_infos)
+        .flat_map(|n| &n.ip_addresses)
+        .filter_map(|ip| ip.ip_address.clone())
+        .collect()
+}
+
+async fn running(framework: &mut Framework, id: &str) -> v1::TaskStatus {
+    loop {
+        let status = framework
+            .next_update(Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert!(!status.state().is_terminal(), "{status:?}");
+        if status.task_id.value == id && status.state() == TaskState::TaskRunning {
+            return status;
+        }
+    }
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_on_a_bridge_network_get_addresses_and_reach_each_other() {
+    let have_plugins = ["bridge", "host-local", "firewall", "loopback"]
+        .iter()
+        .all(|p| Path::new(PLUGINS).join(p).exists());
+    if !require_root(
+        have_plugins,
+        "CNI tests need root and the CNI plugins (apt-get install containernetworking-plugins)",
+    ) {
+        return;
+    }
+    let _links = LinksGuard;
+    ip(&["addr", "delete", &format!("{AGENT_IP}/32"), "dev", "lo"]);
+    assert!(
+        ip(&["addr", "add", &format!("{AGENT_IP}/32"), "dev", "lo"]),
+        "cannot give the agent an address on lo"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (configs, ipam) = (dir.path().join("cni"), dir.path().join("ipam"));
+    std::fs::create_dir_all(&configs).unwrap();
+    // Docker's FORWARD policy drops bridged traffic; the firewall plugin
+    // lets the containers' through.
+    std::fs::write(
+        configs.join("test.conflist"),
+        serde_json::json!({
+            "cniVersion": "0.4.0",
+            "name": "mesos-test",
+            "plugins": [
+                {
+                    "type": "bridge",
+                    "bridge": BRIDGE,
+                    "isGateway": true,
+                    "ipMasq": false,
+                    "ipam": {
+                        "type": "host-local",
+                        "subnet": format!("{SUBNET_PREFIX}0/24"),
+                        "dataDir": ipam,
+                        // Through the bridge's address to the agent.
+                        "routes": [{"dst": "0.0.0.0/0"}],
+                    }
+                },
+                {"type": "firewall"}
+            ]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let cluster = Cluster::start_with(Options {
+        agent_flags: vec![
+            format!("--ip={AGENT_IP}"),
+            "--isolation=posix/cpu,posix/mem,network/cni".into(),
+            format!("--network_cni_config_dir={}", configs.display()),
+            format!("--network_cni_plugins_dir={PLUGINS}"),
+        ],
+        ..Options::default()
+    });
+    let mut framework = Framework::subscribe(&cluster.master, "cni", false)
+        .await
+        .unwrap();
+
+    framework
+        .launch_tasks(vec![task("server", "sleep 1000", &["mesos-test"])])
+        .await
+        .unwrap();
+    let server = running(&mut framework, "server").await;
+    let server_ip = match addresses(&server).as_slice() {
+        [ip] if ip.starts_with(SUBNET_PREFIX) => ip.clone(),
+        other => panic!("server addresses {other:?}: {server:?}"),
+    };
+
+    let host_netns = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let client = format!(
+        "busybox ip -4 addr show eth0 | grep -q 'inet {SUBNET_PREFIX}' && \
+         busybox ip link show lo | grep -q UP && \
+         busybox ping -c 1 -W 5 {server_ip}"
+    );
+    framework
+        .launch_tasks(vec![
+            task("client", &client, &["mesos-test"]),
+            task(
+                "host",
+                &format!(
+                    "test \"$(readlink /proc/self/ns/net)\" = '{}'",
+                    host_netns.display()
+                ),
+                &[],
+            ),
+            task("elsewhere", "true", &["no-such-network"]),
+        ])
+        .await
+        .unwrap();
+    let done = framework
+        .wait_terminal(&["client", "host", "elsewhere"])
+        .await
+        .unwrap();
+    for id in ["client", "host"] {
+        if done[id].state() != TaskState::TaskFinished {
+            cluster.dump_logs();
+            panic!("{id}: {:?}", done[id]);
+        }
+    }
+    let client_ips = addresses(&done["client"]);
+    assert!(
+        client_ips.len() == 1
+            && client_ips[0].starts_with(SUBNET_PREFIX)
+            && client_ips[0] != server_ip,
+        "{client_ips:?}"
+    );
+    assert!(addresses(&done["host"]).is_empty());
+    let elsewhere = &done["elsewhere"];
+    assert_eq!(elsewhere.state(), TaskState::TaskFailed, "{elsewhere:?}");
+    assert_eq!(elsewhere.reason(), Reason::ContainerLaunchFailed);
+    assert!(
+        elsewhere
+            .message()
+            .contains("network/cni: unknown CNI network 'no-such-network'"),
+        "{elsewhere:?}"
+    );
+
+    framework.client.kill(&server.task_id).await.unwrap();
+    framework.wait_terminal(&["server"]).await.unwrap();
+    // Cleanup follows the executors' exit: namespaces unmounted, the
+    // addresses back in the pool.
+    let state = cluster.dir.path().join("agent-0-run/isolators/network/cni");
+    let leases = ipam.join("mesos-test");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (left, leased) = (
+            entries(&state),
+            entries(&leases)
+                .into_iter()
+                .filter(|f| f.starts_with(SUBNET_PREFIX))
+                .collect::<Vec<_>>(),
+        );
+        if left.is_empty() && leased.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "left behind: containers {left:?}, leases {leased:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
