@@ -1,17 +1,19 @@
 //! `--containerizers`: which containerizer runs a container. As in Mesos,
 //! the first containerizer in the list that can run the container's
-//! `ContainerInfo` takes it: `docker` runs DOCKER containers only, `mesos`
-//! runs everything else.
+//! `ContainerInfo` takes it: `docker` runs DOCKER containers only, `oci`
+//! MESOS containers with an image (command tasks, under an OCI runtime),
+//! `mesos` everything but DOCKER.
 
 use mesos_proto::v1::{self, container_info::Type};
 
 /// The containerizers this agent knows.
-pub const KNOWN: [&str; 2] = ["mesos", "docker"];
+pub const KNOWN: [&str; 3] = ["mesos", "docker", "oci"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Mesos,
     Docker,
+    Oci,
 }
 
 impl Kind {
@@ -19,14 +21,19 @@ impl Kind {
         match name {
             "mesos" => Some(Self::Mesos),
             "docker" => Some(Self::Docker),
+            "oci" => Some(Self::Oci),
             _ => None,
         }
     }
 
     fn accepts(self, container: Option<&v1::ContainerInfo>) -> bool {
         let docker = container.is_some_and(|c| c.r#type() == Type::Docker);
+        let image = container.is_some_and(|c| {
+            c.r#type() == Type::Mesos && c.mesos.as_ref().is_some_and(|m| m.image.is_some())
+        });
         match self {
             Self::Docker => docker,
+            Self::Oci => image,
             Self::Mesos => !docker,
         }
     }
@@ -69,5 +76,19 @@ mod tests {
         assert!(refused.contains("DOCKER"), "{refused}");
         let docker = vec!["docker".to_string()];
         assert!(select(&docker, None).is_err());
+
+        let oci_first = vec!["oci".to_string(), "mesos".to_string()];
+        let mut image = info(Type::Mesos);
+        image.mesos = Some(v1::container_info::MesosInfo {
+            image: Some(v1::Image::default()),
+        });
+        assert_eq!(select(&oci_first, Some(&image)), Ok(Kind::Oci));
+        assert_eq!(
+            select(&oci_first, Some(&info(Type::Mesos))),
+            Ok(Kind::Mesos)
+        );
+        assert_eq!(select(&oci_first, None), Ok(Kind::Mesos));
+        let oci = vec!["oci".to_string()];
+        assert!(select(&oci, None).is_err());
     }
 }

@@ -66,8 +66,12 @@ mesos_flags::flags! {
         cgroups_hierarchy: PathBuf = "/sys/fs/cgroup",
         /// The cgroup under which containers' cgroups are made.
         cgroups_root: String = "mesos",
-        /// Containerizers, in order of preference: `mesos`, `docker`.
+        /// Containerizers, in order of preference: `mesos`, `docker`, `oci`
+        /// (command tasks in a container image, under --oci_runtime).
         containerizers: Containerizers = "mesos",
+        /// The OCI runtime of the oci containerizer: a name in PATH or a
+        /// path (runc, crun, youki).
+        oci_runtime: String = "runc",
         /// The Docker Engine's socket, for the docker containerizer.
         docker_socket: PathBuf = "/var/run/docker.sock",
         /// The docker CLI (accepted for compatibility; the Engine API is used).

@@ -26,6 +26,7 @@ mod link;
 pub mod logging;
 pub mod monitor;
 pub mod nested;
+pub mod oci;
 pub mod privileges;
 pub mod sandbox;
 pub mod status_updates;
@@ -106,6 +107,10 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
     .map_err(|e| AgentError::Startup(e.to_string()))?
     .map_err(|e| AgentError::Flag(format!("plugins: {e}")))?;
     let plugin_isolators: Vec<_> = plugins.iter().filter_map(|p| p.isolator()).collect();
+    let runtime_dir = flags
+        .runtime_dir
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from("/var/run/mesos"));
     let isolators = mesos_isolators::build(
         &flags.isolation.0,
         &mesos_isolators::IsolationConfig {
@@ -120,10 +125,7 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
             seccomp_profile_name: flags.seccomp_profile_name.clone(),
             network_cni_config_dir: flags.network_cni_config_dir.clone(),
             network_cni_plugins_dir: flags.network_cni_plugins_dir.clone(),
-            runtime_dir: flags
-                .runtime_dir
-                .clone()
-                .unwrap_or_else(|| std::path::PathBuf::from("/var/run/mesos")),
+            runtime_dir: runtime_dir.clone(),
         },
         &plugin_isolators,
     )
@@ -143,6 +145,20 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
         .await
         .map_err(|e| AgentError::Startup(e.to_string()))?
         .map_err(AgentError::Flag)?;
+    let oci = if flags.containerizers.0.iter().any(|c| c == "oci") {
+        if images.is_none() {
+            return Err(AgentError::Flag(
+                "--containerizers=oci runs tasks in container images: it needs --image_providers=docker and filesystem/linux,docker/runtime in --isolation".into(),
+            ));
+        }
+        Some(
+            oci::OciRuntime::resolve(&flags.oci_runtime, &runtime_dir, &flags.cgroups_root)
+                .map_err(AgentError::Flag)?,
+        )
+    } else {
+        None
+    };
+    let images = images.map(|images| images.with_oci(oci.clone()));
     let hook_names = flags
         .hooks
         .as_ref()
@@ -212,6 +228,7 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
         images,
         hooks,
         containerizers: flags.containerizers.0.clone(),
+        oci,
         docker: agent::DockerConfig {
             socket: flags.docker_socket.clone(),
             stop_timeout: flags.docker_stop_timeout.0,

@@ -458,7 +458,7 @@ impl Drop for Cluster {
 
 /// Every file called `name` under `dir`, not following symlinks (a
 /// sandbox's `runs/latest`).
-fn files_named(dir: &Path, name: &str, out: &mut Vec<PathBuf>) {
+pub fn files_named(dir: &Path, name: &str, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };

@@ -50,6 +50,16 @@ impl Agent {
         };
         let (capabilities, seccomp) = (capability_request(container), seccomp_request(container));
         let networks = network_names(container);
+        let oci = self
+            .config
+            .oci
+            .as_ref()
+            .filter(|_| {
+                command_executor
+                    && crate::containerizer::select(&self.config.containerizers, container)
+                        == Ok(crate::containerizer::Kind::Oci)
+            })
+            .map(|runtime| runtime.launch(&container_id));
         let prepared =
             crate::images::image_task(self.config.images.as_ref(), &info, &task, command_executor)
                 .and_then(|image_task| {
@@ -134,6 +144,7 @@ impl Agent {
             capabilities,
             seccomp,
             networks,
+            oci,
         };
         tokio::spawn(run.launch_and_watch(spec, self.handle.clone(), durable));
         self.handle.notify_after(
@@ -638,6 +649,8 @@ struct Run {
     seccomp: SeccompRequest,
     /// The CNI networks it joins.
     networks: Vec<String>,
+    /// How its task runs under the `oci` containerizer.
+    oci: Option<crate::oci::OciLaunch>,
 }
 
 impl Run {
@@ -707,6 +720,10 @@ impl Run {
                 crate::command_executor::rootfs::ROOTFS_LAUNCH_VAR.into(),
                 launch.to_json(),
             );
+            if let Some(oci) = &self.oci {
+                spec.env
+                    .insert(crate::oci::OCI_LAUNCH_VAR.into(), oci.to_json());
+            }
             // Provisioning cannot be interrupted; a kill meanwhile ends
             // the launch here (the rootfs goes with the executor's end).
             if *self.aborted.borrow() {

@@ -88,6 +88,8 @@ pub struct Config {
     pub hooks: crate::hooks::Hooks,
     /// `--containerizers`, in order.
     pub containerizers: Vec<String>,
+    /// `--oci_runtime`, when `oci` is among them.
+    pub oci: Option<crate::oci::OciRuntime>,
     pub docker: DockerConfig,
     /// Containers nested in executors' (destroyed with them).
     pub nested: crate::nested::NestedContainers,

@@ -159,7 +159,7 @@ impl Agent {
             format!("[{}]", argv.join(", "))
         };
         let binary = match containerizer {
-            Kind::Mesos => COMMAND_EXECUTOR,
+            Kind::Mesos | Kind::Oci => COMMAND_EXECUTOR,
             Kind::Docker => DOCKER_EXECUTOR,
         };
         let program = self.config.launcher_dir.join(binary);

@@ -70,6 +70,8 @@ pub struct Settings {
     pub subscription_backoff_max: Duration,
     /// Set when the task runs in a container image.
     pub rootfs: Option<rootfs::RootfsLaunch>,
+    /// Set when an OCI runtime runs it there (the `oci` containerizer).
+    pub oci: Option<crate::oci::OciLaunch>,
 }
 
 impl Settings {
@@ -114,6 +116,15 @@ impl Settings {
                 })?),
                 None => None,
             };
+        let oci = match get(crate::oci::OCI_LAUNCH_VAR) {
+            Some(text) => Some(crate::oci::OciLaunch::from_json(&text).map_err(|reason| {
+                ExecutorError::BadEnv {
+                    name: crate::oci::OCI_LAUNCH_VAR,
+                    reason,
+                }
+            })?),
+            None => None,
+        };
         let checkpoint = get("MESOS_CHECKPOINT").is_some_and(|v| v == "1");
         let recovery_timeout = if checkpoint {
             Some(duration(
@@ -134,6 +145,7 @@ impl Settings {
                 Duration::from_secs(2),
             )?,
             rootfs,
+            oci,
         })
     }
 }
@@ -152,6 +164,7 @@ pub async fn run(settings: Settings) -> Result<(), ExecutorError> {
         exit_at: None,
         checks_tx,
         rootfs: settings.rootfs.clone(),
+        oci: settings.oci.clone(),
     };
     let result = executor.serve(checks_rx).await;
     // However the executor ends, its task must not outlive it.
@@ -176,6 +189,7 @@ struct CommandExecutor {
     checks_tx: mpsc::Sender<((), checks::Event)>,
     /// Where the task runs, when it has a container image.
     rootfs: Option<rootfs::RootfsLaunch>,
+    oci: Option<crate::oci::OciLaunch>,
 }
 
 struct Running {
@@ -312,7 +326,7 @@ impl CommandExecutor {
                 argv = ?launch.argv, "running the task in its container image"
             );
         }
-        let process = match TaskProcess::start(&task, self.rootfs.as_ref()) {
+        let process = match TaskProcess::start(&task, self.rootfs.as_ref(), self.oci.as_ref()) {
             Ok(process) => process,
             Err(e) => {
                 let message = format!("Failed to launch the command: {e}");
@@ -327,13 +341,16 @@ impl CommandExecutor {
         let mut running_status = status_of(&task.task_id, TaskState::TaskRunning, None);
         running_status.check_status = check_status;
         self.session.send(running_status).await?;
-        // In an image, command checks see what the task sees (as in Mesos).
+        // In an image, command checks see what the task sees (as in Mesos);
+        // under an OCI runtime the pid is the runtime's, so they do not.
         let policies = match (&self.rootfs, process.pid()) {
-            (Some(launch), Some(pid)) => policies.inside(checks::probe::TaskView {
-                pid,
-                working_dir: launch.working_dir.clone(),
-                env: launch.env.clone(),
-            }),
+            (Some(launch), Some(pid)) if self.oci.is_none() => {
+                policies.inside(checks::probe::TaskView {
+                    pid,
+                    working_dir: launch.working_dir.clone(),
+                    env: launch.env.clone(),
+                })
+            }
             _ => policies,
         };
         let checkers = policies.spawn(started, (), &self.checks_tx);

@@ -55,7 +55,8 @@ const DEV_LINKS: [(&CStr, &str); 5] = [
 ];
 
 /// Bound read-only from the host when the image allows.
-const HOST_NETWORK_FILES: [&str; 3] = ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"];
+pub(crate) const HOST_NETWORK_FILES: [&str; 3] =
+    ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"];
 
 /// Devices bound from the host into the task's `/dev`.
 const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];

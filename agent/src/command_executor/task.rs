@@ -13,22 +13,35 @@ use nix::sys::signal::Signal;
 use crate::command::CommandLine;
 
 use super::rootfs::RootfsLaunch;
+use crate::oci::OciLaunch;
 
 pub struct TaskProcess {
     pub task_id: v1::TaskId,
     child: tokio::process::Child,
     pgid: Option<u32>,
+    /// Set when an OCI runtime runs the task: signals go through it.
+    oci: Option<OciLaunch>,
     /// Set once a kill was asked for: the exit then means TASK_KILLED.
     pub killed: bool,
 }
 
 impl TaskProcess {
     /// With `rootfs`, the task runs in its container image: the command
-    /// is the one the agent worked out for it (see [`super::rootfs`]).
-    pub fn start(task: &v1::TaskInfo, rootfs: Option<&RootfsLaunch>) -> io::Result<Self> {
-        let mut process = match rootfs {
-            Some(launch) => in_rootfs(launch)?,
-            None => {
+    /// is the one the agent worked out for it (see [`super::rootfs`]);
+    /// with `oci` too, an OCI runtime runs it there (see [`crate::oci`]).
+    pub fn start(
+        task: &v1::TaskInfo,
+        rootfs: Option<&RootfsLaunch>,
+        oci: Option<&OciLaunch>,
+    ) -> io::Result<Self> {
+        let oci = oci.filter(|_| rootfs.is_some());
+        let mut process = match (rootfs, oci) {
+            (Some(launch), Some(oci)) => {
+                let config = oci.config(launch, &task.resources, std::env::vars());
+                oci.run_command(&config)?
+            }
+            (Some(launch), None) => in_rootfs(launch)?,
+            (None, _) => {
                 let command = task.command.clone().unwrap_or_default();
                 CommandLine::from_info(&command).to_command()
             }
@@ -44,6 +57,7 @@ impl TaskProcess {
             task_id: task.task_id.clone(),
             pgid: child.id(),
             child,
+            oci: oci.cloned(),
             killed: false,
         })
     }
@@ -53,11 +67,24 @@ impl TaskProcess {
     }
 
     pub async fn wait(&mut self) -> io::Result<ExitStatus> {
-        self.child.wait().await
+        let status = self.child.wait().await;
+        // The runtime deleted its container on the way out; the bundle
+        // is ours.
+        if let Some(oci) = &self.oci
+            && let Err(e) = std::fs::remove_dir_all(&oci.bundle)
+        {
+            tracing::debug!(bundle = %oci.bundle.display(), "cannot remove the bundle: {e}");
+        }
+        status
     }
 
-    /// Signals the task's whole process group.
+    /// Signals the task's whole process group, or, under an OCI runtime,
+    /// the container (the runtime would not pass SIGKILL on).
     pub fn signal(&self, signal: Signal) {
+        if let Some(oci) = &self.oci {
+            oci.kill(signal.as_str().trim_start_matches("SIG"));
+            return;
+        }
         if let Some(pgid) = self.pgid {
             crate::launcher::signal_group(pgid, signal);
         }
@@ -185,7 +212,7 @@ mod tests {
             }),
             ..Default::default()
         };
-        let mut process = TaskProcess::start(&task, None).unwrap();
+        let mut process = TaskProcess::start(&task, None, None).unwrap();
         let pid = process.pid().unwrap();
         let pgid = nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(pid as i32))).unwrap();
         assert_eq!(pgid.as_raw() as u32, pid, "leads its own process group");

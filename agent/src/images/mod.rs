@@ -48,6 +48,9 @@ pub struct Images {
     /// Held by destroys and recovery: after a restart both can reach for
     /// the same dead container's rootfs at once.
     teardown: Arc<Mutex<()>>,
+    /// The `oci` containerizer's runtime: its containers go before their
+    /// rootfs does.
+    oci: Option<Arc<crate::oci::OciRuntime>>,
 }
 
 impl std::fmt::Debug for Images {
@@ -127,7 +130,14 @@ impl Images {
             provisioner: Arc::new(provisioner),
             sandbox_directory: config.sandbox_directory.clone(),
             teardown: Arc::default(),
+            oci: None,
         }))
+    }
+
+    /// Has the `oci` containerizer's containers deleted with their rootfs.
+    pub fn with_oci(mut self, runtime: Option<crate::oci::OciRuntime>) -> Self {
+        self.oci = runtime.map(Arc::new);
+        self
     }
 
     /// Provisions the task's image for `container_id` and works out how
@@ -211,6 +221,9 @@ impl Images {
     /// Removes the container's rootfs, if it has one.
     pub fn destroy(&self, container_id: &str) {
         let _teardown = self.teardown.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(oci) = &self.oci {
+            oci.destroy(container_id);
+        }
         match self.provisioner.destroy(container_id) {
             Ok(true) => tracing::info!(container = container_id, "container rootfs destroyed"),
             Ok(false) => {}
@@ -229,6 +242,9 @@ impl Images {
     /// After a restart: the rootfs of every container not in `live` goes.
     pub fn recover(&self, live: &[String]) {
         let _teardown = self.teardown.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(oci) = &self.oci {
+            oci.recover(live);
+        }
         match self.provisioner.recover(live) {
             Ok(destroyed) if !destroyed.is_empty() => {
                 tracing::info!(?destroyed, "destroyed the rootfs of containers gone");
