@@ -188,7 +188,11 @@ async fn launch(
                     }
                     TaskState::TaskFinished => ended += 1,
                     state if state.is_terminal() => {
-                        anyhow::bail!("{} ended {state:?}: {:?}", status.task_id.value, status.message)
+                        anyhow::bail!(
+                            "{} ended {state:?}: {:?}",
+                            status.task_id.value,
+                            status.message
+                        )
                     }
                     _ => {}
                 }

@@ -119,3 +119,25 @@ pub async fn run_task(framework: &mut Framework, task: v1::TaskInfo) -> v1::Task
         .remove(&id)
         .expect("the task's status")
 }
+
+/// Compiles `plugins/c-env-isolator` (C, Debian's clang-14 and wasi-libc)
+/// into a WASM module in `dir`: `None`, the test skipping with the reason,
+/// without the toolchain, except with `CI=true`, where that fails.
+pub fn build_c_env_isolator(dir: &Path) -> Option<PathBuf> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/c-env-isolator/build.sh");
+    let artifact = dir.join("env_isolator.wasm");
+    let built = std::process::Command::new("bash")
+        .arg(&script)
+        .arg(&artifact)
+        .output()
+        .expect("bash runs");
+    let stderr = String::from_utf8_lossy(&built.stderr);
+    match built.status.code() {
+        Some(0) => Some(artifact),
+        Some(3) if std::env::var("CI").as_deref() != Ok("true") => {
+            eprintln!("SKIPPED: {}", stderr.trim());
+            None
+        }
+        _ => panic!("{} failed: {stderr}", script.display()),
+    }
+}

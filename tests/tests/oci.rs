@@ -149,7 +149,10 @@ async fn image_tasks_run_under_runc_and_go_with_their_kill() {
         "from-runc\n"
     );
     assert_eq!(runc_list(&runc, &oci_dir.join("state")), [name]);
-    assert_eq!(files_in(&oci_dir.join("bundles")), std::slice::from_ref(&container_id));
+    assert_eq!(
+        files_in(&oci_dir.join("bundles")),
+        std::slice::from_ref(&container_id)
+    );
     // Its own cgroup, under its container's, holds its memory limit.
     let v1_limit = Path::new("/sys/fs/cgroup/memory/mesos")
         .join(&container_id)

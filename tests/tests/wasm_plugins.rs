@@ -1,7 +1,8 @@
 //! WASM plugins (the hand-written modules of `plugins/wasm-fixtures`)
 //! loaded by a real agent from `--plugin_dir`:
 //! - a task under `--isolation=posix/cpu,com.example.env_isolator` sees
-//!   the variable the WASM isolator set;
+//!   the variable the WASM isolator set, in its WAT form and in its C form
+//!   (`plugins/c-env-isolator`, compiled by clang-14 with wasi-libc);
 //! - a looping WASM isolator under `fail_open` is stopped at its deadline
 //!   and the task runs anyway, twice (the instance is rebuilt); under
 //!   `fail_closed` each launch fails at the deadline, none is refused as
@@ -56,7 +57,33 @@ async fn run(framework: &mut Framework, id: &str, command: &str) -> v1::TaskStat
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_sees_the_variable_its_wasm_isolator_set() {
     let dir = plugin_dir(&[("env-isolator.wat", ENV, "")]);
-    let cluster = cluster(dir.path(), &format!("posix/cpu,{ENV}"));
+    the_env_isolator_sets_the_variable(dir.path()).await;
+}
+
+/// The same isolator written in C and compiled to WASM by clang-14.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_sees_the_variable_its_c_wasm_isolator_set() {
+    let build = tempfile::tempdir().unwrap();
+    let Some(artifact) = plugins::build_c_env_isolator(build.path()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    plugins::install(
+        dir.path(),
+        &Plugin {
+            name: ENV,
+            kind: "isolator",
+            runtime: "wasm",
+            artifact: "env_isolator.wasm",
+            bytes: &std::fs::read(&artifact).unwrap(),
+            extra: "",
+        },
+    );
+    the_env_isolator_sets_the_variable(dir.path()).await;
+}
+
+async fn the_env_isolator_sets_the_variable(plugin_dir: &Path) {
+    let cluster = cluster(plugin_dir, &format!("posix/cpu,{ENV}"));
     let mut framework = Framework::subscribe(&cluster.master, "wasm-plugins", false)
         .await
         .unwrap();

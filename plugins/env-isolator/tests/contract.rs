@@ -1,6 +1,7 @@
 //! The contract suite against this plugin's built-in, dylib and WASM
-//! forms (the WASM one is `plugins/wasm-fixtures/env-isolator.wat`,
-//! written by hand: the Rust wasm32 target is not needed).
+//! forms. The WASM ones are `plugins/wasm-fixtures/env-isolator.wat`,
+//! written by hand, and `plugins/c-env-isolator`, C compiled by Debian's
+//! clang-14 with wasi-libc: the Rust wasm32 target is not needed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use env_isolator::EnvIsolator;
@@ -48,4 +49,40 @@ fn the_wasm_form_answers_as_the_built_in_and_dylib_forms() {
         wasm[1].contains(r#"("PLUGIN_GREETING", "hello-from-plugin")"#),
         "{wasm:#?}"
     );
+}
+
+/// Compiles the C form with its `build.sh` into `dir`; `None` (the test
+/// skips, saying why) without the toolchain, except with `CI=true`.
+fn build_c_form(dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../c-env-isolator/build.sh");
+    let artifact = dir.join("env_isolator.wasm");
+    let built = std::process::Command::new("bash")
+        .arg(&script)
+        .arg(&artifact)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&built.stderr);
+    match built.status.code() {
+        Some(0) => Some(artifact),
+        Some(3) if std::env::var("CI").as_deref() != Ok("true") => {
+            eprintln!("SKIPPED: {}", stderr.trim());
+            None
+        }
+        _ => panic!("{} failed: {stderr}", script.display()),
+    }
+}
+
+#[test]
+fn the_c_form_compiled_to_wasm_answers_as_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(artifact) = build_c_form(dir.path()) else {
+        return;
+    };
+    let c = contract::compare_wasm::<EnvIsolator>(&artifact, Limits::default()).unwrap();
+    let dylib =
+        contract::compare::<EnvIsolator>(&contract::artifact("env_isolator"), Limits::default())
+            .unwrap();
+    assert_eq!(c, dylib);
+    assert!(c[1].contains(r#"("PLUGIN_CONTAINER_ID", "c1")"#), "{c:#?}");
 }
