@@ -97,6 +97,10 @@ mesos_flags::flags! {
         /// The profile in --seccomp_config_dir every container runs under
         /// unless its LinuxInfo.seccomp says otherwise (absent: none).
         seccomp_profile_name: Option<String>,
+        /// Devices containers may use under cgroups/devices besides the
+        /// default whitelist: a JSON DeviceWhitelist,
+        /// `{"allowed_devices":[{"device":{"path":"/dev/kmsg"},"access":{"read":true}}]}`.
+        allowed_devices: Option<String>,
         /// Directory of CNI network configurations (`.conf`, `.conflist`)
         /// tasks name in `ContainerInfo.network_infos`, for network/cni.
         network_cni_config_dir: Option<PathBuf>,

@@ -123,6 +123,7 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
             enforce_disk_quota: flags.enforce_container_disk_quota,
             seccomp_config_dir: flags.seccomp_config_dir.clone(),
             seccomp_profile_name: flags.seccomp_profile_name.clone(),
+            allowed_devices: flags.allowed_devices.clone(),
             network_cni_config_dir: flags.network_cni_config_dir.clone(),
             network_cni_plugins_dir: flags.network_cni_plugins_dir.clone(),
             runtime_dir: runtime_dir.clone(),

@@ -7,6 +7,7 @@ pub mod capabilities;
 pub mod cgroups;
 pub mod cni;
 mod cpu;
+pub mod devices;
 pub mod disk;
 mod memory;
 mod namespaces;

@@ -14,13 +14,14 @@ use mesos_plugin_api::isolator::Isolator;
 
 use crate::cgroups::Hierarchy;
 use crate::cni::{NetworkCni, PluginDirs};
+use crate::devices::CgroupsDevices;
 use crate::{
     CgroupsCpu, CgroupsMem, CgroupsPids, DiskDu, LinuxCapabilities, LinuxNnp, LinuxSeccomp,
     Namespaces,
 };
 
 /// Every isolator name this build knows.
-pub const KNOWN: [&str; 17] = [
+pub const KNOWN: [&str; 19] = [
     "posix/cpu",
     "posix/mem",
     "filesystem/posix",
@@ -31,6 +32,8 @@ pub const KNOWN: [&str; 17] = [
     "cgroups/cpu",
     "cgroups/mem",
     "cgroups/pids",
+    "cgroups/devices",
+    "cgroups/all",
     "namespaces/pid",
     "namespaces/ipc",
     "linux/capabilities",
@@ -61,6 +64,8 @@ pub struct IsolationConfig {
     pub seccomp_config_dir: Option<PathBuf>,
     /// `--seccomp_profile_name`.
     pub seccomp_profile_name: Option<String>,
+    /// `--allowed_devices`, a JSON `DeviceWhitelist`.
+    pub allowed_devices: Option<String>,
     /// `--network_cni_config_dir`.
     pub network_cni_config_dir: Option<PathBuf>,
     /// `--network_cni_plugins_dir`, a colon-separated search path.
@@ -85,6 +90,8 @@ pub enum RegistryError {
     Conflict(String),
     #[error("linux/capabilities: {0}")]
     Capabilities(#[from] crate::capabilities::CapabilityError),
+    #[error("cgroups/devices: {0}")]
+    Devices(#[from] crate::devices::DevicesError),
     #[error("network/cni: {0}")]
     Cni(String),
     /// A `SeccompError`, as text (it may carry an `io::Error`).
@@ -143,6 +150,32 @@ pub fn validate(names: &[String], plugins: &[&str]) -> Result<(), RegistryError>
     }
 }
 
+/// The cgroups isolators and the controller each needs.
+const CGROUPS_ISOLATORS: [(&str, &str); 4] = [
+    ("cgroups/cpu", "cpu"),
+    ("cgroups/mem", "memory"),
+    ("cgroups/pids", "pids"),
+    ("cgroups/devices", "devices"),
+];
+
+/// `cgroups/all` replaced, where it stands, by every cgroups isolator
+/// whose controller this host has (as in Mesos), less those named anyway.
+fn with_all_cgroups(names: Vec<String>, hierarchy: &Hierarchy) -> Vec<String> {
+    let mut out = Vec::new();
+    for name in &names {
+        if name != "cgroups/all" {
+            out.push(name.clone());
+            continue;
+        }
+        for (isolator, controller) in CGROUPS_ISOLATORS {
+            if hierarchy.has(controller) && !names.iter().any(|n| n == isolator) {
+                out.push(isolator.to_string());
+            }
+        }
+    }
+    out
+}
+
 /// `network/cni` from its flags: without a configuration directory it
 /// knows no network, and with one it needs the plugins' directory, as in
 /// Mesos.
@@ -188,7 +221,7 @@ pub fn build(
             })
         }
     };
-    let names = expand(names);
+    let names = with_all_cgroups(expand(names), &hierarchy);
     if config.pids_max.is_some() && !names.iter().any(|n| n == "cgroups/pids") {
         tracing::warn!(
             "--cgroups_pids_max is set without cgroups/pids in --isolation: no limit applies"
@@ -222,6 +255,14 @@ pub fn build(
                     hierarchy.clone(),
                     config.pids_max,
                 )));
+            }
+            "cgroups/devices" => {
+                need(&name, "devices")?;
+                let allowed = match &config.allowed_devices {
+                    Some(json) => crate::devices::parse_allowed(json)?,
+                    None => Vec::new(),
+                };
+                isolators.push(Arc::new(CgroupsDevices::new(hierarchy.clone(), allowed)));
             }
             // Only root can give capabilities away for another process
             // (CAP_SETPCAP), as in Mesos.
@@ -323,6 +364,22 @@ mod tests {
     }
 
     #[test]
+    fn cgroups_all_stands_for_the_controllers_this_host_has() {
+        let fake = tempfile::tempdir().unwrap();
+        for controller in ["cpu", "memory", "devices"] {
+            std::fs::create_dir_all(fake.path().join(controller)).unwrap();
+        }
+        let hierarchy = Hierarchy::detect(fake.path(), "mesos");
+        assert_eq!(
+            with_all_cgroups(
+                names(&["posix/cpu", "cgroups/all", "cgroups/mem"]),
+                &hierarchy
+            ),
+            names(&["posix/cpu", "cgroups/cpu", "cgroups/devices", "cgroups/mem"])
+        );
+    }
+
+    #[test]
     fn a_missing_controller_stops_the_build() {
         let fake = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(fake.path().join("cpu")).unwrap();
@@ -336,6 +393,7 @@ mod tests {
             enforce_disk_quota: false,
             seccomp_config_dir: None,
             seccomp_profile_name: None,
+            allowed_devices: None,
             network_cni_config_dir: None,
             network_cni_plugins_dir: None,
             runtime_dir: PathBuf::from("/nonexistent"),
@@ -371,6 +429,7 @@ mod tests {
             enforce_disk_quota: false,
             seccomp_config_dir: None,
             seccomp_profile_name: None,
+            allowed_devices: None,
             network_cni_config_dir: None,
             network_cni_plugins_dir: None,
             runtime_dir: PathBuf::from("/nonexistent"),
@@ -425,6 +484,7 @@ mod tests {
             enforce_disk_quota: false,
             seccomp_config_dir: None,
             seccomp_profile_name: None,
+            allowed_devices: None,
             network_cni_config_dir: None,
             network_cni_plugins_dir: None,
             runtime_dir: PathBuf::from("/nonexistent"),
