@@ -14,6 +14,9 @@ pub enum ClientError {
     NotSubscribed,
 }
 
+/// Clones share the connection pool and the subscription's stream ID, so a
+/// scheduler can make calls concurrently (acknowledgements, say).
+#[derive(Clone)]
 pub struct SchedulerClient {
     api: ApiClient,
     stream_id: Option<String>,

@@ -139,6 +139,9 @@ async fn launch(
     let mut sent: Option<Instant> = None;
     let (mut running, mut ended) = (Vec::new(), 0);
     let mut all_running = None;
+    // Acknowledged concurrently, as frameworks do: a task's next update
+    // leaves the agent only once its last one is acknowledged.
+    let mut acks = tokio::task::JoinSet::new();
     while ended < n {
         let Some(event) =
             tokio::time::timeout(Duration::from_secs(120), agent.events.next()).await??
@@ -174,7 +177,9 @@ async fn launch(
             event::Type::Update => {
                 let Some(update) = event.update else { continue };
                 let status = update.status;
-                agent.client.acknowledge(&status).await?;
+                let client = agent.client.clone();
+                let acked = status.clone();
+                acks.spawn(async move { client.acknowledge(&acked).await });
                 if !ids.contains(&status.task_id.value) {
                     continue;
                 }
@@ -199,6 +204,9 @@ async fn launch(
             }
             _ => {}
         }
+    }
+    while let Some(acked) = acks.join_next().await {
+        acked??;
     }
     let all = all_running.ok_or_else(|| anyhow::anyhow!("not every task reported RUNNING"))?;
     Ok((running, all))
