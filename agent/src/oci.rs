@@ -223,6 +223,34 @@ impl OciLaunch {
             env.push((name.clone(), value.clone()));
         }
         let (uid, gid) = launch.user.as_ref().map_or((0, 0), |u| (u.uid, u.gid));
+        // linux/capabilities' sets when it gave some, the runtimes' usual
+        // ones otherwise.
+        let names = |set: u64| -> Vec<String> {
+            mesos_isolators::capabilities::NAMES
+                .iter()
+                .enumerate()
+                .filter(|(cap, _)| set & (1 << cap) != 0)
+                .map(|(_, name)| format!("CAP_{name}"))
+                .collect()
+        };
+        let defaults: Vec<String> = CAPABILITIES.iter().map(|c| c.to_string()).collect();
+        let privileges = launch.privileges;
+        let bounding = privileges.bounding.map_or_else(|| defaults.clone(), names);
+        let effective = match (privileges.effective, privileges.bounding) {
+            (Some(effective), _) => names(effective),
+            // Root gets its bounding set back at exec, as in Mesos.
+            (None, Some(bounding)) if uid == 0 => names(bounding),
+            (None, _) => defaults,
+        };
+        let mut capabilities = json!({
+            "bounding": bounding,
+            "effective": effective,
+            "permitted": effective,
+        });
+        if privileges.effective.is_some() {
+            capabilities["inheritable"] = json!(effective);
+            capabilities["ambient"] = json!(effective);
+        }
         let scalar = |name: &str| {
             resources
                 .iter()
@@ -284,13 +312,9 @@ impl OciLaunch {
                 "args": launch.argv,
                 "env": env.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>(),
                 "cwd": launch.working_dir,
-                "capabilities": {
-                    "bounding": CAPABILITIES,
-                    "effective": CAPABILITIES,
-                    "permitted": CAPABILITIES,
-                },
+                "capabilities": capabilities,
                 "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
-                "noNewPrivileges": false,
+                "noNewPrivileges": privileges.no_new_privs,
             },
             "root": {"path": launch.rootfs, "readonly": false},
             "mounts": mounts,
@@ -363,6 +387,7 @@ mod tests {
                 uid: 65534,
                 gid: 65534,
             }),
+            privileges: Default::default(),
         }
     }
 
@@ -427,6 +452,44 @@ mod tests {
             .unwrap();
         assert_eq!(sandbox["source"], "/var/lib/mesos/slaves/s/sandbox");
         assert_eq!(sandbox["options"], json!(["rbind", "rprivate"]));
+        assert_eq!(process["capabilities"]["bounding"], json!(CAPABILITIES));
+        assert_eq!(process["noNewPrivileges"], false);
+    }
+
+    #[test]
+    fn linux_capabilities_sets_become_the_tasks() {
+        let runtime = OciRuntime {
+            binary: "/usr/sbin/runc".into(),
+            root: "/run/mesos/oci".into(),
+            cgroups_root: "mesos".into(),
+        };
+        let mut task = launch();
+        // Bounding {CHOWN, NET_RAW}, effective {NET_RAW}, no_new_privs.
+        task.privileges = crate::privileges::Privileges {
+            bounding: Some(0x2001),
+            effective: Some(0x2000),
+            no_new_privs: true,
+        };
+        let config = runtime.launch("c1").config(&task, &resources(), []);
+        let capabilities = &config["process"]["capabilities"];
+        assert_eq!(
+            capabilities["bounding"],
+            json!(["CAP_CHOWN", "CAP_NET_RAW"])
+        );
+        for set in ["effective", "permitted", "inheritable", "ambient"] {
+            assert_eq!(capabilities[set], json!(["CAP_NET_RAW"]), "{set}");
+        }
+        assert_eq!(config["process"]["noNewPrivileges"], true);
+        // Root without an effective set gets its bounding set.
+        task.user = None;
+        task.privileges.effective = None;
+        let config = runtime.launch("c1").config(&task, &resources(), []);
+        let capabilities = &config["process"]["capabilities"];
+        assert_eq!(
+            capabilities["effective"],
+            json!(["CAP_CHOWN", "CAP_NET_RAW"])
+        );
+        assert!(capabilities.get("ambient").is_none());
     }
 
     #[test]

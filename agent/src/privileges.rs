@@ -21,8 +21,9 @@
 use nix::errno::Errno;
 use nix::libc::{c_int, c_ulong};
 
-/// The capability sets and `no_new_privs` of an executor.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// The capability sets and `no_new_privs` of an executor, or of the task
+/// of an image (see [`crate::command_executor::rootfs`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Privileges {
     /// Capabilities kept in the bounding set (bit N is capability N).
     pub bounding: Option<u64>,

@@ -242,6 +242,7 @@ impl RuncBundle {
             working_dir: "/".into(),
             mounts: Vec::new(),
             user: None,
+            privileges: Default::default(),
         };
         let resources = [scalar("cpus", 0.1), scalar("mem", 32.0)];
         let config = runtime.launch("bench").config(&launch, &resources, []);

@@ -708,6 +708,7 @@ impl Run {
         .map_err(|e| format!("the launch was aborted: {e}"))??;
         // Mesos's order: provisioning, then fetching.
         let mut spec = spec;
+        let mut rootfs_launch = None;
         if let Some((images, task)) = self.image.clone() {
             let (container_id, sandbox) = (self.container_id.clone(), spec.sandbox.clone());
             let user = spec.user.clone();
@@ -716,10 +717,9 @@ impl Run {
             })
             .await
             .map_err(|e| format!("the launch was aborted: {e}"))??;
-            spec.env.insert(
-                crate::command_executor::rootfs::ROOTFS_LAUNCH_VAR.into(),
-                launch.to_json(),
-            );
+            // Handed to the executor once the isolators said what the
+            // task's privileges are.
+            rootfs_launch = Some(launch);
             if let Some(oci) = &self.oci {
                 spec.env
                     .insert(crate::oci::OCI_LAUNCH_VAR.into(), oci.to_json());
@@ -762,7 +762,6 @@ impl Run {
                 networks: self.networks.clone(),
             },
         );
-        let in_image = self.image.is_some();
         let (hooks, pre_launch) = (self.hooks.clone(), self.pre_launch.clone());
         let child = tokio::task::spawn_blocking(move || {
             let mut spec = spec;
@@ -783,18 +782,16 @@ impl Run {
                 };
                 spec.seccomp_filters = info.seccomp_filters;
                 spec.network_namespace = info.network_namespace;
-                // The executor of an image task needs root's capabilities
-                // to set the task's rootfs up; Mesos hands the sets to it
-                // for the task instead, which is not done here yet.
-                if in_image
-                    && (spec.privileges.bounding.is_some() || spec.privileges.effective.is_some())
-                {
-                    isolation.cleanup(&container.container_id);
-                    return Err(
-                        "Failed to prepare isolation: linux/capabilities does not support tasks with a container image yet"
-                            .to_string(),
-                    );
-                }
+            }
+            // The executor of an image task needs root's capabilities to
+            // set the task's rootfs up: as in Mesos, the sets are the
+            // task's, applied once it is in its rootfs.
+            if let Some(mut launch) = rootfs_launch {
+                launch.privileges = std::mem::take(&mut spec.privileges);
+                spec.env.insert(
+                    crate::command_executor::rootfs::ROOTFS_LAUNCH_VAR.into(),
+                    launch.to_json(),
+                );
             }
             let child = match launcher::launch(&spec) {
                 Ok(child) => child,

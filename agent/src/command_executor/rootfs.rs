@@ -42,6 +42,8 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::privileges::{Kernel, Privileges};
+
 /// The executor's environment variable holding the [`RootfsLaunch`].
 pub const ROOTFS_LAUNCH_VAR: &str = "MESOS_TASK_ROOTFS_LAUNCH";
 
@@ -78,6 +80,11 @@ pub struct RootfsLaunch {
     /// Who the task runs as; `None` to stay root.
     #[serde(default)]
     pub user: Option<TaskUser>,
+    /// Its capabilities and `no_new_privs` (`linux/capabilities`,
+    /// `linux/nnp`): the executor stays root to set the rootfs up, so the
+    /// task takes them on, as in Mesos.
+    #[serde(default)]
+    pub privileges: Privileges,
 }
 
 /// A user resolved on the host (the sandbox belongs to it there).
@@ -207,6 +214,7 @@ impl RootfsLaunch {
                     nix::unistd::Gid::from_raw(u.gid),
                 )
             }),
+            privileges: self.privileges,
         })
     }
 }
@@ -225,6 +233,7 @@ pub struct EnterPlan {
     devices: Vec<(CString, CString)>,
     working_dir: CString,
     user: Option<(nix::unistd::Uid, nix::unistd::Gid)>,
+    privileges: Privileges,
 }
 
 impl EnterPlan {
@@ -376,6 +385,10 @@ impl EnterPlan {
             "rootfs: cannot change to the working directory\n",
             nix::unistd::chdir(self.working_dir.as_c_str()),
         )?;
+        step(
+            "rootfs: cannot drop capabilities\n",
+            self.privileges.before_switch(&Kernel, self.user.is_some()),
+        )?;
         if let Some((uid, gid)) = self.user {
             // Only the user's primary group: root's supplementary groups
             // must not stay with the task.
@@ -386,6 +399,10 @@ impl EnterPlan {
             step("rootfs: cannot switch group\n", nix::unistd::setgid(gid))?;
             step("rootfs: cannot switch user\n", nix::unistd::setuid(uid))?;
         }
+        step(
+            "rootfs: cannot set capabilities\n",
+            self.privileges.after_switch(&Kernel),
+        )?;
         Ok(())
     }
 }
@@ -498,6 +515,11 @@ mod tests {
                 uid: 65534,
                 gid: 65534,
             }),
+            privileges: Privileges {
+                bounding: Some(0x2001),
+                effective: Some(0x2000),
+                no_new_privs: true,
+            },
         };
         assert_eq!(RootfsLaunch::from_json(&launch.to_json()).unwrap(), launch);
         assert!(RootfsLaunch::from_json("{").is_err());

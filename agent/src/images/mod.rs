@@ -215,6 +215,8 @@ impl Images {
             working_dir: runtime.working_dir,
             mounts,
             user,
+            // The isolators' say, added at launch.
+            privileges: Default::default(),
         })
     }
 
