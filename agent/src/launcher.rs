@@ -858,11 +858,8 @@ mod tests {
         .unwrap();
         let spec = ContainerSpec {
             container_id: "c".into(),
-            resources: Default::default(),
-            capabilities: Default::default(),
-            sandbox: Default::default(),
             seccomp: SeccompRequest::AgentDefault,
-            networks: Vec::new(),
+            ..Default::default()
         };
         let mut launch = isolator.prepare(&spec).unwrap();
         launch.seccomp_filters.remove(0)

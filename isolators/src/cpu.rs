@@ -97,10 +97,8 @@ impl Isolator for CgroupsCpu {
     }
 
     fn recover(&self, live: &[String]) -> Result<(), IsolatorError> {
-        for container in self.hierarchy.containers("cpu") {
-            if !live.contains(&container) {
-                self.cleanup(&container)?;
-            }
+        for container in self.hierarchy.orphans("cpu", live) {
+            self.cleanup(&container)?;
         }
         Ok(())
     }

@@ -179,10 +179,8 @@ impl Isolator for CgroupsDevices {
     }
 
     fn recover(&self, live: &[String]) -> Result<(), IsolatorError> {
-        for container in self.hierarchy.containers(CONTROLLER) {
-            if !live.contains(&container) {
-                self.cleanup(&container)?;
-            }
+        for container in self.hierarchy.orphans(CONTROLLER, live) {
+            self.cleanup(&container)?;
         }
         Ok(())
     }
@@ -218,11 +216,7 @@ mod tests {
     fn spec() -> ContainerSpec {
         ContainerSpec {
             container_id: "c1".into(),
-            resources: Default::default(),
-            capabilities: Default::default(),
-            sandbox: Default::default(),
-            seccomp: Default::default(),
-            networks: Vec::new(),
+            ..Default::default()
         }
     }
 

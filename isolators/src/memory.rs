@@ -57,10 +57,8 @@ impl Isolator for CgroupsMem {
     }
 
     fn recover(&self, live: &[String]) -> Result<(), IsolatorError> {
-        for container in self.hierarchy.containers("memory") {
-            if !live.contains(&container) {
-                self.cleanup(&container)?;
-            }
+        for container in self.hierarchy.orphans("memory", live) {
+            self.cleanup(&container)?;
         }
         Ok(())
     }

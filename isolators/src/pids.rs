@@ -43,10 +43,8 @@ impl Isolator for CgroupsPids {
     }
 
     fn recover(&self, live: &[String]) -> Result<(), IsolatorError> {
-        for container in self.hierarchy.containers(CONTROLLER) {
-            if !live.contains(&container) {
-                self.cleanup(&container)?;
-            }
+        for container in self.hierarchy.orphans(CONTROLLER, live) {
+            self.cleanup(&container)?;
         }
         Ok(())
     }

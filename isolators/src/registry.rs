@@ -337,6 +337,25 @@ pub fn build(
 mod tests {
     use super::*;
 
+    /// Nothing but the cgroupfs at `cgroups`.
+    fn config(cgroups: &std::path::Path) -> IsolationConfig {
+        IsolationConfig {
+            cgroups_hierarchy: cgroups.to_path_buf(),
+            cgroups_root: "mesos".into(),
+            enable_cfs: false,
+            pids_max: None,
+            effective_capabilities: None,
+            bounding_capabilities: None,
+            enforce_disk_quota: false,
+            seccomp_config_dir: None,
+            seccomp_profile_name: None,
+            allowed_devices: None,
+            network_cni_config_dir: None,
+            network_cni_plugins_dir: None,
+            runtime_dir: PathBuf::from("/nonexistent"),
+        }
+    }
+
     fn names(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
     }
@@ -383,21 +402,7 @@ mod tests {
     fn a_missing_controller_stops_the_build() {
         let fake = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(fake.path().join("cpu")).unwrap();
-        let config = IsolationConfig {
-            cgroups_hierarchy: fake.path().to_path_buf(),
-            cgroups_root: "mesos".into(),
-            enable_cfs: false,
-            pids_max: None,
-            effective_capabilities: None,
-            bounding_capabilities: None,
-            enforce_disk_quota: false,
-            seccomp_config_dir: None,
-            seccomp_profile_name: None,
-            allowed_devices: None,
-            network_cni_config_dir: None,
-            network_cni_plugins_dir: None,
-            runtime_dir: PathBuf::from("/nonexistent"),
-        };
+        let config = config(fake.path());
         let built = build(&names(&["posix/cpu", "cgroups/cpu"]), &config, &[]).unwrap();
         assert_eq!(
             built.iter().map(|i| i.name()).collect::<Vec<_>>(),
@@ -420,19 +425,8 @@ mod tests {
     fn pids_needs_its_controller_and_namespaces_need_nothing_more() {
         let fake = tempfile::tempdir().unwrap();
         let mut config = IsolationConfig {
-            cgroups_hierarchy: fake.path().to_path_buf(),
-            cgroups_root: "mesos".into(),
-            enable_cfs: false,
             pids_max: Some(100),
-            effective_capabilities: None,
-            bounding_capabilities: None,
-            enforce_disk_quota: false,
-            seccomp_config_dir: None,
-            seccomp_profile_name: None,
-            allowed_devices: None,
-            network_cni_config_dir: None,
-            network_cni_plugins_dir: None,
-            runtime_dir: PathBuf::from("/nonexistent"),
+            ..config(fake.path())
         };
         let err = match build(&names(&["cgroups/pids"]), &config, &[]) {
             Err(e) => e,
@@ -475,19 +469,9 @@ mod tests {
     fn capabilities_and_nnp_are_built_by_name() {
         let fake = tempfile::tempdir().unwrap();
         let mut config = IsolationConfig {
-            cgroups_hierarchy: fake.path().to_path_buf(),
-            cgroups_root: "mesos".into(),
-            enable_cfs: false,
-            pids_max: None,
             effective_capabilities: Some(0x2000),
             bounding_capabilities: Some(0x2001),
-            enforce_disk_quota: false,
-            seccomp_config_dir: None,
-            seccomp_profile_name: None,
-            allowed_devices: None,
-            network_cni_config_dir: None,
-            network_cni_plugins_dir: None,
-            runtime_dir: PathBuf::from("/nonexistent"),
+            ..config(fake.path())
         };
         let built = build(&names(&["linux/nnp"]), &config, &[]).unwrap();
         assert_eq!(built[0].name(), "linux/nnp");

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use mesos_resources::Resources;
 
 /// What an isolator is told about a container.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ContainerSpec {
     pub container_id: String,
     /// The executor's and its tasks' resources.

@@ -399,6 +399,14 @@ impl Cluster {
         }
     }
 
+    /// Lets every user through the cluster's directory, so that a task
+    /// switched to `nobody` reaches its sandbox.
+    pub fn open_to_all_users(&self) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(self.dir.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod the cluster directory");
+    }
+
     pub fn dump_logs(&self) {
         for p in &self.processes {
             let log = std::fs::read_to_string(&p.log).unwrap_or_default();
@@ -470,4 +478,16 @@ pub fn files_named(dir: &Path, name: &str, out: &mut Vec<PathBuf>) {
             _ => {}
         }
     }
+}
+
+/// The names in `dir`; none when it cannot be read.
+pub fn entries(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
 }

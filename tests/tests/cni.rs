@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use mesos_proto::v1::{self, TaskState, task_status::Reason};
-use mesos_tests::cluster::{Cluster, Options};
+use mesos_tests::cluster::{Cluster, Options, entries};
 use mesos_tests::framework::Framework;
 use mesos_tests::plugins::command_task;
 use mesos_tests::require_root;
@@ -86,17 +86,6 @@ async fn running(framework: &mut Framework, id: &str) -> v1::TaskStatus {
             return status;
         }
     }
-}
-
-fn entries(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

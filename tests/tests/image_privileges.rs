@@ -89,11 +89,7 @@ async fn sets_reach_the_task(containerizers: &str) {
         ..Options::default()
     });
     // `nobody` must reach its sandbox.
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(cluster.dir.path(), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
-    }
+    cluster.open_to_all_users();
     let mut framework = Framework::subscribe(&cluster.master, "image-privileges", false)
         .await
         .unwrap();

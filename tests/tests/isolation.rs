@@ -638,11 +638,7 @@ async fn capabilities_are_bounded_by_the_agent_and_asked_for_by_tasks() {
         ..Options::default()
     });
     // `nobody` must reach its sandbox.
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(cluster.dir.path(), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
-    }
+    cluster.open_to_all_users();
     let mut framework = Framework::subscribe(&cluster.master, "caps", false)
         .await
         .unwrap();

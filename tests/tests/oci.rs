@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use mesos_cli::scheduler_client::scalar;
 use mesos_proto::v1::{self, TaskState};
-use mesos_tests::cluster::{Cluster, Options, files_named};
+use mesos_tests::cluster::{Cluster, Options, entries, files_named};
 use mesos_tests::framework::Framework;
 use mesos_tests::images::{BUSYBOX, RELEASE, RELEASE_FILE, mesos_container, write_busybox_image};
 use mesos_tests::plugins::command_task;
@@ -48,17 +48,6 @@ fn runc_list(runc: &Path, state: &Path) -> Vec<String> {
         .lines()
         .map(str::to_string)
         .collect()
-}
-
-fn files_in(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -150,7 +139,7 @@ async fn image_tasks_run_under_runc_and_go_with_their_kill() {
     );
     assert_eq!(runc_list(&runc, &oci_dir.join("state")), [name]);
     assert_eq!(
-        files_in(&oci_dir.join("bundles")),
+        entries(&oci_dir.join("bundles")),
         std::slice::from_ref(&container_id)
     );
     // Its own cgroup, under its container's, holds its memory limit.
@@ -174,7 +163,7 @@ async fn image_tasks_run_under_runc_and_go_with_their_kill() {
     );
     let deadline = Instant::now() + Duration::from_secs(30);
     while !runc_list(&runc, &oci_dir.join("state")).is_empty()
-        || !files_in(&oci_dir.join("bundles")).is_empty()
+        || !entries(&oci_dir.join("bundles")).is_empty()
     {
         assert!(
             Instant::now() < deadline,

@@ -69,11 +69,7 @@ async fn tasks_run_under_the_agents_profile_or_the_one_they_ask_for() {
         ..Options::default()
     });
     // `nobody` must reach its sandbox.
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(cluster.dir.path(), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
-    }
+    cluster.open_to_all_users();
     let mut framework = Framework::subscribe(&cluster.master, "seccomp", false)
         .await
         .unwrap();

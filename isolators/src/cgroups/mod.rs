@@ -141,6 +141,14 @@ impl Hierarchy {
         std::fs::remove_dir(&dir)
     }
 
+    /// Containers with a cgroup for `controller` that are not `live`:
+    /// what recovery cleans up.
+    pub fn orphans(&self, controller: &str, live: &[String]) -> Vec<String> {
+        let mut containers = self.containers(controller);
+        containers.retain(|c| !live.contains(c));
+        containers
+    }
+
     /// Container IDs that have a cgroup for `controller`.
     pub fn containers(&self, controller: &str) -> Vec<String> {
         std::fs::read_dir(self.containers_dir(controller))

@@ -432,11 +432,8 @@ echo '{{"cniVersion": "0.4.0", "ips": [{{"version": "4", "address": "10.0.0.7/24
     fn spec(id: &str, networks: &[&str]) -> ContainerSpec {
         ContainerSpec {
             container_id: id.into(),
-            resources: Default::default(),
-            capabilities: Default::default(),
-            sandbox: Default::default(),
-            seccomp: Default::default(),
             networks: networks.iter().map(|n| n.to_string()).collect(),
+            ..Default::default()
         }
     }
 

@@ -184,11 +184,8 @@ mod tests {
     fn spec(seccomp: SeccompRequest) -> ContainerSpec {
         ContainerSpec {
             container_id: "c".into(),
-            resources: Default::default(),
-            capabilities: Default::default(),
-            sandbox: Default::default(),
             seccomp,
-            networks: Vec::new(),
+            ..Default::default()
         }
     }
 
