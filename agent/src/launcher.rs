@@ -46,6 +46,10 @@ pub struct LaunchSpec {
     pub seccomp_filters: Vec<SeccompFilter>,
     /// A network namespace to join, by its `nsfs` file (`network/cni`).
     pub network_namespace: Option<PathBuf>,
+    /// A UTS namespace of its own with this hostname.
+    pub hostname: Option<String>,
+    /// Bound over host files in its mount namespace (`(source, target)`).
+    pub file_binds: Vec<(PathBuf, PathBuf)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +58,8 @@ pub enum LaunchError {
     File { path: PathBuf, source: io::Error },
     #[error("Failed to open the network namespace '{path}': {source}")]
     NetworkNamespace { path: PathBuf, source: io::Error },
+    #[error("'{0}' contains a NUL byte")]
+    Nul(String),
     #[error("Failed to execute '{program}': {source}")]
     Spawn { program: String, source: io::Error },
     #[error("Failed to switch to user '{user}': {reason}")]
@@ -95,6 +101,12 @@ pub fn launch(spec: &LaunchSpec) -> Result<tokio::process::Child, LaunchError> {
         join_network_namespace(&mut command, path)?;
     }
     enter_new_namespaces(&mut command, &spec.namespaces);
+    if let Some(hostname) = &spec.hostname {
+        set_hostname(&mut command, hostname)?;
+    }
+    if !spec.file_binds.is_empty() {
+        bind_files(&mut command, &spec.file_binds)?;
+    }
     if !spec.privileges.is_empty() {
         privileges_before_switch(&mut command, spec.privileges, owner.is_some());
     }
@@ -279,6 +291,65 @@ fn join_network_namespace(
     unsafe {
         command.pre_exec(move || {
             nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).map_err(io::Error::from)
+        });
+    }
+    Ok(())
+}
+
+/// In the child, as root: a UTS namespace of its own, named `hostname`.
+#[allow(unsafe_code)]
+fn set_hostname(command: &mut tokio::process::Command, hostname: &str) -> Result<(), LaunchError> {
+    let name = std::ffi::CString::new(hostname).map_err(|_| LaunchError::Nul(hostname.into()))?;
+    // SAFETY: the closure runs in the forked child before exec and makes
+    // unshare(2) and sethostname(2) calls on bytes it owns; it allocates
+    // nothing.
+    unsafe {
+        command.pre_exec(move || {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUTS).map_err(io::Error::from)?;
+            let bytes = name.as_bytes();
+            if nix::libc::sethostname(bytes.as_ptr().cast(), bytes.len()) == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::last_os_error())
+            }
+        });
+    }
+    Ok(())
+}
+
+/// In the child, in its own (private) mount namespace: each source bound
+/// over its target; a target the host lacks is skipped.
+#[allow(unsafe_code)]
+fn bind_files(
+    command: &mut tokio::process::Command,
+    binds: &[(PathBuf, PathBuf)],
+) -> Result<(), LaunchError> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |path: &Path| {
+        std::ffi::CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| LaunchError::Nul(path.display().to_string()))
+    };
+    let binds = binds
+        .iter()
+        .map(|(source, target)| Ok((c(source)?, c(target)?)))
+        .collect::<Result<Vec<_>, LaunchError>>()?;
+    // SAFETY: the closure runs in the forked child before exec and makes
+    // mount(2) calls on C strings prepared above; it allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            for (source, target) in &binds {
+                match nix::mount::mount(
+                    Some(source.as_c_str()),
+                    target.as_c_str(),
+                    None::<&std::ffi::CStr>,
+                    nix::mount::MsFlags::MS_BIND,
+                    None::<&std::ffi::CStr>,
+                ) {
+                    Ok(()) | Err(Errno::ENOENT) => {}
+                    Err(e) => return Err(io::Error::from(e)),
+                }
+            }
+            Ok(())
         });
     }
     Ok(())
@@ -543,6 +614,8 @@ mod tests {
             privileges: Privileges::default(),
             seccomp_filters: Vec::new(),
             network_namespace: None,
+            hostname: None,
+            file_binds: Vec::new(),
         }
     }
 

@@ -197,6 +197,7 @@ mod tests {
             sandbox: Default::default(),
             seccomp: Default::default(),
             networks: Vec::new(),
+            hostname: None,
         }
     }
 

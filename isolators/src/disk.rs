@@ -171,6 +171,7 @@ mod tests {
             sandbox: sandbox.to_path_buf(),
             seccomp: Default::default(),
             networks: Vec::new(),
+            hostname: None,
         }
     }
 

@@ -175,6 +175,7 @@ mod tests {
             sandbox: Default::default(),
             seccomp: Default::default(),
             networks: Vec::new(),
+            hostname: None,
         }
     }
 

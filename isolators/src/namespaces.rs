@@ -94,6 +94,7 @@ mod tests {
             sandbox: Default::default(),
             seccomp: Default::default(),
             networks: Vec::new(),
+            hostname: None,
         };
         let pid = Namespaces::pid().prepare(&spec).unwrap();
         assert_eq!(pid.clone_namespaces, vec![Namespace::Pid, Namespace::Mount]);

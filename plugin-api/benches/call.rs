@@ -133,6 +133,7 @@ fn main() -> Result<(), String> {
         sandbox: Default::default(),
         seccomp: Default::default(),
         networks: Vec::new(),
+        hostname: None,
     };
     let request = proto::PrepareRequest {
         container_id: spec.container_id.clone(),

@@ -483,6 +483,7 @@ mod tests {
             sandbox: Default::default(),
             seccomp: Default::default(),
             networks: Vec::new(),
+            hostname: None,
         };
         let asking = |flags: Vec<i32>| {
             let response = proto::PrepareResponse {

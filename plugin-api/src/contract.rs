@@ -68,6 +68,7 @@ fn spec() -> ContainerSpec {
         sandbox: Default::default(),
         seccomp: Default::default(),
         networks: Vec::new(),
+        hostname: None,
     }
 }
 

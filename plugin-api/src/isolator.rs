@@ -32,6 +32,8 @@ pub struct ContainerSpec {
     pub seccomp: SeccompRequest,
     /// The CNI networks its `ContainerInfo.network_infos` name, in order.
     pub networks: Vec<String>,
+    /// `ContainerInfo.hostname`.
+    pub hostname: Option<String>,
 }
 
 /// What a container's `LinuxInfo.seccomp` asks for.
@@ -81,6 +83,13 @@ pub struct LaunchInfo {
     pub seccomp_filters: Vec<SeccompFilter>,
     /// A network namespace (its `nsfs` file) the executor joins.
     pub network_namespace: Option<PathBuf>,
+    /// The executor gets a UTS namespace of its own with this hostname.
+    pub hostname: Option<String>,
+    /// Files bound over host paths in the executor's mount namespace
+    /// (`(source, target)`; the container's `/etc/hosts`): the isolator
+    /// asks for the mount namespace too. A target the host lacks is
+    /// skipped.
+    pub file_binds: Vec<(PathBuf, PathBuf)>,
 }
 
 /// A compiled seccomp filter: a classic BPF program the kernel runs on
@@ -155,10 +164,15 @@ impl LaunchInfo {
             both(self.effective_capabilities, other.effective_capabilities);
         self.no_new_privileges |= other.no_new_privileges;
         self.seccomp_filters.extend(other.seccomp_filters);
-        // One network namespace per container: the first isolator's.
+        // One network namespace and hostname per container: the first
+        // isolator's.
         if self.network_namespace.is_none() {
             self.network_namespace = other.network_namespace;
         }
+        if self.hostname.is_none() {
+            self.hostname = other.hostname;
+        }
+        self.file_binds.extend(other.file_binds);
     }
 }
 

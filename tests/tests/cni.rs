@@ -51,6 +51,7 @@ fn task(id: &str, command: &str, networks: &[&str]) -> v1::TaskInfo {
     if !networks.is_empty() {
         task.container = Some(v1::ContainerInfo {
             r#type: v1::container_info::Type::Mesos as i32,
+            hostname: Some(id.to_string()),
             network_infos: networks
                 .iter()
                 .map(|name| v1::NetworkInfo {
@@ -159,9 +160,11 @@ async fn tasks_on_a_bridge_network_get_addresses_and_reach_each_other() {
     };
 
     let host_netns = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     let client = format!(
         "busybox ip -4 addr show eth0 | grep -q 'inet {SUBNET_PREFIX}' && \
          busybox ip link show lo | grep -q UP && \
+         test \"$(hostname)\" = client && grep -q '^{SUBNET_PREFIX}.* client$' /etc/hosts && \
          busybox ping -c 1 -W 5 {server_ip}"
     );
     framework
@@ -197,6 +200,16 @@ async fn tasks_on_a_bridge_network_get_addresses_and_reach_each_other() {
         "{client_ips:?}"
     );
     assert!(addresses(&done["host"]).is_empty());
+    // The client's hostname and /etc/hosts were its own.
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap(),
+        host_name
+    );
+    assert!(
+        !std::fs::read_to_string("/etc/hosts")
+            .unwrap()
+            .contains(" client\n")
+    );
     let elsewhere = &done["elsewhere"];
     assert_eq!(elsewhere.state(), TaskState::TaskFailed, "{elsewhere:?}");
     assert_eq!(elsewhere.reason(), Reason::ContainerLaunchFailed);

@@ -50,6 +50,7 @@ impl Agent {
         };
         let (capabilities, seccomp) = (capability_request(container), seccomp_request(container));
         let networks = network_names(container);
+        let hostname = container.and_then(|c| c.hostname.clone());
         let oci = self
             .config
             .oci
@@ -144,6 +145,7 @@ impl Agent {
             capabilities,
             seccomp,
             networks,
+            hostname,
             oci,
         };
         tokio::spawn(run.launch_and_watch(spec, self.handle.clone(), durable));
@@ -178,6 +180,7 @@ impl Agent {
             sandbox: executor.sandbox.clone(),
             seccomp: Default::default(),
             networks: Vec::new(),
+            hostname: None,
         };
         let isolation = self.config.isolation.clone();
         tokio::task::spawn_blocking(move || isolation.update(&spec));
@@ -265,6 +268,8 @@ impl Agent {
             privileges: Default::default(),
             seccomp_filters: Vec::new(),
             network_namespace: None,
+            hostname: None,
+            file_binds: Vec::new(),
         })
     }
 
@@ -649,6 +654,8 @@ struct Run {
     seccomp: SeccompRequest,
     /// The CNI networks it joins.
     networks: Vec<String>,
+    /// `ContainerInfo.hostname`.
+    hostname: Option<String>,
     /// How its task runs under the `oci` containerizer.
     oci: Option<crate::oci::OciLaunch>,
 }
@@ -760,6 +767,7 @@ impl Run {
                 sandbox: spec.sandbox.clone(),
                 seccomp: self.seccomp.clone(),
                 networks: self.networks.clone(),
+                hostname: self.hostname.clone(),
             },
         );
         let (hooks, pre_launch) = (self.hooks.clone(), self.pre_launch.clone());
@@ -782,6 +790,8 @@ impl Run {
                 };
                 spec.seccomp_filters = info.seccomp_filters;
                 spec.network_namespace = info.network_namespace;
+                spec.hostname = info.hostname;
+                spec.file_binds = info.file_binds;
             }
             // The executor of an image task needs root's capabilities to
             // set the task's rootfs up: as in Mesos, the sets are the

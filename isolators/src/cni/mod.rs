@@ -11,6 +11,13 @@
 //! result), so that cleanup, after an agent restart too, detaches with
 //! the configuration and result of the attach even if the configuration
 //! directory changed meanwhile. Status updates report the addresses.
+//!
+//! As in Mesos, such a container also gets a UTS namespace named by its
+//! `ContainerInfo.hostname` (or its ID), and its own `/etc/hosts` (its
+//! addresses under that name), `/etc/hostname` and `/etc/resolv.conf`
+//! (the plugins' DNS answer, else the host's), written beside the
+//! namespace and bound over the host's in a mount namespace of its own; a
+//! task in an image gets them in its rootfs the same way.
 
 mod netns;
 mod plugin;
@@ -20,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use mesos_plugin_api::isolator::{
-    ContainerSpec, ContainerStatus, Isolator, IsolatorError, LaunchInfo, NetworkStatus,
+    ContainerSpec, ContainerStatus, Isolator, IsolatorError, LaunchInfo, Namespace, NetworkStatus,
 };
 use serde_json::{Value, json};
 
@@ -61,6 +68,41 @@ impl Attached {
             ip_addresses: plugin::addresses(&self.result),
         }
     }
+}
+
+/// `resolv.conf` from a result's `dns`, when it names a nameserver.
+fn dns(result: &Value) -> Option<String> {
+    let dns = result.get("dns")?;
+    let list = |key: &str| -> Vec<String> {
+        dns.get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect()
+    };
+    let nameservers = list("nameservers");
+    if nameservers.is_empty() {
+        return None;
+    }
+    let mut text: String = nameservers
+        .iter()
+        .map(|n| format!("nameserver {n}\n"))
+        .collect();
+    if let Some(domain) = dns
+        .get("domain")
+        .and_then(Value::as_str)
+        .filter(|d| !d.is_empty())
+    {
+        text.push_str(&format!("domain {domain}\n"));
+    }
+    for (key, words) in [("search", list("search")), ("options", list("options"))] {
+        if !words.is_empty() {
+            text.push_str(&format!("{key} {}\n", words.join(" ")));
+        }
+    }
+    Some(text)
 }
 
 /// `network/cni`.
@@ -251,6 +293,39 @@ impl NetworkCni {
         first_error.map_or(Ok(()), Err)
     }
 
+    /// The container's `/etc/hosts`, `/etc/hostname` and
+    /// `/etc/resolv.conf`, written into `dir`: what to bind where.
+    fn etc_files(
+        dir: &Path,
+        hostname: &str,
+        attached: &[Attached],
+    ) -> Result<Vec<(PathBuf, PathBuf)>, IsolatorError> {
+        let mut hosts =
+            String::from("127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n");
+        for address in attached.iter().flat_map(|a| plugin::addresses(&a.result)) {
+            hosts.push_str(&format!("{address} {hostname}\n"));
+        }
+        let resolv = attached
+            .iter()
+            .find_map(|a| dns(&a.result))
+            .unwrap_or_else(|| std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default());
+        let mut binds = Vec::new();
+        for (name, content) in [
+            ("hosts", hosts),
+            ("hostname", format!("{hostname}\n")),
+            ("resolv.conf", resolv),
+        ] {
+            let path = dir.join(name);
+            std::fs::write(&path, content).map_err(|source| IsolatorError::Io {
+                isolator: Self::NAME,
+                path: path.clone(),
+                source,
+            })?;
+            binds.push((path, Path::new("/etc").join(name)));
+        }
+        Ok(binds)
+    }
+
     fn remember(&self, container_id: &str, networks: Vec<NetworkStatus>) {
         if let Ok(mut attached) = self.attached.lock() {
             attached.insert(container_id.to_string(), networks);
@@ -315,12 +390,25 @@ impl Isolator for NetworkCni {
                     networks = ?attached.iter().map(|a| (a.network.name.as_str(), plugin::addresses(&a.result))).collect::<Vec<_>>(),
                     "attached to CNI networks"
                 );
+                let hostname = spec.hostname.as_deref().unwrap_or(&spec.container_id);
+                let file_binds = match Self::etc_files(&dir, hostname, &attached) {
+                    Ok(binds) => binds,
+                    Err(e) => {
+                        if let Err(undo) = self.detach(&spec.container_id, &dir) {
+                            tracing::warn!(container_id = %spec.container_id, "undoing an attach: {undo}");
+                        }
+                        return Err(e);
+                    }
+                };
                 self.remember(
                     &spec.container_id,
                     attached.iter().map(Attached::status).collect(),
                 );
                 Ok(LaunchInfo {
                     network_namespace: Some(dir.join("ns")),
+                    hostname: Some(hostname.to_string()),
+                    clone_namespaces: vec![Namespace::Mount],
+                    file_binds,
                     ..Default::default()
                 })
             }
@@ -446,6 +534,21 @@ echo '{{"cniVersion": "0.4.0", "ips": [{{"version": "4", "address": "10.0.0.7/24
         let launch = f.cni.prepare(&spec("c1", &["a", "b"])).unwrap();
         let ns = f.container_dir("c1").join("ns");
         assert_eq!(launch.network_namespace.as_deref(), Some(ns.as_path()));
+        // Named by its ID, with its own /etc files in a mount namespace.
+        assert_eq!(launch.hostname.as_deref(), Some("c1"));
+        assert_eq!(launch.clone_namespaces, [Namespace::Mount]);
+        let targets: Vec<&Path> = launch.file_binds.iter().map(|(_, t)| t.as_path()).collect();
+        assert_eq!(
+            targets,
+            [
+                Path::new("/etc/hosts"),
+                Path::new("/etc/hostname"),
+                Path::new("/etc/resolv.conf")
+            ]
+        );
+        let hosts = std::fs::read_to_string(&launch.file_binds[0].0).unwrap();
+        assert!(hosts.starts_with("127.0.0.1 localhost\n"), "{hosts}");
+        assert!(hosts.ends_with("10.0.0.7 c1\n10.0.0.7 c1\n"), "{hosts}");
         assert_eq!(f.log(), ["ADD eth0 a", "ADD eth1 b"]);
         let status = f.cni.status("c1").unwrap();
         assert_eq!(
@@ -524,6 +627,19 @@ echo '{{"cniVersion": "0.4.0", "ips": [{{"version": "4", "address": "10.0.0.7/24
         );
         restarted.cni.cleanup("live").unwrap();
         assert!(!restarted.container_dir("live").exists());
+    }
+
+    #[test]
+    fn a_results_dns_becomes_resolv_conf() {
+        let result = json!({"dns": {"nameservers": ["10.0.0.1", "10.0.0.2"],
+                                    "domain": "mesos", "search": ["a.mesos", "mesos"],
+                                    "options": ["ndots:2"]}});
+        assert_eq!(
+            dns(&result).unwrap(),
+            "nameserver 10.0.0.1\nnameserver 10.0.0.2\ndomain mesos\nsearch a.mesos mesos\noptions ndots:2\n"
+        );
+        assert_eq!(dns(&json!({"dns": {"search": ["x"]}})), None);
+        assert_eq!(dns(&json!({})), None);
     }
 
     #[test]
