@@ -36,8 +36,14 @@ fn main() -> io::Result<()> {
     prost_reflect_build::Builder::new()
         .descriptor_pool("crate::DESCRIPTOR_POOL")
         .configure(&mut config, &protos, &includes)?;
-    tonic_prost_build::configure()
-        .build_server(true)
-        .build_client(true)
-        .compile_with_config(config, &protos, &includes)
+    // The gRPC service only with the `full` feature: without it the
+    // crate is messages alone (a plugin built for WASM).
+    if std::env::var_os("CARGO_FEATURE_FULL").is_some() {
+        tonic_prost_build::configure()
+            .build_server(true)
+            .build_client(true)
+            .compile_with_config(config, &protos, &includes)
+    } else {
+        config.compile_protos(&protos, &includes)
+    }
 }

@@ -15,6 +15,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 mod allocator;
 mod hook;
+#[cfg(target_arch = "wasm32")]
+#[doc(hidden)]
+pub mod wasm_guest;
 pub use allocator::{AllocatorHost, AllocatorPlugin, allocator_info};
 pub use hook::{HookPlugin, InProcessHook, hook_dispatch, hook_info};
 
@@ -224,6 +227,32 @@ unsafe extern "C" fn describe<P: Exported>(out: *mut Buffer) -> i32 {
     unsafe { export(out, || Ok(P::exported_info().encode_to_vec())) }
 }
 
+/// `configure` of either ABI: the API version checked, then the plugin's.
+pub(crate) fn checked_configure<P: Exported>(
+    api: &[u8],
+    config: &[u8],
+) -> Result<Vec<u8>, PluginError> {
+    if api != API_VERSION.as_bytes() {
+        return Err(PluginError::invalid(format!(
+            "API version '{}' is not spoken; this plugin speaks {API_VERSION}",
+            String::from_utf8_lossy(api)
+        )));
+    }
+    P::instance()
+        .exported_configure(config)
+        .map(|()| Vec::new())
+}
+
+/// `call` of either ABI: the method named in UTF-8, then the plugin's.
+pub(crate) fn checked_call<P: Exported>(
+    method: &[u8],
+    request: &[u8],
+) -> Result<Vec<u8>, PluginError> {
+    let method = std::str::from_utf8(method)
+        .map_err(|_| PluginError::invalid("the method name is not UTF-8"))?;
+    P::instance().exported_dispatch(method, request)
+}
+
 unsafe extern "C" fn configure<P: Exported>(
     api_version: *const u8,
     api_version_len: usize,
@@ -235,16 +264,10 @@ unsafe extern "C" fn configure<P: Exported>(
     // for the call, `out` is writable.
     unsafe {
         export(out, || {
-            let api = bytes(api_version, api_version_len);
-            if api != API_VERSION.as_bytes() {
-                return Err(PluginError::invalid(format!(
-                    "API version '{}' is not spoken; this plugin speaks {API_VERSION}",
-                    String::from_utf8_lossy(api)
-                )));
-            }
-            P::instance()
-                .exported_configure(bytes(config, config_len))
-                .map(|()| Vec::new())
+            checked_configure::<P>(
+                bytes(api_version, api_version_len),
+                bytes(config, config_len),
+            )
         })
     }
 }
@@ -260,9 +283,7 @@ unsafe extern "C" fn call<P: Exported>(
     // call, `out` is writable.
     unsafe {
         export(out, || {
-            let method = std::str::from_utf8(bytes(method, method_len))
-                .map_err(|_| PluginError::invalid("the method name is not UTF-8"))?;
-            P::instance().exported_dispatch(method, bytes(request, request_len))
+            checked_call::<P>(bytes(method, method_len), bytes(request, request_len))
         })
     }
 }
@@ -340,18 +361,71 @@ macro_rules! export_hook {
     };
 }
 
-/// The entry point of an [`Exported`] plugin; used by the `export_*!`
-/// macros.
+/// The entry points of an [`Exported`] plugin; used by the `export_*!`
+/// macros. Built for `wasm32`, the core-module exports of WASM plugins
+/// (see `sdk::wasm_guest`); otherwise the C entry point of a dylib.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! export_entry {
     ($plugin:ty) => {
         /// The plugin's entry point (`mesos_plugin.h`).
+        #[cfg(not(target_arch = "wasm32"))]
         #[allow(unsafe_code)]
         #[unsafe(no_mangle)]
         pub extern "C" fn mesos_plugin_entry_v1() -> *const $crate::abi::VTableV1 {
             static VTABLE: $crate::abi::VTableV1 = $crate::sdk::Exports::<$plugin>::V1;
             &VTABLE
         }
+
+        #[cfg(target_arch = "wasm32")]
+        #[allow(unsafe_code)]
+        const _: () = {
+            #[unsafe(no_mangle)]
+            pub extern "C" fn mesos_plugin_abi() -> i32 {
+                1
+            }
+
+            #[unsafe(no_mangle)]
+            pub extern "C" fn alloc(len: i32) -> i32 {
+                $crate::sdk::wasm_guest::alloc(len)
+            }
+
+            #[unsafe(no_mangle)]
+            pub extern "C" fn describe() -> i32 {
+                $crate::sdk::wasm_guest::describe::<$plugin>()
+            }
+
+            #[unsafe(no_mangle)]
+            pub extern "C" fn configure(
+                api: i32,
+                api_len: i32,
+                config: i32,
+                config_len: i32,
+            ) -> i32 {
+                // SAFETY: the host passes slices of the input of its last
+                // `alloc` (the ABI's contract).
+                unsafe {
+                    $crate::sdk::wasm_guest::configure::<$plugin>(api, api_len, config, config_len)
+                }
+            }
+
+            #[unsafe(no_mangle)]
+            pub extern "C" fn call(
+                method: i32,
+                method_len: i32,
+                request: i32,
+                request_len: i32,
+            ) -> i32 {
+                // SAFETY: as for `configure`.
+                unsafe {
+                    $crate::sdk::wasm_guest::call::<$plugin>(
+                        method,
+                        method_len,
+                        request,
+                        request_len,
+                    )
+                }
+            }
+        };
     };
 }

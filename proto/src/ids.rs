@@ -1,6 +1,7 @@
 //! Identifiers: status update uuids and Mesos's ID validation.
 
 /// 16 random bytes (a v4 UUID), as status updates carry.
+#[cfg(feature = "full")]
 pub fn new_uuid_bytes() -> Vec<u8> {
     uuid::Uuid::new_v4().as_bytes().to_vec()
 }

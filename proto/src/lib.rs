@@ -13,6 +13,7 @@ pub mod ids;
 pub mod json;
 pub mod operator;
 pub mod recordio;
+#[cfg(feature = "full")]
 pub mod stream;
 
 /// The Mesos version this implementation speaks. Purely numeric: pymesos

@@ -2,6 +2,8 @@
 //! arithmetic, and the renderings the state endpoints use.
 
 mod arithmetic;
+// What the host has (procfs, statvfs): agents, never plugin guests.
+#[cfg(unix)]
 mod detect;
 mod display;
 mod normalise;
@@ -13,6 +15,7 @@ mod scalar;
 mod value;
 
 pub use arithmetic::Resources;
+#[cfg(unix)]
 pub use detect::{default_disk_mb, default_mem_mb, meminfo_total_mb, with_detected_defaults};
 pub use display::reserved_role;
 pub use parse::{parse_attributes, parse_resources};

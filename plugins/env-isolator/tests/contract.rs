@@ -1,7 +1,9 @@
 //! The contract suite against this plugin's built-in, dylib and WASM
-//! forms. The WASM ones are `plugins/wasm-fixtures/env-isolator.wat`,
-//! written by hand, and `plugins/c-env-isolator`, C compiled by Debian's
-//! clang-14 with wasi-libc: the Rust wasm32 target is not needed.
+//! forms. The WASM ones are this very source built for
+//! `wasm32-unknown-unknown` (when that target is installed; the test says
+//! so when it is not), `plugins/wasm-fixtures/env-isolator.wat`, written
+//! by hand, and `plugins/c-env-isolator`, C compiled by Debian's clang-14
+//! with wasi-libc: the last two need no Rust wasm32 target.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use env_isolator::EnvIsolator;
@@ -85,4 +87,64 @@ fn the_c_form_compiled_to_wasm_answers_as_the_others() {
             .unwrap();
     assert_eq!(c, dylib);
     assert!(c[1].contains(r#"("PLUGIN_CONTAINER_ID", "c1")"#), "{c:#?}");
+}
+
+/// This crate built for `wasm32-unknown-unknown` into the test's own
+/// target directory; `None`, said on stdout, without that target.
+fn build_rust_form() -> Option<std::path::PathBuf> {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = std::process::Command::new(rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .unwrap();
+    let sysroot = String::from_utf8_lossy(&sysroot.stdout).trim().to_string();
+    if !std::path::Path::new(&sysroot)
+        .join("lib/rustlib/wasm32-unknown-unknown")
+        .is_dir()
+    {
+        println!(
+            "NOT BUILT: the Rust WASM form needs `rustup target add wasm32-unknown-unknown`; \
+             the WAT and C forms stand in for it"
+        );
+        return None;
+    }
+    // target/<profile>/deps/<this test>: the target directory is three up.
+    let exe = std::env::current_exe().unwrap();
+    let target_dir = exe.ancestors().nth(3).unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "--target",
+            "wasm32-unknown-unknown",
+        ])
+        .arg("--target-dir")
+        .arg(target_dir)
+        .status()
+        .unwrap();
+    assert!(status.success(), "building the WASM form");
+    Some(target_dir.join("wasm32-unknown-unknown/release/env_isolator.wasm"))
+}
+
+#[test]
+fn the_same_source_built_for_wasm_answers_as_its_dylib() {
+    let Some(built) = build_rust_form() else {
+        return;
+    };
+    // Loaded from a copy: the compile cache goes next to the artifact.
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = dir.path().join("env_isolator.wasm");
+    std::fs::copy(&built, &artifact).unwrap();
+    let wasm = contract::compare_wasm::<EnvIsolator>(&artifact, Limits::default()).unwrap();
+    let dylib =
+        contract::compare::<EnvIsolator>(&contract::artifact("env_isolator"), Limits::default())
+            .unwrap();
+    assert_eq!(wasm, dylib);
+    assert!(
+        wasm[1].contains(r#"("PLUGIN_CONTAINER_ID", "c1")"#),
+        "{wasm:#?}"
+    );
 }
