@@ -257,9 +257,7 @@ mod tests {
                 bounding: bounding.map(values),
             },
             sandbox: Default::default(),
-            seccomp: Default::default(),
-            networks: Vec::new(),
-            hostname: None,
+            ..Default::default()
         }
     }
 

@@ -169,9 +169,7 @@ mod tests {
             ),
             capabilities: Default::default(),
             sandbox: sandbox.to_path_buf(),
-            seccomp: Default::default(),
-            networks: Vec::new(),
-            hostname: None,
+            ..Default::default()
         }
     }
 

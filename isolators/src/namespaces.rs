@@ -92,9 +92,7 @@ mod tests {
             resources: Resources::default(),
             capabilities: Default::default(),
             sandbox: Default::default(),
-            seccomp: Default::default(),
-            networks: Vec::new(),
-            hostname: None,
+            ..Default::default()
         };
         let pid = Namespaces::pid().prepare(&spec).unwrap();
         assert_eq!(pid.clone_namespaces, vec![Namespace::Pid, Namespace::Mount]);

@@ -107,9 +107,7 @@ mod tests {
             ),
             capabilities: Default::default(),
             sandbox: Default::default(),
-            seccomp: Default::default(),
-            networks: Vec::new(),
-            hostname: None,
+            ..Default::default()
         }
     }
 

@@ -131,9 +131,7 @@ fn main() -> Result<(), String> {
         resources: Default::default(),
         capabilities: Default::default(),
         sandbox: Default::default(),
-        seccomp: Default::default(),
-        networks: Vec::new(),
-        hostname: None,
+        ..Default::default()
     };
     let request = proto::PrepareRequest {
         container_id: spec.container_id.clone(),

@@ -481,9 +481,7 @@ mod tests {
             resources: mesos_resources::Resources::default(),
             capabilities: Default::default(),
             sandbox: Default::default(),
-            seccomp: Default::default(),
-            networks: Vec::new(),
-            hostname: None,
+            ..Default::default()
         };
         let asking = |flags: Vec<i32>| {
             let response = proto::PrepareResponse {

@@ -66,9 +66,7 @@ fn spec() -> ContainerSpec {
         resources: vec![scalar("cpus", 0.5), scalar("mem", 32.0)].into(),
         capabilities: Default::default(),
         sandbox: Default::default(),
-        seccomp: Default::default(),
-        networks: Vec::new(),
-        hostname: None,
+        ..Default::default()
     }
 }
 

@@ -67,9 +67,7 @@ fn a_c_plugin_loads_and_unimplemented_methods_get_the_defaults() {
         resources: Default::default(),
         capabilities: Default::default(),
         sandbox: Default::default(),
-        seccomp: Default::default(),
-        networks: Vec::new(),
-        hostname: None,
+        ..Default::default()
     };
     assert_eq!(isolator.prepare(&spec).unwrap(), LaunchInfo::default());
     assert_eq!(isolator.usage("c1").unwrap(), Usage::default());

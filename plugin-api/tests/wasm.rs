@@ -58,9 +58,7 @@ fn spec() -> ContainerSpec {
         resources: Default::default(),
         capabilities: Default::default(),
         sandbox: Default::default(),
-        seccomp: Default::default(),
-        networks: Vec::new(),
-        hostname: None,
+        ..Default::default()
     }
 }
 

@@ -178,9 +178,7 @@ impl Agent {
             // Capabilities are the container's from its launch.
             capabilities: CapabilityRequest::default(),
             sandbox: executor.sandbox.clone(),
-            seccomp: Default::default(),
-            networks: Vec::new(),
-            hostname: None,
+            ..Default::default()
         };
         let isolation = self.config.isolation.clone();
         tokio::task::spawn_blocking(move || isolation.update(&spec));
