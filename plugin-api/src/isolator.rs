@@ -32,8 +32,21 @@ pub struct ContainerSpec {
     pub seccomp: SeccompRequest,
     /// The CNI networks its `ContainerInfo.network_infos` name, in order.
     pub networks: Vec<String>,
+    /// The host ports those networks forward to it.
+    pub port_mappings: Vec<PortMapping>,
     /// `ContainerInfo.hostname`.
     pub hostname: Option<String>,
+}
+
+/// A host port forwarded to a container port on one of its networks
+/// (`NetworkInfo.port_mappings`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortMapping {
+    pub network: String,
+    pub host_port: u32,
+    pub container_port: u32,
+    /// `tcp` unless the mapping says otherwise.
+    pub protocol: String,
 }
 
 /// What a container's `LinuxInfo.seccomp` asks for.

@@ -26,6 +26,8 @@ const BRIDGE: &str = "mesos-test0";
 /// 127.0.0.1 (as with Mesos). The host's `lo` holds it (dummy links need
 /// a module this kernel may not have).
 const AGENT_IP: &str = "10.231.8.1";
+/// Forwarded to the server task's port 8080 by the portmap plugin.
+const HOST_PORT: u32 = 31080;
 
 fn ip(args: &[&str]) -> bool {
     std::process::Command::new("ip")
@@ -130,7 +132,8 @@ async fn tasks_on_a_bridge_network_get_addresses_and_reach_each_other() {
                         "routes": [{"dst": "0.0.0.0/0"}],
                     }
                 },
-                {"type": "firewall"}
+                {"type": "firewall"},
+                {"type": "portmap", "capabilities": {"portMappings": true}}
             ]
         })
         .to_string(),
@@ -149,15 +152,32 @@ async fn tasks_on_a_bridge_network_get_addresses_and_reach_each_other() {
         .await
         .unwrap();
 
-    framework
-        .launch_tasks(vec![task("server", "sleep 1000", &["mesos-test"])])
-        .await
-        .unwrap();
+    // Serves its sandbox on port 8080, forwarded from the host's 31080.
+    let mut server = task(
+        "server",
+        "echo served > index.html && exec busybox httpd -f -p 8080 -h .",
+        &["mesos-test"],
+    );
+    if let Some(network) = server
+        .container
+        .as_mut()
+        .and_then(|c| c.network_infos.first_mut())
+    {
+        network.port_mappings.push(v1::network_info::PortMapping {
+            host_port: HOST_PORT,
+            container_port: 8080,
+            protocol: None,
+        });
+    }
+    framework.launch_tasks(vec![server]).await.unwrap();
     let server = running(&mut framework, "server").await;
     let server_ip = match addresses(&server).as_slice() {
         [ip] if ip.starts_with(SUBNET_PREFIX) => ip.clone(),
         other => panic!("server addresses {other:?}: {server:?}"),
     };
+
+    // The host port reaches the server inside its namespace.
+    assert_eq!(fetch_through_the_host_port().await, "served");
 
     let host_netns = std::fs::read_link("/proc/self/ns/net").unwrap();
     let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
@@ -243,5 +263,41 @@ async fn tasks_on_a_bridge_network_get_addresses_and_reach_each_other() {
             "left behind: containers {left:?}, leases {leased:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// GET /index.html from the server task through the host's forwarded
+/// port; its body.
+async fn fetch_through_the_host_port() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let attempt = async {
+            let mut stream = tokio::net::TcpStream::connect((AGENT_IP, HOST_PORT as u16)).await?;
+            stream
+                .write_all(b"GET /index.html HTTP/1.0\r\n\r\n")
+                .await?;
+            let mut response = String::new();
+            stream.read_to_string(&mut response).await?;
+            Ok::<_, std::io::Error>(response)
+        };
+        match attempt.await {
+            Ok(response) if response.starts_with("HTTP/1.") => {
+                return response
+                    .split("\r\n\r\n")
+                    .nth(1)
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string();
+            }
+            other => {
+                // The server may not listen yet.
+                assert!(
+                    Instant::now() < deadline,
+                    "no answer on {AGENT_IP}:{HOST_PORT}: {other:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
     }
 }

@@ -49,7 +49,7 @@ impl Agent {
             info.container.as_ref()
         };
         let (capabilities, seccomp) = (capability_request(container), seccomp_request(container));
-        let networks = network_names(container);
+        let (networks, port_mappings) = (network_names(container), port_mappings(container));
         let hostname = container.and_then(|c| c.hostname.clone());
         let oci = self
             .config
@@ -145,6 +145,7 @@ impl Agent {
             capabilities,
             seccomp,
             networks,
+            port_mappings,
             hostname,
             oci,
         };
@@ -650,8 +651,9 @@ struct Run {
     /// What the container's `LinuxInfo` asks for.
     capabilities: CapabilityRequest,
     seccomp: SeccompRequest,
-    /// The CNI networks it joins.
+    /// The CNI networks it joins, and the ports they forward to it.
     networks: Vec<String>,
+    port_mappings: Vec<mesos_plugin_api::isolator::PortMapping>,
     /// `ContainerInfo.hostname`.
     hostname: Option<String>,
     /// How its task runs under the `oci` containerizer.
@@ -765,6 +767,7 @@ impl Run {
                 sandbox: spec.sandbox.clone(),
                 seccomp: self.seccomp.clone(),
                 networks: self.networks.clone(),
+                port_mappings: self.port_mappings.clone(),
                 hostname: self.hostname.clone(),
             },
         );
@@ -883,6 +886,30 @@ fn network_names(container: Option<&v1::ContainerInfo>) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The host ports a container's named networks forward to it.
+fn port_mappings(
+    container: Option<&v1::ContainerInfo>,
+) -> Vec<mesos_plugin_api::isolator::PortMapping> {
+    let Some(container) = container else {
+        return Vec::new();
+    };
+    container
+        .network_infos
+        .iter()
+        .filter_map(|n| n.name.as_ref().map(|name| (name, &n.port_mappings)))
+        .flat_map(|(name, mappings)| {
+            mappings
+                .iter()
+                .map(|m| mesos_plugin_api::isolator::PortMapping {
+                    network: name.clone(),
+                    host_port: m.host_port,
+                    container_port: m.container_port,
+                    protocol: m.protocol.clone().unwrap_or_else(|| "tcp".to_string()),
+                })
+        })
+        .collect()
 }
 
 /// Applies what the pre-launch hooks added: a Mesos container's executor

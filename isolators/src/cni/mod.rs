@@ -28,6 +28,7 @@ use std::sync::Mutex;
 
 use mesos_plugin_api::isolator::{
     ContainerSpec, ContainerStatus, Isolator, IsolatorError, LaunchInfo, Namespace, NetworkStatus,
+    PortMapping,
 };
 use serde_json::{Value, json};
 
@@ -228,6 +229,7 @@ impl NetworkCni {
         container_id: &str,
         dir: &Path,
         networks: &[&Network],
+        port_mappings: &[PortMapping],
     ) -> Result<Vec<Attached>, IsolatorError> {
         let netns = dir.join("ns");
         netns::create(&netns).map_err(|source| IsolatorError::Io {
@@ -244,9 +246,16 @@ impl NetworkCni {
                 netns: &netns,
                 ifname: &ifname,
             };
-            let result = plugin::add(&self.plugins, network, to).map_err(Self::failed)?;
+            let mappings: Vec<(u32, u32, &str)> = port_mappings
+                .iter()
+                .filter(|m| m.network == network.name)
+                .map(|m| (m.host_port, m.container_port, m.protocol.as_str()))
+                .collect();
+            // Recorded as used, so DEL removes the same forwards.
+            let network = network.with_port_mappings(&mappings);
+            let result = plugin::add(&self.plugins, &network, to).map_err(Self::failed)?;
             attached.push(Attached {
-                network: Network::clone(network),
+                network,
                 ifname,
                 result,
             });
@@ -383,7 +392,7 @@ impl Isolator for NetworkCni {
             path: dir.clone(),
             source,
         })?;
-        match self.attach(&spec.container_id, &dir, &networks) {
+        match self.attach(&spec.container_id, &dir, &networks, &spec.port_mappings) {
             Ok(attached) => {
                 tracing::info!(
                     container_id = %spec.container_id,

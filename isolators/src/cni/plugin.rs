@@ -102,6 +102,45 @@ impl Network {
     }
 }
 
+impl Network {
+    /// This network for a container whose `mappings` it forwards: the
+    /// plugins that declare the `portMappings` capability (`portmap`) get
+    /// them as `runtimeConfig`, as CNI runtimes pass them.
+    pub fn with_port_mappings(&self, mappings: &[(u32, u32, &str)]) -> Network {
+        if mappings.is_empty() {
+            return self.clone();
+        }
+        let entries: Vec<Value> = mappings
+            .iter()
+            .map(|(host, container, protocol)| {
+                serde_json::json!({"hostPort": host, "containerPort": container, "protocol": protocol})
+            })
+            .collect();
+        let plugins = self
+            .plugins
+            .iter()
+            .map(|plugin| {
+                let wants = plugin
+                    .pointer("/capabilities/portMappings")
+                    .and_then(Value::as_bool)
+                    == Some(true);
+                let mut plugin = plugin.clone();
+                if let (true, Value::Object(map)) = (wants, &mut plugin) {
+                    map.insert(
+                        "runtimeConfig".into(),
+                        serde_json::json!({ "portMappings": entries }),
+                    );
+                }
+                plugin
+            })
+            .collect();
+        Network {
+            name: self.name.clone(),
+            plugins,
+        }
+    }
+}
+
 /// The networks of `--network_cni_config_dir`, by name. Files that are not
 /// `.conf`, `.conflist` or `.json` are skipped, as CNI runtimes do.
 pub fn load_networks(dir: &Path) -> Result<BTreeMap<String, (Network, PathBuf)>, CniError> {
@@ -442,6 +481,24 @@ mod tests {
             error.contains("plugin '../bridge' of network 'n' is in none of /nonexistent:"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn port_mappings_go_to_the_plugins_that_take_them() {
+        let network = Network {
+            name: "n".into(),
+            plugins: vec![
+                json!({"type": "bridge"}),
+                json!({"type": "portmap", "capabilities": {"portMappings": true}}),
+            ],
+        };
+        let mapped = network.with_port_mappings(&[(31080, 8080, "tcp")]);
+        assert_eq!(mapped.plugins[0], network.plugins[0]);
+        assert_eq!(
+            mapped.plugins[1]["runtimeConfig"],
+            json!({"portMappings": [{"hostPort": 31080, "containerPort": 8080, "protocol": "tcp"}]})
+        );
+        assert_eq!(network.with_port_mappings(&[]).plugins, network.plugins);
     }
 
     #[test]
