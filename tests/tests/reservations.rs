@@ -332,8 +332,19 @@ async fn reserve_create_write_restart_read_destroy_unreserve() {
     // Everything reserved, in one offer (a partial one is declined).
     let whole = |o: &v1::Offer| has_volume(o, "vol1") && reserved_cpus(o) == 1.0;
     let offer = fw.offer_where(whole).await;
-    let agent_state: serde_json::Value =
-        serde_json::from_slice(&raw_http::get(&cluster.agents[0], "/state").unwrap().body).unwrap();
+    // The offer may be the master's from before the restart: the agent
+    // can still be starting.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let state = loop {
+        match raw_http::get(&cluster.agents[0], "/state") {
+            Ok(response) => break response,
+            Err(e) => {
+                assert!(std::time::Instant::now() < deadline, "agent /state: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let agent_state: serde_json::Value = serde_json::from_slice(&state.body).unwrap();
     assert_eq!(
         agent_state["reserved_resources"][ROLE]["disk"], 100.0,
         "{agent_state}"
