@@ -269,9 +269,10 @@ async fn a_bridge_task_publishes_its_port_beside_a_mesos_task_and_is_killed() {
         }
     }
 
-    // The offered host port reaches the container's port 8080.
+    // The offered host port reaches the container's port 8080 (through
+    // docker-proxy, which can be slow to come up on a busy machine).
     let mut body = String::new();
-    for _ in 0..50 {
+    for _ in 0..300 {
         if let Ok(text) = http_get(host_port) {
             body = text;
             break;
