@@ -34,19 +34,26 @@ fn both_forms_set_the_variable_and_get_the_defaults() {
     assert_eq!(seen[7], "Ok(())", "cleanup");
 }
 
-#[test]
-fn the_wasm_form_answers_as_the_built_in_and_dylib_forms() {
-    let wat =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wasm-fixtures/env-isolator.wat");
+/// What the WASM module at `module` answers through the contract suite,
+/// checked equal to what the dylib form answers.
+fn wasm_answers_as_the_dylib(module: &std::path::Path) -> Vec<String> {
     // Loaded from a copy: the compile cache goes next to the artifact.
     let dir = tempfile::tempdir().unwrap();
-    let artifact = dir.path().join("env-isolator.wat");
-    std::fs::copy(&wat, &artifact).unwrap();
+    let artifact = dir.path().join(module.file_name().unwrap());
+    std::fs::copy(module, &artifact).unwrap();
     let wasm = contract::compare_wasm::<EnvIsolator>(&artifact, Limits::default()).unwrap();
     let dylib =
         contract::compare::<EnvIsolator>(&contract::artifact("env_isolator"), Limits::default())
             .unwrap();
     assert_eq!(wasm, dylib);
+    wasm
+}
+
+#[test]
+fn the_wasm_form_answers_as_the_built_in_and_dylib_forms() {
+    let wat =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wasm-fixtures/env-isolator.wat");
+    let wasm = wasm_answers_as_the_dylib(&wat);
     assert!(
         wasm[1].contains(r#"("PLUGIN_GREETING", "hello-from-plugin")"#),
         "{wasm:#?}"
@@ -81,11 +88,7 @@ fn the_c_form_compiled_to_wasm_answers_as_the_others() {
     let Some(artifact) = build_c_form(dir.path()) else {
         return;
     };
-    let c = contract::compare_wasm::<EnvIsolator>(&artifact, Limits::default()).unwrap();
-    let dylib =
-        contract::compare::<EnvIsolator>(&contract::artifact("env_isolator"), Limits::default())
-            .unwrap();
-    assert_eq!(c, dylib);
+    let c = wasm_answers_as_the_dylib(&artifact);
     assert!(c[1].contains(r#"("PLUGIN_CONTAINER_ID", "c1")"#), "{c:#?}");
 }
 
@@ -134,15 +137,7 @@ fn the_same_source_built_for_wasm_answers_as_its_dylib() {
     let Some(built) = build_rust_form() else {
         return;
     };
-    // Loaded from a copy: the compile cache goes next to the artifact.
-    let dir = tempfile::tempdir().unwrap();
-    let artifact = dir.path().join("env_isolator.wasm");
-    std::fs::copy(&built, &artifact).unwrap();
-    let wasm = contract::compare_wasm::<EnvIsolator>(&artifact, Limits::default()).unwrap();
-    let dylib =
-        contract::compare::<EnvIsolator>(&contract::artifact("env_isolator"), Limits::default())
-            .unwrap();
-    assert_eq!(wasm, dylib);
+    let wasm = wasm_answers_as_the_dylib(&built);
     assert!(
         wasm[1].contains(r#"("PLUGIN_CONTAINER_ID", "c1")"#),
         "{wasm:#?}"
