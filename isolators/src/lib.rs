@@ -3,6 +3,7 @@
 //! plugin. Kernel-facing code takes the root of the filesystem it works on
 //! (`/sys/fs/cgroup`), so most of it is tested against a fake tree.
 
+mod blkio;
 pub mod capabilities;
 pub mod cgroups;
 pub mod cni;
@@ -15,6 +16,7 @@ mod pids;
 pub mod registry;
 pub mod seccomp;
 
+pub use blkio::CgroupsBlkio;
 pub use capabilities::{LinuxCapabilities, LinuxNnp};
 pub use cpu::CgroupsCpu;
 pub use disk::DiskDu;

@@ -16,12 +16,12 @@ use crate::cgroups::Hierarchy;
 use crate::cni::{NetworkCni, PluginDirs};
 use crate::devices::CgroupsDevices;
 use crate::{
-    CgroupsCpu, CgroupsMem, CgroupsPids, DiskDu, LinuxCapabilities, LinuxNnp, LinuxSeccomp,
-    Namespaces,
+    CgroupsBlkio, CgroupsCpu, CgroupsMem, CgroupsPids, DiskDu, LinuxCapabilities, LinuxNnp,
+    LinuxSeccomp, Namespaces,
 };
 
 /// Every isolator name this build knows.
-pub const KNOWN: [&str; 19] = [
+pub const KNOWN: [&str; 20] = [
     "posix/cpu",
     "posix/mem",
     "filesystem/posix",
@@ -32,6 +32,7 @@ pub const KNOWN: [&str; 19] = [
     "cgroups/cpu",
     "cgroups/mem",
     "cgroups/pids",
+    "cgroups/blkio",
     "cgroups/devices",
     "cgroups/all",
     "namespaces/pid",
@@ -150,13 +151,23 @@ pub fn validate(names: &[String], plugins: &[&str]) -> Result<(), RegistryError>
     }
 }
 
-/// The cgroups isolators and the controller each needs.
-const CGROUPS_ISOLATORS: [(&str, &str); 4] = [
+/// The cgroups isolators and the controller each needs, on v1.
+const CGROUPS_ISOLATORS: [(&str, &str); 5] = [
     ("cgroups/cpu", "cpu"),
     ("cgroups/mem", "memory"),
     ("cgroups/pids", "pids"),
+    ("cgroups/blkio", "blkio"),
     ("cgroups/devices", "devices"),
 ];
+
+/// The controller a cgroups isolator needs in `hierarchy`: blkio is `io`
+/// on v2.
+fn controller_of(v1_controller: &'static str, hierarchy: &Hierarchy) -> &'static str {
+    match v1_controller {
+        "blkio" => CgroupsBlkio::controller(hierarchy.version()),
+        other => other,
+    }
+}
 
 /// `cgroups/all` replaced, where it stands, by every cgroups isolator
 /// whose controller this host has (as in Mesos), less those named anyway.
@@ -168,7 +179,9 @@ fn with_all_cgroups(names: Vec<String>, hierarchy: &Hierarchy) -> Vec<String> {
             continue;
         }
         for (isolator, controller) in CGROUPS_ISOLATORS {
-            if hierarchy.has(controller) && !names.iter().any(|n| n == isolator) {
+            if hierarchy.has(controller_of(controller, hierarchy))
+                && !names.iter().any(|n| n == isolator)
+            {
                 out.push(isolator.to_string());
             }
         }
@@ -254,6 +267,13 @@ pub fn build(
                 isolators.push(Arc::new(CgroupsPids::new(
                     hierarchy.clone(),
                     config.pids_max,
+                )));
+            }
+            "cgroups/blkio" => {
+                need(&name, CgroupsBlkio::controller(hierarchy.version()))?;
+                isolators.push(Arc::new(CgroupsBlkio::new(
+                    hierarchy.clone(),
+                    PathBuf::from("/sys/block"),
                 )));
             }
             "cgroups/devices" => {
@@ -385,7 +405,7 @@ mod tests {
     #[test]
     fn cgroups_all_stands_for_the_controllers_this_host_has() {
         let fake = tempfile::tempdir().unwrap();
-        for controller in ["cpu", "memory", "devices"] {
+        for controller in ["cpu", "memory", "blkio", "devices"] {
             std::fs::create_dir_all(fake.path().join(controller)).unwrap();
         }
         let hierarchy = Hierarchy::detect(fake.path(), "mesos");
@@ -394,8 +414,25 @@ mod tests {
                 names(&["posix/cpu", "cgroups/all", "cgroups/mem"]),
                 &hierarchy
             ),
-            names(&["posix/cpu", "cgroups/cpu", "cgroups/devices", "cgroups/mem"])
+            names(&[
+                "posix/cpu",
+                "cgroups/cpu",
+                "cgroups/blkio",
+                "cgroups/devices",
+                "cgroups/mem"
+            ])
         );
+
+        // v2 calls blkio `io`, and has no devices controller.
+        let v2 = tempfile::tempdir().unwrap();
+        std::fs::write(v2.path().join("cgroup.controllers"), "io memory pids\n").unwrap();
+        let hierarchy = Hierarchy::detect(v2.path(), "mesos");
+        assert_eq!(
+            with_all_cgroups(names(&["cgroups/all"]), &hierarchy),
+            names(&["cgroups/mem", "cgroups/pids", "cgroups/blkio"])
+        );
+        let built = build(&names(&["cgroups/blkio"]), &config(v2.path()), &[]).unwrap();
+        assert_eq!(built[0].name(), "cgroups/blkio");
     }
 
     #[test]

@@ -262,6 +262,7 @@ impl Isolator for PluginIsolator {
             threads: s.threads,
             disk_used_bytes: s.disk_used_bytes,
             disk_limit_bytes: s.disk_limit_bytes,
+            blkio: s.blkio_statistics,
         })
     }
 

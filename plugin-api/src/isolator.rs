@@ -233,6 +233,8 @@ pub struct Usage {
     pub threads: Option<u32>,
     pub disk_used_bytes: Option<u64>,
     pub disk_limit_bytes: Option<u64>,
+    /// Block I/O per device.
+    pub blkio: Option<mesos_proto::v1::cgroup_info::blkio::Statistics>,
 }
 
 impl Usage {
@@ -259,6 +261,7 @@ impl Usage {
         take(&mut self.threads, other.threads);
         take(&mut self.disk_used_bytes, other.disk_used_bytes);
         take(&mut self.disk_limit_bytes, other.disk_limit_bytes);
+        take(&mut self.blkio, other.blkio);
     }
 }
 

@@ -175,6 +175,7 @@ fn statistics_json(
         mem_limit_bytes: isolated.mem_limit_bytes.or(container.mem_limit_bytes),
         disk_used_bytes: isolated.disk_used_bytes,
         disk_limit_bytes: isolated.disk_limit_bytes,
+        blkio_statistics: isolated.blkio.clone(),
         ..Default::default()
     })
 }
