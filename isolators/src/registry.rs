@@ -282,7 +282,7 @@ pub fn build(
                     Some(json) => crate::devices::parse_allowed(json)?,
                     None => Vec::new(),
                 };
-                isolators.push(Arc::new(CgroupsDevices::new(hierarchy.clone(), allowed)));
+                isolators.push(Arc::new(CgroupsDevices::new(hierarchy.clone(), allowed)?));
             }
             // Only root can give capabilities away for another process
             // (CAP_SETPCAP), as in Mesos.
@@ -423,13 +423,18 @@ mod tests {
             ])
         );
 
-        // v2 calls blkio `io`, and has no devices controller.
+        // v2 calls blkio `io`, and controls devices without a controller.
         let v2 = tempfile::tempdir().unwrap();
         std::fs::write(v2.path().join("cgroup.controllers"), "io memory pids\n").unwrap();
         let hierarchy = Hierarchy::detect(v2.path(), "mesos");
         assert_eq!(
             with_all_cgroups(names(&["cgroups/all"]), &hierarchy),
-            names(&["cgroups/mem", "cgroups/pids", "cgroups/blkio"])
+            names(&[
+                "cgroups/mem",
+                "cgroups/pids",
+                "cgroups/blkio",
+                "cgroups/devices"
+            ])
         );
         let built = build(&names(&["cgroups/blkio"]), &config(v2.path()), &[]).unwrap();
         assert_eq!(built[0].name(), "cgroups/blkio");

@@ -52,10 +52,12 @@ impl Hierarchy {
         self.version
     }
 
-    /// Whether `controller` can be used here.
+    /// Whether `controller` can be used here. v2 has no devices
+    /// controller: device programs (cgroup BPF) go on any cgroup.
     pub fn has(&self, controller: &str) -> bool {
         match self.version {
             Version::V1 => self.mount.join(controller).is_dir(),
+            Version::V2 if controller == "devices" => true,
             Version::V2 => std::fs::read_to_string(self.mount.join("cgroup.controllers"))
                 .is_ok_and(|c| c.split_whitespace().any(|n| n == controller)),
         }
@@ -87,6 +89,14 @@ impl Hierarchy {
             }
             files::enable_controller(&parent, controller)?;
         }
+        Ok(dir)
+    }
+
+    /// Creates the container's v2 cgroup without enabling a controller,
+    /// for what needs only the cgroup (a device program).
+    pub fn create_plain(&self, container_id: &str) -> io::Result<PathBuf> {
+        let dir = self.mount.join(&self.root).join(container_id);
+        std::fs::create_dir_all(&dir)?;
         Ok(dir)
     }
 
