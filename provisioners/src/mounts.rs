@@ -42,10 +42,8 @@ fn mounts_below(dir: &Path) -> Result<Vec<PathBuf>> {
         .collect())
 }
 
-/// Detaches everything mounted strictly below `dir`, deepest first, and
-/// checks that nothing is left.
-pub fn unmount_below(dir: &Path) -> Result<()> {
-    let mut mounts = mounts_below(dir)?;
+/// Detaches `mounts` (mount points, in mount order), deepest first.
+pub fn detach_all(mut mounts: Vec<PathBuf>) -> Result<()> {
     // Stacked mounts appear once per layer; the latest is on top.
     mounts.reverse();
     mounts.sort_by_key(|m| std::cmp::Reverse(m.components().count()));
@@ -63,14 +61,19 @@ pub fn unmount_below(dir: &Path) -> Result<()> {
             }
         }
     }
-    if let Some(left) = mounts_below(dir)?.first() {
-        return Err(Error::Mount {
+    Ok(())
+}
+
+/// An error naming the first mount point left strictly below `dir`.
+pub fn ensure_nothing_below(dir: &Path) -> Result<()> {
+    match mounts_below(dir)?.first() {
+        Some(left) => Err(Error::Mount {
             action: "unmount",
             path: left.clone(),
             source: std::io::Error::other("still mounted after unmounting"),
-        });
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// mountinfo writes space, tab, newline and backslash as `\ooo`.

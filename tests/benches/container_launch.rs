@@ -7,6 +7,8 @@
 //! a round waits for it to end (untimed) before the next. Prints a table.
 //!
 //! cargo build --release --bins && cargo bench -p mesos-tests --bench container_launch
+//!
+//! `LAUNCH_BENCH_ROUNDS` sets the rounds (30), to profile the batch alone.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
 
@@ -22,6 +24,13 @@ use mesos_tests::cluster::{Cluster, Options};
 use mesos_tests::images::{BUSYBOX, mesos_container, write_busybox_image};
 
 const ROUNDS: usize = 30;
+
+fn rounds() -> usize {
+    std::env::var("LAUNCH_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(ROUNDS)
+}
 const BATCH: usize = 50;
 const RUNC: &str = "/usr/sbin/runc";
 
@@ -84,7 +93,8 @@ async fn main() -> anyhow::Result<()> {
 
     let (mut by_mesos, mut by_oci, mut by_runc) = (Vec::new(), Vec::new(), Vec::new());
     // Round 0 pulls the image into each store and warms the caches.
-    for round in 0..=ROUNDS {
+    let rounds = rounds();
+    for round in 0..=rounds {
         let runc = bundle.run(round)?;
         let (m, _) = launch(&mut mesos, &format!("m{round}"), 1).await?;
         let (o, _) = launch(&mut oci, &format!("o{round}"), 1).await?;
@@ -104,7 +114,7 @@ async fn main() -> anyhow::Result<()> {
     let p90 = |v: &[Duration]| v[(v.len() * 9 / 10).min(v.len() - 1)];
     let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
     let rate = |d: Duration| format!("{:.0}/s", BATCH as f64 / d.as_secs_f64());
-    println!("Launch of a busybox `true` container in a cached image, {ROUNDS} rounds interleaved");
+    println!("Launch of a busybox `true` container in a cached image, {rounds} rounds interleaved");
     println!("| path | median | p90 | {BATCH} in one ACCEPT |");
     println!("|---|---|---|---|");
     println!(

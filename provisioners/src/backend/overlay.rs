@@ -20,7 +20,6 @@ use nix::mount::{MntFlags, MsFlags};
 use crate::backend::{Backend, rootfs_dir};
 use crate::error::{Error, IoContext, Result};
 use crate::extract::ensure_parents;
-use crate::mounts::is_mount_point;
 use crate::store::{Layer, write_atomically};
 
 pub const NAME: &str = "overlay";
@@ -65,31 +64,26 @@ impl Backend for OverlayBackend {
 
     fn destroy(&self, container_dir: &Path) -> Result<()> {
         let rootfs = rootfs_dir(container_dir);
-        if is_mount_point(&rootfs)? {
-            match nix::mount::umount2(&rootfs, MntFlags::empty()) {
-                Ok(()) => {}
-                Err(nix::errno::Errno::EBUSY) => {
-                    // Something still holds it (a lingering process's
-                    // cwd): detach now, the kernel frees it later.
-                    tracing::warn!(rootfs = %rootfs.display(), "rootfs busy; detaching it");
-                    nix::mount::umount2(&rootfs, MntFlags::MNT_DETACH).map_err(|e| {
-                        Error::Mount {
-                            action: "detach",
-                            path: rootfs.clone(),
-                            source: e.into(),
-                        }
-                    })?;
-                }
-                Err(e) => {
-                    return Err(Error::Mount {
-                        action: "unmount",
-                        path: rootfs,
-                        source: e.into(),
-                    });
-                }
+        // Asking the kernel beats reading the mount table, which grows
+        // with every container's overlay: EINVAL is "not a mount point".
+        match nix::mount::umount2(&rootfs, MntFlags::empty()) {
+            Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => Ok(()),
+            Err(nix::errno::Errno::EBUSY) => {
+                // Something still holds it (a lingering process's cwd):
+                // detach now, the kernel frees it later.
+                tracing::warn!(rootfs = %rootfs.display(), "rootfs busy; detaching it");
+                nix::mount::umount2(&rootfs, MntFlags::MNT_DETACH).map_err(|e| Error::Mount {
+                    action: "detach",
+                    path: rootfs.clone(),
+                    source: e.into(),
+                })
             }
+            Err(e) => Err(Error::Mount {
+                action: "unmount",
+                path: rootfs,
+                source: e.into(),
+            }),
         }
-        Ok(())
     }
 }
 
