@@ -226,7 +226,7 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
             .container_disk_watch_interval
             .0
             .max(std::time::Duration::from_millis(10)),
-        images,
+        images: images.clone(),
         hooks,
         containerizers: flags.containerizers.0.clone(),
         oci,
@@ -267,6 +267,7 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
         docker_socket: Arc::new(flags.docker_socket.clone()),
         isolation,
         nested,
+        images,
     });
     tokio::select! {
         served = mesos_http::serve(listener, app) => served.map_err(AgentError::Serve),

@@ -585,3 +585,108 @@ async fn an_agent_without_filesystem_linux_refuses_image_tasks() {
     assert_eq!(status.state(), TaskState::TaskFailed, "{status:?}");
     assert!(status.message().contains("filesystem/linux"), "{status:?}");
 }
+
+/// PRUNE_IMAGES on the agent's operator API, as JSON.
+fn prune(cluster: &Cluster, excluded: serde_json::Value) -> mesos_tests::raw_http::Response {
+    let call = json!({"type": "PRUNE_IMAGES", "prune_images": {"excluded_images": excluded}});
+    mesos_tests::raw_http::request(
+        &cluster.agents[0],
+        "POST",
+        "/api/v1",
+        &[("Content-Type", "application/json")],
+        call.to_string().as_bytes(),
+    )
+    .unwrap()
+}
+
+fn count(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |d| d.count())
+}
+
+/// PRUNE_IMAGES keeps what it is told to and what a live container uses,
+/// removes the rest, and the image comes back by pulling again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_images_keeps_excluded_and_used_images_and_removes_the_rest() {
+    if !require_root_and_busybox() {
+        return;
+    }
+    let ImageCluster {
+        cluster,
+        registry: _registry,
+        store,
+        _unmount,
+    } = start(&[]);
+    let work_dir = cluster.agent_work_dir(0);
+    let (images, layers) = (store.join("images"), store.join("layers"));
+    let busybox = json!([{"type": "DOCKER", "docker": {"name": "busybox"}}]);
+    let mut framework = Framework::subscribe(&cluster.master, "prune", false)
+        .await
+        .unwrap();
+    let run = |id: &str, command: &str| task(id, shell(command), mesos_container("busybox"));
+
+    framework
+        .launch_tasks(vec![run("first", "true")])
+        .await
+        .unwrap();
+    let done = framework.wait_terminal(&["first"]).await.unwrap();
+    assert_eq!(done["first"].state(), TaskState::TaskFinished);
+    let (mounts, dirs) = wait_rootfs_gone(&work_dir, &store);
+    assert!(mounts.is_empty() && dirs.is_empty(), "{mounts:?} {dirs:?}");
+    let cached = count(&layers);
+    assert!(
+        cached > 0 && count(&images) == 1,
+        "nothing cached in {store:?}"
+    );
+
+    // Excluded: nothing goes.
+    let response = prune(&cluster, busybox.clone());
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!((count(&images), count(&layers)), (1, cached));
+
+    // Not excluded, but a running container uses its layers: only the
+    // image's record goes.
+    framework
+        .launch_running_in(
+            &["runner".to_string()],
+            "sleep 1000",
+            Some(mesos_container("busybox")),
+        )
+        .await
+        .unwrap();
+    let response = prune(&cluster, json!([]));
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!((count(&images), count(&layers)), (0, cached));
+
+    framework
+        .client
+        .kill(&v1::TaskId {
+            value: "runner".into(),
+        })
+        .await
+        .unwrap();
+    framework.wait_terminal(&["runner"]).await.unwrap();
+    let (mounts, dirs) = wait_rootfs_gone(&work_dir, &store);
+    assert!(mounts.is_empty() && dirs.is_empty(), "{mounts:?} {dirs:?}");
+    let response = prune(&cluster, json!([]));
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!((count(&images), count(&layers)), (0, 0));
+
+    // An image the store cannot name is refused, naming it.
+    let response = prune(&cluster, json!([{"type": "APPC", "appc": {"name": "x"}}]));
+    assert_eq!(response.status, 400, "{}", response.text());
+    assert!(response.text().contains("APPC"), "{}", response.text());
+
+    // The image is pulled again for the next task.
+    framework
+        .launch_tasks(vec![run("again", "true")])
+        .await
+        .unwrap();
+    let done = framework.wait_terminal(&["again"]).await.unwrap();
+    assert_eq!(
+        done["again"].state(),
+        TaskState::TaskFinished,
+        "{}",
+        output(&work_dir, "again")
+    );
+    assert_eq!(count(&layers), cached);
+}

@@ -36,6 +36,8 @@ pub struct App {
     pub isolation: crate::isolation::Isolation,
     /// Containers launched through the operator API.
     pub nested: crate::nested::NestedContainers,
+    /// The image cache, for PRUNE_IMAGES; `None` without `--image_providers`.
+    pub images: Option<crate::images::Images>,
 }
 
 pub fn router(app: App) -> Router {

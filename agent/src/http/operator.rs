@@ -24,6 +24,7 @@ use super::App;
 use crate::agent::Command;
 use crate::error::ApiError;
 use crate::files::FilesError;
+use crate::images::PruneError;
 use crate::monitor::{Units, sessions_usage};
 use crate::nested::{self, NestedError, Stream};
 
@@ -293,6 +294,24 @@ async fn answer(app: &App, call: Call) -> Result<Option<Reply>, ApiError> {
             }
             .ok_or_else(|| missing("container_id"))?;
             app.nested.remove(&id.value).await.map_err(nested_error)?;
+            return Ok(None);
+        }
+        T::PruneImages => {
+            let excluded = call
+                .prune_images
+                .map(|p| p.excluded_images)
+                .unwrap_or_default();
+            // Without image providers there is no cache: nothing to do.
+            if let Some(images) = app.images.clone() {
+                blocking(move || images.prune(&excluded))
+                    .await?
+                    .map_err(|e| match e {
+                        PruneError::Image(_) => ApiError::bad_request(e.to_string()),
+                        PruneError::Store(_) => {
+                            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+                        }
+                    })?;
+            }
             return Ok(None);
         }
         T::Unknown => {

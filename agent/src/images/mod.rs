@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use mesos_proto::v1::{self, container_info, image};
-use mesos_provisioners::{DockerStore, ImageReference, Provisioner, backend};
+use mesos_provisioners::{DockerStore, ImageReference, Provisioner, PruneStats, backend};
 
 use crate::command_executor::rootfs::{BindMount, RootfsLaunch, TaskUser};
 
@@ -39,6 +39,16 @@ pub struct ImagesConfig {
     pub backend: Option<String>,
     pub sandbox_directory: PathBuf,
     pub work_dir: PathBuf,
+}
+
+/// Why PRUNE_IMAGES failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PruneError {
+    /// An excluded image the store cannot name.
+    #[error("excluded image: {0}")]
+    Image(String),
+    #[error("cannot prune the image store: {0}")]
+    Store(String),
 }
 
 #[derive(Clone)]
@@ -239,6 +249,42 @@ impl Images {
     pub fn destroy_later(&self, container_id: String) {
         let images = self.clone();
         tokio::task::spawn_blocking(move || images.destroy(&container_id));
+    }
+
+    /// PRUNE_IMAGES: removes every cached image but `excluded` (Docker
+    /// images by name), and every layer that neither they nor a live
+    /// container use. Layers come back by pulling again.
+    pub fn prune(&self, excluded: &[v1::Image]) -> Result<PruneStats, PruneError> {
+        let keep = excluded
+            .iter()
+            .map(|image| {
+                let name = match (image.r#type(), &image.docker) {
+                    (image::Type::Docker, Some(docker)) => &docker.name,
+                    (image::Type::Docker, None) => {
+                        return Err(PruneError::Image(
+                            "a DOCKER image without its 'docker' name".into(),
+                        ));
+                    }
+                    (other, _) => {
+                        return Err(PruneError::Image(format!(
+                            "{} images are not supported",
+                            other.as_str_name()
+                        )));
+                    }
+                };
+                ImageReference::parse(name).map_err(|e| PruneError::Image(format!("'{name}': {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let stats = self
+            .provisioner
+            .prune_images(&keep)
+            .map_err(|e| PruneError::Store(e.to_string()))?;
+        tracing::info!(
+            images = stats.images_removed,
+            layers = stats.layers_removed,
+            "pruned the image cache"
+        );
+        Ok(stats)
     }
 
     /// After a restart: the rootfs of every container not in `live` goes.
