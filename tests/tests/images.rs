@@ -63,21 +63,6 @@ struct ImageCluster {
     cluster: Cluster,
     registry: tempfile::TempDir,
     store: PathBuf,
-    _unmount: UnmountOnDrop,
-}
-
-/// Detaches whatever a failed test left mounted under the cluster's
-/// directory, so that neither the host nor the next run sees it.
-struct UnmountOnDrop(PathBuf);
-
-impl Drop for UnmountOnDrop {
-    fn drop(&mut self) {
-        for line in mounts_under(&self.0) {
-            if let Some(target) = line.split(' ').nth(1) {
-                let _ = nix::mount::umount2(target, nix::mount::MntFlags::MNT_DETACH);
-            }
-        }
-    }
 }
 
 fn start(extra_flags: &[&str]) -> ImageCluster {
@@ -96,12 +81,10 @@ fn start(extra_flags: &[&str]) -> ImageCluster {
         agent_flags,
         ..Options::default()
     });
-    let unmount = UnmountOnDrop(cluster.dir.path().to_path_buf());
     ImageCluster {
         cluster,
         registry,
         store,
-        _unmount: unmount,
     }
 }
 
@@ -222,7 +205,6 @@ async fn tasks_run_in_their_image(backend: &str) {
         cluster,
         registry: _registry,
         store,
-        _unmount,
     } = start(&[&format!("--image_provisioner_backend={backend}")]);
     let work_dir = cluster.agent_work_dir(0);
     let volume = tempfile::tempdir().unwrap();
@@ -393,7 +375,6 @@ async fn command_health_checks_run_inside_the_image() {
         cluster,
         registry: _registry,
         store,
-        _unmount,
     } = start(&[]);
     let work_dir = cluster.agent_work_dir(0);
     let mut checked = task("checked", shell("sleep 1000"), mesos_container("busybox"));
@@ -477,7 +458,6 @@ async fn recovery_destroys_the_rootfs_of_containers_gone_and_keeps_the_others() 
         mut cluster,
         registry: _registry,
         store,
-        _unmount,
     } = start(&["--image_provisioner_backend=overlay"]);
     let work_dir = cluster.agent_work_dir(0);
     let containers = work_dir.join("provisioner/containers");
@@ -614,7 +594,6 @@ async fn prune_images_keeps_excluded_and_used_images_and_removes_the_rest() {
         cluster,
         registry: _registry,
         store,
-        _unmount,
     } = start(&[]);
     let work_dir = cluster.agent_work_dir(0);
     let (images, layers) = (store.join("images"), store.join("layers"));
