@@ -20,7 +20,7 @@ use mesos_plugin_api::isolator::{ContainerSpec, Isolator, IsolatorError, LaunchI
 use mesos_proto::v1::cgroup_info::blkio::{self, Operation, throttling};
 use mesos_proto::v1::device;
 
-use crate::cgroups::{Hierarchy, Version};
+use crate::cgroups::{ContainerCgroups, Hierarchy, Version, joining};
 
 const NAME: &str = "cgroups/blkio";
 
@@ -29,7 +29,7 @@ const NAME: &str = "cgroups/blkio";
 const UNREACHABLE_BPS: u64 = 1 << 40;
 
 pub struct CgroupsBlkio {
-    hierarchy: Hierarchy,
+    cgroups: ContainerCgroups,
     /// `/sys/block`: the block devices, each with a `dev` file
     /// (`254:0`).
     sys_block: PathBuf,
@@ -38,9 +38,17 @@ pub struct CgroupsBlkio {
 impl CgroupsBlkio {
     pub fn new(hierarchy: Hierarchy, sys_block: PathBuf) -> Self {
         Self {
-            hierarchy,
+            cgroups: ContainerCgroups::new(
+                hierarchy.clone(),
+                Self::controller(hierarchy.version()),
+                NAME,
+            ),
             sys_block,
         }
+    }
+
+    fn version(&self) -> Version {
+        self.cgroups.hierarchy().version()
     }
 
     /// The controller's name in this hierarchy.
@@ -51,34 +59,21 @@ impl CgroupsBlkio {
         }
     }
 
-    fn dir(&self, container_id: &str) -> PathBuf {
-        self.hierarchy
-            .dir(Self::controller(self.hierarchy.version()), container_id)
-    }
-
     /// Turns v1 counting on for the container (see the module's doc).
-    fn count_every_device(&self, dir: &Path) -> Result<(), IsolatorError> {
-        let devices = block_devices(&self.sys_block).map_err(|e| io(self.sys_block.clone(), e))?;
-        for file in [
+    fn count_every_device(&self, container_id: &str) -> Result<(), IsolatorError> {
+        let devices = block_devices(&self.sys_block)
+            .map_err(|e| self.cgroups.error(self.sys_block.clone(), e))?;
+        for knob in [
             "blkio.throttle.read_bps_device",
             "blkio.throttle.write_bps_device",
         ] {
-            let path = dir.join(file);
             for (major, minor) in &devices {
                 // One rule per write: the kernel parses one.
-                std::fs::write(&path, format!("{major}:{minor} {UNREACHABLE_BPS}"))
-                    .map_err(|e| io(path.clone(), e))?;
+                let rule = format!("{major}:{minor} {UNREACHABLE_BPS}");
+                self.cgroups.write(container_id, knob, &rule)?;
             }
         }
         Ok(())
-    }
-}
-
-fn io(path: PathBuf, source: std::io::Error) -> IsolatorError {
-    IsolatorError::Io {
-        isolator: NAME,
-        path,
-        source,
     }
 }
 
@@ -214,26 +209,15 @@ impl Isolator for CgroupsBlkio {
     }
 
     fn recover(&self, live: &[String]) -> Result<(), IsolatorError> {
-        let controller = Self::controller(self.hierarchy.version());
-        for container in self.hierarchy.orphans(controller, live) {
-            self.cleanup(&container)?;
-        }
-        Ok(())
+        self.cgroups.destroy_orphans(live)
     }
 
     fn prepare(&self, spec: &ContainerSpec) -> Result<LaunchInfo, IsolatorError> {
-        let controller = Self::controller(self.hierarchy.version());
-        let dir = self
-            .hierarchy
-            .create(controller, &spec.container_id)
-            .map_err(|source| io(self.dir(&spec.container_id), source))?;
-        if self.hierarchy.version() == Version::V1 {
-            self.count_every_device(&dir)?;
+        let dir = self.cgroups.create(&spec.container_id)?;
+        if self.version() == Version::V1 {
+            self.count_every_device(&spec.container_id)?;
         }
-        Ok(LaunchInfo {
-            cgroup_procs: vec![dir.join("cgroup.procs")],
-            ..Default::default()
-        })
+        Ok(joining(&dir))
     }
 
     fn update(&self, _spec: &ContainerSpec) -> Result<(), IsolatorError> {
@@ -242,12 +226,12 @@ impl Isolator for CgroupsBlkio {
     }
 
     fn usage(&self, container_id: &str) -> Result<Usage, IsolatorError> {
-        let dir = self.dir(container_id);
+        let dir = self.cgroups.dir(container_id);
         let read = |file: &str| {
             let path = dir.join(file);
-            std::fs::read_to_string(&path).map_err(|e| io(path, e))
+            std::fs::read_to_string(&path).map_err(|e| self.cgroups.error(path, e))
         };
-        let throttling = match self.hierarchy.version() {
+        let throttling = match self.version() {
             Version::V1 => {
                 let mut stats = Vec::new();
                 parse_v1(&read("blkio.throttle.io_serviced")?, &mut stats, false);
@@ -266,9 +250,7 @@ impl Isolator for CgroupsBlkio {
     }
 
     fn cleanup(&self, container_id: &str) -> Result<(), IsolatorError> {
-        self.hierarchy
-            .destroy(Self::controller(self.hierarchy.version()), container_id)
-            .map_err(|source| io(self.dir(container_id), source))
+        self.cgroups.destroy(container_id)
     }
 }
 

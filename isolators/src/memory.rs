@@ -6,22 +6,28 @@ use mesos_plugin_api::isolator::{
     ContainerSpec, Isolator, IsolatorError, LaunchInfo, Limitation, LimitationKind, Usage,
 };
 
-use crate::cgroups::{Hierarchy, Version, read_flat_keyed, read_u64};
+use crate::cgroups::{ContainerCgroups, Hierarchy, Version, joining, read_flat_keyed, read_u64};
 
 const NAME: &str = "cgroups/mem";
 const MIN_LIMIT: u64 = 32 * 1024 * 1024;
 
 pub struct CgroupsMem {
-    hierarchy: Hierarchy,
+    cgroups: ContainerCgroups,
 }
 
 impl CgroupsMem {
     pub fn new(hierarchy: Hierarchy) -> Self {
-        Self { hierarchy }
+        Self {
+            cgroups: ContainerCgroups::new(hierarchy, "memory", NAME),
+        }
+    }
+
+    fn version(&self) -> Version {
+        self.cgroups.hierarchy().version()
     }
 
     fn dir(&self, container_id: &str) -> std::path::PathBuf {
-        self.hierarchy.dir("memory", container_id)
+        self.cgroups.dir(container_id)
     }
 
     fn limit_of(spec: &ContainerSpec) -> u64 {
@@ -30,24 +36,19 @@ impl CgroupsMem {
 
     fn write_limit(&self, spec: &ContainerSpec) -> Result<(), IsolatorError> {
         let limit = Self::limit_of(spec).to_string();
-        let knobs: &[&str] = match self.hierarchy.version() {
+        let knobs: &[&str] = match self.version() {
             // The soft limit first: the kernel refuses a hard limit below it.
             Version::V1 => &["memory.soft_limit_in_bytes", "memory.limit_in_bytes"],
             Version::V2 => &["memory.max"],
         };
         for knob in knobs {
-            let path = self.dir(&spec.container_id).join(knob);
-            std::fs::write(&path, &limit).map_err(|source| io(path, source))?;
+            self.cgroups.write(&spec.container_id, knob, &limit)?;
         }
         Ok(())
     }
-}
 
-fn io(path: std::path::PathBuf, source: std::io::Error) -> IsolatorError {
-    IsolatorError::Io {
-        isolator: NAME,
-        path,
-        source,
+    fn io(&self, path: std::path::PathBuf, source: std::io::Error) -> IsolatorError {
+        self.cgroups.error(path, source)
     }
 }
 
@@ -57,28 +58,19 @@ impl Isolator for CgroupsMem {
     }
 
     fn recover(&self, live: &[String]) -> Result<(), IsolatorError> {
-        for container in self.hierarchy.orphans("memory", live) {
-            self.cleanup(&container)?;
-        }
-        Ok(())
+        self.cgroups.destroy_orphans(live)
     }
 
     fn prepare(&self, spec: &ContainerSpec) -> Result<LaunchInfo, IsolatorError> {
-        let dir = self
-            .hierarchy
-            .create("memory", &spec.container_id)
-            .map_err(|source| io(self.dir(&spec.container_id), source))?;
+        let dir = self.cgroups.create(&spec.container_id)?;
         self.write_limit(spec)?;
-        Ok(LaunchInfo {
-            cgroup_procs: vec![dir.join("cgroup.procs")],
-            ..Default::default()
-        })
+        Ok(joining(&dir))
     }
 
     /// Only ever raises the limit: lowering it under what the container
     /// uses would OOM-kill it (Mesos's memory isolator does the same).
     fn update(&self, spec: &ContainerSpec) -> Result<(), IsolatorError> {
-        let knob = match self.hierarchy.version() {
+        let knob = match self.version() {
             Version::V1 => "memory.limit_in_bytes",
             Version::V2 => "memory.max",
         };
@@ -86,7 +78,7 @@ impl Isolator for CgroupsMem {
         // "max" (v2's unlimited) reads as no number: nothing to raise.
         let current = match std::fs::read_to_string(&path) {
             Ok(text) => text.trim().parse::<u64>().ok(),
-            Err(source) => return Err(io(path, source)),
+            Err(source) => return Err(self.io(path, source)),
         };
         match current {
             Some(current) if Self::limit_of(spec) > current => self.write_limit(spec),
@@ -96,7 +88,7 @@ impl Isolator for CgroupsMem {
 
     fn limitation(&self, container_id: &str) -> Result<Option<Limitation>, IsolatorError> {
         let dir = self.dir(container_id);
-        let (events, limit_file) = match self.hierarchy.version() {
+        let (events, limit_file) = match self.version() {
             Version::V1 => (
                 dir.join("memory.oom_control"),
                 dir.join("memory.limit_in_bytes"),
@@ -106,7 +98,7 @@ impl Isolator for CgroupsMem {
         let kills = match read_flat_keyed(&events, "oom_kill") {
             Ok(kills) => kills.unwrap_or(0),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io(events, e)),
+            Err(e) => return Err(self.io(events, e)),
         };
         if kills == 0 {
             return Ok(None);
@@ -129,13 +121,13 @@ impl Isolator for CgroupsMem {
         let dir = self.dir(container_id);
         let number = |name: &str| {
             let path = dir.join(name);
-            read_u64(&path).map_err(|e| io(path, e))
+            read_u64(&path).map_err(|e| self.io(path, e))
         };
         let keyed = |name: &str, key: &str| {
             let path = dir.join(name);
-            read_flat_keyed(&path, key).map_err(|e| io(path, e))
+            read_flat_keyed(&path, key).map_err(|e| self.io(path, e))
         };
-        Ok(match self.hierarchy.version() {
+        Ok(match self.version() {
             Version::V1 => Usage {
                 mem_total_bytes: number("memory.usage_in_bytes")?,
                 mem_limit_bytes: number("memory.limit_in_bytes")?,
@@ -154,9 +146,7 @@ impl Isolator for CgroupsMem {
     }
 
     fn cleanup(&self, container_id: &str) -> Result<(), IsolatorError> {
-        self.hierarchy
-            .destroy("memory", container_id)
-            .map_err(|source| io(self.dir(container_id), source))
+        self.cgroups.destroy(container_id)
     }
 }
 

@@ -8,32 +8,22 @@ use mesos_plugin_api::isolator::{
     ContainerSpec, Isolator, IsolatorError, LaunchInfo, Limitation, Usage,
 };
 
-use crate::cgroups::{Hierarchy, read_u64};
+use crate::cgroups::{ContainerCgroups, Hierarchy, joining, read_u64};
 
 const NAME: &str = "cgroups/pids";
-const CONTROLLER: &str = "pids";
 
 pub struct CgroupsPids {
-    hierarchy: Hierarchy,
+    cgroups: ContainerCgroups,
     /// `pids.max` of every container; `None` leaves it at `max`.
     max: Option<u64>,
 }
 
 impl CgroupsPids {
     pub fn new(hierarchy: Hierarchy, max: Option<u64>) -> Self {
-        Self { hierarchy, max }
-    }
-
-    fn dir(&self, container_id: &str) -> std::path::PathBuf {
-        self.hierarchy.dir(CONTROLLER, container_id)
-    }
-}
-
-fn io(path: std::path::PathBuf, source: std::io::Error) -> IsolatorError {
-    IsolatorError::Io {
-        isolator: NAME,
-        path,
-        source,
+        Self {
+            cgroups: ContainerCgroups::new(hierarchy, "pids", NAME),
+            max,
+        }
     }
 }
 
@@ -43,28 +33,18 @@ impl Isolator for CgroupsPids {
     }
 
     fn recover(&self, live: &[String]) -> Result<(), IsolatorError> {
-        for container in self.hierarchy.orphans(CONTROLLER, live) {
-            self.cleanup(&container)?;
-        }
-        Ok(())
+        self.cgroups.destroy_orphans(live)
     }
 
     fn prepare(&self, spec: &ContainerSpec) -> Result<LaunchInfo, IsolatorError> {
-        let dir = self
-            .hierarchy
-            .create(CONTROLLER, &spec.container_id)
-            .map_err(|source| io(self.dir(&spec.container_id), source))?;
+        let dir = self.cgroups.create(&spec.container_id)?;
         // Written even without a limit: a cgroup left from an earlier run
         // of the same container id must not keep an old one.
         let max = self
             .max
             .map_or_else(|| "max".to_string(), |m| m.to_string());
-        let path = dir.join("pids.max");
-        std::fs::write(&path, max).map_err(|source| io(path, source))?;
-        Ok(LaunchInfo {
-            cgroup_procs: vec![dir.join("cgroup.procs")],
-            ..Default::default()
-        })
+        self.cgroups.write(&spec.container_id, "pids.max", &max)?;
+        Ok(joining(&dir))
     }
 
     fn update(&self, _spec: &ContainerSpec) -> Result<(), IsolatorError> {
@@ -79,8 +59,8 @@ impl Isolator for CgroupsPids {
     }
 
     fn usage(&self, container_id: &str) -> Result<Usage, IsolatorError> {
-        let path = self.dir(container_id).join("pids.current");
-        let current = read_u64(&path).map_err(|e| io(path, e))?;
+        let path = self.cgroups.dir(container_id).join("pids.current");
+        let current = read_u64(&path).map_err(|e| self.cgroups.error(path, e))?;
         Ok(Usage {
             threads: current.and_then(|c| u32::try_from(c).ok()),
             ..Default::default()
@@ -88,9 +68,7 @@ impl Isolator for CgroupsPids {
     }
 
     fn cleanup(&self, container_id: &str) -> Result<(), IsolatorError> {
-        self.hierarchy
-            .destroy(CONTROLLER, container_id)
-            .map_err(|source| io(self.dir(container_id), source))
+        self.cgroups.destroy(container_id)
     }
 }
 

@@ -2,6 +2,7 @@
 //! hierarchy), under one `--cgroups_root` (`mesos`): a container's cgroup
 //! is `<root>/<container id>` in each controller it uses.
 
+mod container;
 mod files;
 
 use std::io;
@@ -11,6 +12,7 @@ use std::time::Duration;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+pub use container::{ContainerCgroups, joining};
 pub use files::{read_flat_keyed, read_u64};
 
 /// How long cleanup waits for a killed container's processes to go.

@@ -17,7 +17,7 @@ mod program;
 mod rules;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use mesos_plugin_api::isolator::{ContainerSpec, Isolator, IsolatorError, LaunchInfo};
@@ -26,10 +26,9 @@ pub use bpf::{Attach, DeviceProgram};
 pub use program::device_filter;
 pub use rules::{DEFAULT_WHITELIST, Rule, parse_allowed};
 
-use crate::cgroups::{Hierarchy, Version};
+use crate::cgroups::{ContainerCgroups, Hierarchy, Version, joining};
 
 const NAME: &str = "cgroups/devices";
-const CONTROLLER: &str = "devices";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DevicesError {
@@ -53,7 +52,7 @@ enum Enforcer {
 }
 
 pub struct CgroupsDevices {
-    hierarchy: Hierarchy,
+    cgroups: ContainerCgroups,
     enforcer: Enforcer,
 }
 
@@ -72,7 +71,7 @@ impl CgroupsDevices {
             }
         };
         Ok(Self {
-            hierarchy,
+            cgroups: ContainerCgroups::new(hierarchy, "devices", NAME),
             enforcer,
         })
     }
@@ -80,32 +79,20 @@ impl CgroupsDevices {
     /// The v2 isolator with `attach` in the kernel's place.
     pub fn with_attach(hierarchy: Hierarchy, attach: Arc<dyn Attach>) -> Self {
         Self {
-            hierarchy,
+            cgroups: ContainerCgroups::new(hierarchy, "devices", NAME),
             enforcer: Enforcer::Program(attach),
         }
     }
 
-    fn dir(&self, container_id: &str) -> PathBuf {
-        self.hierarchy.dir(CONTROLLER, container_id)
+    /// Writes `rule` to the control file at `path` in one write.
+    fn write_rule(&self, path: &Path, rule: &str) -> Result<(), IsolatorError> {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .and_then(|mut file| file.write_all(rule.as_bytes()))
+            .map_err(|source| self.cgroups.error(path.to_path_buf(), source))
     }
-}
-
-fn io(path: PathBuf, source: std::io::Error) -> IsolatorError {
-    IsolatorError::Io {
-        isolator: NAME,
-        path,
-        source,
-    }
-}
-
-/// Writes `rule` to the control file at `path` in one write.
-fn write_rule(path: &Path, rule: &str) -> Result<(), IsolatorError> {
-    std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(path)
-        .and_then(|mut file| file.write_all(rule.as_bytes()))
-        .map_err(|source| io(path.to_path_buf(), source))
 }
 
 impl Isolator for CgroupsDevices {
@@ -114,56 +101,47 @@ impl Isolator for CgroupsDevices {
     }
 
     fn recover(&self, live: &[String]) -> Result<(), IsolatorError> {
-        for container in self.hierarchy.orphans(CONTROLLER, live) {
-            self.cleanup(&container)?;
-        }
-        Ok(())
+        self.cgroups.destroy_orphans(live)
     }
 
     fn prepare(&self, spec: &ContainerSpec) -> Result<LaunchInfo, IsolatorError> {
         let id = &spec.container_id;
         let dir = match &self.enforcer {
             Enforcer::Rules(rules) => {
-                let dir = self
-                    .hierarchy
-                    .create(CONTROLLER, id)
-                    .map_err(|source| io(self.dir(id), source))?;
+                let dir = self.cgroups.create(id)?;
                 // A new cgroup inherits its parent's rules: take them all
                 // away first, then give the whitelist back.
-                write_rule(&dir.join("devices.deny"), "a")?;
+                self.write_rule(&dir.join("devices.deny"), "a")?;
                 for rule in rules {
-                    write_rule(&dir.join("devices.allow"), &rule.to_string())?;
+                    self.write_rule(&dir.join("devices.allow"), &rule.to_string())?;
                 }
                 dir
             }
             Enforcer::Program(program) => {
                 // No controller to enable: a program goes on any cgroup.
                 let dir = self
-                    .hierarchy
+                    .cgroups
+                    .hierarchy()
                     .create_plain(id)
-                    .map_err(|source| io(self.dir(id), source))?;
+                    .map_err(|source| self.cgroups.error(self.cgroups.dir(id), source))?;
                 program
                     .attach(&dir)
-                    .map_err(|source| io(dir.clone(), source))?;
+                    .map_err(|source| self.cgroups.error(dir.clone(), source))?;
                 dir
             }
         };
-        Ok(LaunchInfo {
-            cgroup_procs: vec![dir.join("cgroup.procs")],
-            ..Default::default()
-        })
+        Ok(joining(&dir))
     }
 
     fn cleanup(&self, container_id: &str) -> Result<(), IsolatorError> {
-        self.hierarchy
-            .destroy(CONTROLLER, container_id)
-            .map_err(|source| io(self.dir(container_id), source))
+        self.cgroups.destroy(container_id)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
     use std::sync::Mutex;
 
     fn spec() -> ContainerSpec {
