@@ -464,22 +464,9 @@ impl Drop for Cluster {
         // Nor the rootfs of containers whose teardown the kill cut short:
         // each left mount would slow every later mount table read and
         // mount namespace on the host.
-        detach_mounts_under(self.dir.path());
-    }
-}
-
-/// Detaches every mount at or below `dir`, deepest first.
-pub fn detach_mounts_under(dir: &Path) {
-    let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut mounts: Vec<PathBuf> = table
-        .lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .map(PathBuf::from)
-        .filter(|m| m.starts_with(dir))
-        .collect();
-    mounts.sort_by_key(|m| std::cmp::Reverse(m.components().count()));
-    for mount in mounts {
-        let _ = nix::mount::umount2(&mount, nix::mount::MntFlags::MNT_DETACH);
+        if let Ok(mounts) = mesos_provisioners::mounts::mounts_under(self.dir.path()) {
+            let _ = mesos_provisioners::mounts::detach_all(mounts);
+        }
     }
 }
 
