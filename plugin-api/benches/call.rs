@@ -13,7 +13,12 @@
 //!   deadline re-armed twice, alloc, copy in, call, bounds checks, copy out;
 //! - wasm via agent path: the loaded WASM plugin as the agent calls it (no
 //!   thread hand-off: the epoch deadline bounds the call on the caller's
-//!   thread).
+//!   thread);
+//! - wasm new instance: a fresh instance, configured, in place of the
+//!   last (what a fault costs the next call);
+//! - the same three for the component form (the module inside
+//!   `component-shell.wat`: the canonical ABI's lifting and lowering, and
+//!   the shell's copies between its memory and the module's).
 //!
 //! Run: `cargo build --release -p env-isolator &&
 //! cargo bench -p mesos-plugin-api --features wasm --bench call`
@@ -160,7 +165,19 @@ fn main() -> Result<(), String> {
         );
     }
     #[cfg(feature = "wasm")]
-    wasm(&spec, &request, builtin)?;
+    {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/wasm-fixtures");
+        let read = |file: &str| {
+            let path = fixtures.join(file);
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))
+        };
+        let module = read("env-isolator.wat")?;
+        let component =
+            mesos_plugin_api::contract::in_component_shell(&module, &read("component-shell.wat")?)
+                .ok_or("env-isolator.wat holds no module")?;
+        wasm("wasm", &module, &spec, &request, builtin)?;
+        wasm("component", &component, &spec, &request, builtin)?;
+    }
     Ok(())
 }
 
@@ -199,48 +216,54 @@ fn dylib(lib: &Path, spec: &ContainerSpec, request: &[u8], builtin: f64) -> Resu
     Ok(())
 }
 
-/// The WASM rows: the env isolator's WAT form, compiled into a temporary
-/// plugin folder (its compile cache goes there too).
+/// The WASM rows of one form of the env isolator (`text`), compiled into
+/// a temporary plugin folder (its compile cache goes there too).
 #[cfg(feature = "wasm")]
-fn wasm(spec: &ContainerSpec, request: &[u8], builtin: f64) -> Result<(), String> {
+fn wasm(
+    form: &str,
+    text: &str,
+    spec: &ContainerSpec,
+    request: &[u8],
+    builtin: f64,
+) -> Result<(), String> {
     use mesos_plugin_api::host::wasm::Wasm;
 
-    let source =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/wasm-fixtures/env-isolator.wat");
-    let bytes = std::fs::read(&source).map_err(|e| format!("{}: {e}", source.display()))?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let artifact = dir.path().join("env-isolator.wat");
-    std::fs::write(&artifact, &bytes).map_err(|e| e.to_string())?;
+    std::fs::write(&artifact, text).map_err(|e| e.to_string())?;
     let limits = manifest::WasmLimits::default();
     let manifest = manifest::Manifest {
         name: "com.example.env_isolator".into(),
         kind: manifest::Kind::Isolator,
         runtime: manifest::Runtime::Wasm(limits),
         artifact,
-        sha256: host::sha256_hex(&bytes),
+        sha256: host::sha256_hex(text.as_bytes()),
         api_versions: vec![mesos_plugin_api::abi::API_VERSION.into()],
         policy: Policy::default(),
         call_timeout: Duration::from_secs(5),
         config: None,
     };
 
-    let plugin = Wasm::open(&manifest, limits, &bytes).map_err(|e| e.to_string())?;
+    let plugin = Wasm::open(&manifest, limits, text.as_bytes()).map_err(|e| e.to_string())?;
     plugin
         .configure(mesos_plugin_api::abi::API_VERSION, Vec::new())
         .map_err(|e| e.to_string())?;
-    let raw = measure("wasm raw (envelope call)", 200_000, || {
+    let raw = measure(&format!("{form} raw (envelope call)"), 200_000, || {
         black_box(plugin.call(method::PREPARE, black_box(request)).ok());
+    });
+    measure(&format!("{form} new instance"), 2_000, || {
+        black_box(plugin.restart().ok());
     });
 
     let loaded = host::load_manifest(manifest).map_err(|e| e.to_string())?;
     let isolator = loaded
         .isolator()
         .ok_or("the bench plugin is not an isolator")?;
-    let agent_path = measure("wasm via agent path", 200_000, || {
+    let agent_path = measure(&format!("{form} via agent path"), 200_000, || {
         black_box(isolator.prepare(black_box(spec)).ok());
     });
     println!(
-        "wasm overhead over built-in: {:.0} ns raw, {:.0} ns as the agent calls it",
+        "{form} overhead over built-in: {:.0} ns raw, {:.0} ns as the agent calls it",
         raw - builtin,
         agent_path - builtin
     );

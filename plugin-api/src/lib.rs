@@ -7,9 +7,10 @@
 //! third-party plugins do, so one contract describes both. Foreign
 //! plugins speak one envelope ([`envelope`], `wit/plugin.wit`) with
 //! protobuf payloads: a dylib through the C ABI of [`abi`] (written with
-//! [`sdk`]), a WASM module through the core-module ABI of `host::wasm`
-//! (feature `wasm`), loaded by [`host`] (feature `host`) and adapted to
-//! the traits by [`adapter`].
+//! [`sdk`]), a WASM component of the `wit/plugin.wit` world or a core
+//! module through the hand-lowered ABI of `host::wasm::core` (feature
+//! `wasm`), loaded by [`host`] (feature `host`) and adapted to the traits
+//! by [`adapter`].
 
 pub mod abi;
 pub mod adapter;

@@ -1,14 +1,18 @@
 //! The WASM loader against the hand-written modules of
-//! `plugins/wasm-fixtures`: a well-behaved isolator loads (and is cached
+//! `plugins/wasm-fixtures`, each in its two forms: the core module, and
+//! the same module inside `component-shell.wat`, a component of the
+//! `mesos:plugin` world. A well-behaved isolator loads (and is cached
 //! compiled); a looping one is stopped at its deadline, a trapping one and
 //! a memory hog fail their call, and the next call gets a rebuilt
-//! instance (or nothing, once quarantined); modules that do not speak the
-//! ABI are refused at load with a message naming the plugin.
+//! instance (or nothing, once quarantined); an import the host does not
+//! provide traps when called; modules and components that do not speak
+//! the ABI are refused at load with a message naming the plugin.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use mesos_plugin_api::contract;
 use mesos_plugin_api::host::{self, LoadError, Problem};
 use mesos_plugin_api::isolator::{ContainerSpec, Isolator, LaunchInfo, Usage};
 use sha2::{Digest, Sha256};
@@ -18,6 +22,27 @@ fn fixture(file: &str) -> String {
         .join("../plugins/wasm-fixtures")
         .join(file);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The forms a fixture is tested in.
+#[derive(Debug, Clone, Copy)]
+enum Form {
+    Core,
+    Component,
+}
+
+const FORMS: [Form; 2] = [Form::Core, Form::Component];
+
+impl Form {
+    /// The plugin's text in this form, from its core module's text.
+    fn of(self, core: &str) -> String {
+        match self {
+            Form::Core => core.to_string(),
+            Form::Component => {
+                contract::in_component_shell(core, &fixture("component-shell.wat")).unwrap()
+            }
+        }
+    }
 }
 
 /// Writes plugin `name` with module text `wat` under `dir` and returns
@@ -64,36 +89,38 @@ fn spec() -> ContainerSpec {
 
 #[test]
 fn the_env_isolator_loads_answers_and_is_cached_compiled() {
-    let dir = tempfile::tempdir().unwrap();
-    let name = "com.example.env_isolator";
-    plugin(dir.path(), name, &fixture("env-isolator.wat"), "");
-    let loaded = host::load_dir(dir.path()).unwrap();
-    assert_eq!(loaded.len(), 1);
-    assert_eq!(loaded[0].version, "0.1.0");
-    let isolator = loaded[0].isolator().unwrap();
-    assert_eq!(isolator.name(), name);
-    let spec = ContainerSpec {
-        // Long enough for a two-byte length in the answer.
-        container_id: "c".repeat(300),
-        ..spec()
-    };
-    let launch = isolator.prepare(&spec).unwrap();
-    assert_eq!(
-        launch.env,
-        vec![
-            (
-                "PLUGIN_GREETING".to_string(),
-                "hello-from-plugin".to_string()
-            ),
-            ("PLUGIN_CONTAINER_ID".to_string(), spec.container_id.clone()),
-        ]
-    );
-    // Unimplemented methods get Mesos's defaults.
-    assert_eq!(isolator.usage("c1").unwrap(), Usage::default());
-    assert_eq!(isolator.limitation("c1").unwrap(), None);
-    isolator.update(&spec).unwrap();
-    isolator.recover(&["c1".into()]).unwrap();
-    isolator.cleanup("c1").unwrap();
+    for form in FORMS {
+        let dir = tempfile::tempdir().unwrap();
+        let name = "com.example.env_isolator";
+        plugin(dir.path(), name, &form.of(&fixture("env-isolator.wat")), "");
+        let loaded = host::load_dir(dir.path()).unwrap();
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded[0].version, "0.1.0");
+        let isolator = loaded[0].isolator().unwrap();
+        assert_eq!(isolator.name(), name);
+        let spec = ContainerSpec {
+            // Long enough for a two-byte length in the answer.
+            container_id: "c".repeat(300),
+            ..spec()
+        };
+        let launch = isolator.prepare(&spec).unwrap();
+        assert_eq!(
+            launch.env,
+            vec![
+                (
+                    "PLUGIN_GREETING".to_string(),
+                    "hello-from-plugin".to_string()
+                ),
+                ("PLUGIN_CONTAINER_ID".to_string(), spec.container_id.clone()),
+            ]
+        );
+        // Unimplemented methods get Mesos's defaults.
+        assert_eq!(isolator.usage("c1").unwrap(), Usage::default());
+        assert_eq!(isolator.limitation("c1").unwrap(), None);
+        isolator.update(&spec).unwrap();
+        isolator.recover(&["c1".into()]).unwrap();
+        isolator.cleanup("c1").unwrap();
+    }
 }
 
 fn cache_entry(folder: &Path) -> PathBuf {
@@ -136,120 +163,132 @@ fn a_compiled_module_is_cached_next_to_the_plugin_and_used() {
 
 #[test]
 fn a_corrupt_cache_entry_is_ignored_and_replaced() {
-    let dir = tempfile::tempdir().unwrap();
-    let folder = plugin(
-        dir.path(),
-        "com.example.env_isolator",
-        &fixture("env-isolator.wat"),
-        "",
-    );
-    isolator(&folder);
-    let entry = cache_entry(&folder);
-    let mut bytes = std::fs::read(&entry).unwrap();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 0xff;
-    std::fs::write(&entry, &bytes).unwrap();
-    let isolator = isolator(&folder);
-    assert_eq!(isolator.prepare(&spec()).unwrap().env.len(), 2);
-    assert_ne!(std::fs::read(&entry).unwrap(), bytes, "not rewritten");
+    for form in FORMS {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = plugin(
+            dir.path(),
+            "com.example.env_isolator",
+            &form.of(&fixture("env-isolator.wat")),
+            "",
+        );
+        isolator(&folder);
+        let entry = cache_entry(&folder);
+        let mut bytes = std::fs::read(&entry).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        std::fs::write(&entry, &bytes).unwrap();
+        let isolator = isolator(&folder);
+        assert_eq!(isolator.prepare(&spec()).unwrap().env.len(), 2);
+        assert_ne!(std::fs::read(&entry).unwrap(), bytes, "not rewritten");
+    }
 }
 
 #[test]
 fn a_looping_call_times_out_and_the_next_call_gets_a_new_instance() {
-    let dir = tempfile::tempdir().unwrap();
-    let name = "com.example.looping_isolator";
-    let folder = plugin(
-        dir.path(),
-        name,
-        &fixture("looping-isolator.wat"),
-        "call_timeout_ms = 200\nquarantine_after = 0\n",
-    );
-    let isolator = isolator(&folder);
-    for _ in 0..2 {
-        let err = isolator.prepare(&spec()).unwrap_err().to_string();
-        assert!(
-            err.contains(name) && err.contains("did not return within 200 ms"),
-            "{err}"
+    for form in FORMS {
+        let dir = tempfile::tempdir().unwrap();
+        let name = "com.example.looping_isolator";
+        let folder = plugin(
+            dir.path(),
+            name,
+            &form.of(&fixture("looping-isolator.wat")),
+            "call_timeout_ms = 200\nquarantine_after = 0\n",
         );
-        // Not wedged: the next call runs on a rebuilt instance.
-        assert_eq!(isolator.usage("c1").unwrap(), Usage::default());
+        let isolator = isolator(&folder);
+        for _ in 0..2 {
+            let err = isolator.prepare(&spec()).unwrap_err().to_string();
+            assert!(
+                err.contains(name) && err.contains("did not return within 200 ms"),
+                "{err}"
+            );
+            // Not wedged: the next call runs on a rebuilt instance.
+            assert_eq!(isolator.usage("c1").unwrap(), Usage::default());
+        }
     }
 }
 
 #[test]
 fn a_looping_plugin_is_quarantined_per_its_policy() {
-    let dir = tempfile::tempdir().unwrap();
-    let name = "com.example.looping_isolator";
-    let folder = plugin(
-        dir.path(),
-        name,
-        &fixture("looping-isolator.wat"),
-        "call_timeout_ms = 100\nquarantine_after = 1\n",
-    );
-    let isolator = isolator(&folder);
-    let err = isolator.prepare(&spec()).unwrap_err().to_string();
-    assert!(err.contains("did not return within 100 ms"), "{err}");
-    let err = isolator.usage("c1").unwrap_err().to_string();
-    assert!(
-        err.contains(name) && err.contains("quarantined after 1 faults"),
-        "{err}"
-    );
+    for form in FORMS {
+        let dir = tempfile::tempdir().unwrap();
+        let name = "com.example.looping_isolator";
+        let folder = plugin(
+            dir.path(),
+            name,
+            &form.of(&fixture("looping-isolator.wat")),
+            "call_timeout_ms = 100\nquarantine_after = 1\n",
+        );
+        let isolator = isolator(&folder);
+        let err = isolator.prepare(&spec()).unwrap_err().to_string();
+        assert!(err.contains("did not return within 100 ms"), "{err}");
+        let err = isolator.usage("c1").unwrap_err().to_string();
+        assert!(
+            err.contains(name) && err.contains("quarantined after 1 faults"),
+            "{err}"
+        );
+    }
 }
 
 #[test]
 fn a_fail_open_looping_plugin_gets_the_defaults() {
-    let dir = tempfile::tempdir().unwrap();
-    let folder = plugin(
-        dir.path(),
-        "com.example.looping_isolator",
-        &fixture("looping-isolator.wat"),
-        "call_timeout_ms = 100\nfailure_policy = \"fail_open\"\n",
-    );
-    let isolator = isolator(&folder);
-    assert_eq!(isolator.prepare(&spec()).unwrap(), LaunchInfo::default());
+    for form in FORMS {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = plugin(
+            dir.path(),
+            "com.example.looping_isolator",
+            &form.of(&fixture("looping-isolator.wat")),
+            "call_timeout_ms = 100\nfailure_policy = \"fail_open\"\n",
+        );
+        let isolator = isolator(&folder);
+        assert_eq!(isolator.prepare(&spec()).unwrap(), LaunchInfo::default());
+    }
 }
 
 #[test]
 fn a_trap_fails_the_call_and_the_instance_is_rebuilt() {
-    let dir = tempfile::tempdir().unwrap();
-    let name = "com.example.trapping_isolator";
-    let folder = plugin(
-        dir.path(),
-        name,
-        &fixture("trapping-isolator.wat"),
-        "quarantine_after = 0\n",
-    );
-    let isolator = isolator(&folder);
-    // The fixture counts the calls its instance served.
-    assert_eq!(isolator.usage("c1").unwrap().processes, Some(1));
-    assert_eq!(isolator.usage("c1").unwrap().processes, Some(2));
-    let err = isolator.prepare(&spec()).unwrap_err().to_string();
-    assert!(
-        err.contains(name)
-            && err.contains("isolator.prepare trapped")
-            && err.contains("unreachable"),
-        "{err}"
-    );
-    assert_eq!(isolator.usage("c1").unwrap().processes, Some(1));
+    for form in FORMS {
+        let dir = tempfile::tempdir().unwrap();
+        let name = "com.example.trapping_isolator";
+        let folder = plugin(
+            dir.path(),
+            name,
+            &form.of(&fixture("trapping-isolator.wat")),
+            "quarantine_after = 0\n",
+        );
+        let isolator = isolator(&folder);
+        // The fixture counts the calls its instance served.
+        assert_eq!(isolator.usage("c1").unwrap().processes, Some(1));
+        assert_eq!(isolator.usage("c1").unwrap().processes, Some(2));
+        let err = isolator.prepare(&spec()).unwrap_err().to_string();
+        assert!(
+            err.contains(name)
+                && err.contains("isolator.prepare trapped")
+                && err.contains("unreachable"),
+            "{err}"
+        );
+        assert_eq!(isolator.usage("c1").unwrap().processes, Some(1));
+    }
 }
 
 #[test]
 fn a_memory_hog_is_stopped_at_its_limit() {
-    let dir = tempfile::tempdir().unwrap();
-    let name = "com.example.memory_hog";
-    let folder = plugin(
-        dir.path(),
-        name,
-        &fixture("memory-hog.wat"),
-        "memory_limit_bytes = 1048576\nquarantine_after = 0\n",
-    );
-    let isolator = isolator(&folder);
-    let err = isolator.prepare(&spec()).unwrap_err().to_string();
-    assert!(
-        err.contains(name) && err.contains("memory limit of 1048576 bytes reached"),
-        "{err}"
-    );
-    assert_eq!(isolator.usage("c1").unwrap(), Usage::default());
+    for form in FORMS {
+        let dir = tempfile::tempdir().unwrap();
+        let name = "com.example.memory_hog";
+        let folder = plugin(
+            dir.path(),
+            name,
+            &form.of(&fixture("memory-hog.wat")),
+            "memory_limit_bytes = 1048576\nquarantine_after = 0\n",
+        );
+        let isolator = isolator(&folder);
+        let err = isolator.prepare(&spec()).unwrap_err().to_string();
+        assert!(
+            err.contains(name) && err.contains("memory limit of 1048576 bytes reached"),
+            "{err}"
+        );
+        assert_eq!(isolator.usage("c1").unwrap(), Usage::default());
+    }
 }
 
 #[test]
@@ -296,20 +335,67 @@ fn modules_that_do_not_speak_the_abi_are_refused_at_load() {
         "{err}"
     );
 
-    let name = "com.example.wasi_import";
-    let folder = plugin(dir.path(), name, &fixture("wasi-import.wat"), "");
-    let p = problem(name, host::load(&folder));
-    assert!(matches!(p, Problem::Import { .. }), "{p}");
-    assert!(
-        p.to_string()
-            .contains("imports wasi_snapshot_preview1::fd_write"),
-        "{p}"
-    );
+    // Components are checked against the world: the interface, at this
+    // major version, with these functions.
+    let name = "com.example.env_isolator";
+    for (wrong, why) in [
+        ("(component)".to_string(), "nothing"),
+        (
+            Form::Component
+                .of(&fixture("env-isolator.wat"))
+                .replace("envelope@1.0.0", "envelope@2.0.0"),
+            "the next major version",
+        ),
+        (
+            Form::Component.of(&fixture("env-isolator.wat")).replace(
+                "(export \"call\" (func $call))",
+                "(export \"invoke\" (func $call))",
+            ),
+            "no call",
+        ),
+    ] {
+        let folder = plugin(dir.path(), name, &wrong, "");
+        let p = problem(name, host::load(&folder));
+        assert!(matches!(p, Problem::Export(_)), "{why}: {p}");
+        assert!(
+            p.to_string()
+                .contains("does not export mesos:plugin/envelope@1.0.0"),
+            "{why}: {p}"
+        );
+    }
 
     let name = "com.example.not_wasm";
     let folder = plugin(dir.path(), name, "(module (func $broken", "");
     let p = problem(name, host::load(&folder));
     assert!(matches!(p, Problem::Compile(_)), "{p}");
+}
+
+#[test]
+fn an_import_the_host_does_not_provide_traps_when_called() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "com.example.wasi_import";
+    let folder = plugin(dir.path(), name, &fixture("wasi-import.wat"), "");
+    let loaded = isolator(&folder);
+    // Loaded: only prepare calls the import.
+    assert_eq!(loaded.usage("c1").unwrap(), Usage::default());
+    let err = loaded.prepare(&spec()).unwrap_err().to_string();
+    assert!(
+        err.contains(name)
+            && err.contains("isolator.prepare trapped")
+            && err.contains("wasi_snapshot_preview1::fd_write"),
+        "{err}"
+    );
+
+    let folder = plugin(dir.path(), name, &fixture("wasi-import.component.wat"), "");
+    let loaded = isolator(&folder);
+    assert_eq!(loaded.usage("c1").unwrap(), Usage::default());
+    let err = loaded.prepare(&spec()).unwrap_err().to_string();
+    assert!(
+        err.contains(name)
+            && err.contains("isolator.prepare trapped")
+            && err.contains("wasi:random/insecure@0.2.0"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -357,14 +443,16 @@ fn a_wasm_hook_goes_through_the_hook_adapter() {
 
 #[test]
 fn a_new_artifact_replaces_the_cache_entry_of_the_old_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let name = "com.example.env_isolator";
-    let wat = fixture("env-isolator.wat");
-    let folder = plugin(dir.path(), name, &wat, "");
-    isolator(&folder);
-    let old = cache_entry(&folder);
-    plugin(dir.path(), name, &format!("{wat}\n;; version 2\n"), "");
-    isolator(&folder);
-    // `cache_entry` checks there is one entry.
-    assert_ne!(cache_entry(&folder), old);
+    for form in FORMS {
+        let dir = tempfile::tempdir().unwrap();
+        let name = "com.example.env_isolator";
+        let wat = form.of(&fixture("env-isolator.wat"));
+        let folder = plugin(dir.path(), name, &wat, "");
+        isolator(&folder);
+        let old = cache_entry(&folder);
+        plugin(dir.path(), name, &format!("{wat}\n;; version 2\n"), "");
+        isolator(&folder);
+        // `cache_entry` checks there is one entry.
+        assert_ne!(cache_entry(&folder), old);
+    }
 }

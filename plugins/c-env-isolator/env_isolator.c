@@ -3,7 +3,7 @@
  * core module with Debian's clang-14 and wasi-libc: the same observable
  * behaviour as plugins/env-isolator (Rust) and
  * plugins/wasm-fixtures/env-isolator.wat, so the contract suite compares
- * them. It speaks the core-module ABI of plugin-api/src/host/wasm.rs and
+ * them. It speaks the core-module ABI of plugin-api/src/host/wasm/core.rs and
  * encodes its protobuf payloads by hand; it imports nothing (no WASI
  * call is made, so none is linked in).
  *

@@ -2,7 +2,7 @@
 ;; behaviour as plugins/env-isolator (PLUGIN_GREETING and
 ;; PLUGIN_CONTAINER_ID in prepare, an implemented no-op cleanup, every
 ;; other method unimplemented), so the contract suite can compare the
-;; forms. It speaks the core-module ABI of plugin-api/src/host/wasm.rs and
+;; forms. It speaks the core-module ABI of plugin-api/src/host/wasm/core.rs and
 ;; encodes its protobuf answers itself.
 (module
   (memory (export "memory") 1)

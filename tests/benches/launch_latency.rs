@@ -1,6 +1,9 @@
 //! Launch latency: time from sending ACCEPT (one command task) to the
 //! scheduler receiving its TASK_RUNNING, over 100 tasks launched one after
-//! another on one agent. Prints a table.
+//! another on one agent with `--isolation=posix/cpu,posix/mem`, then the
+//! same with five WASM isolators after those (the env isolator of
+//! `plugins/wasm-fixtures` under five names), as core modules and as
+//! components. Prints a table.
 //!
 //! cargo build --release --bins && cargo bench -p mesos-tests --bench launch_latency
 
@@ -11,14 +14,71 @@ use std::time::{Duration, Instant};
 use mesos_cli::scheduler_client::{SchedulerClient, scalar};
 use mesos_proto::v1::{self, TaskState, scheduler::event};
 use mesos_tests::cluster::{Cluster, Options};
+use mesos_tests::plugins::{self, Plugin};
 
 const TASKS: usize = 100;
 
+/// How many WASM isolators the agent runs in the plugin rows.
+const PLUGINS: usize = 5;
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
+    println!("ACCEPT -> TASK_RUNNING, {TASKS} command tasks one after another on one agent");
+    println!("| isolation | median | p90 | p99 | max |");
+    println!("|---|---|---|---|---|");
+    let module = plugins::wasm_fixture("env-isolator.wat");
+    let component = plugins::wasm_component("env-isolator.wat");
+    for (row, text) in [
+        ("posix/cpu,posix/mem", None),
+        ("+ 5 WASM modules", Some(module)),
+        ("+ 5 WASM components", Some(component)),
+    ] {
+        let plugin_dir = tempfile::tempdir()?;
+        let mut isolation = "posix/cpu,posix/mem".to_string();
+        for i in 0..text.as_ref().map_or(0, |_| PLUGINS) {
+            // Same length as the original, so the protobuf lengths in
+            // the fixture's data hold.
+            let name = format!("com.example.env_isolat_{i}");
+            let text = text.as_deref().unwrap_or_default();
+            plugins::install(
+                plugin_dir.path(),
+                &Plugin {
+                    name: &name,
+                    kind: "isolator",
+                    runtime: "wasm",
+                    artifact: "plugin.wat",
+                    bytes: text.replace("com.example.env_isolator", &name).as_bytes(),
+                    extra: "",
+                },
+            );
+            isolation.push_str(&format!(",{name}"));
+        }
+        let latencies = run(vec![
+            format!("--plugin_dir={}", plugin_dir.path().display()),
+            format!("--isolation={isolation}"),
+        ])
+        .await?;
+        let pct =
+            |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+        let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1000.0);
+        println!(
+            "| {row} | {} | {} | {} | {} |",
+            ms(pct(0.5)),
+            ms(pct(0.9)),
+            ms(pct(0.99)),
+            ms(latencies[latencies.len() - 1])
+        );
+    }
+    Ok(())
+}
+
+/// The sorted latencies of [`TASKS`] launches on a fresh cluster whose
+/// agent gets `agent_flags`.
+async fn run(agent_flags: Vec<String>) -> anyhow::Result<Vec<Duration>> {
     let cluster = Cluster::start_with(Options {
         agent_resources: "cpus:64;mem:65536;disk:1024".into(),
         master_flags: vec!["--allocation_interval=10ms".into()],
+        agent_flags,
         ..Options::default()
     });
     let mut client = SchedulerClient::new(&cluster.master);
@@ -75,18 +135,5 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     latencies.sort();
-    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
-    let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1000.0);
-    println!("ACCEPT -> TASK_RUNNING, {TASKS} command tasks one after another on one agent");
-    println!("| tasks | median | p90 | p99 | max |");
-    println!("|---|---|---|---|---|");
-    println!(
-        "| {} | {} | {} | {} | {} |",
-        latencies.len(),
-        ms(pct(0.5)),
-        ms(pct(0.9)),
-        ms(pct(0.99)),
-        ms(latencies[latencies.len() - 1])
-    );
-    Ok(())
+    Ok(latencies)
 }

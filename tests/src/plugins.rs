@@ -51,6 +51,37 @@ pub fn build(crates: &[&str]) -> PathBuf {
     dir
 }
 
+/// Whether the cluster's first agent is still running (not gone, not a
+/// zombie).
+pub fn agent_alive(cluster: &Cluster) -> bool {
+    let Some(pid) = cluster.agent_pid(0) else {
+        return false;
+    };
+    let pid = pid as i32;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z ")
+}
+
+/// The text of `plugins/wasm-fixtures/<file>`.
+pub fn wasm_fixture(file: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../plugins/wasm-fixtures")
+        .join(file);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The component form of the core-module fixture `file`: the module in
+/// `component-shell.wat`.
+pub fn wasm_component(file: &str) -> String {
+    mesos_plugin_api::contract::in_component_shell(
+        &wasm_fixture(file),
+        &wasm_fixture("component-shell.wat"),
+    )
+    .unwrap_or_else(|| panic!("{file} holds no module"))
+}
+
 /// What goes into one plugin folder.
 pub struct Plugin<'a> {
     pub name: &'a str,

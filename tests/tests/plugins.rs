@@ -56,14 +56,6 @@ async fn run(framework: &mut Framework, id: &str, command: &str) -> v1::TaskStat
     plugins::run_task(framework, plugins::command_task(id, command)).await
 }
 
-fn agent_alive(cluster: &Cluster) -> bool {
-    let pid = cluster.agent_pid(0).unwrap() as i32;
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .unwrap_or_default()
-            .contains(") Z ")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_sees_the_variable_its_plugin_isolator_set() {
     let dir = plugin_dir(&[("env_isolator", ENV, "")]);
@@ -102,7 +94,7 @@ async fn a_panicking_plugin_fails_the_launch_and_the_agent_keeps_running() {
             message.contains(PANICKING) && message.contains("panicked"),
             "{status:?}"
         );
-        assert!(agent_alive(&cluster), "the agent died after {id}");
+        assert!(plugins::agent_alive(&cluster), "the agent died after {id}");
     }
 }
 
@@ -150,7 +142,7 @@ async fn a_hanging_plugin_fails_the_launch_at_its_timeout_and_is_wedged() {
         message.contains(HANGING) && message.contains("wedged"),
         "{status:?}"
     );
-    assert!(agent_alive(&cluster));
+    assert!(plugins::agent_alive(&cluster));
 }
 
 #[test]

@@ -1,48 +1,55 @@
-//! WASM plugins (the hand-written modules of `plugins/wasm-fixtures`)
-//! loaded by a real agent from `--plugin_dir`:
-//! - a task under `--isolation=posix/cpu,com.example.env_isolator` sees
-//!   the variable the WASM isolator set, in its WAT form and in its C form
-//!   (`plugins/c-env-isolator`, compiled by clang-14 with wasi-libc);
+//! WASM plugins (the hand-written modules of `plugins/wasm-fixtures`, as
+//! core modules and as components of the `mesos:plugin` world) loaded by
+//! a real agent from `--plugin_dir`:
+//! - a task under `--isolation=posix/cpu,posix/mem,com.example.env_isolator`
+//!   sees the variable the WASM isolator set, in its WAT forms (module and
+//!   component) and in its C form (`plugins/c-env-isolator`, compiled by
+//!   clang-14 with wasi-libc);
 //! - a looping WASM isolator under `fail_open` is stopped at its deadline
 //!   and the task runs anyway, twice (the instance is rebuilt); under
 //!   `fail_closed` each launch fails at the deadline, none is refused as
 //!   wedged;
-//! - a module importing WASI stops the agent at start, naming the plugin
-//!   and the import.
+//! - a trapping, a memory-hogging and a WASI-calling component each fail
+//!   every launch with TASK_FAILED naming the plugin and the fault, and
+//!   the agent runs on.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
 
 use std::path::Path;
 
 use mesos_proto::v1::{self, TaskState};
-use mesos_tests::cluster::{self, Cluster};
+use mesos_tests::cluster::Cluster;
 use mesos_tests::framework::Framework;
 use mesos_tests::plugins::{self, Plugin};
 
 const ENV: &str = "com.example.env_isolator";
 const LOOPING: &str = "com.example.looping_isolator";
+const TRAPPING: &str = "com.example.trapping_isolator";
+const HOG: &str = "com.example.memory_hog";
 const WASI: &str = "com.example.wasi_import";
 
 /// Writes a `--plugin_dir` holding the given WASM plugins:
-/// (fixture file, plugin name, extra manifest lines).
-fn plugin_dir(list: &[(&str, &str, &str)]) -> tempfile::TempDir {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/wasm-fixtures");
+/// (module or component text, plugin name, extra manifest lines).
+fn plugin_dir(list: &[(String, &str, &str)]) -> tempfile::TempDir {
     let root = tempfile::tempdir().unwrap();
-    for (file, name, extra) in list {
-        let bytes = std::fs::read(fixtures.join(file)).unwrap();
+    for (text, name, extra) in list {
         plugins::install(
             root.path(),
             &Plugin {
                 name,
                 kind: "isolator",
                 runtime: "wasm",
-                artifact: file,
-                bytes: &bytes,
+                artifact: "plugin.wat",
+                bytes: text.as_bytes(),
                 extra,
             },
         );
     }
     root
+}
+
+fn core(file: &str) -> String {
+    plugins::wasm_fixture(file)
 }
 
 fn cluster(dir: &Path, isolation: &str) -> Cluster {
@@ -56,7 +63,13 @@ async fn run(framework: &mut Framework, id: &str, command: &str) -> v1::TaskStat
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_sees_the_variable_its_wasm_isolator_set() {
-    let dir = plugin_dir(&[("env-isolator.wat", ENV, "")]);
+    let dir = plugin_dir(&[(core("env-isolator.wat"), ENV, "")]);
+    the_env_isolator_sets_the_variable(dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_sees_the_variable_its_wasm_component_isolator_set() {
+    let dir = plugin_dir(&[(plugins::wasm_component("env-isolator.wat"), ENV, "")]);
     the_env_isolator_sets_the_variable(dir.path()).await;
 }
 
@@ -83,7 +96,7 @@ async fn a_task_sees_the_variable_its_c_wasm_isolator_set() {
 }
 
 async fn the_env_isolator_sets_the_variable(plugin_dir: &Path) {
-    let cluster = cluster(plugin_dir, &format!("posix/cpu,{ENV}"));
+    let cluster = cluster(plugin_dir, &format!("posix/cpu,posix/mem,{ENV}"));
     let mut framework = Framework::subscribe(&cluster.master, "wasm-plugins", false)
         .await
         .unwrap();
@@ -104,11 +117,11 @@ async fn the_env_isolator_sets_the_variable(plugin_dir: &Path) {
 async fn a_fail_open_looping_wasm_isolator_does_not_stop_the_task() {
     let dir = plugin_dir(&[
         (
-            "looping-isolator.wat",
+            core("looping-isolator.wat"),
             LOOPING,
             "call_timeout_ms = 300\nfailure_policy = \"fail_open\"\nquarantine_after = 0\n",
         ),
-        ("env-isolator.wat", ENV, ""),
+        (core("env-isolator.wat"), ENV, ""),
     ]);
     let cluster = cluster(dir.path(), &format!("posix/cpu,{LOOPING},{ENV}"));
     let mut framework = Framework::subscribe(&cluster.master, "wasm-plugins", false)
@@ -129,7 +142,7 @@ async fn a_fail_open_looping_wasm_isolator_does_not_stop_the_task() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fail_closed_looping_wasm_isolator_fails_each_launch_at_its_deadline() {
     let dir = plugin_dir(&[(
-        "looping-isolator.wat",
+        core("looping-isolator.wat"),
         LOOPING,
         "call_timeout_ms = 300\nquarantine_after = 0\n",
     )]);
@@ -150,16 +163,54 @@ async fn a_fail_closed_looping_wasm_isolator_fails_each_launch_at_its_deadline()
     }
 }
 
-#[test]
-fn a_wasm_plugin_importing_wasi_stops_the_agent_at_start() {
-    let dir = plugin_dir(&[("wasi-import.wat", WASI, "")]);
-    let out = cluster::agent_start_failure(&[
-        format!("--plugin_dir={}", dir.path().display()),
-        format!("--isolation=posix/cpu,{WASI}"),
-    ]);
-    assert!(
-        out.contains(&format!("plugin '{WASI}'"))
-            && out.contains("wasi_snapshot_preview1::fd_write"),
-        "{out}"
-    );
+/// Each misbehaving component fails every launch, naming itself and
+/// what went wrong; its instance is rebuilt for the next launch, and the
+/// agent stays up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn misbehaving_wasm_components_fail_the_launch_naming_them() {
+    let cases = [
+        (
+            plugins::wasm_component("trapping-isolator.wat"),
+            TRAPPING,
+            "",
+            "isolator.prepare trapped: wasm trap: wasm `unreachable` instruction executed",
+        ),
+        (
+            plugins::wasm_component("memory-hog.wat"),
+            HOG,
+            "memory_limit_bytes = 1048576\n",
+            "memory limit of 1048576 bytes reached",
+        ),
+        (
+            plugins::wasm_fixture("wasi-import.component.wat"),
+            WASI,
+            "",
+            "wasi:random/insecure@0.2.0",
+        ),
+    ];
+    for (text, name, extra, fault) in cases {
+        let extra = format!("{extra}quarantine_after = 0\n");
+        let dir = plugin_dir(&[(text, name, &extra)]);
+        let cluster = cluster(dir.path(), &format!("posix/cpu,posix/mem,{name}"));
+        let mut framework = Framework::subscribe(&cluster.master, "wasm-plugins", false)
+            .await
+            .unwrap();
+        for id in ["first", "second"] {
+            let status = run(&mut framework, id, "true").await;
+            assert_eq!(
+                status.state(),
+                TaskState::TaskFailed,
+                "{name} {id}: {status:?}"
+            );
+            let message = status.message.clone().unwrap_or_default();
+            assert!(
+                message.contains(name) && message.contains(fault),
+                "{name} {id}: {status:?}"
+            );
+            assert!(
+                plugins::agent_alive(&cluster),
+                "{name}: the agent died after {id}"
+            );
+        }
+    }
 }

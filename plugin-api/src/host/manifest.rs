@@ -16,8 +16,9 @@
 //! ```
 //!
 //! A WASM plugin says `runtime = "wasm"`, names a `.wasm` (or `.wat`)
-//! artifact, and may cap its linear memory with `memory_limit_bytes`
-//! (default 64 MiB); `call_timeout_ms` is then its epoch deadline.
+//! artifact, a component or a core module, and may cap its memories with
+//! `memory_limit_bytes` (default 64 MiB, all memories together);
+//! `call_timeout_ms` is then its epoch deadline.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -68,15 +69,15 @@ impl Kind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Runtime {
     Dylib,
-    /// A core WebAssembly module (`host::wasm`); builds without the
-    /// `wasm` feature refuse it at load.
+    /// A WebAssembly component or core module (`host::wasm`); builds
+    /// without the `wasm` feature refuse it at load.
     Wasm(WasmLimits),
 }
 
 /// What a WASM plugin's instance may use besides time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WasmLimits {
-    /// The most its linear memory may grow to, in bytes.
+    /// The most its memories may hold together, in bytes.
     pub memory_bytes: u64,
 }
 

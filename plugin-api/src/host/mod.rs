@@ -45,10 +45,6 @@ pub enum Problem {
     Engine(String),
     #[error("cannot compile the module: {0}")]
     Compile(String),
-    #[error(
-        "the module imports {module}::{name}, which this host does not provide (WASM plugins get no WASI and no other imports)"
-    )]
-    Import { module: String, name: String },
     #[error("ABI mismatch: {0}")]
     Export(String),
     #[error("cannot instantiate the module: {0}")]

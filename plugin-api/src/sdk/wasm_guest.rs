@@ -1,5 +1,5 @@
 //! The core-module ABI of WASM plugins (the host's side is
-//! `host/wasm.rs`), for plugins written with this SDK: built for `wasm32`,
+//! `host/wasm/core.rs`), for plugins written with this SDK: built for `wasm32`,
 //! `export_isolator!` (and the other `export_*!` macros) emit these
 //! exports instead of the C entry point, so one source builds as a dylib
 //! and as a WASM module.

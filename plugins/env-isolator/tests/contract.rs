@@ -2,8 +2,9 @@
 //! forms. The WASM ones are this very source built for
 //! `wasm32-unknown-unknown` (when that target is installed; the test says
 //! so when it is not), `plugins/wasm-fixtures/env-isolator.wat`, written
-//! by hand, and `plugins/c-env-isolator`, C compiled by Debian's clang-14
-//! with wasi-libc: the last two need no Rust wasm32 target.
+//! by hand, the same module as a component of the `mesos:plugin` world,
+//! and `plugins/c-env-isolator`, C compiled by Debian's clang-14 with
+//! wasi-libc: the last three need no Rust wasm32 target.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use env_isolator::EnvIsolator;
@@ -57,6 +58,23 @@ fn the_wasm_form_answers_as_the_built_in_and_dylib_forms() {
     assert!(
         wasm[1].contains(r#"("PLUGIN_GREETING", "hello-from-plugin")"#),
         "{wasm:#?}"
+    );
+}
+
+#[test]
+fn the_component_form_answers_as_the_built_in_and_dylib_forms() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wasm-fixtures");
+    let read = |file: &str| std::fs::read_to_string(fixtures.join(file)).unwrap();
+    let component =
+        contract::in_component_shell(&read("env-isolator.wat"), &read("component-shell.wat"))
+            .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = dir.path().join("env_isolator.component.wat");
+    std::fs::write(&artifact, component).unwrap();
+    let seen = wasm_answers_as_the_dylib(&artifact);
+    assert!(
+        seen[1].contains(r#"("PLUGIN_CONTAINER_ID", "c1")"#),
+        "{seen:#?}"
     );
 }
 
