@@ -14,6 +14,7 @@ fn main() -> io::Result<()> {
         "proto/mesos/internal/v1/agent_link.proto",
         "proto/mesos/plugin/v1/isolator.proto",
         "proto/mesos/plugin/v1/allocator.proto",
+        "proto/mesos/plugin/v1/volume.proto",
         "proto/mesos/internal/v1/registry.proto",
     ];
     let includes = ["proto"];

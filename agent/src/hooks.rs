@@ -249,6 +249,13 @@ mod tests {
                     Box::new(Silent),
                     policy,
                 ))),
+                Kind::VolumeDriver => Instance::VolumeDriver(Arc::new(
+                    mesos_plugin_api::adapter::PluginVolumeDriver::new(
+                        name,
+                        Box::new(Silent),
+                        policy,
+                    ),
+                )),
             },
         }
     }

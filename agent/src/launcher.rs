@@ -19,7 +19,7 @@ use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::{Gid, Pid, Uid, User};
 
-use mesos_plugin_api::isolator::{Namespace, SeccompFilter};
+use mesos_plugin_api::isolator::{Bind, Namespace, SeccompFilter};
 
 use crate::command::CommandLine;
 use crate::privileges::{Kernel, Privileges};
@@ -48,8 +48,12 @@ pub struct LaunchSpec {
     pub network_namespace: Option<PathBuf>,
     /// A UTS namespace of its own with this hostname.
     pub hostname: Option<String>,
-    /// Bound over host files in its mount namespace (`(source, target)`).
+    /// Bound over host files in its mount namespace (`(source, target)`);
+    /// a missing target is skipped.
     pub file_binds: Vec<(PathBuf, PathBuf)>,
+    /// Directories bound in its mount namespace (volumes); a bind that
+    /// fails fails the launch.
+    pub binds: Vec<Bind>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -104,8 +108,8 @@ pub fn launch(spec: &LaunchSpec) -> Result<tokio::process::Child, LaunchError> {
     if let Some(hostname) = &spec.hostname {
         set_hostname(&mut command, hostname)?;
     }
-    if !spec.file_binds.is_empty() {
-        bind_files(&mut command, &spec.file_binds)?;
+    if !spec.file_binds.is_empty() || !spec.binds.is_empty() {
+        bind_mounts(&mut command, &spec.file_binds, &spec.binds)?;
     }
     if !spec.privileges.is_empty() {
         privileges_before_switch(&mut command, spec.privileges, owner.is_some());
@@ -320,33 +324,48 @@ fn set_hostname(command: &mut tokio::process::Command, hostname: &str) -> Result
 /// In the child, in its own (private) mount namespace: each source bound
 /// over its target; a target the host lacks is skipped.
 #[allow(unsafe_code)]
-fn bind_files(
+fn bind_mounts(
     command: &mut tokio::process::Command,
-    binds: &[(PathBuf, PathBuf)],
+    file_binds: &[(PathBuf, PathBuf)],
+    binds: &[Bind],
 ) -> Result<(), LaunchError> {
     use std::os::unix::ffi::OsStrExt;
     let c = |path: &Path| {
         std::ffi::CString::new(path.as_os_str().as_bytes())
             .map_err(|_| LaunchError::Nul(path.display().to_string()))
     };
-    let binds = binds
+    // (source, target, read only, required)
+    let mounts = file_binds
         .iter()
-        .map(|(source, target)| Ok((c(source)?, c(target)?)))
+        .map(|(source, target)| Ok((c(source)?, c(target)?, false, false)))
+        .chain(
+            binds
+                .iter()
+                .map(|b| Ok((c(&b.source)?, c(&b.target)?, b.read_only, true))),
+        )
         .collect::<Result<Vec<_>, LaunchError>>()?;
     // SAFETY: the closure runs in the forked child before exec and makes
     // mount(2) calls on C strings prepared above; it allocates nothing.
     unsafe {
         command.pre_exec(move || {
-            for (source, target) in &binds {
-                match nix::mount::mount(
+            use nix::mount::{MsFlags, mount};
+            let none = None::<&std::ffi::CStr>;
+            for (source, target, read_only, required) in &mounts {
+                match mount(
                     Some(source.as_c_str()),
                     target.as_c_str(),
-                    None::<&std::ffi::CStr>,
-                    nix::mount::MsFlags::MS_BIND,
-                    None::<&std::ffi::CStr>,
+                    none,
+                    MsFlags::MS_BIND,
+                    none,
                 ) {
-                    Ok(()) | Err(Errno::ENOENT) => {}
+                    Ok(()) => {}
+                    Err(Errno::ENOENT) if !required => continue,
                     Err(e) => return Err(io::Error::from(e)),
+                }
+                // A bind takes the source's flags; read-only is a remount.
+                if *read_only {
+                    let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+                    mount(none, target.as_c_str(), none, flags, none).map_err(io::Error::from)?;
                 }
             }
             Ok(())
@@ -616,6 +635,7 @@ mod tests {
             network_namespace: None,
             hostname: None,
             file_binds: Vec::new(),
+            binds: Vec::new(),
         }
     }
 

@@ -107,6 +107,7 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
     .map_err(|e| AgentError::Startup(e.to_string()))?
     .map_err(|e| AgentError::Flag(format!("plugins: {e}")))?;
     let plugin_isolators: Vec<_> = plugins.iter().filter_map(|p| p.isolator()).collect();
+    let volume_drivers: Vec<_> = plugins.iter().filter_map(|p| p.volume_driver()).collect();
     let runtime_dir = flags
         .runtime_dir
         .clone()
@@ -128,7 +129,10 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
             network_cni_plugins_dir: flags.network_cni_plugins_dir.clone(),
             runtime_dir: runtime_dir.clone(),
         },
-        &plugin_isolators,
+        &mesos_isolators::registry::Plugins {
+            isolators: &plugin_isolators,
+            volume_drivers: &volume_drivers,
+        },
     )
     .map_err(|e| AgentError::Flag(format!("--isolation: {e}")))?;
     let isolation = isolation::Isolation::new(isolators);

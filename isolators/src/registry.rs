@@ -11,17 +11,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use mesos_plugin_api::isolator::Isolator;
+use mesos_plugin_api::volume::VolumeDriver;
 
 use crate::cgroups::Hierarchy;
 use crate::cni::{NetworkCni, PluginDirs};
 use crate::devices::CgroupsDevices;
 use crate::{
-    CgroupsBlkio, CgroupsCpu, CgroupsMem, CgroupsPids, DiskDu, LinuxCapabilities, LinuxNnp,
-    LinuxSeccomp, Namespaces,
+    CgroupsBlkio, CgroupsCpu, CgroupsMem, CgroupsPids, DiskDu, DockerVolume, LinuxCapabilities,
+    LinuxNnp, LinuxSeccomp, Namespaces,
 };
 
 /// Every isolator name this build knows.
-pub const KNOWN: [&str; 20] = [
+pub const KNOWN: [&str; 21] = [
     "posix/cpu",
     "posix/mem",
     "filesystem/posix",
@@ -42,6 +43,7 @@ pub const KNOWN: [&str; 20] = [
     "linux/seccomp",
     "network/cni",
     "disk/du",
+    "docker/volume",
 ];
 
 /// What the built-in isolators need from the agent's flags.
@@ -213,14 +215,22 @@ pub fn validate_builtin(names: &[String]) -> Result<(), RegistryError> {
     validate(&builtin, &[])
 }
 
-/// The isolators `names` select, in order; `plugins` are the loaded
-/// plugin isolators, selected by their names.
+/// The plugins the built isolators may use.
+#[derive(Default)]
+pub struct Plugins<'a> {
+    /// Isolators, selected by their names.
+    pub isolators: &'a [Arc<dyn Isolator>],
+    /// Volume drivers, for `docker/volume`.
+    pub volume_drivers: &'a [Arc<dyn VolumeDriver>],
+}
+
+/// The isolators `names` select, in order, built-ins and `plugins`.
 pub fn build(
     names: &[String],
     config: &IsolationConfig,
-    plugins: &[Arc<dyn Isolator>],
+    plugins: &Plugins<'_>,
 ) -> Result<Vec<Arc<dyn Isolator>>, RegistryError> {
-    let plugin_names: Vec<&str> = plugins.iter().map(|p| p.name()).collect();
+    let plugin_names: Vec<&str> = plugins.isolators.iter().map(|p| p.name()).collect();
     validate(names, &plugin_names)?;
     let hierarchy = Hierarchy::detect(&config.cgroups_hierarchy, &config.cgroups_root);
     let need = |isolator: &str, controller: &'static str| {
@@ -343,8 +353,16 @@ pub fn build(
                 }
                 isolators.push(Arc::new(namespaces));
             }
+            // It mounts volumes into containers' mount namespaces.
+            "docker/volume" if !nix::unistd::geteuid().is_root() => {
+                return Err(RegistryError::NeedsRoot(name));
+            }
+            "docker/volume" => isolators.push(Arc::new(DockerVolume::new(
+                plugins.volume_drivers,
+                config.runtime_dir.join("isolators/docker/volume"),
+            ))),
             plugin => {
-                if let Some(p) = plugins.iter().find(|p| p.name() == plugin) {
+                if let Some(p) = plugins.isolators.iter().find(|p| p.name() == plugin) {
                     isolators.push(Arc::clone(p));
                 }
             }
@@ -436,7 +454,12 @@ mod tests {
                 "cgroups/devices"
             ])
         );
-        let built = build(&names(&["cgroups/blkio"]), &config(v2.path()), &[]).unwrap();
+        let built = build(
+            &names(&["cgroups/blkio"]),
+            &config(v2.path()),
+            &Plugins::default(),
+        )
+        .unwrap();
         assert_eq!(built[0].name(), "cgroups/blkio");
     }
 
@@ -445,12 +468,17 @@ mod tests {
         let fake = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(fake.path().join("cpu")).unwrap();
         let config = config(fake.path());
-        let built = build(&names(&["posix/cpu", "cgroups/cpu"]), &config, &[]).unwrap();
+        let built = build(
+            &names(&["posix/cpu", "cgroups/cpu"]),
+            &config,
+            &Plugins::default(),
+        )
+        .unwrap();
         assert_eq!(
             built.iter().map(|i| i.name()).collect::<Vec<_>>(),
             vec!["cgroups/cpu"]
         );
-        let err = match build(&names(&["cgroups/mem"]), &config, &[]) {
+        let err = match build(&names(&["cgroups/mem"]), &config, &Plugins::default()) {
             Err(e) => e,
             Ok(_) => panic!("built without a memory controller"),
         };
@@ -470,7 +498,7 @@ mod tests {
             pids_max: Some(100),
             ..config(fake.path())
         };
-        let err = match build(&names(&["cgroups/pids"]), &config, &[]) {
+        let err = match build(&names(&["cgroups/pids"]), &config, &Plugins::default()) {
             Err(e) => e,
             Ok(_) => panic!("built without a pids controller"),
         };
@@ -485,14 +513,14 @@ mod tests {
                 "docker/runtime",
             ]),
             &config,
-            &[],
+            &Plugins::default(),
         )
         .unwrap();
         assert_eq!(
             built.iter().map(|i| i.name()).collect::<Vec<_>>(),
             vec!["cgroups/pids", "namespaces/pid", "namespaces/ipc"]
         );
-        match build(&names(&["filesystem/linux"]), &config, &[]) {
+        match build(&names(&["filesystem/linux"]), &config, &Plugins::default()) {
             Ok(built) => {
                 assert!(nix::unistd::geteuid().is_root());
                 assert_eq!(built[0].name(), "filesystem/linux");
@@ -515,9 +543,13 @@ mod tests {
             bounding_capabilities: Some(0x2001),
             ..config(fake.path())
         };
-        let built = build(&names(&["linux/nnp"]), &config, &[]).unwrap();
+        let built = build(&names(&["linux/nnp"]), &config, &Plugins::default()).unwrap();
         assert_eq!(built[0].name(), "linux/nnp");
-        match build(&names(&["linux/capabilities", "linux/nnp"]), &config, &[]) {
+        match build(
+            &names(&["linux/capabilities", "linux/nnp"]),
+            &config,
+            &Plugins::default(),
+        ) {
             Ok(built) => {
                 assert!(nix::unistd::geteuid().is_root());
                 assert_eq!(
@@ -526,7 +558,11 @@ mod tests {
                 );
                 // The flags' effective set must lie within their bounding set.
                 config.effective_capabilities = Some(0x1000);
-                let err = match build(&names(&["linux/capabilities"]), &config, &[]) {
+                let err = match build(
+                    &names(&["linux/capabilities"]),
+                    &config,
+                    &Plugins::default(),
+                ) {
                     Err(e) => e.to_string(),
                     Ok(_) => panic!("built with NET_ADMIN outside the bounding set"),
                 };

@@ -113,6 +113,12 @@ pub mod method {
         /// grant out.
         pub const ALLOCATE: &str = "allocator.allocate";
     }
+
+    /// Method names of the volume driver kind.
+    pub mod volume {
+        pub const MOUNT: &str = "volume.mount";
+        pub const UNMOUNT: &str = "volume.unmount";
+    }
 }
 
 /// The plugin kinds, as `describe` and `plugin.toml` name them.
@@ -120,6 +126,7 @@ pub mod kind {
     pub const ISOLATOR: &str = "isolator";
     pub const HOOK: &str = "hook";
     pub const ALLOCATOR: &str = "allocator";
+    pub const VOLUME_DRIVER: &str = "volume_driver";
 }
 
 // The layout `mesos_plugin.h` declares: two u32, then four pointers.

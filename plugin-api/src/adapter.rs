@@ -1,5 +1,6 @@
 //! The host side of the envelope, shared by every runtime: an
-//! [`Isolator`] and a [`crate::hook::Hook`] ([`PluginHook`]) that encode
+//! [`Isolator`], a [`crate::hook::Hook`] ([`PluginHook`]) and a
+//! [`crate::volume::VolumeDriver`] ([`PluginVolumeDriver`]) that encode
 //! the agent's calls, send them through an [`Envelope`] and apply the
 //! plugin's failure policy, the master's [`PluginAllocator`], and the
 //! [`Watchdog`] that bounds how long a call may take.
@@ -20,8 +21,10 @@ use crate::isolator::{
 
 mod allocator;
 mod hook;
+mod volume;
 pub use allocator::{LoadedAllocator, PluginAllocator};
 pub use hook::PluginHook;
+pub use volume::PluginVolumeDriver;
 
 /// What a plugin's failure does to the operation that called it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -399,6 +402,22 @@ pub fn builtin_hook<P: crate::sdk::HookPlugin>(
     let watchdog = Watchdog::new(&info.name, call_timeout, Arc::new(plugin))
         .map_err(|e| PluginError::internal(format!("cannot start its thread: {e}")))?;
     Ok(PluginHook::new(&info.name, Box::new(watchdog), policy))
+}
+
+/// [`builtin`] for a volume driver plugin type.
+pub fn builtin_volume_driver<P: crate::sdk::VolumeDriverPlugin>(
+    config: &[u8],
+    call_timeout: Duration,
+    policy: Policy,
+) -> Result<PluginVolumeDriver, PluginError> {
+    let (info, plugin) = crate::sdk::InProcessVolumeDriver::<P>::new(config)?;
+    let watchdog = Watchdog::new(&info.name, call_timeout, Arc::new(plugin))
+        .map_err(|e| PluginError::internal(format!("cannot start its thread: {e}")))?;
+    Ok(PluginVolumeDriver::new(
+        &info.name,
+        Box::new(watchdog),
+        policy,
+    ))
 }
 
 #[cfg(test)]

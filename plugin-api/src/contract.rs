@@ -8,6 +8,7 @@
 //! let seen = contract::compare::<MyIsolator>(&contract::artifact("my_isolator"), contract::Limits::default())?;
 //! let seen = contract::compare_hook::<MyHook>(&contract::artifact("my_hook"), contract::Limits::default())?;
 //! let seen = contract::compare_allocator::<MyAllocator>(&contract::artifact("my_allocator"), contract::Limits::default())?;
+//! let seen = contract::compare_volume_driver::<MyDriver>(&contract::artifact("my_driver"), b"config", contract::Limits::default())?;
 //! let seen = contract::compare_wasm::<MyIsolator>(Path::new("my_isolator.wasm"), contract::Limits::default())?;
 //! ```
 
@@ -22,7 +23,8 @@ use crate::allocator::{AgentSpec, Allocator, FrameworkSpec};
 use crate::hook::{Containerizer, Hook, PreLaunch};
 use crate::host::{self, manifest};
 use crate::isolator::{ContainerSpec, Isolator};
-use crate::sdk::{AllocatorHost, AllocatorPlugin, HookPlugin, IsolatorPlugin};
+use crate::sdk::{AllocatorHost, AllocatorPlugin, HookPlugin, IsolatorPlugin, VolumeDriverPlugin};
+use crate::volume::{VolumeDriver, VolumeSpec};
 
 /// Where cargo put the `cdylib` of library `lib` for the running test:
 /// beside the test binary.
@@ -185,7 +187,7 @@ fn load_dylib(
     artifact: &Path,
     limits: Limits,
 ) -> Result<host::Loaded, String> {
-    load_form(name, kind, manifest::Runtime::Dylib, artifact, limits)
+    load_form(name, kind, manifest::Runtime::Dylib, artifact, limits, None)
         .map_err(|e| format!("dylib form: {e}"))
 }
 
@@ -197,6 +199,7 @@ fn load_form(
     runtime: manifest::Runtime,
     artifact: &Path,
     limits: Limits,
+    config: Option<&[u8]>,
 ) -> Result<host::Loaded, String> {
     let bytes = std::fs::read(artifact).map_err(|e| format!("{}: {e}", artifact.display()))?;
     host::load_manifest(manifest::Manifest {
@@ -208,7 +211,7 @@ fn load_form(
         api_versions: vec![API_VERSION.to_string()],
         policy: limits.policy,
         call_timeout: limits.call_timeout,
-        config: None,
+        config: config.map(|c| manifest::Config::Inline(c.to_vec())),
     })
     .map_err(|e| e.to_string())
 }
@@ -245,8 +248,15 @@ pub fn compare_wasm<P: IsolatorPlugin>(
     let builtin = adapter::builtin::<P>(&[], limits.call_timeout, limits.policy)
         .map_err(|e| format!("built-in form: {e}"))?;
     let runtime = manifest::Runtime::Wasm(manifest::WasmLimits::default());
-    let wasm = load_form(P::NAME, manifest::Kind::Isolator, runtime, artifact, limits)
-        .map_err(|e| format!("WASM form: {e}"))?;
+    let wasm = load_form(
+        P::NAME,
+        manifest::Kind::Isolator,
+        runtime,
+        artifact,
+        limits,
+        None,
+    )
+    .map_err(|e| format!("WASM form: {e}"))?;
     let isolator = wasm.isolator().ok_or("WASM form: loaded as another kind")?;
     same(observe(&builtin), observe(&*isolator), "WASM")
 }
@@ -258,6 +268,69 @@ pub fn compare_hook<P: HookPlugin>(artifact: &Path, limits: Limits) -> Result<Ve
     let dylib = load_dylib(P::NAME, manifest::Kind::Hook, artifact, limits)?;
     let hook = dylib.hook().ok_or("dylib form: loaded as another kind")?;
     same(observe_hook(&builtin), observe_hook(&*hook), "dylib")
+}
+
+/// What the agent can observe of a volume driver, each call's result or
+/// error as text: volume `data` mounted for two containers, `logs` with
+/// options, a name with a slash, `data` unmounted.
+pub fn observe_volume_driver(driver: &dyn VolumeDriver) -> Vec<String> {
+    let text = |e: crate::volume::VolumeError| e.to_string();
+    let volume = |name: &str, options: &[(&str, &str)]| VolumeSpec {
+        name: name.into(),
+        options: options
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    };
+    vec![
+        format!(
+            "{:?}",
+            driver.mount("c1", &volume("data", &[])).map_err(text)
+        ),
+        format!(
+            "{:?}",
+            driver.mount("c2", &volume("data", &[])).map_err(text)
+        ),
+        format!(
+            "{:?}",
+            driver
+                .mount("c1", &volume("logs", &[("size", "1g")]))
+                .map_err(text)
+        ),
+        format!(
+            "{:?}",
+            driver.mount("c1", &volume("../etc", &[])).map_err(text)
+        ),
+        format!("{:?}", driver.unmount(&volume("data", &[])).map_err(text)),
+    ]
+}
+
+/// [`compare`] for a volume driver plugin configured with `config`,
+/// observed with [`observe_volume_driver`].
+pub fn compare_volume_driver<P: VolumeDriverPlugin>(
+    artifact: &Path,
+    config: &[u8],
+    limits: Limits,
+) -> Result<Vec<String>, String> {
+    let builtin = adapter::builtin_volume_driver::<P>(config, limits.call_timeout, limits.policy)
+        .map_err(|e| format!("built-in form: {e}"))?;
+    let dylib = load_form(
+        P::NAME,
+        manifest::Kind::VolumeDriver,
+        manifest::Runtime::Dylib,
+        artifact,
+        limits,
+        Some(config),
+    )
+    .map_err(|e| format!("dylib form: {e}"))?;
+    let driver = dylib
+        .volume_driver()
+        .ok_or("dylib form: loaded as another kind")?;
+    same(
+        observe_volume_driver(&builtin),
+        observe_volume_driver(&*driver),
+        "dylib",
+    )
 }
 
 /// `cpus:C;mem:M` of unreserved resources.

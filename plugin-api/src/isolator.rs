@@ -36,6 +36,8 @@ pub struct ContainerSpec {
     pub port_mappings: Vec<PortMapping>,
     /// `ContainerInfo.hostname`.
     pub hostname: Option<String>,
+    /// Its DOCKER_VOLUME volumes, for `docker/volume`.
+    pub volumes: Vec<crate::volume::VolumeRequest>,
 }
 
 /// A host port forwarded to a container port on one of its networks
@@ -103,6 +105,18 @@ pub struct LaunchInfo {
     /// asks for the mount namespace too. A target the host lacks is
     /// skipped.
     pub file_binds: Vec<(PathBuf, PathBuf)>,
+    /// Directories bound into the executor's mount namespace (volumes):
+    /// the isolator asks for the mount namespace too. Unlike
+    /// `file_binds`, a missing target fails the launch.
+    pub binds: Vec<Bind>,
+}
+
+/// A host directory bound at `target` in the container's mount namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bind {
+    pub source: PathBuf,
+    pub target: PathBuf,
+    pub read_only: bool,
 }
 
 /// A compiled seccomp filter: a classic BPF program the kernel runs on
@@ -186,6 +200,7 @@ impl LaunchInfo {
             self.hostname = other.hostname;
         }
         self.file_binds.extend(other.file_binds);
+        self.binds.extend(other.binds);
     }
 }
 

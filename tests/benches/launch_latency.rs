@@ -3,7 +3,8 @@
 //! another on one agent with `--isolation=posix/cpu,posix/mem`, then the
 //! same with five WASM isolators after those (the env isolator of
 //! `plugins/wasm-fixtures` under five names), as core modules and as
-//! components. Prints a table.
+//! components; the three take turns, `LATENCY_ROUNDS` times (3). Prints
+//! a table.
 //!
 //! cargo build --release --bins && cargo bench -p mesos-tests --bench launch_latency
 
@@ -23,41 +24,40 @@ const PLUGINS: usize = 5;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    println!("ACCEPT -> TASK_RUNNING, {TASKS} command tasks one after another on one agent");
+    println!(
+        "ACCEPT -> TASK_RUNNING, {TASKS} command tasks one after another on one agent, per round"
+    );
     println!("| isolation | median | p90 | p99 | max |");
     println!("|---|---|---|---|---|");
     let module = plugins::wasm_fixture("env-isolator.wat");
     let component = plugins::wasm_component("env-isolator.wat");
-    for (row, text) in [
+    let rows = [
         ("posix/cpu,posix/mem", None),
         ("+ 5 WASM modules", Some(module)),
         ("+ 5 WASM components", Some(component)),
-    ] {
-        let plugin_dir = tempfile::tempdir()?;
-        let mut isolation = "posix/cpu,posix/mem".to_string();
-        for i in 0..text.as_ref().map_or(0, |_| PLUGINS) {
-            // Same length as the original, so the protobuf lengths in
-            // the fixture's data hold.
-            let name = format!("com.example.env_isolat_{i}");
-            let text = text.as_deref().unwrap_or_default();
-            plugins::install(
-                plugin_dir.path(),
-                &Plugin {
-                    name: &name,
-                    kind: "isolator",
-                    runtime: "wasm",
-                    artifact: "plugin.wat",
-                    bytes: text.replace("com.example.env_isolator", &name).as_bytes(),
-                    extra: "",
-                },
+    ];
+    // The rows take turns, round after round, so that the machine's drift
+    // spreads over all of them alike.
+    let rounds: usize = std::env::var("LATENCY_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
+    let mut latencies = vec![Vec::new(); rows.len()];
+    for _ in 0..rounds {
+        for ((_, text), latencies) in rows.iter().zip(&mut latencies) {
+            let plugin_dir = tempfile::tempdir()?;
+            let isolation = install(plugin_dir.path(), text.as_deref());
+            latencies.extend(
+                run(vec![
+                    format!("--plugin_dir={}", plugin_dir.path().display()),
+                    format!("--isolation={isolation}"),
+                ])
+                .await?,
             );
-            isolation.push_str(&format!(",{name}"));
         }
-        let latencies = run(vec![
-            format!("--plugin_dir={}", plugin_dir.path().display()),
-            format!("--isolation={isolation}"),
-        ])
-        .await?;
+    }
+    for ((row, _), mut latencies) in rows.iter().zip(latencies) {
+        latencies.sort();
         let pct =
             |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
         let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1000.0);
@@ -70,6 +70,33 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Installs [`PLUGINS`] copies of the env isolator `text` (none without
+/// one) under `dir` and answers the `--isolation` naming them.
+fn install(dir: &std::path::Path, text: Option<&str>) -> String {
+    let mut isolation = "posix/cpu,posix/mem".to_string();
+    let Some(text) = text else {
+        return isolation;
+    };
+    for i in 0..PLUGINS {
+        // Same length as the original, so the protobuf lengths in the
+        // fixture's data hold.
+        let name = format!("com.example.env_isolat_{i}");
+        plugins::install(
+            dir,
+            &Plugin {
+                name: &name,
+                kind: "isolator",
+                runtime: "wasm",
+                artifact: "plugin.wat",
+                bytes: text.replace("com.example.env_isolator", &name).as_bytes(),
+                extra: "",
+            },
+        );
+        isolation.push_str(&format!(",{name}"));
+    }
+    isolation
 }
 
 /// The sorted latencies of [`TASKS`] launches on a fresh cluster whose

@@ -24,6 +24,7 @@ use crate::launcher::{self, LaunchSpec};
 use crate::sandbox::{self, RunIds};
 use mesos_plugin_api::hook::{Containerizer, Decoration, PreLaunch};
 use mesos_plugin_api::isolator::{CapabilityRequest, ContainerSpec, SeccompRequest};
+use mesos_plugin_api::volume::{VolumeRequest, VolumeSpec};
 
 impl Agent {
     /// Starts a new executor for `task` (its first task) and `group`, the
@@ -51,6 +52,7 @@ impl Agent {
         let (capabilities, seccomp) = (capability_request(container), seccomp_request(container));
         let (networks, port_mappings) = (network_names(container), port_mappings(container));
         let hostname = container.and_then(|c| c.hostname.clone());
+        let volumes = docker_volumes(container);
         let oci = self
             .config
             .oci
@@ -147,6 +149,7 @@ impl Agent {
             networks,
             port_mappings,
             hostname,
+            volumes,
             oci,
         };
         tokio::spawn(run.launch_and_watch(spec, self.handle.clone(), durable));
@@ -269,6 +272,7 @@ impl Agent {
             network_namespace: None,
             hostname: None,
             file_binds: Vec::new(),
+            binds: Vec::new(),
         })
     }
 
@@ -656,6 +660,8 @@ struct Run {
     port_mappings: Vec<mesos_plugin_api::isolator::PortMapping>,
     /// `ContainerInfo.hostname`.
     hostname: Option<String>,
+    /// Its DOCKER_VOLUME volumes, for `docker/volume`.
+    volumes: Vec<VolumeRequest>,
     /// How its task runs under the `oci` containerizer.
     oci: Option<crate::oci::OciLaunch>,
 }
@@ -769,6 +775,7 @@ impl Run {
                 networks: self.networks.clone(),
                 port_mappings: self.port_mappings.clone(),
                 hostname: self.hostname.clone(),
+                volumes: self.volumes.clone(),
             },
         );
         let (hooks, pre_launch) = (self.hooks.clone(), self.pre_launch.clone());
@@ -793,6 +800,7 @@ impl Run {
                 spec.network_namespace = info.network_namespace;
                 spec.hostname = info.hostname;
                 spec.file_binds = info.file_binds;
+                spec.binds = info.binds;
             }
             // The executor of an image task needs root's capabilities to
             // set the task's rootfs up: as in Mesos, the sets are the
@@ -886,6 +894,36 @@ fn network_names(container: Option<&v1::ContainerInfo>) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The DOCKER_VOLUME volumes of a container's `volumes`.
+fn docker_volumes(container: Option<&v1::ContainerInfo>) -> Vec<VolumeRequest> {
+    use v1::volume::source::Type;
+    let Some(container) = container else {
+        return Vec::new();
+    };
+    container
+        .volumes
+        .iter()
+        .filter_map(|v| {
+            let source = v.source.as_ref()?;
+            let docker = source.docker_volume.as_ref()?;
+            (source.r#type() == Type::DockerVolume).then(|| VolumeRequest {
+                driver: docker.driver.clone().unwrap_or_default(),
+                volume: VolumeSpec {
+                    name: docker.name.clone(),
+                    options: docker
+                        .driver_options
+                        .iter()
+                        .flat_map(|o| &o.parameter)
+                        .map(|p| (p.key.clone(), p.value.clone()))
+                        .collect(),
+                },
+                container_path: v.container_path.clone(),
+                read_only: v.mode() == v1::volume::Mode::Ro,
+            })
+        })
+        .collect()
 }
 
 /// The host ports a container's named networks forward to it.

@@ -2,7 +2,9 @@
 //!
 //! ```toml
 //! name = "com.example.env_isolator"   # reverse-DNS; what --isolation names
-//! kind = "isolator"                   # or "hook" (named by --hooks), or
+//! kind = "isolator"                   # or "hook" (named by --hooks),
+//!                                     # "volume_driver" (named by a task's
+//!                                     # DockerVolume.driver), or
 //!                                     # "allocator" (master --allocator)
 //! runtime = "dylib"
 //! artifact = "libenv_isolator.so"     # relative to the folder
@@ -35,14 +37,20 @@ pub enum Kind {
     Isolator,
     Hook,
     Allocator,
+    VolumeDriver,
 }
 
 impl Kind {
     /// The kind `describe` names so.
     pub fn parse(kind: &str) -> Option<Self> {
-        [Self::Isolator, Self::Hook, Self::Allocator]
-            .into_iter()
-            .find(|k| k.as_str() == kind)
+        [
+            Self::Isolator,
+            Self::Hook,
+            Self::Allocator,
+            Self::VolumeDriver,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == kind)
     }
 
     /// As `describe` names it.
@@ -51,15 +59,17 @@ impl Kind {
             Self::Isolator => crate::abi::kind::ISOLATOR,
             Self::Hook => crate::abi::kind::HOOK,
             Self::Allocator => crate::abi::kind::ALLOCATOR,
+            Self::VolumeDriver => crate::abi::kind::VOLUME_DRIVER,
         }
     }
 
     /// Isolators fail closed (a container must not run without its
     /// isolation), and so do allocators (there is no offer to fall back
-    /// on); hooks only decorate, and Mesos ignores their errors.
+    /// on) and volume drivers (there is no volume to fall back on); hooks
+    /// only decorate, and Mesos ignores their errors.
     pub(crate) fn default_failure_policy(self) -> FailurePolicy {
         match self {
-            Self::Isolator | Self::Allocator => FailurePolicy::FailClosed,
+            Self::Isolator | Self::Allocator | Self::VolumeDriver => FailurePolicy::FailClosed,
             Self::Hook => FailurePolicy::FailOpen,
         }
     }

@@ -20,10 +20,11 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use crate::abi::API_VERSION;
-use crate::adapter::{LoadedAllocator, PluginHook, PluginIsolator, Watchdog};
+use crate::adapter::{LoadedAllocator, PluginHook, PluginIsolator, PluginVolumeDriver, Watchdog};
 use crate::envelope::{Envelope, PluginError};
 use crate::hook::Hook;
 use crate::isolator::Isolator;
+use crate::volume::VolumeDriver;
 use dylib::Dylib;
 use manifest::{Kind, Manifest, Runtime};
 use mesos_proto::plugin::v1::PluginInfo;
@@ -101,6 +102,7 @@ pub enum Instance {
     Isolator(Arc<PluginIsolator>),
     Hook(Arc<PluginHook>),
     Allocator(Arc<LoadedAllocator>),
+    VolumeDriver(Arc<PluginVolumeDriver>),
 }
 
 impl Loaded {
@@ -112,7 +114,7 @@ impl Loaded {
     pub fn isolator(&self) -> Option<Arc<dyn Isolator>> {
         match &self.instance {
             Instance::Isolator(isolator) => Some(isolator.clone()),
-            Instance::Hook(_) | Instance::Allocator(_) => None,
+            _ => None,
         }
     }
 
@@ -120,7 +122,7 @@ impl Loaded {
     pub fn hook(&self) -> Option<Arc<dyn Hook>> {
         match &self.instance {
             Instance::Hook(hook) => Some(hook.clone()),
-            Instance::Isolator(_) | Instance::Allocator(_) => None,
+            _ => None,
         }
     }
 
@@ -128,7 +130,15 @@ impl Loaded {
     pub fn allocator(&self) -> Option<Arc<LoadedAllocator>> {
         match &self.instance {
             Instance::Allocator(allocator) => Some(allocator.clone()),
-            Instance::Isolator(_) | Instance::Hook(_) => None,
+            _ => None,
+        }
+    }
+
+    /// The plugin, if it is a volume driver.
+    pub fn volume_driver(&self) -> Option<Arc<dyn VolumeDriver>> {
+        match &self.instance {
+            Instance::VolumeDriver(driver) => Some(driver.clone()),
+            _ => None,
         }
     }
 }
@@ -281,6 +291,9 @@ fn instance(manifest: &Manifest, envelope: Box<dyn Envelope>) -> Instance {
         Kind::Hook => Instance::Hook(Arc::new(PluginHook::new(name, envelope, policy))),
         Kind::Allocator => {
             Instance::Allocator(Arc::new(LoadedAllocator::new(name, envelope, policy)))
+        }
+        Kind::VolumeDriver => {
+            Instance::VolumeDriver(Arc::new(PluginVolumeDriver::new(name, envelope, policy)))
         }
     }
 }
