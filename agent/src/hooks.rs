@@ -249,6 +249,9 @@ mod tests {
                     Box::new(Silent),
                     policy,
                 ))),
+                Kind::Network => Instance::Network(Arc::new(
+                    mesos_plugin_api::adapter::PluginNetwork::new(name, Box::new(Silent), policy),
+                )),
                 Kind::VolumeDriver => Instance::VolumeDriver(Arc::new(
                     mesos_plugin_api::adapter::PluginVolumeDriver::new(
                         name,

@@ -108,6 +108,7 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
     .map_err(|e| AgentError::Flag(format!("plugins: {e}")))?;
     let plugin_isolators: Vec<_> = plugins.iter().filter_map(|p| p.isolator()).collect();
     let volume_drivers: Vec<_> = plugins.iter().filter_map(|p| p.volume_driver()).collect();
+    let networks: Vec<_> = plugins.iter().filter_map(|p| p.network()).collect();
     let runtime_dir = flags
         .runtime_dir
         .clone()
@@ -132,6 +133,7 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
         &mesos_isolators::registry::Plugins {
             isolators: &plugin_isolators,
             volume_drivers: &volume_drivers,
+            networks: &networks,
         },
     )
     .map_err(|e| AgentError::Flag(format!("--isolation: {e}")))?;

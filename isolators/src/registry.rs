@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use mesos_plugin_api::isolator::Isolator;
+use mesos_plugin_api::network::Network;
 use mesos_plugin_api::volume::VolumeDriver;
 
 use crate::cgroups::Hierarchy;
@@ -191,19 +192,32 @@ fn with_all_cgroups(names: Vec<String>, hierarchy: &Hierarchy) -> Vec<String> {
     out
 }
 
-/// `network/cni` from its flags: without a configuration directory it
-/// knows no network, and with one it needs the plugins' directory, as in
-/// Mesos.
-fn network_cni(config: &IsolationConfig) -> Result<NetworkCni, RegistryError> {
+/// `network/cni` from its flags and the network plugins: without a
+/// configuration directory it knows no CNI network, and with one it needs
+/// the plugins' directory, as in Mesos.
+fn network_cni(
+    config: &IsolationConfig,
+    networks: &[Arc<dyn Network>],
+) -> Result<NetworkCni, RegistryError> {
     let root = config.runtime_dir.join("isolators/network/cni");
-    let Some(config_dir) = &config.network_cni_config_dir else {
-        tracing::warn!("network/cni without --network_cni_config_dir: no CNI networks");
-        return Ok(NetworkCni::empty(root));
+    let cni = match &config.network_cni_config_dir {
+        None => {
+            if networks.is_empty() {
+                tracing::warn!("network/cni without --network_cni_config_dir: no CNI networks");
+            }
+            NetworkCni::empty(root)
+        }
+        Some(config_dir) => {
+            let plugins = config.network_cni_plugins_dir.as_deref().ok_or_else(|| {
+                RegistryError::Cni(
+                    "--network_cni_config_dir needs --network_cni_plugins_dir".into(),
+                )
+            })?;
+            NetworkCni::new(config_dir, PluginDirs::parse(plugins), root)
+                .map_err(|e| RegistryError::Cni(e.to_string()))?
+        }
     };
-    let plugins = config.network_cni_plugins_dir.as_deref().ok_or_else(|| {
-        RegistryError::Cni("--network_cni_config_dir needs --network_cni_plugins_dir".into())
-    })?;
-    NetworkCni::new(config_dir, PluginDirs::parse(plugins), root)
+    cni.with_networks(networks)
         .map_err(|e| RegistryError::Cni(e.to_string()))
 }
 
@@ -222,6 +236,8 @@ pub struct Plugins<'a> {
     pub isolators: &'a [Arc<dyn Isolator>],
     /// Volume drivers, for `docker/volume`.
     pub volume_drivers: &'a [Arc<dyn VolumeDriver>],
+    /// Networks, for `network/cni`.
+    pub networks: &'a [Arc<dyn Network>],
 }
 
 /// The isolators `names` select, in order, built-ins and `plugins`.
@@ -333,7 +349,7 @@ pub fn build(
             "network/cni" if !nix::unistd::geteuid().is_root() => {
                 return Err(RegistryError::NeedsRoot(name));
             }
-            "network/cni" => isolators.push(Arc::new(network_cni(config)?)),
+            "network/cni" => isolators.push(Arc::new(network_cni(config, plugins.networks)?)),
             "disk/du" => isolators.push(Arc::new(DiskDu::new(config.enforce_disk_quota))),
             // It mounts (rootfs, volumes, /proc) for every container.
             "filesystem/linux" if !nix::unistd::geteuid().is_root() => {

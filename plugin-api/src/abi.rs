@@ -114,6 +114,12 @@ pub mod method {
         pub const ALLOCATE: &str = "allocator.allocate";
     }
 
+    /// Method names of the network kind.
+    pub mod network {
+        pub const ATTACH: &str = "network.attach";
+        pub const DETACH: &str = "network.detach";
+    }
+
     /// Method names of the volume driver kind.
     pub mod volume {
         pub const MOUNT: &str = "volume.mount";
@@ -127,6 +133,7 @@ pub mod kind {
     pub const HOOK: &str = "hook";
     pub const ALLOCATOR: &str = "allocator";
     pub const VOLUME_DRIVER: &str = "volume_driver";
+    pub const NETWORK: &str = "network";
 }
 
 // The layout `mesos_plugin.h` declares: two u32, then four pointers.

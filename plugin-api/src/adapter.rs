@@ -1,5 +1,6 @@
 //! The host side of the envelope, shared by every runtime: an
-//! [`Isolator`], a [`crate::hook::Hook`] ([`PluginHook`]) and a
+//! [`Isolator`], a [`crate::hook::Hook`] ([`PluginHook`]), a
+//! [`crate::network::Network`] ([`PluginNetwork`]) and a
 //! [`crate::volume::VolumeDriver`] ([`PluginVolumeDriver`]) that encode
 //! the agent's calls, send them through an [`Envelope`] and apply the
 //! plugin's failure policy, the master's [`PluginAllocator`], and the
@@ -21,9 +22,11 @@ use crate::isolator::{
 
 mod allocator;
 mod hook;
+mod network;
 mod volume;
 pub use allocator::{LoadedAllocator, PluginAllocator};
 pub use hook::PluginHook;
+pub use network::PluginNetwork;
 pub use volume::PluginVolumeDriver;
 
 /// What a plugin's failure does to the operation that called it.
@@ -418,6 +421,18 @@ pub fn builtin_volume_driver<P: crate::sdk::VolumeDriverPlugin>(
         Box::new(watchdog),
         policy,
     ))
+}
+
+/// [`builtin`] for a network plugin type.
+pub fn builtin_network<P: crate::sdk::NetworkPlugin>(
+    config: &[u8],
+    call_timeout: Duration,
+    policy: Policy,
+) -> Result<PluginNetwork, PluginError> {
+    let (info, plugin) = crate::sdk::InProcessNetwork::<P>::new(config)?;
+    let watchdog = Watchdog::new(&info.name, call_timeout, Arc::new(plugin))
+        .map_err(|e| PluginError::internal(format!("cannot start its thread: {e}")))?;
+    Ok(PluginNetwork::new(&info.name, Box::new(watchdog), policy))
 }
 
 #[cfg(test)]

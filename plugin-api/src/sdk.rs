@@ -2,7 +2,8 @@
 //! [`HookPlugin`] (every method defaults to "unimplemented", for which the
 //! host applies Mesos's default) and write `export_isolator!(MyIsolator);`
 //! or `export_hook!(MyHook);`; a volume driver implements
-//! [`VolumeDriverPlugin`] and writes `export_volume_driver!(MyDriver);`;
+//! [`VolumeDriverPlugin`] and writes `export_volume_driver!(MyDriver);`, a
+//! network [`NetworkPlugin`] and `export_network!(MyNetwork);`;
 //! an allocator implements [`Allocator`] and [`AllocatorPlugin`] and
 //! writes `export_allocator!(MyAllocator);`. Built as a
 //! `cdylib`, the crate then exports the C entry point of [`crate::abi`],
@@ -17,12 +18,14 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 mod allocator;
 mod hook;
+mod network;
 mod volume;
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
 pub mod wasm_guest;
 pub use allocator::{AllocatorHost, AllocatorPlugin, allocator_info};
 pub use hook::{HookPlugin, InProcessHook, hook_dispatch, hook_info};
+pub use network::{InProcessNetwork, NetworkPlugin, network_dispatch, network_info};
 pub use volume::{
     InProcessVolumeDriver, VolumeDriverPlugin, volume_driver_dispatch, volume_driver_info,
 };
@@ -392,6 +395,38 @@ macro_rules! export_volume_driver {
                 request: &[u8],
             ) -> Result<::std::vec::Vec<u8>, $crate::sdk::PluginError> {
                 $crate::sdk::volume_driver_dispatch(self, method, request)
+            }
+        }
+
+        $crate::export_entry!($plugin);
+    };
+}
+
+/// Exports a [`NetworkPlugin`] as a plugin:
+/// `export_network!(MyNetwork);` in a `cdylib` crate.
+#[macro_export]
+macro_rules! export_network {
+    ($plugin:ty) => {
+        impl $crate::sdk::Exported for $plugin {
+            fn instance() -> &'static Self {
+                static INSTANCE: ::std::sync::OnceLock<$plugin> = ::std::sync::OnceLock::new();
+                INSTANCE.get_or_init(<$plugin as ::core::default::Default>::default)
+            }
+
+            fn exported_info() -> $crate::sdk::proto::PluginInfo {
+                $crate::sdk::network_info::<$plugin>()
+            }
+
+            fn exported_configure(&self, config: &[u8]) -> Result<(), $crate::sdk::PluginError> {
+                <$plugin as $crate::sdk::NetworkPlugin>::configure(self, config)
+            }
+
+            fn exported_dispatch(
+                &self,
+                method: &str,
+                request: &[u8],
+            ) -> Result<::std::vec::Vec<u8>, $crate::sdk::PluginError> {
+                $crate::sdk::network_dispatch(self, method, request)
             }
         }
 

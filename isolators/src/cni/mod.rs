@@ -2,7 +2,10 @@
 //! networks gets a network namespace of its own, attached to each of them
 //! by its plugins (`eth0`, `eth1`, … in order, and `lo` brought up by the
 //! `loopback` plugin when there is one); a container naming none stays on
-//! the host's network, as in Mesos.
+//! the host's network, as in Mesos. A name may also be a network plugin's
+//! (plugin kind `network`, [`mesos_plugin_api::network::Network`]): that
+//! plugin attaches and detaches the interface instead of a CNI chain, and
+//! everything else is the same.
 //!
 //! For each container the isolator keeps, under
 //! `<runtime_dir>/isolators/network/cni/<container id>/`, the namespace
@@ -24,21 +27,35 @@ mod plugin;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use mesos_plugin_api::isolator::{
     ContainerSpec, ContainerStatus, Isolator, IsolatorError, LaunchInfo, Namespace, NetworkStatus,
     PortMapping,
 };
+use mesos_plugin_api::network::{self as network_plugin, Attachment as PluginAttachment};
 use serde_json::{Value, json};
 
 pub use plugin::{CniError, Network, PluginDirs};
 
+/// A network plugin, as the isolator holds it.
+type PluginNetwork = Arc<dyn network_plugin::Network>;
+
+/// What a container names: a CNI network or a network plugin.
+enum Target<'a> {
+    Cni(&'a Network),
+    Plugin(&'a PluginNetwork),
+}
+
 /// What one attachment left behind, as written to `networks.json`.
 #[derive(Debug, Clone)]
 struct Attached {
+    /// For a network plugin, no CNI plugins.
     network: Network,
+    /// The network plugin that attached it, if not CNI.
+    by_plugin: bool,
     ifname: String,
+    /// A CNI result (a network plugin's answer in that shape).
     result: Value,
 }
 
@@ -47,6 +64,7 @@ impl Attached {
         json!({
             "name": self.network.name,
             "plugins": self.network.plugins,
+            "network_plugin": self.by_plugin,
             "ifname": self.ifname,
             "result": self.result,
         })
@@ -58,6 +76,10 @@ impl Attached {
                 name: value.get("name")?.as_str()?.to_string(),
                 plugins: value.get("plugins")?.as_array()?.clone(),
             },
+            by_plugin: value
+                .get("network_plugin")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
             ifname: value.get("ifname")?.as_str()?.to_string(),
             result: value.get("result")?.clone(),
         })
@@ -69,6 +91,23 @@ impl Attached {
             ip_addresses: plugin::addresses(&self.result),
         }
     }
+}
+
+/// A network plugin's answer as a CNI result, so that addresses, status
+/// and `resolv.conf` come out of both the same way.
+fn cni_result(attached: &network_plugin::Attached) -> Value {
+    let mut result = json!({
+        "ips": attached.ip_addresses.iter().map(|a| json!({"address": a})).collect::<Vec<_>>(),
+    });
+    if let Some(dns) = &attached.dns {
+        result["dns"] = json!({
+            "nameservers": dns.nameservers,
+            "domain": dns.domain.clone().unwrap_or_default(),
+            "search": dns.search,
+            "options": dns.options,
+        });
+    }
+    result
 }
 
 /// `resolv.conf` from a result's `dns`, when it names a nameserver.
@@ -107,9 +146,10 @@ fn dns(result: &Value) -> Option<String> {
 }
 
 /// `network/cni`.
-#[derive(Debug)]
 pub struct NetworkCni {
     networks: BTreeMap<String, Network>,
+    /// Network plugins, by name.
+    plugin_networks: BTreeMap<String, PluginNetwork>,
     plugins: PluginDirs,
     /// `<runtime_dir>/isolators/network/cni`.
     root: PathBuf,
@@ -136,16 +176,31 @@ impl NetworkCni {
                 .into_iter()
                 .map(|(name, (network, _))| (name, network))
                 .collect(),
+            plugin_networks: BTreeMap::new(),
             plugins,
             root,
             attached: Mutex::new(HashMap::new()),
         })
     }
 
+    /// Adds network plugins, named by `NetworkInfo.name` like the CNI
+    /// networks; a name both use stops the agent.
+    pub fn with_networks(mut self, networks: &[PluginNetwork]) -> Result<Self, CniError> {
+        for network in networks {
+            let name = network.name().to_string();
+            if self.networks.contains_key(&name) {
+                return Err(CniError::Shadowed(name));
+            }
+            self.plugin_networks.insert(name, network.clone());
+        }
+        Ok(self)
+    }
+
     /// With no network: every container naming one fails to launch.
     pub fn empty(root: PathBuf) -> Self {
         NetworkCni {
             networks: BTreeMap::new(),
+            plugin_networks: BTreeMap::new(),
             plugins: PluginDirs(Vec::new()),
             root,
             attached: Mutex::new(HashMap::new()),
@@ -228,7 +283,7 @@ impl NetworkCni {
         &self,
         container_id: &str,
         dir: &Path,
-        networks: &[&Network],
+        networks: &[Target<'_>],
         port_mappings: &[PortMapping],
     ) -> Result<Vec<Attached>, IsolatorError> {
         let netns = dir.join("ns");
@@ -239,26 +294,62 @@ impl NetworkCni {
         })?;
         self.loopback(container_id, &netns).map_err(Self::failed)?;
         let mut attached = Vec::new();
-        for (i, network) in networks.iter().enumerate() {
+        for (i, target) in networks.iter().enumerate() {
             let ifname = format!("eth{i}");
-            let to = plugin::Attachment {
-                container_id,
-                netns: &netns,
-                ifname: &ifname,
+            let name = match target {
+                Target::Cni(network) => &network.name,
+                Target::Plugin(network) => network.name(),
             };
-            let mappings: Vec<(u32, u32, &str)> = port_mappings
-                .iter()
-                .filter(|m| m.network == network.name)
-                .map(|m| (m.host_port, m.container_port, m.protocol.as_str()))
-                .collect();
-            // Recorded as used, so DEL removes the same forwards.
-            let network = network.with_port_mappings(&mappings);
-            let result = plugin::add(&self.plugins, &network, to).map_err(Self::failed)?;
-            attached.push(Attached {
-                network,
-                ifname,
-                result,
-            });
+            let mappings: Vec<&PortMapping> =
+                port_mappings.iter().filter(|m| m.network == name).collect();
+            let next = match target {
+                Target::Cni(network) => {
+                    let to = plugin::Attachment {
+                        container_id,
+                        netns: &netns,
+                        ifname: &ifname,
+                    };
+                    let mappings: Vec<(u32, u32, &str)> = mappings
+                        .iter()
+                        .map(|m| (m.host_port, m.container_port, m.protocol.as_str()))
+                        .collect();
+                    // Recorded as used, so DEL removes the same forwards.
+                    let network = network.with_port_mappings(&mappings);
+                    let result = plugin::add(&self.plugins, &network, to).map_err(Self::failed)?;
+                    Attached {
+                        network,
+                        by_plugin: false,
+                        ifname,
+                        result,
+                    }
+                }
+                Target::Plugin(network) => {
+                    let mappings: Vec<PortMapping> = mappings.into_iter().cloned().collect();
+                    let to = PluginAttachment {
+                        container_id,
+                        netns: &netns,
+                        ifname: &ifname,
+                        port_mappings: &mappings,
+                    };
+                    // Recorded before the attach, so that cleanup detaches
+                    // whatever part of it was done.
+                    let mut next = Attached {
+                        network: Network {
+                            name: network.name().to_string(),
+                            plugins: Vec::new(),
+                        },
+                        by_plugin: true,
+                        ifname: ifname.clone(),
+                        result: Value::Null,
+                    };
+                    attached.push(next.clone());
+                    self.record(dir, &attached)?;
+                    attached.pop();
+                    next.result = cni_result(&network.attach(&to).map_err(Self::failed)?);
+                    next
+                }
+            };
+            attached.push(next);
             self.record(dir, &attached)?;
         }
         Ok(attached)
@@ -271,14 +362,18 @@ impl NetworkCni {
         let netns = dir.join("ns");
         let mut first_error = None;
         for attached in Self::recorded(dir).iter().rev() {
-            let to = plugin::Attachment {
-                container_id,
-                netns: &netns,
-                ifname: &attached.ifname,
-            };
-            if let Err(e) =
+            let result = if attached.by_plugin {
+                self.detach_plugin(container_id, &netns, attached)
+            } else {
+                let to = plugin::Attachment {
+                    container_id,
+                    netns: &netns,
+                    ifname: &attached.ifname,
+                };
                 plugin::del(&self.plugins, &attached.network, to, Some(&attached.result))
-            {
+                    .map_err(|e| e.to_string())
+            };
+            if let Err(e) = result {
                 tracing::warn!(container_id, "{e}");
                 first_error.get_or_insert(Self::failed(e));
             }
@@ -300,6 +395,27 @@ impl NetworkCni {
             });
         }
         first_error.map_or(Ok(()), Err)
+    }
+
+    /// Detaches one interface a network plugin attached.
+    fn detach_plugin(
+        &self,
+        container_id: &str,
+        netns: &Path,
+        attached: &Attached,
+    ) -> Result<(), String> {
+        let name = &attached.network.name;
+        let network = self.plugin_networks.get(name).ok_or_else(|| {
+            format!("network plugin '{name}' is no longer loaded: {} of {container_id} is left to the namespace's end", attached.ifname)
+        })?;
+        network
+            .detach(&PluginAttachment {
+                container_id,
+                netns,
+                ifname: &attached.ifname,
+                port_mappings: &[],
+            })
+            .map_err(|e| e.to_string())
     }
 
     /// The container's `/etc/hosts`, `/etc/hostname` and
@@ -342,6 +458,19 @@ impl NetworkCni {
     }
 }
 
+impl std::fmt::Debug for NetworkCni {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetworkCni")
+            .field("networks", &self.networks.keys().collect::<Vec<_>>())
+            .field(
+                "plugin_networks",
+                &self.plugin_networks.keys().collect::<Vec<_>>(),
+            )
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Isolator for NetworkCni {
     fn name(&self) -> &'static str {
         Self::NAME
@@ -380,10 +509,13 @@ impl Isolator for NetworkCni {
         let networks = spec
             .networks
             .iter()
-            .map(|name| {
-                self.networks
+            .map(|name| match self.networks.get(name) {
+                Some(network) => Ok(Target::Cni(network)),
+                None => self
+                    .plugin_networks
                     .get(name)
-                    .ok_or_else(|| Self::failed(CniError::UnknownNetwork(name.clone())))
+                    .map(Target::Plugin)
+                    .ok_or_else(|| Self::failed(CniError::UnknownNetwork(name.clone()))),
             })
             .collect::<Result<Vec<_>, _>>()?;
         let dir = self.dir(&spec.container_id)?;
@@ -397,7 +529,7 @@ impl Isolator for NetworkCni {
                 tracing::info!(
                     container_id = %spec.container_id,
                     networks = ?attached.iter().map(|a| (a.network.name.as_str(), plugin::addresses(&a.result))).collect::<Vec<_>>(),
-                    "attached to CNI networks"
+                    "attached to networks"
                 );
                 let hostname = spec.hostname.as_deref().unwrap_or(&spec.container_id);
                 let file_binds = match Self::etc_files(&dir, hostname, &attached) {
@@ -581,6 +713,125 @@ echo '{{"cniVersion": "0.4.0", "ips": [{{"version": "4", "address": "10.0.0.7/24
         assert_eq!(
             f.cni.prepare(&spec("c2", &[])).unwrap(),
             LaunchInfo::default()
+        );
+    }
+
+    /// A network plugin that logs its calls into the fixture's log, as
+    /// the fake CNI plugin does, and fails to attach when told to.
+    struct Logged {
+        name: &'static str,
+        log: PathBuf,
+        fail: bool,
+    }
+
+    impl network_plugin::Network for Logged {
+        fn name(&self) -> &str {
+            self.name
+        }
+        fn attach(
+            &self,
+            to: &PluginAttachment<'_>,
+        ) -> Result<network_plugin::Attached, network_plugin::NetworkError> {
+            let line = format!("attach {} {}\n", to.ifname, to.port_mappings.len());
+            let mut log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            log.push_str(&line);
+            std::fs::write(&self.log, log).unwrap();
+            if self.fail {
+                return Err(network_plugin::NetworkError::Failed {
+                    network: "com.example.net".into(),
+                    message: "no address left".into(),
+                });
+            }
+            Ok(network_plugin::Attached {
+                ip_addresses: vec!["10.9.0.2/16".into()],
+                dns: Some(network_plugin::Dns {
+                    nameservers: vec!["10.9.0.1".into()],
+                    ..Default::default()
+                }),
+            })
+        }
+        fn detach(&self, to: &PluginAttachment<'_>) -> Result<(), network_plugin::NetworkError> {
+            let mut log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            log.push_str(&format!("detach {}\n", to.ifname));
+            std::fs::write(&self.log, log).unwrap();
+            Ok(())
+        }
+    }
+
+    fn with_plugin(f: Fixture, fail: bool) -> Fixture {
+        let network: PluginNetwork = Arc::new(Logged {
+            name: "com.example.net",
+            log: f.dir.path().join("log"),
+            fail,
+        });
+        let cni = f.cni.with_networks(&[network]).unwrap();
+        Fixture { dir: f.dir, cni }
+    }
+
+    #[test]
+    fn a_network_plugin_attaches_beside_cni_networks() {
+        if !root() {
+            return;
+        }
+        let f = with_plugin(Fixture::new(), false);
+        let mut spec = spec("c1", &["com.example.net", "a"]);
+        spec.port_mappings = vec![PortMapping {
+            network: "com.example.net".into(),
+            host_port: 8080,
+            container_port: 80,
+            protocol: "tcp".into(),
+        }];
+        let launch = f.cni.prepare(&spec).unwrap();
+        assert_eq!(f.log(), ["attach eth0 1", "ADD eth1 a"]);
+        assert_eq!(
+            f.cni.status("c1").unwrap().networks[0],
+            NetworkStatus {
+                name: "com.example.net".into(),
+                ip_addresses: vec!["10.9.0.2".into()]
+            }
+        );
+        // The plugin's resolver is the container's.
+        let resolv = std::fs::read_to_string(&launch.file_binds[2].0).unwrap();
+        assert_eq!(resolv, "nameserver 10.9.0.1\n");
+        f.cni.cleanup("c1").unwrap();
+        assert_eq!(f.log()[2..], ["DEL eth1 a", "detach eth0"]);
+        assert!(!f.container_dir("c1").exists());
+    }
+
+    #[test]
+    fn a_failed_plugin_attach_is_detached_with_what_came_before() {
+        if !root() {
+            return;
+        }
+        let f = with_plugin(Fixture::new(), true);
+        let err = f
+            .cni
+            .prepare(&spec("c1", &["a", "com.example.net"]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("network com.example.net: no address left"),
+            "{err}"
+        );
+        assert_eq!(
+            f.log(),
+            ["ADD eth0 a", "attach eth1 0", "detach eth1", "DEL eth0 a"]
+        );
+        assert!(!f.container_dir("c1").exists());
+    }
+
+    #[test]
+    fn a_plugin_cannot_take_a_cni_networks_name() {
+        let f = Fixture::new();
+        let network: PluginNetwork = Arc::new(Logged {
+            name: "a",
+            log: f.dir.path().join("log"),
+            fail: false,
+        });
+        let err = f.cni.with_networks(&[network]).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "network 'a' is both a CNI network and a network plugin"
         );
     }
 

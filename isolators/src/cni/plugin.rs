@@ -39,6 +39,8 @@ pub enum CniError {
     },
     #[error("unknown CNI network '{0}'")]
     UnknownNetwork(String),
+    #[error("network '{0}' is both a CNI network and a network plugin")]
+    Shadowed(String),
     #[error("CNI plugin '{plugin}' {command} for network '{network}': {message}")]
     Call {
         plugin: String,

@@ -4,7 +4,8 @@
 //! name = "com.example.env_isolator"   # reverse-DNS; what --isolation names
 //! kind = "isolator"                   # or "hook" (named by --hooks),
 //!                                     # "volume_driver" (named by a task's
-//!                                     # DockerVolume.driver), or
+//!                                     # DockerVolume.driver), "network"
+//!                                     # (named by NetworkInfo.name), or
 //!                                     # "allocator" (master --allocator)
 //! runtime = "dylib"
 //! artifact = "libenv_isolator.so"     # relative to the folder
@@ -38,6 +39,7 @@ pub enum Kind {
     Hook,
     Allocator,
     VolumeDriver,
+    Network,
 }
 
 impl Kind {
@@ -48,6 +50,7 @@ impl Kind {
             Self::Hook,
             Self::Allocator,
             Self::VolumeDriver,
+            Self::Network,
         ]
         .into_iter()
         .find(|k| k.as_str() == kind)
@@ -60,16 +63,20 @@ impl Kind {
             Self::Hook => crate::abi::kind::HOOK,
             Self::Allocator => crate::abi::kind::ALLOCATOR,
             Self::VolumeDriver => crate::abi::kind::VOLUME_DRIVER,
+            Self::Network => crate::abi::kind::NETWORK,
         }
     }
 
     /// Isolators fail closed (a container must not run without its
     /// isolation), and so do allocators (there is no offer to fall back
-    /// on) and volume drivers (there is no volume to fall back on); hooks
-    /// only decorate, and Mesos ignores their errors.
+    /// on), volume drivers and networks (a container does not start
+    /// without the volume or network it asked for); hooks only decorate,
+    /// and Mesos ignores their errors.
     pub(crate) fn default_failure_policy(self) -> FailurePolicy {
         match self {
-            Self::Isolator | Self::Allocator | Self::VolumeDriver => FailurePolicy::FailClosed,
+            Self::Isolator | Self::Allocator | Self::VolumeDriver | Self::Network => {
+                FailurePolicy::FailClosed
+            }
             Self::Hook => FailurePolicy::FailOpen,
         }
     }

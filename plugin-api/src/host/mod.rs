@@ -20,10 +20,13 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use crate::abi::API_VERSION;
-use crate::adapter::{LoadedAllocator, PluginHook, PluginIsolator, PluginVolumeDriver, Watchdog};
+use crate::adapter::{
+    LoadedAllocator, PluginHook, PluginIsolator, PluginNetwork, PluginVolumeDriver, Watchdog,
+};
 use crate::envelope::{Envelope, PluginError};
 use crate::hook::Hook;
 use crate::isolator::Isolator;
+use crate::network::Network;
 use crate::volume::VolumeDriver;
 use dylib::Dylib;
 use manifest::{Kind, Manifest, Runtime};
@@ -103,6 +106,7 @@ pub enum Instance {
     Hook(Arc<PluginHook>),
     Allocator(Arc<LoadedAllocator>),
     VolumeDriver(Arc<PluginVolumeDriver>),
+    Network(Arc<PluginNetwork>),
 }
 
 impl Loaded {
@@ -130,6 +134,14 @@ impl Loaded {
     pub fn allocator(&self) -> Option<Arc<LoadedAllocator>> {
         match &self.instance {
             Instance::Allocator(allocator) => Some(allocator.clone()),
+            _ => None,
+        }
+    }
+
+    /// The plugin, if it is a network.
+    pub fn network(&self) -> Option<Arc<dyn Network>> {
+        match &self.instance {
+            Instance::Network(network) => Some(network.clone()),
             _ => None,
         }
     }
@@ -295,6 +307,7 @@ fn instance(manifest: &Manifest, envelope: Box<dyn Envelope>) -> Instance {
         Kind::VolumeDriver => {
             Instance::VolumeDriver(Arc::new(PluginVolumeDriver::new(name, envelope, policy)))
         }
+        Kind::Network => Instance::Network(Arc::new(PluginNetwork::new(name, envelope, policy))),
     }
 }
 

@@ -1,0 +1,79 @@
+//! The network kind of the SDK: implement [`NetworkPlugin`] and write
+//! `export_network!(MyNetwork);`. `attach` is required; leave `detach`
+//! out if the end of the namespace removes all the attach made.
+
+use super::{PluginError, guarded, kind, method::network as method, proto, run};
+use crate::abi::API_VERSION;
+use crate::envelope::{Envelope, Response};
+use proto::{AttachRequest, AttachResponse, DetachRequest, DetachResponse};
+
+/// A network written against the plugin envelope. One instance serves
+/// every call; the host makes one call at a time.
+pub trait NetworkPlugin: Default + Send + Sync + 'static {
+    /// Reverse-DNS name, the one `plugin.toml` and `NetworkInfo.name`
+    /// use.
+    const NAME: &'static str;
+    const VERSION: &'static str;
+
+    /// Called once after loading with the plugin's configuration bytes
+    /// (the manifest's `config` file, empty without one).
+    fn configure(&self, _config: &[u8]) -> Result<(), PluginError> {
+        Ok(())
+    }
+
+    /// Creates interface `ifname` in the namespace `netns` on this
+    /// network, and answers its addresses.
+    fn attach(&self, request: AttachRequest) -> Result<AttachResponse, PluginError>;
+
+    /// Undoes `attach`; the namespace still exists.
+    fn detach(&self, _request: DetachRequest) -> Result<DetachResponse, PluginError> {
+        Err(PluginError::unimplemented(method::DETACH))
+    }
+}
+
+/// What `describe` answers for `P`.
+pub fn network_info<P: NetworkPlugin>() -> proto::PluginInfo {
+    proto::PluginInfo {
+        name: P::NAME.to_string(),
+        version: P::VERSION.to_string(),
+        kinds: vec![kind::NETWORK.to_string()],
+        api_versions: vec![API_VERSION.to_string()],
+    }
+}
+
+/// Decodes the request of `method`, runs it, encodes the response.
+pub fn network_dispatch<P: NetworkPlugin>(
+    plugin: &P,
+    method: &str,
+    request: &[u8],
+) -> Result<Vec<u8>, PluginError> {
+    match method {
+        method::ATTACH => run(method, request, |r| plugin.attach(r)),
+        method::DETACH => run(method, request, |r| plugin.detach(r)),
+        other => Err(PluginError::unimplemented(other)),
+    }
+}
+
+/// A network `P` called in the host's process: its built-in form.
+pub struct InProcessNetwork<P>(P);
+
+impl<P: NetworkPlugin> InProcessNetwork<P> {
+    /// Describes and configures `P` as a loader would.
+    pub fn new(config: &[u8]) -> Result<(proto::PluginInfo, Self), PluginError> {
+        let plugin = guarded(|| Ok(P::default()))?;
+        guarded(|| plugin.configure(config))?;
+        Ok((network_info::<P>(), Self(plugin)))
+    }
+}
+
+impl<P: NetworkPlugin> Envelope for InProcessNetwork<P> {
+    fn call(&self, method: &str, request: &[u8]) -> Result<Response, PluginError> {
+        guarded(|| network_dispatch(&self.0, method, request)).map(Response::from)
+    }
+}
+
+impl<P> std::fmt::Debug for InProcessNetwork<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InProcessNetwork")
+    }
+}
