@@ -193,13 +193,14 @@ impl DockerVolume {
 }
 
 /// Where a relative `container_path` is, inside the sandbox: no `..`, no
-/// root. A container without an image sees the host's filesystem, so an
-/// absolute path would put the volume over a host directory.
+/// root. The volume is bound there before any rootfs exists, so a task in
+/// an image finds it under its sandbox too; an absolute path would put it
+/// over a host directory (without an image) or need the rootfs.
 fn target(sandbox: &Path, container_path: &str) -> Result<PathBuf, IsolatorError> {
     let path = Path::new(container_path);
     if path.is_absolute() {
         return Err(failed(format!(
-            "container_path '{container_path}' is absolute: docker/volume binds volumes into the sandbox of a container without an image, so it must be relative"
+            "container_path '{container_path}' is absolute: docker/volume binds volumes under the container's sandbox, so it must be relative"
         )));
     }
     if container_path.is_empty()

@@ -1,6 +1,9 @@
 //! `volume/host_path` and `volume/sandbox_path` for containers with an
 //! image: `ContainerInfo.volumes` as bind mounts into the rootfs. A
 //! relative `container_path` is inside the sandbox (as Mesos reads it).
+//! DOCKER_VOLUME volumes are `docker/volume`'s: it binds them under the
+//! sandbox before the rootfs exists, and the sandbox's recursive bind
+//! brings them along.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -15,8 +18,14 @@ pub fn bind_mounts(
     sandbox: &Path,
     sandbox_directory: &Path,
 ) -> Result<Vec<BindMount>, String> {
+    use volume::source::Type;
     volumes
         .iter()
+        .filter(|v| {
+            v.source
+                .as_ref()
+                .is_none_or(|s| s.r#type() != Type::DockerVolume)
+        })
         .map(|v| bind_mount(v, sandbox, sandbox_directory))
         .collect()
 }
