@@ -381,6 +381,22 @@ impl Envelope for Watchdog {
     }
 }
 
+/// `P`, a plugin of the SDK's kind `K`, in the host's process behind a
+/// watchdog: the envelope of its built-in form, and its name.
+fn in_process<P, K>(
+    config: &[u8],
+    call_timeout: Duration,
+) -> Result<(String, Box<dyn Envelope>), PluginError>
+where
+    P: Default + Send + Sync + 'static,
+    K: crate::sdk::Kind<P> + 'static,
+{
+    let (info, plugin) = crate::sdk::InProcess::<P, K>::new(config)?;
+    let watchdog = Watchdog::new(&info.name, call_timeout, Arc::new(plugin))
+        .map_err(|e| PluginError::internal(format!("cannot start its thread: {e}")))?;
+    Ok((info.name, Box::new(watchdog)))
+}
+
 /// The built-in form of a plugin written with the SDK: `P` in the host's
 /// process, behind the same payloads, panic guard, watchdog and failure
 /// policy as its dylib form.
@@ -389,22 +405,18 @@ pub fn builtin<P: crate::sdk::IsolatorPlugin>(
     call_timeout: Duration,
     policy: Policy,
 ) -> Result<PluginIsolator, PluginError> {
-    let (info, plugin) = crate::sdk::InProcess::<P>::new(config)?;
-    let watchdog = Watchdog::new(&info.name, call_timeout, Arc::new(plugin))
-        .map_err(|e| PluginError::internal(format!("cannot start its thread: {e}")))?;
-    Ok(PluginIsolator::new(&info.name, Box::new(watchdog), policy))
+    let (name, envelope) = in_process::<P, crate::sdk::Isolators>(config, call_timeout)?;
+    Ok(PluginIsolator::new(&name, envelope, policy))
 }
 
-/// The built-in form of a hook plugin written with the SDK.
+/// [`builtin`] for a hook plugin type.
 pub fn builtin_hook<P: crate::sdk::HookPlugin>(
     config: &[u8],
     call_timeout: Duration,
     policy: Policy,
 ) -> Result<PluginHook, PluginError> {
-    let (info, plugin) = crate::sdk::InProcessHook::<P>::new(config)?;
-    let watchdog = Watchdog::new(&info.name, call_timeout, Arc::new(plugin))
-        .map_err(|e| PluginError::internal(format!("cannot start its thread: {e}")))?;
-    Ok(PluginHook::new(&info.name, Box::new(watchdog), policy))
+    let (name, envelope) = in_process::<P, crate::sdk::Hooks>(config, call_timeout)?;
+    Ok(PluginHook::new(&name, envelope, policy))
 }
 
 /// [`builtin`] for a volume driver plugin type.
@@ -413,14 +425,8 @@ pub fn builtin_volume_driver<P: crate::sdk::VolumeDriverPlugin>(
     call_timeout: Duration,
     policy: Policy,
 ) -> Result<PluginVolumeDriver, PluginError> {
-    let (info, plugin) = crate::sdk::InProcessVolumeDriver::<P>::new(config)?;
-    let watchdog = Watchdog::new(&info.name, call_timeout, Arc::new(plugin))
-        .map_err(|e| PluginError::internal(format!("cannot start its thread: {e}")))?;
-    Ok(PluginVolumeDriver::new(
-        &info.name,
-        Box::new(watchdog),
-        policy,
-    ))
+    let (name, envelope) = in_process::<P, crate::sdk::VolumeDrivers>(config, call_timeout)?;
+    Ok(PluginVolumeDriver::new(&name, envelope, policy))
 }
 
 /// [`builtin`] for a network plugin type.
@@ -429,10 +435,8 @@ pub fn builtin_network<P: crate::sdk::NetworkPlugin>(
     call_timeout: Duration,
     policy: Policy,
 ) -> Result<PluginNetwork, PluginError> {
-    let (info, plugin) = crate::sdk::InProcessNetwork::<P>::new(config)?;
-    let watchdog = Watchdog::new(&info.name, call_timeout, Arc::new(plugin))
-        .map_err(|e| PluginError::internal(format!("cannot start its thread: {e}")))?;
-    Ok(PluginNetwork::new(&info.name, Box::new(watchdog), policy))
+    let (name, envelope) = in_process::<P, crate::sdk::Networks>(config, call_timeout)?;
+    Ok(PluginNetwork::new(&name, envelope, policy))
 }
 
 #[cfg(test)]

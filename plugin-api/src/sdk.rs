@@ -24,11 +24,9 @@ mod volume;
 #[doc(hidden)]
 pub mod wasm_guest;
 pub use allocator::{AllocatorHost, AllocatorPlugin, allocator_info};
-pub use hook::{HookPlugin, InProcessHook, hook_dispatch, hook_info};
-pub use network::{InProcessNetwork, NetworkPlugin, network_dispatch, network_info};
-pub use volume::{
-    InProcessVolumeDriver, VolumeDriverPlugin, volume_driver_dispatch, volume_driver_info,
-};
+pub use hook::{HookPlugin, Hooks, hook_dispatch, hook_info};
+pub use network::{NetworkPlugin, Networks, network_dispatch, network_info};
+pub use volume::{VolumeDriverPlugin, VolumeDrivers, volume_driver_dispatch, volume_driver_info};
 
 use prost::Message;
 
@@ -142,26 +140,59 @@ pub fn guarded<T>(f: impl FnOnce() -> Result<T, PluginError>) -> Result<T, Plugi
     }
 }
 
-/// `P` called in the host's process: the built-in form of a plugin, with
-/// the same payloads and panic guard as its dylib form.
-pub struct InProcess<P>(P);
+/// How the SDK serves the plugins of one kind: what `describe` answers,
+/// and how configuration and calls reach the plugin. One marker type per
+/// kind ([`Isolators`], [`Hooks`], [`VolumeDrivers`], [`Networks`]).
+pub trait Kind<P> {
+    fn info() -> proto::PluginInfo;
+    fn configure(plugin: &P, config: &[u8]) -> Result<(), PluginError>;
+    fn dispatch(plugin: &P, method: &str, request: &[u8]) -> Result<Vec<u8>, PluginError>;
+}
 
-impl<P: IsolatorPlugin> InProcess<P> {
+/// The isolator kind ([`IsolatorPlugin`]).
+#[derive(Debug)]
+pub struct Isolators;
+
+impl<P: IsolatorPlugin> Kind<P> for Isolators {
+    fn info() -> proto::PluginInfo {
+        info::<P>()
+    }
+    fn configure(plugin: &P, config: &[u8]) -> Result<(), PluginError> {
+        plugin.configure(config)
+    }
+    fn dispatch(plugin: &P, method: &str, request: &[u8]) -> Result<Vec<u8>, PluginError> {
+        dispatch(plugin, method, request)
+    }
+}
+
+/// `P`, a plugin of kind `K`, called in the host's process: the built-in
+/// form of a plugin, with the same payloads and panic guard as its dylib
+/// form.
+pub struct InProcess<P, K = Isolators>(P, PhantomData<fn() -> K>);
+
+/// A hook in the host's process.
+pub type InProcessHook<P> = InProcess<P, Hooks>;
+/// A volume driver in the host's process.
+pub type InProcessVolumeDriver<P> = InProcess<P, VolumeDrivers>;
+/// A network in the host's process.
+pub type InProcessNetwork<P> = InProcess<P, Networks>;
+
+impl<P: Default, K: Kind<P>> InProcess<P, K> {
     /// Describes and configures `P` as a loader would.
     pub fn new(config: &[u8]) -> Result<(proto::PluginInfo, Self), PluginError> {
         let plugin = guarded(|| Ok(P::default()))?;
-        guarded(|| plugin.configure(config))?;
-        Ok((info::<P>(), Self(plugin)))
+        guarded(|| K::configure(&plugin, config))?;
+        Ok((K::info(), Self(plugin, PhantomData)))
     }
 }
 
-impl<P: IsolatorPlugin> Envelope for InProcess<P> {
+impl<P: Send + Sync, K: Kind<P>> Envelope for InProcess<P, K> {
     fn call(&self, method: &str, request: &[u8]) -> Result<Response, PluginError> {
-        guarded(|| dispatch(&self.0, method, request)).map(Response::from)
+        guarded(|| K::dispatch(&self.0, method, request)).map(Response::from)
     }
 }
 
-impl<P> std::fmt::Debug for InProcess<P> {
+impl<P, K> std::fmt::Debug for InProcess<P, K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("InProcess")
     }
@@ -311,30 +342,7 @@ unsafe extern "C" fn free_buffer(buffer: Buffer) {
 #[macro_export]
 macro_rules! export_isolator {
     ($plugin:ty) => {
-        impl $crate::sdk::Exported for $plugin {
-            fn instance() -> &'static Self {
-                static INSTANCE: ::std::sync::OnceLock<$plugin> = ::std::sync::OnceLock::new();
-                INSTANCE.get_or_init(<$plugin as ::core::default::Default>::default)
-            }
-
-            fn exported_info() -> $crate::sdk::proto::PluginInfo {
-                $crate::sdk::info::<$plugin>()
-            }
-
-            fn exported_configure(&self, config: &[u8]) -> Result<(), $crate::sdk::PluginError> {
-                <$plugin as $crate::sdk::IsolatorPlugin>::configure(self, config)
-            }
-
-            fn exported_dispatch(
-                &self,
-                method: &str,
-                request: &[u8],
-            ) -> Result<::std::vec::Vec<u8>, $crate::sdk::PluginError> {
-                $crate::sdk::dispatch(self, method, request)
-            }
-        }
-
-        $crate::export_entry!($plugin);
+        $crate::export_kind!($plugin, Isolators);
     };
 }
 
@@ -343,30 +351,7 @@ macro_rules! export_isolator {
 #[macro_export]
 macro_rules! export_hook {
     ($plugin:ty) => {
-        impl $crate::sdk::Exported for $plugin {
-            fn instance() -> &'static Self {
-                static INSTANCE: ::std::sync::OnceLock<$plugin> = ::std::sync::OnceLock::new();
-                INSTANCE.get_or_init(<$plugin as ::core::default::Default>::default)
-            }
-
-            fn exported_info() -> $crate::sdk::proto::PluginInfo {
-                $crate::sdk::hook_info::<$plugin>()
-            }
-
-            fn exported_configure(&self, config: &[u8]) -> Result<(), $crate::sdk::PluginError> {
-                <$plugin as $crate::sdk::HookPlugin>::configure(self, config)
-            }
-
-            fn exported_dispatch(
-                &self,
-                method: &str,
-                request: &[u8],
-            ) -> Result<::std::vec::Vec<u8>, $crate::sdk::PluginError> {
-                $crate::sdk::hook_dispatch(self, method, request)
-            }
-        }
-
-        $crate::export_entry!($plugin);
+        $crate::export_kind!($plugin, Hooks);
     };
 }
 
@@ -375,30 +360,7 @@ macro_rules! export_hook {
 #[macro_export]
 macro_rules! export_volume_driver {
     ($plugin:ty) => {
-        impl $crate::sdk::Exported for $plugin {
-            fn instance() -> &'static Self {
-                static INSTANCE: ::std::sync::OnceLock<$plugin> = ::std::sync::OnceLock::new();
-                INSTANCE.get_or_init(<$plugin as ::core::default::Default>::default)
-            }
-
-            fn exported_info() -> $crate::sdk::proto::PluginInfo {
-                $crate::sdk::volume_driver_info::<$plugin>()
-            }
-
-            fn exported_configure(&self, config: &[u8]) -> Result<(), $crate::sdk::PluginError> {
-                <$plugin as $crate::sdk::VolumeDriverPlugin>::configure(self, config)
-            }
-
-            fn exported_dispatch(
-                &self,
-                method: &str,
-                request: &[u8],
-            ) -> Result<::std::vec::Vec<u8>, $crate::sdk::PluginError> {
-                $crate::sdk::volume_driver_dispatch(self, method, request)
-            }
-        }
-
-        $crate::export_entry!($plugin);
+        $crate::export_kind!($plugin, VolumeDrivers);
     };
 }
 
@@ -407,6 +369,17 @@ macro_rules! export_volume_driver {
 #[macro_export]
 macro_rules! export_network {
     ($plugin:ty) => {
+        $crate::export_kind!($plugin, Networks);
+    };
+}
+
+/// [`Exported`] for `$plugin`, a plugin of the SDK's [`Kind`] `$kind`,
+/// and its entry points: what every `export_*!` macro but
+/// `export_allocator!` expands to.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! export_kind {
+    ($plugin:ty, $kind:ident) => {
         impl $crate::sdk::Exported for $plugin {
             fn instance() -> &'static Self {
                 static INSTANCE: ::std::sync::OnceLock<$plugin> = ::std::sync::OnceLock::new();
@@ -414,11 +387,11 @@ macro_rules! export_network {
             }
 
             fn exported_info() -> $crate::sdk::proto::PluginInfo {
-                $crate::sdk::network_info::<$plugin>()
+                <$crate::sdk::$kind as $crate::sdk::Kind<$plugin>>::info()
             }
 
             fn exported_configure(&self, config: &[u8]) -> Result<(), $crate::sdk::PluginError> {
-                <$plugin as $crate::sdk::NetworkPlugin>::configure(self, config)
+                <$crate::sdk::$kind as $crate::sdk::Kind<$plugin>>::configure(self, config)
             }
 
             fn exported_dispatch(
@@ -426,7 +399,7 @@ macro_rules! export_network {
                 method: &str,
                 request: &[u8],
             ) -> Result<::std::vec::Vec<u8>, $crate::sdk::PluginError> {
-                $crate::sdk::network_dispatch(self, method, request)
+                <$crate::sdk::$kind as $crate::sdk::Kind<$plugin>>::dispatch(self, method, request)
             }
         }
 

@@ -307,10 +307,29 @@ sha256 = "00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff"
     }
 
     #[test]
+    fn every_kind_has_its_name_and_networks_and_volumes_fail_closed() {
+        for (name, kind) in [
+            ("isolator", Kind::Isolator),
+            ("hook", Kind::Hook),
+            ("allocator", Kind::Allocator),
+            ("volume_driver", Kind::VolumeDriver),
+            ("network", Kind::Network),
+        ] {
+            assert_eq!(Kind::parse(name), Some(kind));
+            assert_eq!(kind.as_str(), name);
+            let text = GOOD.replace("\"isolator\"", &format!("\"{name}\""));
+            let m = Manifest::parse(&text, Path::new("/p")).unwrap();
+            assert_eq!(m.kind, kind);
+            let open = FailurePolicy::FailOpen;
+            assert_eq!(m.policy.on_failure == open, kind == Kind::Hook, "{name}");
+        }
+    }
+
+    #[test]
     fn bad_manifests_say_what_is_wrong() {
         for (text, needle) in [
             (GOOD.replace("com.example.x", "posix/x"), "reverse-DNS"),
-            (GOOD.replace("isolator", "network"), "unknown variant"),
+            (GOOD.replace("isolator", "image_store"), "unknown variant"),
             (
                 GOOD.replace("libx.so", "../libx.so"),
                 "inside the plugin's folder",

@@ -3,9 +3,8 @@
 //! points; leave out the ones you do not need (they answer
 //! "unimplemented", which the agent takes as "no change").
 
-use super::{PluginError, guarded, kind, method::hook as method, proto, run};
+use super::{Kind, PluginError, kind, method::hook as method, proto, run};
 use crate::abi::API_VERSION;
-use crate::envelope::{Envelope, Response};
 use proto::{
     ExecutorEnvironmentDecoratorRequest, ExecutorEnvironmentDecoratorResponse,
     PreLaunchDecoratorRequest, PreLaunchDecoratorResponse, RemoveExecutorRequest,
@@ -105,26 +104,18 @@ pub fn hook_dispatch<P: HookPlugin>(
     }
 }
 
-/// A hook `P` called in the host's process: its built-in form.
-pub struct InProcessHook<P>(P);
+/// The hook kind ([`HookPlugin`]).
+#[derive(Debug)]
+pub struct Hooks;
 
-impl<P: HookPlugin> InProcessHook<P> {
-    /// Describes and configures `P` as a loader would.
-    pub fn new(config: &[u8]) -> Result<(proto::PluginInfo, Self), PluginError> {
-        let plugin = guarded(|| Ok(P::default()))?;
-        guarded(|| plugin.configure(config))?;
-        Ok((hook_info::<P>(), Self(plugin)))
+impl<P: HookPlugin> Kind<P> for Hooks {
+    fn info() -> proto::PluginInfo {
+        hook_info::<P>()
     }
-}
-
-impl<P: HookPlugin> Envelope for InProcessHook<P> {
-    fn call(&self, method: &str, request: &[u8]) -> Result<Response, PluginError> {
-        guarded(|| hook_dispatch(&self.0, method, request)).map(Response::from)
+    fn configure(plugin: &P, config: &[u8]) -> Result<(), PluginError> {
+        plugin.configure(config)
     }
-}
-
-impl<P> std::fmt::Debug for InProcessHook<P> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("InProcessHook")
+    fn dispatch(plugin: &P, method: &str, request: &[u8]) -> Result<Vec<u8>, PluginError> {
+        hook_dispatch(plugin, method, request)
     }
 }

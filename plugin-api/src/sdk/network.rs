@@ -2,9 +2,8 @@
 //! `export_network!(MyNetwork);`. `attach` is required; leave `detach`
 //! out if the end of the namespace removes all the attach made.
 
-use super::{PluginError, guarded, kind, method::network as method, proto, run};
+use super::{Kind, PluginError, kind, method::network as method, proto, run};
 use crate::abi::API_VERSION;
-use crate::envelope::{Envelope, Response};
 use proto::{AttachRequest, AttachResponse, DetachRequest, DetachResponse};
 
 /// A network written against the plugin envelope. One instance serves
@@ -54,26 +53,18 @@ pub fn network_dispatch<P: NetworkPlugin>(
     }
 }
 
-/// A network `P` called in the host's process: its built-in form.
-pub struct InProcessNetwork<P>(P);
+/// The network kind ([`NetworkPlugin`]).
+#[derive(Debug)]
+pub struct Networks;
 
-impl<P: NetworkPlugin> InProcessNetwork<P> {
-    /// Describes and configures `P` as a loader would.
-    pub fn new(config: &[u8]) -> Result<(proto::PluginInfo, Self), PluginError> {
-        let plugin = guarded(|| Ok(P::default()))?;
-        guarded(|| plugin.configure(config))?;
-        Ok((network_info::<P>(), Self(plugin)))
+impl<P: NetworkPlugin> Kind<P> for Networks {
+    fn info() -> proto::PluginInfo {
+        network_info::<P>()
     }
-}
-
-impl<P: NetworkPlugin> Envelope for InProcessNetwork<P> {
-    fn call(&self, method: &str, request: &[u8]) -> Result<Response, PluginError> {
-        guarded(|| network_dispatch(&self.0, method, request)).map(Response::from)
+    fn configure(plugin: &P, config: &[u8]) -> Result<(), PluginError> {
+        plugin.configure(config)
     }
-}
-
-impl<P> std::fmt::Debug for InProcessNetwork<P> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("InProcessNetwork")
+    fn dispatch(plugin: &P, method: &str, request: &[u8]) -> Result<Vec<u8>, PluginError> {
+        network_dispatch(plugin, method, request)
     }
 }

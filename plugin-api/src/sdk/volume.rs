@@ -3,9 +3,8 @@
 //! leave `unmount` out if a volume needs nothing when its last container
 //! goes.
 
-use super::{PluginError, guarded, kind, method::volume as method, proto, run};
+use super::{Kind, PluginError, kind, method::volume as method, proto, run};
 use crate::abi::API_VERSION;
-use crate::envelope::{Envelope, Response};
 use proto::{MountRequest, MountResponse, UnmountRequest, UnmountResponse};
 
 /// A volume driver written against the plugin envelope. One instance
@@ -55,26 +54,18 @@ pub fn volume_driver_dispatch<P: VolumeDriverPlugin>(
     }
 }
 
-/// A volume driver `P` called in the host's process: its built-in form.
-pub struct InProcessVolumeDriver<P>(P);
+/// The volume driver kind ([`VolumeDriverPlugin`]).
+#[derive(Debug)]
+pub struct VolumeDrivers;
 
-impl<P: VolumeDriverPlugin> InProcessVolumeDriver<P> {
-    /// Describes and configures `P` as a loader would.
-    pub fn new(config: &[u8]) -> Result<(proto::PluginInfo, Self), PluginError> {
-        let plugin = guarded(|| Ok(P::default()))?;
-        guarded(|| plugin.configure(config))?;
-        Ok((volume_driver_info::<P>(), Self(plugin)))
+impl<P: VolumeDriverPlugin> Kind<P> for VolumeDrivers {
+    fn info() -> proto::PluginInfo {
+        volume_driver_info::<P>()
     }
-}
-
-impl<P: VolumeDriverPlugin> Envelope for InProcessVolumeDriver<P> {
-    fn call(&self, method: &str, request: &[u8]) -> Result<Response, PluginError> {
-        guarded(|| volume_driver_dispatch(&self.0, method, request)).map(Response::from)
+    fn configure(plugin: &P, config: &[u8]) -> Result<(), PluginError> {
+        plugin.configure(config)
     }
-}
-
-impl<P> std::fmt::Debug for InProcessVolumeDriver<P> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("InProcessVolumeDriver")
+    fn dispatch(plugin: &P, method: &str, request: &[u8]) -> Result<Vec<u8>, PluginError> {
+        volume_driver_dispatch(plugin, method, request)
     }
 }
