@@ -108,6 +108,9 @@ mesos_flags::flags! {
         network_cni_plugins_dir: Option<String>,
         /// Directory for state that lives as long as the machine is up.
         runtime_dir: Option<PathBuf>,
+        /// Where docker/volume checkpoints the volumes each container uses
+        /// (absent: `<runtime_dir>/isolators/docker/volume`).
+        docker_volume_checkpoint_dir: Option<PathBuf>,
         /// Upper bound of the first random (re-)registration delay; doubles per
         /// attempt, capped at 1 minute.
         registration_backoff_factor: Duration = "1secs",

@@ -129,6 +129,7 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
             network_cni_config_dir: flags.network_cni_config_dir.clone(),
             network_cni_plugins_dir: flags.network_cni_plugins_dir.clone(),
             runtime_dir: runtime_dir.clone(),
+            docker_volume_checkpoint_dir: flags.docker_volume_checkpoint_dir.clone(),
         },
         &mesos_isolators::registry::Plugins {
             isolators: &plugin_isolators,

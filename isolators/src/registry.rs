@@ -76,6 +76,8 @@ pub struct IsolationConfig {
     pub network_cni_plugins_dir: Option<String>,
     /// `--runtime_dir`: state that lives as long as the machine is up.
     pub runtime_dir: PathBuf,
+    /// `--docker_volume_checkpoint_dir`.
+    pub docker_volume_checkpoint_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -375,7 +377,10 @@ pub fn build(
             }
             "docker/volume" => isolators.push(Arc::new(DockerVolume::new(
                 plugins.volume_drivers,
-                config.runtime_dir.join("isolators/docker/volume"),
+                config
+                    .docker_volume_checkpoint_dir
+                    .clone()
+                    .unwrap_or_else(|| config.runtime_dir.join("isolators/docker/volume")),
             ))),
             plugin => {
                 if let Some(p) = plugins.isolators.iter().find(|p| p.name() == plugin) {
@@ -407,6 +412,7 @@ mod tests {
             network_cni_config_dir: None,
             network_cni_plugins_dir: None,
             runtime_dir: PathBuf::from("/nonexistent"),
+            docker_volume_checkpoint_dir: None,
         }
     }
 

@@ -50,9 +50,10 @@ enum Target<'a> {
 /// What one attachment left behind, as written to `networks.json`.
 #[derive(Debug, Clone)]
 struct Attached {
-    /// For a network plugin, no CNI plugins.
+    /// For a network plugin, its name and no CNI plugins.
     network: Network,
-    /// The network plugin that attached it, if not CNI.
+    /// Whether the network plugin of that name attached it (rather than
+    /// a CNI chain).
     by_plugin: bool,
     ifname: String,
     /// A CNI result (a network plugin's answer in that shape).
