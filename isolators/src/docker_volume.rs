@@ -100,11 +100,26 @@ impl DockerVolume {
         })
     }
 
+    /// The checkpoint file of `container_id`. Container IDs are the
+    /// agent's UUIDs; anything else is refused rather than joined into a
+    /// path.
+    fn record(&self, container_id: &str) -> Result<PathBuf, IsolatorError> {
+        let plain = !container_id.is_empty()
+            && !container_id.starts_with('.')
+            && container_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !plain {
+            return Err(failed(format!("unusable container id '{container_id}'")));
+        }
+        Ok(self.state.join(container_id))
+    }
+
     fn checkpoint(&self, container_id: &str, used: &[Used]) -> Result<(), IsolatorError> {
+        let path = self.record(container_id)?;
         let write = || -> std::io::Result<()> {
             std::fs::create_dir_all(&self.state)?;
-            let path = self.state.join(container_id);
-            let partial = path.with_extension("partial");
+            let partial = self.state.join(format!(".{container_id}.partial"));
             std::fs::write(&partial, serde_json::to_vec(used)?)?;
             std::fs::rename(&partial, &path)
         };
@@ -120,7 +135,9 @@ impl DockerVolume {
     /// and forgets it. Every volume is tried; the first error is returned.
     fn release(&self, container_id: &str, used: Vec<Used>) -> Result<(), IsolatorError> {
         let mut first_error = None;
-        for volume in &used {
+        for (i, volume) in used.iter().enumerate() {
+            // Mounted at two paths of this container: unmounted once.
+            let again = used[..i].iter().any(|earlier| earlier.same_volume(volume));
             let shared = self
                 .used
                 .lock()
@@ -128,7 +145,7 @@ impl DockerVolume {
                 .values()
                 .flatten()
                 .any(|other| other.same_volume(volume));
-            if shared {
+            if again || shared {
                 continue;
             }
             let result = self.driver(&volume.driver).and_then(|driver| {
@@ -149,13 +166,14 @@ impl DockerVolume {
                 }
             }
         }
-        match std::fs::remove_file(self.state.join(container_id)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => tracing::warn!(
-                container = container_id,
-                "cannot remove its volume checkpoint: {e}"
-            ),
+        let removed = self.record(container_id).and_then(|path| {
+            std::fs::remove_file(&path).or_else(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => Ok(()),
+                _ => Err(failed(format!("cannot remove {}: {e}", path.display()))),
+            })
+        });
+        if let Err(e) = removed {
+            tracing::warn!(container = container_id, "{e}");
         }
         first_error.map_or(Ok(()), Err)
     }
@@ -229,14 +247,18 @@ impl Isolator for DockerVolume {
         let mut gone = Vec::new();
         for entry in entries.flatten() {
             let container_id = entry.file_name().to_string_lossy().into_owned();
+            if container_id.starts_with('.') {
+                // A checkpoint torn by a crash: the container's previous
+                // record, if any, is whole beside it.
+                let _ = std::fs::remove_file(entry.path());
+                continue;
+            }
             let used: Vec<Used> = match std::fs::read(entry.path())
                 .map_err(|e| e.to_string())
                 .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| e.to_string()))
             {
                 Ok(used) => used,
                 Err(e) => {
-                    // A torn write is a `.partial` file; anything else
-                    // unreadable cannot be acted on.
                     tracing::warn!(file = %entry.path().display(), "volume checkpoint ignored: {e}");
                     continue;
                 }
@@ -446,6 +468,19 @@ mod tests {
         assert_eq!(calls(&local), ["unmount own"]);
         isolator.cleanup("b").unwrap();
         assert_eq!(calls(&local), ["unmount shared"]);
+        // One volume at two paths of a container: unmounted once.
+        isolator
+            .prepare(&spec(
+                dir.path(),
+                "d",
+                &[("local", "twice", "x"), ("local", "twice", "y")],
+            ))
+            .unwrap();
+        isolator.cleanup("d").unwrap();
+        assert_eq!(
+            calls(&local),
+            ["mount twice for d", "mount twice for d", "unmount twice"]
+        );
         assert_eq!(
             std::fs::read_dir(dir.path().join("state")).unwrap().count(),
             0
@@ -495,6 +530,10 @@ mod tests {
         assert!(e.contains("'/data' is absolute"), "{e}");
         let e = err(&[("local", "v", "../data")]);
         assert!(e.contains("plain relative path"), "{e}");
+        let mut escaping = spec(dir.path(), "x", &[("local", "v", "data")]);
+        escaping.container_id = "../escape".into();
+        let e = isolator.prepare(&escaping).unwrap_err().to_string();
+        assert!(e.contains("unusable container id '../escape'"), "{e}");
         // Nothing was mounted for those.
         assert!(calls(&local).is_empty());
         let e = err(&[("local", "ok", "a"), ("local", "broken", "b")]);
