@@ -6,6 +6,7 @@
 //! plugin's failure policy, the master's [`PluginAllocator`], and the
 //! [`Watchdog`] that bounds how long a call may take.
 
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::time::Duration;
@@ -57,17 +58,37 @@ impl Default for Policy {
     }
 }
 
+/// A kind's error for a failed plugin call, from the plugin's name and
+/// what failed.
+trait Failure {
+    fn failure(plugin: &'static str, message: String) -> Self;
+}
+
+/// The allocator adapter logs failures as they are.
+impl Failure for String {
+    fn failure(_plugin: &'static str, message: String) -> Self {
+        message
+    }
+}
+
+impl Failure for IsolatorError {
+    fn failure(isolator: &'static str, message: String) -> Self {
+        IsolatorError::Failed { isolator, message }
+    }
+}
+
 /// A plugin instance behind its envelope, with its failure policy: what
-/// every kind's adapter calls through.
-struct Remote {
+/// every kind's adapter calls through, failing with the kind's error `E`.
+struct Remote<E = String> {
     name: &'static str,
     envelope: Box<dyn Envelope>,
     policy: Policy,
     faults: AtomicU32,
+    error: PhantomData<fn() -> E>,
 }
 
 /// What every adapter shows of itself: the plugin and its policy.
-impl std::fmt::Debug for Remote {
+impl<E> std::fmt::Debug for Remote<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Remote")
             .field("name", &self.name)
@@ -76,7 +97,7 @@ impl std::fmt::Debug for Remote {
     }
 }
 
-impl Remote {
+impl<E: Failure> Remote<E> {
     fn new(name: &str, envelope: Box<dyn Envelope>, policy: Policy) -> Self {
         Self {
             // `Isolator::name` is `'static`; a plugin is loaded once and
@@ -85,7 +106,13 @@ impl Remote {
             envelope,
             policy,
             faults: AtomicU32::new(0),
+            error: PhantomData,
         }
+    }
+
+    /// The kind's error for `message`, naming the plugin.
+    fn failed(&self, message: String) -> E {
+        E::failure(self.name, message)
     }
 
     fn quarantined(&self) -> Option<u32> {
@@ -101,7 +128,7 @@ impl Remote {
         &self,
         method: &str,
         request: &impl Message,
-    ) -> Result<Option<Resp>, String> {
+    ) -> Result<Option<Resp>, E> {
         let result = match self.quarantined() {
             Some(faults) => Err(PluginError::new(
                 ErrorCode::Unavailable,
@@ -131,7 +158,7 @@ impl Remote {
             }
         }
         match self.policy.on_failure {
-            FailurePolicy::FailClosed => Err(format!("{method} failed: {error}")),
+            FailurePolicy::FailClosed => Err(self.failed(format!("{method} failed: {error}"))),
             FailurePolicy::FailOpen => {
                 tracing::warn!(plugin = self.name, "{method} failed (fail_open): {error}");
                 Ok(None)
@@ -143,7 +170,7 @@ impl Remote {
 /// An isolator reached through the plugin envelope.
 #[derive(Debug)]
 pub struct PluginIsolator {
-    remote: Remote,
+    remote: Remote<IsolatorError>,
 }
 
 impl PluginIsolator {
@@ -151,19 +178,6 @@ impl PluginIsolator {
         Self {
             remote: Remote::new(name, envelope, policy),
         }
-    }
-
-    fn call<Resp: Message + Default>(
-        &self,
-        method: &str,
-        request: &impl Message,
-    ) -> Result<Option<Resp>, IsolatorError> {
-        self.remote
-            .call(method, request)
-            .map_err(|message| IsolatorError::Failed {
-                isolator: self.remote.name,
-                message,
-            })
     }
 }
 
@@ -176,7 +190,8 @@ impl Isolator for PluginIsolator {
         let request = proto::RecoverRequest {
             live_container_ids: live.to_vec(),
         };
-        self.call::<proto::RecoverResponse>(method::RECOVER, &request)
+        self.remote
+            .call::<proto::RecoverResponse>(method::RECOVER, &request)
             .map(drop)
     }
 
@@ -186,7 +201,10 @@ impl Isolator for PluginIsolator {
             resources: spec.resources.iter().cloned().collect(),
             sandbox: spec.sandbox.display().to_string(),
         };
-        let Some(response) = self.call::<proto::PrepareResponse>(method::PREPARE, &request)? else {
+        let Some(response) = self
+            .remote
+            .call::<proto::PrepareResponse>(method::PREPARE, &request)?
+        else {
             return Ok(LaunchInfo::default());
         };
         if !response.labels.is_empty() {
@@ -222,7 +240,8 @@ impl Isolator for PluginIsolator {
             container_id: spec.container_id.clone(),
             resources: spec.resources.iter().cloned().collect(),
         };
-        self.call::<proto::UpdateResponse>(method::UPDATE, &request)
+        self.remote
+            .call::<proto::UpdateResponse>(method::UPDATE, &request)
             .map(drop)
     }
 
@@ -231,7 +250,9 @@ impl Isolator for PluginIsolator {
         let request = proto::ContainerRequest {
             container_id: container_id.to_string(),
         };
-        let response = self.call::<proto::LimitationResponse>(method::LIMITATION, &request)?;
+        let response = self
+            .remote
+            .call::<proto::LimitationResponse>(method::LIMITATION, &request)?;
         Ok(response.and_then(|r| {
             let kind = match r.kind() {
                 Kind::None => return None,
@@ -250,7 +271,9 @@ impl Isolator for PluginIsolator {
         let request = proto::ContainerRequest {
             container_id: container_id.to_string(),
         };
-        let response = self.call::<proto::UsageResponse>(method::USAGE, &request)?;
+        let response = self
+            .remote
+            .call::<proto::UsageResponse>(method::USAGE, &request)?;
         let Some(s) = response.and_then(|r| r.statistics) else {
             return Ok(Usage::default());
         };
@@ -276,7 +299,8 @@ impl Isolator for PluginIsolator {
         let request = proto::ContainerRequest {
             container_id: container_id.to_string(),
         };
-        self.call::<proto::CleanupResponse>(method::CLEANUP, &request)
+        self.remote
+            .call::<proto::CleanupResponse>(method::CLEANUP, &request)
             .map(drop)
     }
 }

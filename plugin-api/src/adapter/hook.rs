@@ -3,16 +3,24 @@
 
 use mesos_proto::plugin::v1 as proto;
 use mesos_proto::v1;
-use prost::Message;
 
-use super::{Policy, Remote};
+use super::{Failure, Policy, Remote};
 use crate::abi::method::hook as method;
 use crate::envelope::Envelope;
 use crate::hook::{Containerizer, Decoration, Hook, HookError, PreLaunch, StatusDecoration};
 
 #[derive(Debug)]
 pub struct PluginHook {
-    remote: Remote,
+    remote: Remote<HookError>,
+}
+
+impl Failure for HookError {
+    fn failure(hook: &'static str, message: String) -> Self {
+        HookError::Failed {
+            hook: hook.to_string(),
+            message,
+        }
+    }
 }
 
 impl PluginHook {
@@ -20,19 +28,6 @@ impl PluginHook {
         Self {
             remote: Remote::new(name, envelope, policy),
         }
-    }
-
-    fn call<Resp: Message + Default>(
-        &self,
-        method: &str,
-        request: &impl Message,
-    ) -> Result<Option<Resp>, HookError> {
-        self.remote
-            .call(method, request)
-            .map_err(|message| HookError::Failed {
-                hook: self.remote.name.to_string(),
-                message,
-            })
     }
 }
 
@@ -73,7 +68,7 @@ impl Hook for PluginHook {
             framework: Some(framework.clone()),
             agent: Some(agent.clone()),
         };
-        let response = self.call::<proto::RunTaskLabelDecoratorResponse>(
+        let response = self.remote.call::<proto::RunTaskLabelDecoratorResponse>(
             method::RUN_TASK_LABEL_DECORATOR,
             &request,
         )?;
@@ -87,10 +82,12 @@ impl Hook for PluginHook {
         let request = proto::ExecutorEnvironmentDecoratorRequest {
             executor: Some(executor.clone()),
         };
-        let response = self.call::<proto::ExecutorEnvironmentDecoratorResponse>(
-            method::EXECUTOR_ENVIRONMENT_DECORATOR,
-            &request,
-        )?;
+        let response = self
+            .remote
+            .call::<proto::ExecutorEnvironmentDecoratorResponse>(
+                method::EXECUTOR_ENVIRONMENT_DECORATOR,
+                &request,
+            )?;
         Ok(response.and_then(|r| r.environment))
     }
 
@@ -110,8 +107,9 @@ impl Hook for PluginHook {
             env: pairs(&launch.added.env),
             labels: labels(&launch.added.labels),
         };
-        let Some(response) =
-            self.call::<proto::PreLaunchDecoratorResponse>(method::PRE_LAUNCH_DECORATOR, &request)?
+        let Some(response) = self
+            .remote
+            .call::<proto::PreLaunchDecoratorResponse>(method::PRE_LAUNCH_DECORATOR, &request)?
         else {
             return Ok(Decoration::default());
         };
@@ -139,6 +137,7 @@ impl Hook for PluginHook {
             status: Some(status.clone()),
         };
         let response = self
+            .remote
             .call::<proto::TaskStatusDecoratorResponse>(method::TASK_STATUS_DECORATOR, &request)?;
         Ok(response
             .map(|r| StatusDecoration {
@@ -157,7 +156,8 @@ impl Hook for PluginHook {
             framework: Some(framework.clone()),
             executor: Some(executor.clone()),
         };
-        self.call::<proto::RemoveExecutorResponse>(method::REMOVE_EXECUTOR_HOOK, &request)
+        self.remote
+            .call::<proto::RemoveExecutorResponse>(method::REMOVE_EXECUTOR_HOOK, &request)
             .map(drop)
     }
 }

@@ -1,39 +1,30 @@
 //! A [`Network`] reached through the plugin envelope.
 
 use mesos_proto::plugin::v1 as proto;
-use prost::Message;
 
-use super::{Policy, Remote};
+use super::{Failure, Policy, Remote};
 use crate::abi::method::network as method;
 use crate::envelope::Envelope;
 use crate::network::{Attached, Attachment, Dns, Network, NetworkError};
 
 #[derive(Debug)]
 pub struct PluginNetwork {
-    remote: Remote,
+    remote: Remote<NetworkError>,
+}
+
+impl Failure for NetworkError {
+    fn failure(network: &'static str, message: String) -> Self {
+        NetworkError::Failed {
+            network: network.to_string(),
+            message,
+        }
+    }
 }
 
 impl PluginNetwork {
     pub fn new(name: &str, envelope: Box<dyn Envelope>, policy: Policy) -> Self {
         Self {
             remote: Remote::new(name, envelope, policy),
-        }
-    }
-
-    fn call<Resp: Message + Default>(
-        &self,
-        method: &str,
-        request: &impl Message,
-    ) -> Result<Option<Resp>, NetworkError> {
-        self.remote
-            .call(method, request)
-            .map_err(|message| self.failed(message))
-    }
-
-    fn failed(&self, message: String) -> NetworkError {
-        NetworkError::Failed {
-            network: self.remote.name.to_string(),
-            message,
         }
     }
 }
@@ -61,8 +52,12 @@ impl Network for PluginNetwork {
         // A network that does not attach (or failed under fail_open)
         // leaves the container without the network it asked for.
         let response = self
+            .remote
             .call::<proto::AttachResponse>(method::ATTACH, &request)?
-            .ok_or_else(|| self.failed(format!("{} attached nothing", method::ATTACH)))?;
+            .ok_or_else(|| {
+                self.remote
+                    .failed(format!("{} attached nothing", method::ATTACH))
+            })?;
         Ok(Attached {
             ip_addresses: response.ip_addresses,
             dns: response.dns.map(|dns| Dns {
@@ -80,7 +75,8 @@ impl Network for PluginNetwork {
             netns: to.netns.display().to_string(),
             ifname: to.ifname.to_string(),
         };
-        self.call::<proto::DetachResponse>(method::DETACH, &request)
+        self.remote
+            .call::<proto::DetachResponse>(method::DETACH, &request)
             .map(drop)
     }
 }

@@ -3,39 +3,30 @@
 use std::path::PathBuf;
 
 use mesos_proto::plugin::v1 as proto;
-use prost::Message;
 
-use super::{Policy, Remote};
+use super::{Failure, Policy, Remote};
 use crate::abi::method::volume as method;
 use crate::envelope::Envelope;
 use crate::volume::{VolumeDriver, VolumeError, VolumeSpec};
 
 #[derive(Debug)]
 pub struct PluginVolumeDriver {
-    remote: Remote,
+    remote: Remote<VolumeError>,
+}
+
+impl Failure for VolumeError {
+    fn failure(driver: &'static str, message: String) -> Self {
+        VolumeError::Failed {
+            driver: driver.to_string(),
+            message,
+        }
+    }
 }
 
 impl PluginVolumeDriver {
     pub fn new(name: &str, envelope: Box<dyn Envelope>, policy: Policy) -> Self {
         Self {
             remote: Remote::new(name, envelope, policy),
-        }
-    }
-
-    fn call<Resp: Message + Default>(
-        &self,
-        method: &str,
-        request: &impl Message,
-    ) -> Result<Option<Resp>, VolumeError> {
-        self.remote
-            .call(method, request)
-            .map_err(|message| self.failed(message))
-    }
-
-    fn failed(&self, message: String) -> VolumeError {
-        VolumeError::Failed {
-            driver: self.remote.name.to_string(),
-            message,
         }
     }
 }
@@ -64,11 +55,15 @@ impl VolumeDriver for PluginVolumeDriver {
         // There is no default place for a volume: a driver that does not
         // mount (or failed under fail_open) cannot give the container one.
         let response = self
+            .remote
             .call::<proto::MountResponse>(method::MOUNT, &request)?
-            .ok_or_else(|| self.failed(format!("{} gave no mount point", method::MOUNT)))?;
+            .ok_or_else(|| {
+                self.remote
+                    .failed(format!("{} gave no mount point", method::MOUNT))
+            })?;
         let mount_point = PathBuf::from(response.mount_point);
         if !mount_point.is_absolute() {
-            return Err(self.failed(format!(
+            return Err(self.remote.failed(format!(
                 "{} answered '{}', not an absolute path",
                 method::MOUNT,
                 mount_point.display()
@@ -81,7 +76,8 @@ impl VolumeDriver for PluginVolumeDriver {
         let request = proto::UnmountRequest {
             volume: Some(spec(volume)),
         };
-        self.call::<proto::UnmountResponse>(method::UNMOUNT, &request)
+        self.remote
+            .call::<proto::UnmountResponse>(method::UNMOUNT, &request)
             .map(drop)
     }
 }
@@ -91,6 +87,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use crate::envelope::{PluginError, Response};
+    use prost::Message;
 
     /// Answers every mount with `answer`.
     struct Answers(Result<proto::MountResponse, PluginError>);
