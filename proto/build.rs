@@ -16,6 +16,7 @@ fn main() -> io::Result<()> {
         "proto/mesos/plugin/v1/allocator.proto",
         "proto/mesos/plugin/v1/volume.proto",
         "proto/mesos/plugin/v1/network.proto",
+        "proto/mesos/plugin/v1/rootfs.proto",
         "proto/mesos/internal/v1/registry.proto",
     ];
     let includes = ["proto"];

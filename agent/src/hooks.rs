@@ -259,6 +259,13 @@ mod tests {
                         policy,
                     ),
                 )),
+                Kind::RootfsBackend => Instance::RootfsBackend(Arc::new(
+                    mesos_plugin_api::adapter::PluginRootfsBackend::new(
+                        name,
+                        Box::new(Silent),
+                        policy,
+                    ),
+                )),
             },
         }
     }

@@ -109,6 +109,9 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
     let plugin_isolators: Vec<_> = plugins.iter().filter_map(|p| p.isolator()).collect();
     let volume_drivers: Vec<_> = plugins.iter().filter_map(|p| p.volume_driver()).collect();
     let networks: Vec<_> = plugins.iter().filter_map(|p| p.network()).collect();
+    let rootfs_backends = mesos_provisioners::backend::Backends::with_plugins(
+        plugins.iter().filter_map(|p| p.rootfs_backend()).collect(),
+    );
     let runtime_dir = flags
         .runtime_dir
         .clone()
@@ -146,6 +149,7 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
         docker_config: flags.docker_config.clone(),
         docker_store_dir: flags.docker_store_dir.clone(),
         backend: flags.image_provisioner_backend.clone(),
+        backends: rootfs_backends,
         sandbox_directory: flags.sandbox_directory.clone(),
         work_dir: flags.work_dir.clone(),
     };

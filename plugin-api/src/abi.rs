@@ -125,6 +125,12 @@ pub mod method {
         pub const MOUNT: &str = "volume.mount";
         pub const UNMOUNT: &str = "volume.unmount";
     }
+
+    /// Method names of the rootfs backend kind.
+    pub mod rootfs {
+        pub const PROVISION: &str = "rootfs.provision";
+        pub const DESTROY: &str = "rootfs.destroy";
+    }
 }
 
 /// The plugin kinds, as `describe` and `plugin.toml` name them.
@@ -134,6 +140,7 @@ pub mod kind {
     pub const ALLOCATOR: &str = "allocator";
     pub const VOLUME_DRIVER: &str = "volume_driver";
     pub const NETWORK: &str = "network";
+    pub const ROOTFS_BACKEND: &str = "rootfs_backend";
 }
 
 // The layout `mesos_plugin.h` declares: two u32, then four pointers.

@@ -1,7 +1,8 @@
 //! The host side of the envelope, shared by every runtime: an
 //! [`Isolator`], a [`crate::hook::Hook`] ([`PluginHook`]), a
-//! [`crate::network::Network`] ([`PluginNetwork`]) and a
-//! [`crate::volume::VolumeDriver`] ([`PluginVolumeDriver`]) that encode
+//! [`crate::network::Network`] ([`PluginNetwork`]), a
+//! [`crate::volume::VolumeDriver`] ([`PluginVolumeDriver`]) and a
+//! [`crate::rootfs::RootfsBackend`] ([`PluginRootfsBackend`]) that encode
 //! the agent's calls, send them through an [`Envelope`] and apply the
 //! plugin's failure policy, the master's [`PluginAllocator`], and the
 //! [`Watchdog`] that bounds how long a call may take.
@@ -24,10 +25,12 @@ use crate::isolator::{
 mod allocator;
 mod hook;
 mod network;
+mod rootfs;
 mod volume;
 pub use allocator::{LoadedAllocator, PluginAllocator};
 pub use hook::PluginHook;
 pub use network::PluginNetwork;
+pub use rootfs::PluginRootfsBackend;
 pub use volume::PluginVolumeDriver;
 
 /// What a plugin's failure does to the operation that called it.
@@ -461,6 +464,16 @@ pub fn builtin_network<P: crate::sdk::NetworkPlugin>(
 ) -> Result<PluginNetwork, PluginError> {
     let (name, envelope) = in_process::<P, crate::sdk::Networks>(config, call_timeout)?;
     Ok(PluginNetwork::new(&name, envelope, policy))
+}
+
+/// [`builtin`] for a rootfs backend plugin type.
+pub fn builtin_rootfs_backend<P: crate::sdk::RootfsBackendPlugin>(
+    config: &[u8],
+    call_timeout: Duration,
+    policy: Policy,
+) -> Result<PluginRootfsBackend, PluginError> {
+    let (name, envelope) = in_process::<P, crate::sdk::RootfsBackends>(config, call_timeout)?;
+    Ok(PluginRootfsBackend::new(&name, envelope, policy))
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //! let seen = contract::compare_hook::<MyHook>(&contract::artifact("my_hook"), contract::Limits::default())?;
 //! let seen = contract::compare_allocator::<MyAllocator>(&contract::artifact("my_allocator"), contract::Limits::default())?;
 //! let seen = contract::compare_volume_driver::<MyDriver>(&contract::artifact("my_driver"), b"config", contract::Limits::default())?;
+//! let seen = contract::compare_rootfs_backend::<MyBackend>(&contract::artifact("my_backend"), b"config", scratch_dir, contract::Limits::default())?;
 //! let seen = contract::compare_wasm::<MyIsolator>(Path::new("my_isolator.wasm"), contract::Limits::default())?;
 //! ```
 
@@ -23,7 +24,11 @@ use crate::allocator::{AgentSpec, Allocator, FrameworkSpec};
 use crate::hook::{Containerizer, Hook, PreLaunch};
 use crate::host::{self, manifest};
 use crate::isolator::{ContainerSpec, Isolator};
-use crate::sdk::{AllocatorHost, AllocatorPlugin, HookPlugin, IsolatorPlugin, VolumeDriverPlugin};
+use crate::rootfs::{Container, RootfsBackend, RootfsLayer};
+use crate::sdk::{
+    AllocatorHost, AllocatorPlugin, HookPlugin, IsolatorPlugin, RootfsBackendPlugin,
+    VolumeDriverPlugin,
+};
 use crate::volume::{VolumeDriver, VolumeSpec};
 
 /// Where cargo put the `cdylib` of library `lib` for the running test:
@@ -331,6 +336,172 @@ pub fn compare_volume_driver<P: VolumeDriverPlugin>(
         observe_volume_driver(&*driver),
         "dylib",
     )
+}
+
+/// Two layers under `scratch/layers` that exercise the rootfs contract:
+/// the upper one deletes a file, makes a directory opaque, and puts a
+/// directory where the lower one has a symlink to `scratch/outside`
+/// (which must stay empty: nothing is written through the symlink).
+fn rootfs_layers(scratch: &Path) -> std::io::Result<Vec<RootfsLayer>> {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    let (lower, upper) = (scratch.join("layers/1"), scratch.join("layers/2"));
+    let outside = scratch.join("outside");
+    // Afresh for every form.
+    for dir in [scratch.join("layers"), outside.clone()] {
+        match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    for dir in [&lower, &upper, &outside] {
+        std::fs::create_dir_all(dir)?;
+    }
+    for dir in ["bin", "etc", "data"] {
+        std::fs::create_dir(lower.join(dir))?;
+    }
+    for (file, text) in [
+        ("bin/sh", "sh"),
+        ("etc/hostname", "one"),
+        ("etc/keep", "keep"),
+        ("data/old", "old"),
+    ] {
+        std::fs::write(lower.join(file), text)?;
+    }
+    std::fs::set_permissions(lower.join("bin/sh"), std::fs::Permissions::from_mode(0o755))?;
+    symlink("etc/keep", lower.join("link"))?;
+    symlink(&outside, lower.join("escape"))?;
+    for dir in ["data", "etc", "escape"] {
+        std::fs::create_dir(upper.join(dir))?;
+    }
+    for (file, text) in [
+        ("data/new", "new"),
+        ("etc/motd", "hi"),
+        ("escape/file", "x"),
+    ] {
+        std::fs::write(upper.join(file), text)?;
+    }
+    let layer = |path: PathBuf, digest: &str, deleted: &[&str], opaque: &[&str]| RootfsLayer {
+        digest: digest.into(),
+        path,
+        whiteouts: crate::rootfs::Whiteouts {
+            deleted: deleted.iter().map(|p| p.to_string()).collect(),
+            opaque: opaque.iter().map(|p| p.to_string()).collect(),
+        },
+    };
+    Ok(vec![
+        layer(lower, "sha256:1", &[], &[]),
+        layer(upper, "sha256:2", &["etc/hostname"], &["data"]),
+    ])
+}
+
+/// Every entry below `root`, sorted: `d <mode> path`, `f <mode> path
+/// content`, `l path -> target`, or `? path` for anything else.
+fn tree(root: &Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            out.push(format!("unreadable {}", dir.display()));
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .display()
+                .to_string();
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            let mode = meta.permissions().mode() & 0o7777;
+            if meta.is_dir() {
+                out.push(format!("d {mode:o} {name}"));
+                walk(root, &path, out);
+            } else if meta.is_file() {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                out.push(format!("f {mode:o} {name} {text}"));
+            } else if meta.is_symlink() {
+                let target = std::fs::read_link(&path).unwrap_or_default();
+                out.push(format!("l {name} -> {}", target.display()));
+            } else {
+                out.push(format!("? {name}"));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, root, &mut out);
+    out.sort();
+    out
+}
+
+/// What the provisioner can observe of a rootfs backend, as text, for
+/// container `c1` in `scratch/containers/c1`: building the rootfs from
+/// two layers ([`rootfs_layers`]), the tree it holds, what landed outside
+/// it, the destroy, and whether the container's directory could then be
+/// deleted (it cannot while something is mounted in it); then the same
+/// for a layer that does not exist.
+pub fn observe_rootfs_backend(backend: &dyn RootfsBackend, scratch: &Path) -> Vec<String> {
+    let text = |e: crate::rootfs::RootfsError| e.to_string();
+    let dir = scratch.join("containers/c1");
+    let rootfs = dir.join("rootfs");
+    let container = Container {
+        id: "c1",
+        dir: &dir,
+        rootfs: &rootfs,
+    };
+    let layers = match rootfs_layers(scratch) {
+        Ok(layers) => layers,
+        Err(e) => return vec![format!("cannot write the layers: {e}")],
+    };
+    let mut seen = Vec::new();
+    let missing = RootfsLayer {
+        path: scratch.join("layers/missing"),
+        ..layers[0].clone()
+    };
+    for layers in [layers, vec![missing]] {
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            return vec![format!("cannot make {}: {e}", dir.display())];
+        }
+        seen.push(format!(
+            "{:?}",
+            backend.provision(&container, &layers).map_err(text)
+        ));
+        seen.push(tree(&rootfs).join("\n"));
+        seen.push(format!("outside: {:?}", tree(&scratch.join("outside"))));
+        seen.push(format!("{:?}", backend.destroy(&container).map_err(text)));
+        seen.push(format!(
+            "{:?}",
+            std::fs::remove_dir_all(&dir).map_err(|e| e.kind())
+        ));
+    }
+    seen
+}
+
+/// [`compare`] for a rootfs backend plugin configured with `config`,
+/// observed with [`observe_rootfs_backend`] in `scratch`, an empty
+/// directory.
+pub fn compare_rootfs_backend<P: RootfsBackendPlugin>(
+    artifact: &Path,
+    config: &[u8],
+    scratch: &Path,
+    limits: Limits,
+) -> Result<Vec<String>, String> {
+    let builtin = adapter::builtin_rootfs_backend::<P>(config, limits.call_timeout, limits.policy)
+        .map_err(|e| format!("built-in form: {e}"))?;
+    let dylib = load_form(
+        P::NAME,
+        manifest::Kind::RootfsBackend,
+        manifest::Runtime::Dylib,
+        artifact,
+        limits,
+        Some(config),
+    )
+    .map_err(|e| format!("dylib form: {e}"))?;
+    let backend = dylib
+        .rootfs_backend()
+        .ok_or("dylib form: loaded as another kind")?;
+    let first = observe_rootfs_backend(&builtin, scratch);
+    same(first, observe_rootfs_backend(&*backend, scratch), "dylib")
 }
 
 /// `cpus:C;mem:M` of unreserved resources.

@@ -3,7 +3,8 @@
 //!
 //! Built-in implementations live next to their host (the master's DRF
 //! allocator, the agent's isolators) and implement the same traits
-//! ([`allocator`], [`isolator`], [`hook`], [`network`], [`volume`]) that
+//! ([`allocator`], [`isolator`], [`hook`], [`network`], [`volume`],
+//! [`rootfs`]) that
 //! third-party plugins do, so one contract describes both. Foreign
 //! plugins speak one envelope ([`envelope`], `wit/plugin.wit`) with
 //! protobuf payloads: a dylib through the C ABI of [`abi`] (written with
@@ -23,5 +24,6 @@ pub mod hook;
 pub mod host;
 pub mod isolator;
 pub mod network;
+pub mod rootfs;
 pub mod sdk;
 pub mod volume;

@@ -3,7 +3,8 @@
 //! host applies Mesos's default) and write `export_isolator!(MyIsolator);`
 //! or `export_hook!(MyHook);`; a volume driver implements
 //! [`VolumeDriverPlugin`] and writes `export_volume_driver!(MyDriver);`, a
-//! network [`NetworkPlugin`] and `export_network!(MyNetwork);`;
+//! network [`NetworkPlugin`] and `export_network!(MyNetwork);`, a rootfs
+//! backend [`RootfsBackendPlugin`] and `export_rootfs_backend!(MyBackend);`;
 //! an allocator implements [`Allocator`] and [`AllocatorPlugin`] and
 //! writes `export_allocator!(MyAllocator);`. Built as a
 //! `cdylib`, the crate then exports the C entry point of [`crate::abi`],
@@ -19,6 +20,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 mod allocator;
 mod hook;
 mod network;
+mod rootfs;
 mod volume;
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
@@ -26,6 +28,7 @@ pub mod wasm_guest;
 pub use allocator::{AllocatorHost, AllocatorPlugin, allocator_info};
 pub use hook::{HookPlugin, Hooks, hook_dispatch, hook_info};
 pub use network::{NetworkPlugin, Networks, network_dispatch, network_info};
+pub use rootfs::{RootfsBackendPlugin, RootfsBackends};
 pub use volume::{VolumeDriverPlugin, VolumeDrivers, volume_driver_dispatch, volume_driver_info};
 
 use prost::Message;
@@ -142,7 +145,8 @@ pub fn guarded<T>(f: impl FnOnce() -> Result<T, PluginError>) -> Result<T, Plugi
 
 /// How the SDK serves the plugins of one kind: what `describe` answers,
 /// and how configuration and calls reach the plugin. One marker type per
-/// kind ([`Isolators`], [`Hooks`], [`VolumeDrivers`], [`Networks`]).
+/// kind ([`Isolators`], [`Hooks`], [`VolumeDrivers`], [`Networks`],
+/// [`RootfsBackends`]).
 pub trait Kind<P> {
     fn info() -> proto::PluginInfo;
     fn configure(plugin: &P, config: &[u8]) -> Result<(), PluginError>;
@@ -370,6 +374,15 @@ macro_rules! export_volume_driver {
 macro_rules! export_network {
     ($plugin:ty) => {
         $crate::export_kind!($plugin, Networks);
+    };
+}
+
+/// Exports a [`RootfsBackendPlugin`] as a plugin:
+/// `export_rootfs_backend!(MyBackend);` in a `cdylib` crate.
+#[macro_export]
+macro_rules! export_rootfs_backend {
+    ($plugin:ty) => {
+        $crate::export_kind!($plugin, RootfsBackends);
     };
 }
 

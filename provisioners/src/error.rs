@@ -41,8 +41,12 @@ pub enum Error {
     #[error("refused layer entry '{entry}': {reason}")]
     UnsafeEntry { entry: String, reason: String },
 
-    #[error("unknown provisioner backend '{0}' (known: copy, overlay)")]
-    UnknownBackend(String),
+    #[error("unknown provisioner backend '{name}' (known: {known})")]
+    UnknownBackend { name: String, known: String },
+
+    /// A rootfs backend plugin failed; the message names it.
+    #[error("{0}")]
+    Plugin(#[from] mesos_plugin_api::rootfs::RootfsError),
 
     #[error("invalid container id '{id}': {reason}")]
     InvalidContainerId { id: String, reason: String },

@@ -11,10 +11,11 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{self, Backend};
+use crate::backend::{self, Backend, Backends};
 use crate::config::RuntimeConfig;
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
@@ -28,7 +29,8 @@ const RECORD: &str = "container.json";
 pub struct Provisioner {
     dir: PathBuf,
     store: DockerStore,
-    backend: Box<dyn Backend>,
+    backend: Arc<dyn Backend>,
+    backends: Backends,
 }
 
 /// What a container launch needs from its image.
@@ -49,15 +51,28 @@ struct ContainerRecord {
 }
 
 impl Provisioner {
-    /// `backend` is a `--image_provisioner_backend` value.
+    /// `backend` is a `--image_provisioner_backend` value, one of the
+    /// built-ins.
     pub fn new(dir: impl Into<PathBuf>, store: DockerStore, backend: &str) -> Result<Provisioner> {
+        Self::with_backends(dir, store, backend, Backends::default())
+    }
+
+    /// [`new`](Self::new) with `backend` one of `backends`, which also
+    /// serve the destroy of a rootfs another backend built.
+    pub fn with_backends(
+        dir: impl Into<PathBuf>,
+        store: DockerStore,
+        backend: &str,
+        backends: Backends,
+    ) -> Result<Provisioner> {
         let dir = dir.into();
         let containers = dir.join("containers");
         fs::create_dir_all(&containers).at(&containers)?;
         Ok(Provisioner {
             dir,
             store,
-            backend: backend::by_name(backend)?,
+            backend: backends.get(backend)?,
+            backends,
         })
     }
 
@@ -65,7 +80,7 @@ impl Provisioner {
         &self.store
     }
 
-    pub fn backend_name(&self) -> &'static str {
+    pub fn backend_name(&self) -> &str {
         self.backend.name()
     }
 
@@ -81,17 +96,24 @@ impl Provisioner {
             }
             Err(e) => return Err(Error::io(&container_dir, e)),
         }
-        let result = self.provision_in(&container_dir, image);
+        let result = self.provision_in(container_id, &container_dir, image);
         if let Err(error) = &result {
             tracing::warn!(container = container_id, image = %image, %error, "provisioning failed; cleaning up");
-            if let Err(cleanup) = self.destroy_dir(&container_dir, self.backend.as_ref()) {
+            if let Err(cleanup) =
+                self.destroy_dir(container_id, &container_dir, self.backend.as_ref())
+            {
                 tracing::warn!(container = container_id, error = %cleanup, "cleanup after failed provision failed");
             }
         }
         result
     }
 
-    fn provision_in(&self, container_dir: &Path, image: &ImageReference) -> Result<ProvisionInfo> {
+    fn provision_in(
+        &self,
+        container_id: &str,
+        container_dir: &Path,
+        image: &ImageReference,
+    ) -> Result<ProvisionInfo> {
         let started = std::time::Instant::now();
         let info = self.store.get(image)?;
         let record = ContainerRecord {
@@ -106,7 +128,9 @@ impl Provisioner {
         let bytes =
             serde_json::to_vec_pretty(&record).map_err(|e| Error::format("container record", e))?;
         write_atomically(&container_dir.join(RECORD), &bytes)?;
-        let rootfs = self.backend.provision(&info.layers, container_dir)?;
+        let rootfs = self
+            .backend
+            .provision(container_id, &info.layers, container_dir)?;
         tracing::info!(
             image = %image,
             backend = self.backend.name(),
@@ -131,10 +155,10 @@ impl Provisioner {
         }
         // The backend that built it, which may differ from today's flag.
         let backend = match read_record(&container_dir) {
-            Some(record) => backend::by_name(&record.backend)?,
-            None => backend::by_name(self.backend.name())?,
+            Some(record) => self.backends.get(&record.backend)?,
+            None => self.backend.clone(),
         };
-        self.destroy_dir(&container_dir, backend.as_ref())?;
+        self.destroy_dir(container_id, &container_dir, backend.as_ref())?;
         tracing::info!(container = container_id, "destroyed rootfs");
         Ok(true)
     }
@@ -149,14 +173,19 @@ impl Provisioner {
     /// it three times was most of what a destroy cost with 50 live). Only
     /// a container with more than its rootfs mounted (leftovers of a crash,
     /// a stacked mount) gets a second look before the deletion.
-    fn destroy_dir(&self, container_dir: &Path, backend: &dyn Backend) -> Result<()> {
+    fn destroy_dir(
+        &self,
+        container_id: &str,
+        container_dir: &Path,
+        backend: &dyn Backend,
+    ) -> Result<()> {
         let rootfs = backend::rootfs_dir(container_dir);
         let mut mounted = mounts::mounts_under(container_dir)?;
         let only_the_rootfs = mounted.len() <= 1 && mounted.iter().all(|m| *m == rootfs);
         mounted.retain(|m| *m != rootfs && m.as_path() != container_dir);
         let (in_rootfs, others) = mounted.into_iter().partition(|m| m.starts_with(&rootfs));
         mounts::detach_all(in_rootfs)?;
-        backend.destroy(container_dir)?;
+        backend.destroy(container_id, container_dir)?;
         mounts::detach_all(others)?;
         if !only_the_rootfs {
             mounts::ensure_nothing_below(container_dir)?;

@@ -560,7 +560,7 @@ fn missing_images_and_bad_names_are_clear_errors() {
     }
     assert!(matches!(
         mesos_provisioners::Provisioner::new(world.path("p2"), world.store(), "aufs"),
-        Err(Error::UnknownBackend(_))
+        Err(Error::UnknownBackend { .. })
     ));
 }
 

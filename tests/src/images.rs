@@ -3,7 +3,8 @@
 //! `docker save` archive into a directory the agent reads as its
 //! `--docker_registry`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -123,16 +124,41 @@ pub fn docker_save(repo_tag: &str, layers: &[Vec<u8>], runtime: Value) -> Vec<u8
 /// with `runtime` as its config (Env, Cmd, ...). `false` (nothing
 /// written) without `/bin/busybox`.
 pub fn write_busybox_image(registry: &Path, runtime: Value) -> bool {
+    write_busybox_image_with(registry, "busybox", Vec::new(), runtime)
+}
+
+/// [`write_busybox_image`] as `<name>:latest`, with `more` layers on top.
+pub fn write_busybox_image_with(
+    registry: &Path,
+    name: &str,
+    more: Vec<Vec<u8>>,
+    runtime: Value,
+) -> bool {
     if !Path::new(BUSYBOX).exists() {
         return false;
     }
-    let archive = docker_save(
-        "busybox:latest",
-        &[busybox_layer(), release_layer()],
-        runtime,
-    );
-    std::fs::write(registry.join("busybox:latest.tar"), archive).unwrap();
+    let mut layers = vec![busybox_layer(), release_layer()];
+    layers.extend(more);
+    let tag = format!("{name}:latest");
+    let archive = docker_save(&tag, &layers, runtime);
+    std::fs::write(registry.join(format!("{tag}.tar")), archive).unwrap();
     true
+}
+
+/// A layer that deletes `deleted` from the layers below (a `.wh.`
+/// whiteout) and adds the file `path` holding `data`; both in `etc/`.
+pub fn whiteout_layer(deleted: &str, path: &str, data: &str) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    add_dir(&mut builder, "etc/", 0o755);
+    let (dir, name) = deleted.rsplit_once('/').unwrap_or(("", deleted));
+    let whiteout = if dir.is_empty() {
+        format!(".wh.{name}")
+    } else {
+        format!("{dir}/.wh.{name}")
+    };
+    add_file(&mut builder, &whiteout, b"", 0o644);
+    add_file(&mut builder, path, data.as_bytes(), 0o644);
+    builder.into_inner().unwrap()
 }
 
 /// A MESOS `ContainerInfo` with the Docker image `name`.
@@ -151,5 +177,38 @@ pub fn mesos_container(name: &str) -> mesos_proto::v1::ContainerInfo {
             }),
         }),
         ..Default::default()
+    }
+}
+
+/// Mount table lines that mention `path`.
+pub fn mounts_under(path: &Path) -> Vec<String> {
+    let path = path.display().to_string();
+    std::fs::read_to_string("/proc/mounts")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(&path))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Waits (bounded) until no rootfs of the agent is mounted or on disk;
+/// returns what is left.
+pub fn wait_rootfs_gone(work_dir: &Path, store: &Path) -> (Vec<String>, Vec<PathBuf>) {
+    let containers = work_dir.join("provisioner/containers");
+    let left = || {
+        let mut mounts = mounts_under(&work_dir.join("provisioner"));
+        mounts.extend(mounts_under(store));
+        let dirs: Vec<PathBuf> = std::fs::read_dir(&containers)
+            .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        (mounts, dirs)
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (mounts, dirs) = left();
+        if (mounts.is_empty() && dirs.is_empty()) || Instant::now() > deadline {
+            return (mounts, dirs);
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }

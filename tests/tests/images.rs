@@ -30,7 +30,10 @@ use mesos_cli::scheduler_client::scalar;
 use mesos_proto::v1::{self, TaskState};
 use mesos_tests::cluster::{Cluster, Options};
 use mesos_tests::framework::Framework;
-use mesos_tests::images::{BUSYBOX, RELEASE, RELEASE_FILE, mesos_container, write_busybox_image};
+use mesos_tests::images::{
+    BUSYBOX, RELEASE, RELEASE_FILE, mesos_container, mounts_under, wait_rootfs_gone,
+    write_busybox_image,
+};
 use serde_json::json;
 
 /// Whether the test can run; otherwise skipped with the reason, or a
@@ -140,39 +143,6 @@ fn output(work_dir: &Path, id: &str) -> String {
     };
     let read = |name: &str| std::fs::read_to_string(sandbox.join(name)).unwrap_or_default();
     format!("stdout:\n{}\nstderr:\n{}", read("stdout"), read("stderr"))
-}
-
-/// Mount table lines that mention `path`.
-fn mounts_under(path: &Path) -> Vec<String> {
-    let path = path.display().to_string();
-    std::fs::read_to_string("/proc/mounts")
-        .unwrap()
-        .lines()
-        .filter(|l| l.contains(&path))
-        .map(str::to_string)
-        .collect()
-}
-
-/// Waits (bounded) until no rootfs of the agent is mounted or on disk;
-/// returns what is left.
-fn wait_rootfs_gone(work_dir: &Path, store: &Path) -> (Vec<String>, Vec<PathBuf>) {
-    let containers = work_dir.join("provisioner/containers");
-    let left = || {
-        let mut mounts = mounts_under(&work_dir.join("provisioner"));
-        mounts.extend(mounts_under(store));
-        let dirs: Vec<PathBuf> = std::fs::read_dir(&containers)
-            .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
-            .unwrap_or_default();
-        (mounts, dirs)
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (mounts, dirs) = left();
-        if (mounts.is_empty() && dirs.is_empty()) || Instant::now() > deadline {
-            return (mounts, dirs);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

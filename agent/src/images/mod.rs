@@ -37,6 +37,8 @@ pub struct ImagesConfig {
     pub docker_config: Option<String>,
     pub docker_store_dir: PathBuf,
     pub backend: Option<String>,
+    /// The built-in backends and the rootfs backend plugins.
+    pub backends: backend::Backends,
     pub sandbox_directory: PathBuf,
     pub work_dir: PathBuf,
 }
@@ -128,8 +130,13 @@ impl Images {
             Some(name) => name.clone(),
             None => backend::default_name(&config.docker_store_dir).to_string(),
         };
-        let provisioner = Provisioner::new(config.work_dir.join("provisioner"), store, &backend)
-            .map_err(|e| format!("--image_provisioner_backend: {e}"))?;
+        let provisioner = Provisioner::with_backends(
+            config.work_dir.join("provisioner"),
+            store,
+            &backend,
+            config.backends.clone(),
+        )
+        .map_err(|e| format!("--image_provisioner_backend: {e}"))?;
         tracing::info!(
             registry,
             store = %config.docker_store_dir.display(),
@@ -382,6 +389,7 @@ mod tests {
             docker_config: None,
             docker_store_dir: "/nonexistent/store".into(),
             backend: Some("copy".into()),
+            backends: Default::default(),
             sandbox_directory: "/mnt/mesos/sandbox".into(),
             work_dir: "/nonexistent/work".into(),
         }
@@ -428,7 +436,13 @@ mod tests {
         let images = Images::from_config(&ok).unwrap().unwrap();
         assert_eq!(images.provisioner.backend_name(), "copy");
         ok.backend = Some("aufs".into());
-        assert!(refused(&ok).contains("--image_provisioner_backend"));
+        let err = refused(&ok);
+        assert!(
+            err.contains(
+                "--image_provisioner_backend: unknown provisioner backend 'aufs' (known: copy, overlay)"
+            ),
+            "{err}"
+        );
     }
 
     fn with_image(kind: image::Type) -> v1::ContainerInfo {

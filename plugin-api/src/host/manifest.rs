@@ -5,7 +5,9 @@
 //! kind = "isolator"                   # or "hook" (named by --hooks),
 //!                                     # "volume_driver" (named by a task's
 //!                                     # DockerVolume.driver), "network"
-//!                                     # (named by NetworkInfo.name), or
+//!                                     # (named by NetworkInfo.name),
+//!                                     # "rootfs_backend" (named by
+//!                                     # --image_provisioner_backend), or
 //!                                     # "allocator" (master --allocator)
 //! runtime = "dylib"
 //! artifact = "libenv_isolator.so"     # relative to the folder
@@ -40,6 +42,7 @@ pub enum Kind {
     Allocator,
     VolumeDriver,
     Network,
+    RootfsBackend,
 }
 
 impl Kind {
@@ -51,6 +54,7 @@ impl Kind {
             Self::Allocator,
             Self::VolumeDriver,
             Self::Network,
+            Self::RootfsBackend,
         ]
         .into_iter()
         .find(|k| k.as_str() == kind)
@@ -64,19 +68,22 @@ impl Kind {
             Self::Allocator => crate::abi::kind::ALLOCATOR,
             Self::VolumeDriver => crate::abi::kind::VOLUME_DRIVER,
             Self::Network => crate::abi::kind::NETWORK,
+            Self::RootfsBackend => crate::abi::kind::ROOTFS_BACKEND,
         }
     }
 
     /// Isolators fail closed (a container must not run without its
     /// isolation), and so do allocators (there is no offer to fall back
-    /// on), volume drivers and networks (a container does not start
-    /// without the volume or network it asked for); hooks only decorate,
-    /// and Mesos ignores their errors.
+    /// on), volume drivers, networks and rootfs backends (a container does
+    /// not start without the volume, network or root filesystem it asked
+    /// for); hooks only decorate, and Mesos ignores their errors.
     pub(crate) fn default_failure_policy(self) -> FailurePolicy {
         match self {
-            Self::Isolator | Self::Allocator | Self::VolumeDriver | Self::Network => {
-                FailurePolicy::FailClosed
-            }
+            Self::Isolator
+            | Self::Allocator
+            | Self::VolumeDriver
+            | Self::Network
+            | Self::RootfsBackend => FailurePolicy::FailClosed,
             Self::Hook => FailurePolicy::FailOpen,
         }
     }
@@ -314,6 +321,7 @@ sha256 = "00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff"
             ("allocator", Kind::Allocator),
             ("volume_driver", Kind::VolumeDriver),
             ("network", Kind::Network),
+            ("rootfs_backend", Kind::RootfsBackend),
         ] {
             assert_eq!(Kind::parse(name), Some(kind));
             assert_eq!(kind.as_str(), name);

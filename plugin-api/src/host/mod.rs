@@ -21,12 +21,14 @@ use sha2::{Digest, Sha256};
 
 use crate::abi::API_VERSION;
 use crate::adapter::{
-    LoadedAllocator, PluginHook, PluginIsolator, PluginNetwork, PluginVolumeDriver, Watchdog,
+    LoadedAllocator, PluginHook, PluginIsolator, PluginNetwork, PluginRootfsBackend,
+    PluginVolumeDriver, Watchdog,
 };
 use crate::envelope::{Envelope, PluginError};
 use crate::hook::Hook;
 use crate::isolator::Isolator;
 use crate::network::Network;
+use crate::rootfs::RootfsBackend;
 use crate::volume::VolumeDriver;
 use dylib::Dylib;
 use manifest::{Kind, Manifest, Runtime};
@@ -107,6 +109,7 @@ pub enum Instance {
     Allocator(Arc<LoadedAllocator>),
     VolumeDriver(Arc<PluginVolumeDriver>),
     Network(Arc<PluginNetwork>),
+    RootfsBackend(Arc<PluginRootfsBackend>),
 }
 
 impl Loaded {
@@ -150,6 +153,14 @@ impl Loaded {
     pub fn volume_driver(&self) -> Option<Arc<dyn VolumeDriver>> {
         match &self.instance {
             Instance::VolumeDriver(driver) => Some(driver.clone()),
+            _ => None,
+        }
+    }
+
+    /// The plugin, if it is a rootfs backend.
+    pub fn rootfs_backend(&self) -> Option<Arc<dyn RootfsBackend>> {
+        match &self.instance {
+            Instance::RootfsBackend(backend) => Some(backend.clone()),
             _ => None,
         }
     }
@@ -308,6 +319,9 @@ fn instance(manifest: &Manifest, envelope: Box<dyn Envelope>) -> Instance {
             Instance::VolumeDriver(Arc::new(PluginVolumeDriver::new(name, envelope, policy)))
         }
         Kind::Network => Instance::Network(Arc::new(PluginNetwork::new(name, envelope, policy))),
+        Kind::RootfsBackend => {
+            Instance::RootfsBackend(Arc::new(PluginRootfsBackend::new(name, envelope, policy)))
+        }
     }
 }
 

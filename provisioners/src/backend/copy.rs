@@ -24,11 +24,11 @@ pub const NAME: &str = "copy";
 pub struct CopyBackend;
 
 impl Backend for CopyBackend {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         NAME
     }
 
-    fn provision(&self, layers: &[Layer], container_dir: &Path) -> Result<PathBuf> {
+    fn provision(&self, _: &str, layers: &[Layer], container_dir: &Path) -> Result<PathBuf> {
         let rootfs = rootfs_dir(container_dir);
         fs::create_dir(&rootfs).at(&rootfs)?;
         fs::set_permissions(&rootfs, fs::Permissions::from_mode(0o755)).at(&rootfs)?;
@@ -52,7 +52,7 @@ impl Backend for CopyBackend {
         Ok(rootfs)
     }
 
-    fn destroy(&self, container_dir: &Path) -> Result<()> {
+    fn destroy(&self, _: &str, container_dir: &Path) -> Result<()> {
         let rootfs = rootfs_dir(container_dir);
         remove_existing(&rootfs)
     }

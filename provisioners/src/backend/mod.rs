@@ -1,37 +1,85 @@
 //! Rootfs backends: turn an image's layers into a container's root
 //! filesystem, inside a directory the provisioner gives each container.
+//! The built-in `copy` and `overlay` and the rootfs backend plugins
+//! (`mesos_plugin_api::rootfs`) are found by name in one [`Backends`]
+//! registry, both for `--image_provisioner_backend` and, at destroy, for
+//! the backend a container's record names.
 
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use mesos_plugin_api::rootfs::RootfsBackend;
 
 use crate::error::{Error, Result};
 use crate::store::Layer;
 
 pub mod copy;
 pub mod overlay;
+mod plugin;
 
-/// Names accepted by `--image_provisioner_backend`.
+/// The built-in backends' names.
 pub const BACKENDS: [&str; 2] = [copy::NAME, overlay::NAME];
 
 pub trait Backend: Send + Sync + Debug {
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &str;
 
-    /// Builds the rootfs from `layers` (bottom first) inside
-    /// `container_dir` (an existing private directory) and returns its
-    /// path. On error the caller calls [`destroy`](Self::destroy).
-    fn provision(&self, layers: &[Layer], container_dir: &Path) -> Result<PathBuf>;
+    /// Builds the rootfs of `container_id` from `layers` (bottom first)
+    /// inside `container_dir` (an existing private directory) and returns
+    /// its path. On error the caller calls [`destroy`](Self::destroy).
+    fn provision(
+        &self,
+        container_id: &str,
+        layers: &[Layer],
+        container_dir: &Path,
+    ) -> Result<PathBuf>;
 
     /// Undoes `provision`, including after a partial one; the caller then
     /// deletes `container_dir`.
-    fn destroy(&self, container_dir: &Path) -> Result<()>;
+    fn destroy(&self, container_id: &str, container_dir: &Path) -> Result<()>;
 }
 
-/// The backend for a `--image_provisioner_backend` value.
-pub fn by_name(name: &str) -> Result<Box<dyn Backend>> {
-    match name {
-        copy::NAME => Ok(Box::new(copy::CopyBackend)),
-        overlay::NAME => Ok(Box::new(overlay::OverlayBackend)),
-        other => Err(Error::UnknownBackend(other.to_string())),
+/// Every backend this agent can use: the built-ins, then the plugins.
+#[derive(Clone, Default)]
+pub struct Backends {
+    plugins: Vec<Arc<dyn RootfsBackend>>,
+}
+
+impl Debug for Backends {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.names()).finish()
+    }
+}
+
+impl Backends {
+    /// The built-ins and `plugins`. Plugin names are reverse-DNS, so they
+    /// never shadow a built-in.
+    pub fn with_plugins(plugins: Vec<Arc<dyn RootfsBackend>>) -> Self {
+        Self { plugins }
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        BACKENDS
+            .into_iter()
+            .chain(self.plugins.iter().map(|p| p.name()))
+            .collect()
+    }
+
+    /// The backend called `name`.
+    pub fn get(&self, name: &str) -> Result<Arc<dyn Backend>> {
+        match name {
+            copy::NAME => Ok(Arc::new(copy::CopyBackend)),
+            overlay::NAME => Ok(Arc::new(overlay::OverlayBackend)),
+            other => self
+                .plugins
+                .iter()
+                .find(|p| p.name() == other)
+                .map(|p| Arc::new(plugin::PluginBackend::new(p.clone())) as Arc<dyn Backend>)
+                .ok_or_else(|| Error::UnknownBackend {
+                    name: other.to_string(),
+                    known: self.names().join(", "),
+                }),
+        }
     }
 }
 

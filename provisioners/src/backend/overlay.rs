@@ -32,11 +32,11 @@ const MAX_OPTIONS: usize = 4095;
 pub struct OverlayBackend;
 
 impl Backend for OverlayBackend {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         NAME
     }
 
-    fn provision(&self, layers: &[Layer], container_dir: &Path) -> Result<PathBuf> {
+    fn provision(&self, _: &str, layers: &[Layer], container_dir: &Path) -> Result<PathBuf> {
         if layers.is_empty() {
             return Err(Error::format("image", "no layers to mount"));
         }
@@ -62,7 +62,7 @@ impl Backend for OverlayBackend {
         Ok(rootfs)
     }
 
-    fn destroy(&self, container_dir: &Path) -> Result<()> {
+    fn destroy(&self, _: &str, container_dir: &Path) -> Result<()> {
         let rootfs = rootfs_dir(container_dir);
         // Asking the kernel beats reading the mount table, which grows
         // with every container's overlay: EINVAL is "not a mount point".
