@@ -17,6 +17,7 @@ fn main() -> io::Result<()> {
         "proto/mesos/plugin/v1/volume.proto",
         "proto/mesos/plugin/v1/network.proto",
         "proto/mesos/plugin/v1/rootfs.proto",
+        "proto/mesos/plugin/v1/image.proto",
         "proto/mesos/internal/v1/registry.proto",
     ];
     let includes = ["proto"];

@@ -259,6 +259,13 @@ mod tests {
                         policy,
                     ),
                 )),
+                Kind::ImageStore => Instance::ImageStore(Arc::new(
+                    mesos_plugin_api::adapter::PluginImageStore::new(
+                        name,
+                        Box::new(Silent),
+                        policy,
+                    ),
+                )),
                 Kind::RootfsBackend => Instance::RootfsBackend(Arc::new(
                     mesos_plugin_api::adapter::PluginRootfsBackend::new(
                         name,

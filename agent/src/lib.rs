@@ -112,6 +112,7 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
     let rootfs_backends = mesos_provisioners::backend::Backends::with_plugins(
         plugins.iter().filter_map(|p| p.rootfs_backend()).collect(),
     );
+    let image_stores = plugins.iter().filter_map(|p| p.image_store()).collect();
     let runtime_dir = flags
         .runtime_dir
         .clone()
@@ -144,6 +145,7 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
     let isolation = isolation::Isolation::new(isolators);
     let images_config = images::ImagesConfig {
         providers: flags.image_providers.clone(),
+        image_stores,
         isolation: mesos_isolators::registry::expand(&flags.isolation.0),
         docker_registry: flags.docker_registry.clone(),
         docker_config: flags.docker_config.clone(),

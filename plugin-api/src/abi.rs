@@ -131,6 +131,11 @@ pub mod method {
         pub const PROVISION: &str = "rootfs.provision";
         pub const DESTROY: &str = "rootfs.destroy";
     }
+
+    /// Method names of the image store kind.
+    pub mod image {
+        pub const FETCH: &str = "image.fetch";
+    }
 }
 
 /// The plugin kinds, as `describe` and `plugin.toml` name them.
@@ -141,6 +146,7 @@ pub mod kind {
     pub const VOLUME_DRIVER: &str = "volume_driver";
     pub const NETWORK: &str = "network";
     pub const ROOTFS_BACKEND: &str = "rootfs_backend";
+    pub const IMAGE_STORE: &str = "image_store";
 }
 
 // The layout `mesos_plugin.h` declares: two u32, then four pointers.

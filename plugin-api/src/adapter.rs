@@ -1,8 +1,9 @@
 //! The host side of the envelope, shared by every runtime: an
 //! [`Isolator`], a [`crate::hook::Hook`] ([`PluginHook`]), a
 //! [`crate::network::Network`] ([`PluginNetwork`]), a
-//! [`crate::volume::VolumeDriver`] ([`PluginVolumeDriver`]) and a
-//! [`crate::rootfs::RootfsBackend`] ([`PluginRootfsBackend`]) that encode
+//! [`crate::volume::VolumeDriver`] ([`PluginVolumeDriver`]), a
+//! [`crate::rootfs::RootfsBackend`] ([`PluginRootfsBackend`]) and a
+//! [`crate::image::ImageStore`] ([`PluginImageStore`]) that encode
 //! the agent's calls, send them through an [`Envelope`] and apply the
 //! plugin's failure policy, the master's [`PluginAllocator`], and the
 //! [`Watchdog`] that bounds how long a call may take.
@@ -24,11 +25,13 @@ use crate::isolator::{
 
 mod allocator;
 mod hook;
+mod image;
 mod network;
 mod rootfs;
 mod volume;
 pub use allocator::{LoadedAllocator, PluginAllocator};
 pub use hook::PluginHook;
+pub use image::PluginImageStore;
 pub use network::PluginNetwork;
 pub use rootfs::PluginRootfsBackend;
 pub use volume::PluginVolumeDriver;
@@ -474,6 +477,16 @@ pub fn builtin_rootfs_backend<P: crate::sdk::RootfsBackendPlugin>(
 ) -> Result<PluginRootfsBackend, PluginError> {
     let (name, envelope) = in_process::<P, crate::sdk::RootfsBackends>(config, call_timeout)?;
     Ok(PluginRootfsBackend::new(&name, envelope, policy))
+}
+
+/// [`builtin`] for an image store plugin type.
+pub fn builtin_image_store<P: crate::sdk::ImageStorePlugin>(
+    config: &[u8],
+    call_timeout: Duration,
+    policy: Policy,
+) -> Result<PluginImageStore, PluginError> {
+    let (name, envelope) = in_process::<P, crate::sdk::ImageStores>(config, call_timeout)?;
+    Ok(PluginImageStore::new(&name, envelope, policy))
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 //! let seen = contract::compare_allocator::<MyAllocator>(&contract::artifact("my_allocator"), contract::Limits::default())?;
 //! let seen = contract::compare_volume_driver::<MyDriver>(&contract::artifact("my_driver"), b"config", contract::Limits::default())?;
 //! let seen = contract::compare_rootfs_backend::<MyBackend>(&contract::artifact("my_backend"), b"config", scratch_dir, contract::Limits::default())?;
+//! let seen = contract::compare_image_store::<MyStore>(&contract::artifact("my_store"), b"config", &["app:1"], scratch_dir, contract::Limits::default())?;
 //! let seen = contract::compare_wasm::<MyIsolator>(Path::new("my_isolator.wasm"), contract::Limits::default())?;
 //! ```
 
@@ -23,11 +24,12 @@ use crate::adapter::{self, Policy};
 use crate::allocator::{AgentSpec, Allocator, FrameworkSpec};
 use crate::hook::{Containerizer, Hook, PreLaunch};
 use crate::host::{self, manifest};
+use crate::image::{ImageName, ImageStore};
 use crate::isolator::{ContainerSpec, Isolator};
 use crate::rootfs::{Container, RootfsBackend, RootfsLayer};
 use crate::sdk::{
-    AllocatorHost, AllocatorPlugin, HookPlugin, IsolatorPlugin, RootfsBackendPlugin,
-    VolumeDriverPlugin,
+    AllocatorHost, AllocatorPlugin, HookPlugin, ImageStorePlugin, IsolatorPlugin,
+    RootfsBackendPlugin, VolumeDriverPlugin,
 };
 use crate::volume::{VolumeDriver, VolumeSpec};
 
@@ -502,6 +504,84 @@ pub fn compare_rootfs_backend<P: RootfsBackendPlugin>(
         .ok_or("dylib form: loaded as another kind")?;
     let first = observe_rootfs_backend(&builtin, scratch);
     same(first, observe_rootfs_backend(&*backend, scratch), "dylib")
+}
+
+/// What the agent can observe of an image store, as text: for each of
+/// `images` (`repository:tag`, of the store's registry), the path the
+/// fetch answered (relative to its scratch directory, a fresh
+/// `scratch/<i>`) or its error, then every file the scratch directory
+/// holds with its size and sha256.
+pub fn observe_image_store(store: &dyn ImageStore, images: &[&str], scratch: &Path) -> Vec<String> {
+    use sha2::Digest;
+    let mut seen = Vec::new();
+    for (i, image) in images.iter().enumerate() {
+        let (repository, tag) = image.rsplit_once(':').unwrap_or((image, "latest"));
+        let name = ImageName {
+            name: format!("{}/{repository}:{tag}", store.name()),
+            registry: store.name().to_string(),
+            repository: repository.to_string(),
+            tag: Some(tag.to_string()),
+            digest: None,
+        };
+        let dir = scratch.join(i.to_string());
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            return vec![format!("cannot make {}: {e}", dir.display())];
+        }
+        seen.push(match store.fetch(&name, &dir) {
+            Ok(path) => format!("Ok({:?})", path.strip_prefix(&dir).unwrap_or(&path)),
+            Err(e) => format!("Err({e})"),
+        });
+        let files: Vec<String> = tree(&dir)
+            .into_iter()
+            .filter_map(|line| line.strip_prefix("f ").map(str::to_string))
+            .filter_map(|line| {
+                let path = line.split(' ').nth(1)?;
+                let bytes = std::fs::read(dir.join(path)).ok()?;
+                Some(format!(
+                    "{path} {} {:x}",
+                    bytes.len(),
+                    sha2::Sha256::digest(&bytes)
+                ))
+            })
+            .collect();
+        seen.push(files.join("\n"));
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            seen.push(format!("cannot delete {}: {e}", dir.display()));
+        }
+    }
+    seen
+}
+
+/// [`compare`] for an image store plugin configured with `config`,
+/// observed with [`observe_image_store`] in `scratch`, an empty
+/// directory.
+pub fn compare_image_store<P: ImageStorePlugin>(
+    artifact: &Path,
+    config: &[u8],
+    images: &[&str],
+    scratch: &Path,
+    limits: Limits,
+) -> Result<Vec<String>, String> {
+    let builtin = adapter::builtin_image_store::<P>(config, limits.call_timeout, limits.policy)
+        .map_err(|e| format!("built-in form: {e}"))?;
+    let dylib = load_form(
+        P::NAME,
+        manifest::Kind::ImageStore,
+        manifest::Runtime::Dylib,
+        artifact,
+        limits,
+        Some(config),
+    )
+    .map_err(|e| format!("dylib form: {e}"))?;
+    let store = dylib
+        .image_store()
+        .ok_or("dylib form: loaded as another kind")?;
+    let first = observe_image_store(&builtin, images, scratch);
+    same(
+        first,
+        observe_image_store(&*store, images, scratch),
+        "dylib",
+    )
 }
 
 /// `cpus:C;mem:M` of unreserved resources.

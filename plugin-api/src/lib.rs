@@ -4,7 +4,7 @@
 //! Built-in implementations live next to their host (the master's DRF
 //! allocator, the agent's isolators) and implement the same traits
 //! ([`allocator`], [`isolator`], [`hook`], [`network`], [`volume`],
-//! [`rootfs`]) that
+//! [`rootfs`], [`image`]) that
 //! third-party plugins do, so one contract describes both. Foreign
 //! plugins speak one envelope ([`envelope`], `wit/plugin.wit`) with
 //! protobuf payloads: a dylib through the C ABI of [`abi`] (written with
@@ -22,6 +22,7 @@ pub mod envelope;
 pub mod hook;
 #[cfg(feature = "host")]
 pub mod host;
+pub mod image;
 pub mod isolator;
 pub mod network;
 pub mod rootfs;

@@ -4,7 +4,8 @@
 //! or `export_hook!(MyHook);`; a volume driver implements
 //! [`VolumeDriverPlugin`] and writes `export_volume_driver!(MyDriver);`, a
 //! network [`NetworkPlugin`] and `export_network!(MyNetwork);`, a rootfs
-//! backend [`RootfsBackendPlugin`] and `export_rootfs_backend!(MyBackend);`;
+//! backend [`RootfsBackendPlugin`] and `export_rootfs_backend!(MyBackend);`,
+//! an image store [`ImageStorePlugin`] and `export_image_store!(MyStore);`;
 //! an allocator implements [`Allocator`] and [`AllocatorPlugin`] and
 //! writes `export_allocator!(MyAllocator);`. Built as a
 //! `cdylib`, the crate then exports the C entry point of [`crate::abi`],
@@ -19,6 +20,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 mod allocator;
 mod hook;
+mod image;
 mod network;
 mod rootfs;
 mod volume;
@@ -27,6 +29,7 @@ mod volume;
 pub mod wasm_guest;
 pub use allocator::{AllocatorHost, AllocatorPlugin, allocator_info};
 pub use hook::{HookPlugin, Hooks, hook_dispatch, hook_info};
+pub use image::{ImageStorePlugin, ImageStores};
 pub use network::{NetworkPlugin, Networks, network_dispatch, network_info};
 pub use rootfs::{RootfsBackendPlugin, RootfsBackends};
 pub use volume::{VolumeDriverPlugin, VolumeDrivers, volume_driver_dispatch, volume_driver_info};
@@ -146,7 +149,7 @@ pub fn guarded<T>(f: impl FnOnce() -> Result<T, PluginError>) -> Result<T, Plugi
 /// How the SDK serves the plugins of one kind: what `describe` answers,
 /// and how configuration and calls reach the plugin. One marker type per
 /// kind ([`Isolators`], [`Hooks`], [`VolumeDrivers`], [`Networks`],
-/// [`RootfsBackends`]).
+/// [`RootfsBackends`], [`ImageStores`]).
 pub trait Kind<P> {
     fn info() -> proto::PluginInfo;
     fn configure(plugin: &P, config: &[u8]) -> Result<(), PluginError>;
@@ -383,6 +386,15 @@ macro_rules! export_network {
 macro_rules! export_rootfs_backend {
     ($plugin:ty) => {
         $crate::export_kind!($plugin, RootfsBackends);
+    };
+}
+
+/// Exports an [`ImageStorePlugin`] as a plugin:
+/// `export_image_store!(MyStore);` in a `cdylib` crate.
+#[macro_export]
+macro_rules! export_image_store {
+    ($plugin:ty) => {
+        $crate::export_kind!($plugin, ImageStores);
     };
 }
 

@@ -48,6 +48,10 @@ pub enum Error {
     #[error("{0}")]
     Plugin(#[from] mesos_plugin_api::rootfs::RootfsError),
 
+    /// An image store plugin failed; the message names it.
+    #[error("{0}")]
+    ImageStore(#[from] mesos_plugin_api::image::ImageStoreError),
+
     #[error("invalid container id '{id}': {reason}")]
     InvalidContainerId { id: String, reason: String },
 

@@ -1,6 +1,10 @@
 //! The provisioner: per container, an image's rootfs from the store through
 //! a backend; destroy; recovery after an agent restart; image GC.
 //!
+//! Images come from the Docker store, or from an image store plugin when
+//! their registry part names one: the plugin says where the image is, and
+//! the Docker store reads it from there (see `mesos_plugin_api::image`).
+//!
 //! Layout of the provisioner directory (`<work_dir>/provisioner`):
 //! `containers/<container id>/container.json` (image, backend, layers; it
 //! is written before the backend runs so a crash mid-provision can still be
@@ -13,6 +17,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use mesos_plugin_api::image::{ImageName, ImageStore};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{self, Backend, Backends};
@@ -21,16 +26,32 @@ use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
 use crate::mounts;
 use crate::reference::ImageReference;
-use crate::store::{DockerStore, PruneStats, write_atomically};
+use crate::store::{DockerStore, ImageInfo, PruneStats, write_atomically};
 
 const RECORD: &str = "container.json";
 
-#[derive(Debug)]
 pub struct Provisioner {
     dir: PathBuf,
     store: DockerStore,
     backend: Arc<dyn Backend>,
     backends: Backends,
+    image_stores: Vec<Arc<dyn ImageStore>>,
+    /// Whether images no store plugin serves come from the Docker store.
+    docker_images: bool,
+}
+
+impl std::fmt::Debug for Provisioner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let stores: Vec<&str> = self.image_stores.iter().map(|s| s.name()).collect();
+        f.debug_struct("Provisioner")
+            .field("dir", &self.dir)
+            .field("store", &self.store)
+            .field("backend", &self.backend.name())
+            .field("backends", &self.backends)
+            .field("image_stores", &stores)
+            .field("docker_images", &self.docker_images)
+            .finish()
+    }
 }
 
 /// What a container launch needs from its image.
@@ -73,7 +94,22 @@ impl Provisioner {
             store,
             backend: backends.get(backend)?,
             backends,
+            image_stores: Vec::new(),
+            docker_images: true,
         })
+    }
+
+    /// Serves the images whose registry part names one of `stores` from
+    /// it, and the others from the Docker store only if `docker_images`
+    /// (`--image_providers` lists `docker`).
+    pub fn with_image_stores(
+        mut self,
+        stores: Vec<Arc<dyn ImageStore>>,
+        docker_images: bool,
+    ) -> Provisioner {
+        self.image_stores = stores;
+        self.docker_images = docker_images;
+        self
     }
 
     pub fn store(&self) -> &DockerStore {
@@ -115,7 +151,7 @@ impl Provisioner {
         image: &ImageReference,
     ) -> Result<ProvisionInfo> {
         let started = std::time::Instant::now();
-        let info = self.store.get(image)?;
+        let info = self.image(image)?;
         let record = ContainerRecord {
             image: image.to_string(),
             backend: self.backend.name().to_string(),
@@ -145,6 +181,49 @@ impl Provisioner {
             image: info.reference,
             layers: info.layers.into_iter().map(|l| l.digest).collect(),
         })
+    }
+
+    /// The image's layers and config, from the store its name says.
+    fn image(&self, image: &ImageReference) -> Result<ImageInfo> {
+        let Some(store) = self
+            .image_stores
+            .iter()
+            .find(|s| s.name() == image.registry)
+        else {
+            if !self.docker_images {
+                let reason = if image.is_docker_hub() {
+                    "--image_providers does not list docker (image stores serve the images named '<store>/<repository>:<tag>')".to_string()
+                } else {
+                    format!(
+                        "no image store is named '{}', and --image_providers does not list docker",
+                        image.registry
+                    )
+                };
+                return Err(Error::ImageNotFound {
+                    image: image.to_string(),
+                    reason,
+                });
+            }
+            return self.store.get(image);
+        };
+        let scratch = self.store.scratch()?;
+        let name = ImageName {
+            name: image.to_string(),
+            registry: image.registry.clone(),
+            repository: image.repository.clone(),
+            tag: image.tag.clone(),
+            digest: image.digest.as_ref().map(ToString::to_string),
+        };
+        let started = std::time::Instant::now();
+        let source = store.fetch(&name, scratch.path())?;
+        tracing::info!(
+            image = %image,
+            store = store.name(),
+            source = %source.display(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "image store answered"
+        );
+        self.store.get_from(image, &source)
     }
 
     /// Tears down the container's rootfs. `false` when there was none.

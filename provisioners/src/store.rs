@@ -231,6 +231,37 @@ impl DockerStore {
                 };
             }
         };
+        self.read_source(reference, source, record, &record_path)
+    }
+
+    /// The image `reference` from `source`, a `docker save` archive or an
+    /// OCI layout found elsewhere (by an image store plugin), read as one
+    /// of the local registry's: digests checked, layers extracted into the
+    /// store unless there already. The caller holds a shared
+    /// [`lock`](Self::lock).
+    pub fn get_from(&self, reference: &ImageReference, source: &Path) -> Result<ImageInfo> {
+        let record_path = self.record_path(reference);
+        let record = self.read_record(&record_path);
+        self.read_source(reference, source.to_path_buf(), record, &record_path)
+    }
+
+    /// An empty private directory for an image on its way into the store;
+    /// deleted when dropped (and by image GC after a crash).
+    pub fn scratch(&self) -> Result<tempfile::TempDir> {
+        tempfile::Builder::new()
+            .prefix("fetch-")
+            .tempdir_in(self.staging_dir())
+            .at(self.staging_dir())
+    }
+
+    /// Reads `source` unless the record says it was read as it is now.
+    fn read_source(
+        &self,
+        reference: &ImageReference,
+        source: PathBuf,
+        record: Option<ImageRecord>,
+        record_path: &Path,
+    ) -> Result<ImageInfo> {
         let (size, mtime_ns) = source_stamp(&source)?;
         if let Some(record) = record
             && record.source == source
@@ -247,7 +278,7 @@ impl DockerStore {
             Bundle::open_tar(&source)?
         };
         let image = read_image(bundle, reference)?;
-        self.store_image(reference, image, source, (size, mtime_ns), &record_path)
+        self.store_image(reference, image, source, (size, mtime_ns), record_path)
     }
 
     fn has_layer(&self, diff_id: &Digest) -> bool {

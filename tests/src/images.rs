@@ -161,6 +161,25 @@ pub fn whiteout_layer(deleted: &str, path: &str, data: &str) -> Vec<u8> {
     builder.into_inner().unwrap()
 }
 
+/// The busybox image's files as a directory tree in `dir` (which must not
+/// exist): `/bin/busybox` with its applets, `/etc`, `/tmp`. `false`
+/// without `/bin/busybox`.
+pub fn write_busybox_tree(dir: &Path) -> bool {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    if !Path::new(BUSYBOX).exists() {
+        return false;
+    }
+    for sub in ["bin", "etc", "tmp"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    std::fs::set_permissions(dir.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    std::fs::copy(BUSYBOX, dir.join("bin/busybox")).unwrap();
+    for applet in APPLETS {
+        symlink("busybox", dir.join("bin").join(applet)).unwrap();
+    }
+    true
+}
+
 /// A MESOS `ContainerInfo` with the Docker image `name`.
 pub fn mesos_container(name: &str) -> mesos_proto::v1::ContainerInfo {
     use mesos_proto::v1;

@@ -19,16 +19,19 @@ pub mod volumes;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use mesos_plugin_api::image::ImageStore;
 use mesos_proto::v1::{self, container_info, image};
 use mesos_provisioners::{DockerStore, ImageReference, Provisioner, PruneStats, backend};
 
 use crate::command_executor::rootfs::{BindMount, RootfsLaunch, TaskUser};
 
 /// What the images need from the agent's flags.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ImagesConfig {
-    /// `--image_providers`, as given.
+    /// `--image_providers`, as given: `docker` and image store plugins.
     pub providers: Option<String>,
+    /// The image store plugins loaded.
+    pub image_stores: Vec<Arc<dyn ImageStore>>,
     /// `--isolation`, expanded.
     pub isolation: Vec<String>,
     pub docker_registry: String,
@@ -75,26 +78,14 @@ impl std::fmt::Debug for Images {
 
 impl Images {
     /// `None` without `--image_providers`. The checks are Mesos's: images
-    /// need `filesystem/linux`, Docker images `docker/runtime`.
+    /// need `filesystem/linux`, Docker images `docker/runtime` (and those of
+    /// image store plugins are Docker images too).
     pub fn from_config(config: &ImagesConfig) -> Result<Option<Images>, String> {
         let Some(providers) = &config.providers else {
             return Ok(None);
         };
-        let mut docker = false;
-        for provider in providers
-            .split(',')
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-        {
-            match provider.to_ascii_uppercase().as_str() {
-                "DOCKER" => docker = true,
-                "APPC" => {
-                    return Err("--image_providers: APPC images are not supported".into());
-                }
-                _ => return Err(format!("--image_providers: unknown provider '{provider}'")),
-            }
-        }
-        if !docker {
+        let (docker, stores) = providers_of(providers, &config.image_stores)?;
+        if !docker && stores.is_empty() {
             return Ok(None);
         }
         let has = |name: &str| config.isolation.iter().any(|n| n == name);
@@ -104,10 +95,9 @@ impl Images {
             );
         }
         if !has("docker/runtime") {
-            return Err(
-                "--image_providers=docker needs the 'docker/runtime' isolator in --isolation"
-                    .into(),
-            );
+            return Err(format!(
+                "--image_providers={providers} needs the 'docker/runtime' isolator in --isolation"
+            ));
         }
         // A registry URL is pulled from; anything else is a directory of
         // `docker save` archives (Mesos's local registry).
@@ -115,7 +105,7 @@ impl Images {
             .docker_registry
             .strip_prefix("file://")
             .unwrap_or(&config.docker_registry);
-        if !registry.contains("://") && !std::path::Path::new(registry).is_dir() {
+        if docker && !registry.contains("://") && !std::path::Path::new(registry).is_dir() {
             return Err(format!(
                 "--docker_registry: '{registry}' is not a directory"
             ));
@@ -136,8 +126,10 @@ impl Images {
             &backend,
             config.backends.clone(),
         )
-        .map_err(|e| format!("--image_provisioner_backend: {e}"))?;
+        .map_err(|e| format!("--image_provisioner_backend: {e}"))?
+        .with_image_stores(stores, docker);
         tracing::info!(
+            providers,
             registry,
             store = %config.docker_store_dir.display(),
             backend = provisioner.backend_name(),
@@ -377,6 +369,49 @@ fn docker_image(container: Option<&v1::ContainerInfo>) -> Result<Option<String>,
     }
 }
 
+/// `--image_providers`: whether it lists `docker`, and the image store
+/// plugins it names, each of which must be loaded and a name an image can
+/// carry as its registry part.
+fn providers_of(
+    providers: &str,
+    loaded: &[Arc<dyn ImageStore>],
+) -> Result<(bool, Vec<Arc<dyn ImageStore>>), String> {
+    let mut docker = false;
+    let mut stores: Vec<Arc<dyn ImageStore>> = Vec::new();
+    for provider in providers
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        match provider.to_ascii_uppercase().as_str() {
+            "DOCKER" => docker = true,
+            "APPC" => return Err("--image_providers: APPC images are not supported".into()),
+            _ => {
+                let Some(store) = loaded.iter().find(|s| s.name() == provider) else {
+                    let names: Vec<&str> = loaded.iter().map(|s| s.name()).collect();
+                    return Err(format!(
+                        "--image_providers: unknown provider '{provider}' (docker, or an image store plugin; loaded: {})",
+                        if names.is_empty() {
+                            "none".to_string()
+                        } else {
+                            names.join(", ")
+                        }
+                    ));
+                };
+                let carried = ImageReference::parse(&format!("{provider}/image:tag"))
+                    .is_ok_and(|r| r.registry == provider);
+                if !carried {
+                    return Err(format!(
+                        "--image_providers: image store '{provider}' cannot be named in an image: images name it as their registry, which has only letters, digits, '-' and '.'"
+                    ));
+                }
+                stores.push(store.clone());
+            }
+        }
+    }
+    Ok((docker, stores))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,6 +419,7 @@ mod tests {
     fn config(providers: Option<&str>, isolation: &[&str], registry: &str) -> ImagesConfig {
         ImagesConfig {
             providers: providers.map(str::to_string),
+            image_stores: Vec::new(),
             isolation: isolation.iter().map(|s| s.to_string()).collect(),
             docker_registry: registry.into(),
             docker_config: None,
@@ -393,6 +429,58 @@ mod tests {
             sandbox_directory: "/mnt/mesos/sandbox".into(),
             work_dir: "/nonexistent/work".into(),
         }
+    }
+
+    /// An image store that is only a name.
+    struct Named(&'static str);
+
+    impl ImageStore for Named {
+        fn name(&self) -> &str {
+            self.0
+        }
+        fn fetch(
+            &self,
+            _: &mesos_plugin_api::image::ImageName,
+            _: &Path,
+        ) -> Result<PathBuf, mesos_plugin_api::image::ImageStoreError> {
+            unreachable!("not fetched")
+        }
+    }
+
+    #[test]
+    fn providers_are_docker_and_loaded_image_stores_an_image_can_name() {
+        let loaded: Vec<Arc<dyn ImageStore>> = vec![
+            Arc::new(Named("com.example.image-dirs")),
+            Arc::new(Named("com.example.under_score")),
+        ];
+        let names = |(docker, stores): (bool, Vec<Arc<dyn ImageStore>>)| {
+            let names: Vec<String> = stores.iter().map(|s| s.name().to_string()).collect();
+            (docker, names)
+        };
+        assert_eq!(
+            names(providers_of("docker, com.example.image-dirs", &loaded).unwrap()),
+            (true, vec!["com.example.image-dirs".to_string()])
+        );
+        assert_eq!(
+            names(providers_of("com.example.image-dirs", &loaded).unwrap()),
+            (false, vec!["com.example.image-dirs".to_string()])
+        );
+        let refused =
+            |providers: &str, loaded: &[Arc<dyn ImageStore>]| match providers_of(providers, loaded)
+            {
+                Err(e) => e,
+                Ok(_) => panic!("accepted {providers}"),
+            };
+        assert_eq!(
+            refused("docker,com.example.nope", &loaded),
+            "--image_providers: unknown provider 'com.example.nope' (docker, or an image store plugin; loaded: com.example.image-dirs, com.example.under_score)"
+        );
+        assert!(refused("com.example.nope", &[]).ends_with("loaded: none)"));
+        assert!(
+            refused("com.example.under_score", &loaded)
+                .contains("image store 'com.example.under_score' cannot be named in an image")
+        );
+        assert!(refused("appc", &loaded).contains("APPC images are not supported"));
     }
 
     fn refused(config: &ImagesConfig) -> String {

@@ -7,7 +7,9 @@
 //!                                     # DockerVolume.driver), "network"
 //!                                     # (named by NetworkInfo.name),
 //!                                     # "rootfs_backend" (named by
-//!                                     # --image_provisioner_backend), or
+//!                                     # --image_provisioner_backend),
+//!                                     # "image_store" (--image_providers
+//!                                     # and its images' registry part), or
 //!                                     # "allocator" (master --allocator)
 //! runtime = "dylib"
 //! artifact = "libenv_isolator.so"     # relative to the folder
@@ -43,6 +45,7 @@ pub enum Kind {
     VolumeDriver,
     Network,
     RootfsBackend,
+    ImageStore,
 }
 
 impl Kind {
@@ -55,6 +58,7 @@ impl Kind {
             Self::VolumeDriver,
             Self::Network,
             Self::RootfsBackend,
+            Self::ImageStore,
         ]
         .into_iter()
         .find(|k| k.as_str() == kind)
@@ -69,21 +73,24 @@ impl Kind {
             Self::VolumeDriver => crate::abi::kind::VOLUME_DRIVER,
             Self::Network => crate::abi::kind::NETWORK,
             Self::RootfsBackend => crate::abi::kind::ROOTFS_BACKEND,
+            Self::ImageStore => crate::abi::kind::IMAGE_STORE,
         }
     }
 
     /// Isolators fail closed (a container must not run without its
     /// isolation), and so do allocators (there is no offer to fall back
-    /// on), volume drivers, networks and rootfs backends (a container does
-    /// not start without the volume, network or root filesystem it asked
-    /// for); hooks only decorate, and Mesos ignores their errors.
+    /// on), volume drivers, networks, rootfs backends and image stores (a
+    /// container does not start without the volume, network, root
+    /// filesystem or image it asked for); hooks only decorate, and Mesos
+    /// ignores their errors.
     pub(crate) fn default_failure_policy(self) -> FailurePolicy {
         match self {
             Self::Isolator
             | Self::Allocator
             | Self::VolumeDriver
             | Self::Network
-            | Self::RootfsBackend => FailurePolicy::FailClosed,
+            | Self::RootfsBackend
+            | Self::ImageStore => FailurePolicy::FailClosed,
             Self::Hook => FailurePolicy::FailOpen,
         }
     }
@@ -322,6 +329,7 @@ sha256 = "00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff"
             ("volume_driver", Kind::VolumeDriver),
             ("network", Kind::Network),
             ("rootfs_backend", Kind::RootfsBackend),
+            ("image_store", Kind::ImageStore),
         ] {
             assert_eq!(Kind::parse(name), Some(kind));
             assert_eq!(kind.as_str(), name);
@@ -337,7 +345,7 @@ sha256 = "00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff"
     fn bad_manifests_say_what_is_wrong() {
         for (text, needle) in [
             (GOOD.replace("com.example.x", "posix/x"), "reverse-DNS"),
-            (GOOD.replace("isolator", "image_store"), "unknown variant"),
+            (GOOD.replace("isolator", "image_puller"), "unknown variant"),
             (
                 GOOD.replace("libx.so", "../libx.so"),
                 "inside the plugin's folder",

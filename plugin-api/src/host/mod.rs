@@ -21,11 +21,12 @@ use sha2::{Digest, Sha256};
 
 use crate::abi::API_VERSION;
 use crate::adapter::{
-    LoadedAllocator, PluginHook, PluginIsolator, PluginNetwork, PluginRootfsBackend,
-    PluginVolumeDriver, Watchdog,
+    LoadedAllocator, PluginHook, PluginImageStore, PluginIsolator, PluginNetwork,
+    PluginRootfsBackend, PluginVolumeDriver, Watchdog,
 };
 use crate::envelope::{Envelope, PluginError};
 use crate::hook::Hook;
+use crate::image::ImageStore;
 use crate::isolator::Isolator;
 use crate::network::Network;
 use crate::rootfs::RootfsBackend;
@@ -110,6 +111,7 @@ pub enum Instance {
     VolumeDriver(Arc<PluginVolumeDriver>),
     Network(Arc<PluginNetwork>),
     RootfsBackend(Arc<PluginRootfsBackend>),
+    ImageStore(Arc<PluginImageStore>),
 }
 
 impl Loaded {
@@ -161,6 +163,14 @@ impl Loaded {
     pub fn rootfs_backend(&self) -> Option<Arc<dyn RootfsBackend>> {
         match &self.instance {
             Instance::RootfsBackend(backend) => Some(backend.clone()),
+            _ => None,
+        }
+    }
+
+    /// The plugin, if it is an image store.
+    pub fn image_store(&self) -> Option<Arc<dyn ImageStore>> {
+        match &self.instance {
+            Instance::ImageStore(store) => Some(store.clone()),
             _ => None,
         }
     }
@@ -321,6 +331,9 @@ fn instance(manifest: &Manifest, envelope: Box<dyn Envelope>) -> Instance {
         Kind::Network => Instance::Network(Arc::new(PluginNetwork::new(name, envelope, policy))),
         Kind::RootfsBackend => {
             Instance::RootfsBackend(Arc::new(PluginRootfsBackend::new(name, envelope, policy)))
+        }
+        Kind::ImageStore => {
+            Instance::ImageStore(Arc::new(PluginImageStore::new(name, envelope, policy)))
         }
     }
 }
