@@ -233,8 +233,10 @@ mod tests {
                 policy,
                 call_timeout: std::time::Duration::from_secs(1),
                 config: None,
+                permissions: Default::default(),
             },
             version: "1".into(),
+            host: Default::default(),
             instance: match kind {
                 Kind::Isolator => Instance::Isolator(Arc::new(PluginIsolator::new(
                     name,

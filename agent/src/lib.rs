@@ -18,6 +18,7 @@ pub mod files;
 pub mod flags;
 pub mod gc;
 pub mod hooks;
+pub mod host_calls;
 mod http;
 pub mod images;
 pub mod isolation;
@@ -106,6 +107,17 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
     .await
     .map_err(|e| AgentError::Startup(e.to_string()))?
     .map_err(|e| AgentError::Flag(format!("plugins: {e}")))?;
+    // What the plugins' host calls may do: write knobs of containers'
+    // cgroups.
+    let knobs: Arc<dyn mesos_plugin_api::host::calls::HostCalls> = Arc::new(
+        host_calls::CgroupKnobs::new(mesos_isolators::cgroups::Hierarchy::detect(
+            &flags.cgroups_hierarchy,
+            &flags.cgroups_root,
+        )),
+    );
+    for plugin in &plugins {
+        plugin.provide_host_calls(knobs.clone());
+    }
     let plugin_isolators: Vec<_> = plugins.iter().filter_map(|p| p.isolator()).collect();
     let volume_drivers: Vec<_> = plugins.iter().filter_map(|p| p.volume_driver()).collect();
     let networks: Vec<_> = plugins.iter().filter_map(|p| p.network()).collect();

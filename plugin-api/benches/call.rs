@@ -199,6 +199,7 @@ fn dylib(lib: &Path, spec: &ContainerSpec, request: &[u8], builtin: f64) -> Resu
         policy: Policy::default(),
         call_timeout: Duration::from_secs(5),
         config: None,
+        permissions: Default::default(),
     })
     .map_err(|e| e.to_string())?;
     let isolator = loaded
@@ -242,9 +243,11 @@ fn wasm(
         policy: Policy::default(),
         call_timeout: Duration::from_secs(5),
         config: None,
+        permissions: Default::default(),
     };
 
-    let plugin = Wasm::open(&manifest, limits, text.as_bytes()).map_err(|e| e.to_string())?;
+    let host = host::calls::HostContext::new(&manifest, Default::default());
+    let plugin = Wasm::open(&manifest, limits, text.as_bytes(), host).map_err(|e| e.to_string())?;
     plugin
         .configure(mesos_plugin_api::abi::API_VERSION, Vec::new())
         .map_err(|e| e.to_string())?;

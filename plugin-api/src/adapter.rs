@@ -127,6 +127,17 @@ impl<E: Failure> Remote<E> {
             .then_some(faults)
     }
 
+    /// [`call`](Self::call) about `container_id`: the container a WASM
+    /// plugin's host calls may act on meanwhile.
+    fn call_about<Resp: Message + Default>(
+        &self,
+        container_id: &str,
+        method: &str,
+        request: &impl Message,
+    ) -> Result<Option<Resp>, E> {
+        crate::context::about(container_id, || self.call(method, request))
+    }
+
     /// Calls `method`; `Ok(None)` means "apply Mesos's default": the
     /// plugin does not implement it, or it failed under `fail_open`. The
     /// error of a `fail_closed` failure says which method failed and why.
@@ -207,9 +218,11 @@ impl Isolator for PluginIsolator {
             resources: spec.resources.iter().cloned().collect(),
             sandbox: spec.sandbox.display().to_string(),
         };
-        let Some(response) = self
-            .remote
-            .call::<proto::PrepareResponse>(method::PREPARE, &request)?
+        let Some(response) = self.remote.call_about::<proto::PrepareResponse>(
+            &spec.container_id,
+            method::PREPARE,
+            &request,
+        )?
         else {
             return Ok(LaunchInfo::default());
         };
@@ -247,7 +260,7 @@ impl Isolator for PluginIsolator {
             resources: spec.resources.iter().cloned().collect(),
         };
         self.remote
-            .call::<proto::UpdateResponse>(method::UPDATE, &request)
+            .call_about::<proto::UpdateResponse>(&spec.container_id, method::UPDATE, &request)
             .map(drop)
     }
 
@@ -256,9 +269,11 @@ impl Isolator for PluginIsolator {
         let request = proto::ContainerRequest {
             container_id: container_id.to_string(),
         };
-        let response = self
-            .remote
-            .call::<proto::LimitationResponse>(method::LIMITATION, &request)?;
+        let response = self.remote.call_about::<proto::LimitationResponse>(
+            container_id,
+            method::LIMITATION,
+            &request,
+        )?;
         Ok(response.and_then(|r| {
             let kind = match r.kind() {
                 Kind::None => return None,
@@ -277,9 +292,11 @@ impl Isolator for PluginIsolator {
         let request = proto::ContainerRequest {
             container_id: container_id.to_string(),
         };
-        let response = self
-            .remote
-            .call::<proto::UsageResponse>(method::USAGE, &request)?;
+        let response = self.remote.call_about::<proto::UsageResponse>(
+            container_id,
+            method::USAGE,
+            &request,
+        )?;
         let Some(s) = response.and_then(|r| r.statistics) else {
             return Ok(Usage::default());
         };
@@ -306,7 +323,7 @@ impl Isolator for PluginIsolator {
             container_id: container_id.to_string(),
         };
         self.remote
-            .call::<proto::CleanupResponse>(method::CLEANUP, &request)
+            .call_about::<proto::CleanupResponse>(container_id, method::CLEANUP, &request)
             .map(drop)
     }
 }

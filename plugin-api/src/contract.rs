@@ -219,6 +219,7 @@ fn load_form(
         policy: limits.policy,
         call_timeout: limits.call_timeout,
         config: config.map(|c| manifest::Config::Inline(c.to_vec())),
+        permissions: Default::default(),
     })
     .map_err(|e| e.to_string())
 }

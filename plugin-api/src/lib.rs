@@ -16,6 +16,7 @@
 pub mod abi;
 pub mod adapter;
 pub mod allocator;
+pub mod context;
 #[cfg(feature = "host")]
 pub mod contract;
 pub mod envelope;

@@ -6,7 +6,9 @@
 //! a memory hog fail their call, and the next call gets a rebuilt
 //! instance (or nothing, once quarantined); an import the host does not
 //! provide traps when called; modules and components that do not speak
-//! the ABI are refused at load with a message naming the plugin.
+//! the ABI are refused at load with a message naming the plugin. The
+//! cgroup isolator's host calls, as a module and as a standalone
+//! component, set only granted knobs of the container of the call.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
@@ -455,4 +457,151 @@ fn a_new_artifact_replaces_the_cache_entry_of_the_old_one() {
         // `cache_entry` checks there is one entry.
         assert_ne!(cache_entry(&folder), old);
     }
+}
+
+/// Records the knobs the host would set.
+#[derive(Default)]
+struct Knobs(std::sync::Mutex<Vec<String>>);
+
+impl host::calls::HostCalls for Knobs {
+    fn set_cgroup_knob(&self, container_id: &str, knob: &str, value: &str) -> Result<(), String> {
+        if container_id == "gone" {
+            return Err("container 'gone' has no cgroup".into());
+        }
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("{container_id} {knob}={value}"));
+        Ok(())
+    }
+}
+
+/// The cgroup isolator in `form`: the core module, or its standalone
+/// component (the shell cannot pass host calls through).
+fn cgroup_fixture(form: Form) -> String {
+    match form {
+        Form::Core => fixture("cgroup-isolator.wat"),
+        Form::Component => fixture("cgroup-isolator.component.wat"),
+    }
+}
+
+/// Loads the cgroup isolator in `form` with `manifest_extra`, the daemon's
+/// host calls given to it.
+fn cgroup_isolator(
+    dir: &Path,
+    form: Form,
+    manifest_extra: &str,
+) -> (Arc<dyn Isolator>, Arc<Knobs>) {
+    let name = "com.example.cgroup_isolator";
+    let folder = plugin(dir, name, &cgroup_fixture(form), manifest_extra);
+    let loaded = host::load(&folder).unwrap();
+    let knobs = Arc::new(Knobs::default());
+    loaded.provide_host_calls(knobs.clone());
+    (loaded.isolator().unwrap(), knobs)
+}
+
+#[test]
+fn a_granted_knob_is_set_for_the_container_of_the_call_only() {
+    for form in FORMS {
+        a_granted_knob_is_set(form);
+    }
+}
+
+fn a_granted_knob_is_set(form: Form) {
+    let dir = tempfile::tempdir().unwrap();
+    let granted = "[permissions]\ncgroup_knobs = [\"cpu.shares\"]\n";
+    let (isolator, knobs) = cgroup_isolator(dir.path(), form, granted);
+    isolator.prepare(&spec()).unwrap();
+    assert_eq!(*knobs.0.lock().unwrap(), ["c1 cpu.shares=321"], "{form:?}");
+
+    // The host refusing (here: no such cgroup) fails the prepare as the
+    // plugin decides; the instance lives on.
+    let gone = ContainerSpec {
+        container_id: "gone".into(),
+        ..spec()
+    };
+    let e = isolator.prepare(&gone).unwrap_err().to_string();
+    assert!(e.contains("set_cgroup_knob was refused"), "{form:?}: {e}");
+    if let Form::Component = form {
+        // A component hears why.
+        assert!(e.contains("container 'gone' has no cgroup"), "{e}");
+    }
+    isolator.prepare(&spec()).unwrap();
+    assert_eq!(knobs.0.lock().unwrap().len(), 2);
+
+    // Not granted, or about another container: refused before the host
+    // is asked.
+    let other = "config = \"config\"\n";
+    for (extra, why) in [
+        ("", "knob 'cpu.shares' is not granted"),
+        (
+            &*format!("{other}{granted}"),
+            "container 'not-this-container' is not the one this call is about ('c1')",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("com.example.cgroup_isolator");
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join("config"), "other").unwrap();
+        let (isolator, knobs) = cgroup_isolator(dir.path(), form, extra);
+        let e = isolator.prepare(&spec()).unwrap_err().to_string();
+        assert!(
+            e.contains("set_cgroup_knob was refused"),
+            "{form:?} {extra}: {e}"
+        );
+        if let Form::Component = form {
+            assert!(e.contains(why), "{e}");
+        }
+        assert!(knobs.0.lock().unwrap().is_empty());
+    }
+}
+#[test]
+fn permissions_are_for_wasm_plugins_and_name_knobs() {
+    let dir = tempfile::tempdir().unwrap();
+    for (extra, expected) in [
+        (
+            "[permissions]\ncgroup_knobs = [\"../../etc/passwd\"]\n",
+            "'../../etc/passwd' is not a cgroup control file name like cpu.shares",
+        ),
+        ("[permissions]\nwasi = true\n", "unknown field `wasi`"),
+    ] {
+        let folder = plugin(
+            dir.path(),
+            "com.example.x",
+            &fixture("cgroup-isolator.wat"),
+            extra,
+        );
+        let e = host::load(&folder).unwrap_err().to_string();
+        assert!(e.contains(expected), "{e}");
+    }
+    let folder = plugin(
+        dir.path(),
+        "com.example.y",
+        &fixture("cgroup-isolator.wat"),
+        "[permissions]\ncgroup_knobs = [\"cpu.shares\"]\n",
+    );
+    let manifest = std::fs::read_to_string(folder.join("plugin.toml"))
+        .unwrap()
+        .replace("runtime = \"wasm\"", "runtime = \"dylib\"");
+    std::fs::write(folder.join("plugin.toml"), manifest).unwrap();
+    let e = host::load(&folder).unwrap_err().to_string();
+    assert!(
+        e.contains("permissions apply to runtime \"wasm\" only"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_host_call_naming_bytes_outside_the_memory_traps() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = fixture("cgroup-isolator.wat").replace(
+        "(call $log (i32.const 2) (i32.const 160) (i32.const 18))",
+        "(call $log (i32.const 2) (i32.const 65530) (i32.const 18))",
+    );
+    let folder = plugin(dir.path(), "com.example.cgroup_isolator", &core, "");
+    let e = isolator(&folder).prepare(&spec()).unwrap_err().to_string();
+    assert!(
+        e.contains("isolator.prepare trapped: a host call names bytes outside the memory"),
+        "{e}"
+    );
 }

@@ -11,7 +11,10 @@
 //!   wedged;
 //! - a trapping, a memory-hogging and a WASI-calling component each fail
 //!   every launch with TASK_FAILED naming the plugin and the fault, and
-//!   the agent runs on.
+//!   the agent runs on;
+//! - a WASM isolator granted `cpu.shares` sets it, through the host call,
+//!   in the cgroup of the container it prepares (`cgroups/cpu` before it
+//!   made the cgroup), and the task sees the value.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
 
@@ -27,6 +30,7 @@ const LOOPING: &str = "com.example.looping_isolator";
 const TRAPPING: &str = "com.example.trapping_isolator";
 const HOG: &str = "com.example.memory_hog";
 const WASI: &str = "com.example.wasi_import";
+const CGROUP: &str = "com.example.cgroup_isolator";
 
 /// Writes a `--plugin_dir` holding the given WASM plugins:
 /// (module or component text, plugin name, extra manifest lines).
@@ -213,4 +217,42 @@ async fn misbehaving_wasm_components_fail_the_launch_naming_them() {
             );
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wasm_isolator_sets_a_granted_cgroup_knob_of_its_container() {
+    let v1_cpu = Path::new("/sys/fs/cgroup/cpu/cpu.shares").exists();
+    if !mesos_tests::require_root(
+        v1_cpu,
+        "the cpu.shares knob needs root and cgroups v1's cpu controller",
+    ) {
+        return;
+    }
+    let dir = plugin_dir(&[(
+        core("cgroup-isolator.wat"),
+        CGROUP,
+        "[permissions]\ncgroup_knobs = [\"cpu.shares\"]\n",
+    )]);
+    let root = format!("mesos-test-knobs-{}", std::process::id());
+    let cluster = plugins::cluster(
+        dir.path(),
+        &[
+            format!("--isolation=cgroups/cpu,{CGROUP}"),
+            format!("--cgroups_root={root}"),
+        ],
+    );
+    let mut framework = Framework::subscribe(&cluster.master, "wasm-knobs", false)
+        .await
+        .unwrap();
+    // cgroups/cpu gave the container 102 shares for its 0.1 cpus; the
+    // plugin, after it, set 321.
+    let status = run(
+        &mut framework,
+        "knob",
+        r#"cpu=$(sed -n 's/^[0-9]*:cpu:\(.*\)/\1/p' /proc/self/cgroup)
+           test "$(cat /sys/fs/cgroup/cpu$cpu/cpu.shares)" = 321"#,
+    )
+    .await;
+    assert_eq!(status.state(), TaskState::TaskFinished, "{status:?}");
+    assert!(plugins::agent_alive(&cluster));
 }

@@ -25,7 +25,15 @@
 //! A WASM plugin says `runtime = "wasm"`, names a `.wasm` (or `.wat`)
 //! artifact, a component or a core module, and may cap its memories with
 //! `memory_limit_bytes` (default 64 MiB, all memories together);
-//! `call_timeout_ms` is then its epoch deadline.
+//! `call_timeout_ms` is then its epoch deadline. It gets no WASI and, of
+//! the host calls (`host::calls`), only what its permissions grant:
+//!
+//! ```toml
+//! [permissions]
+//! cgroup_knobs = ["cpu.shares"]       # knobs it may set in the cgroups
+//!                                     # of the containers it is called
+//!                                     # about
+//! ```
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -150,6 +158,21 @@ struct Raw {
     call_timeout_ms: Option<u64>,
     quarantine_after: Option<u32>,
     config: Option<PathBuf>,
+    permissions: Option<RawPermissions>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPermissions {
+    cgroup_knobs: Option<Vec<String>>,
+}
+
+/// What a WASM plugin may ask of the host besides answering calls.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Permissions {
+    /// Cgroup control files (`cpu.shares`) it may write in the cgroups of
+    /// the containers it is called about.
+    pub cgroup_knobs: Vec<String>,
 }
 
 /// A parsed, checked manifest; paths are resolved against its folder.
@@ -165,6 +188,7 @@ pub struct Manifest {
     pub policy: Policy,
     pub call_timeout: Duration,
     pub config: Option<Config>,
+    pub permissions: Permissions,
 }
 
 /// The bytes `configure` gets.
@@ -232,7 +256,23 @@ impl Manifest {
                 Runtime::Wasm(WasmLimits { memory_bytes })
             }
         };
+        let permissions = Permissions {
+            cgroup_knobs: raw
+                .permissions
+                .and_then(|p| p.cgroup_knobs)
+                .unwrap_or_default(),
+        };
+        for knob in &permissions.cgroup_knobs {
+            check_knob(knob).map_err(|e| format!("plugin '{}': permissions: {e}", raw.name))?;
+        }
+        if runtime == Runtime::Dylib && permissions != Permissions::default() {
+            return Err(format!(
+                "plugin '{}': permissions apply to runtime \"wasm\" only (a dylib runs with the agent's own rights)",
+                raw.name
+            ));
+        }
         Ok(Self {
+            permissions,
             artifact: dir.join(&raw.artifact),
             config: raw.config.map(|c| Config::File(dir.join(c))),
             name: raw.name,
@@ -250,6 +290,25 @@ impl Manifest {
             },
             call_timeout,
         })
+    }
+}
+
+/// A cgroup control file's name: `<controller>.<file>`, lowercase
+/// letters, digits, '_' and '.', so never a path.
+pub fn check_knob(knob: &str) -> Result<(), String> {
+    let ok = knob.len() <= 64
+        && knob.starts_with(|c: char| c.is_ascii_lowercase())
+        && knob.contains('.')
+        && !knob.ends_with('.')
+        && knob
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{knob}' is not a cgroup control file name like cpu.shares"
+        ))
     }
 }
 

@@ -8,6 +8,7 @@
 //! opening both get the same checks, adapter, failure policy and
 //! quarantine.
 
+pub mod calls;
 pub mod dylib;
 pub mod manifest;
 pub mod modules;
@@ -100,6 +101,8 @@ pub struct Loaded {
     pub manifest: Manifest,
     pub version: String,
     pub instance: Instance,
+    /// Where a WASM plugin's host calls find the daemon.
+    pub host: Arc<calls::HostSlot>,
 }
 
 /// The loaded plugin as its kind's trait.
@@ -117,6 +120,12 @@ pub enum Instance {
 impl Loaded {
     pub fn name(&self) -> &str {
         &self.manifest.name
+    }
+
+    /// Lets the plugin's host calls reach `calls` (a WASM plugin's; a
+    /// dylib makes none).
+    pub fn provide_host_calls(&self, calls: Arc<dyn calls::HostCalls>) {
+        self.host.provide(calls);
     }
 
     /// The plugin, if it is an isolator.
@@ -248,7 +257,8 @@ pub fn load(folder: &Path) -> Result<Loaded, LoadError> {
 
 /// Loads the plugin a parsed manifest describes.
 pub fn load_manifest(manifest: Manifest) -> Result<Loaded, LoadError> {
-    let (version, instance) = open(&manifest).map_err(|problem| LoadError::Plugin {
+    let host = Arc::new(calls::HostSlot::default());
+    let (version, instance) = open(&manifest, &host).map_err(|problem| LoadError::Plugin {
         plugin: manifest.name.clone(),
         problem,
     })?;
@@ -256,6 +266,7 @@ pub fn load_manifest(manifest: Manifest) -> Result<Loaded, LoadError> {
         manifest,
         version,
         instance,
+        host,
     })
 }
 
@@ -275,7 +286,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn open(manifest: &Manifest) -> Result<(String, Instance), Problem> {
+fn open(manifest: &Manifest, host: &Arc<calls::HostSlot>) -> Result<(String, Instance), Problem> {
     if !manifest.api_versions.iter().any(|v| v == API_VERSION) {
         return Err(Problem::ApiVersion(manifest.api_versions.join(", ")));
     }
@@ -301,7 +312,8 @@ fn open(manifest: &Manifest) -> Result<(String, Instance), Problem> {
         }
         #[cfg(feature = "wasm")]
         Runtime::Wasm(limits) => {
-            let plugin = wasm::Wasm::open(manifest, limits, &bytes)?;
+            let context = calls::HostContext::new(manifest, host.clone());
+            let plugin = wasm::Wasm::open(manifest, limits, &bytes, context)?;
             let info = plugin.describe().map_err(Problem::Describe)?;
             check(manifest, &info)?;
             plugin
@@ -311,7 +323,11 @@ fn open(manifest: &Manifest) -> Result<(String, Instance), Problem> {
             (info.version, envelope)
         }
         #[cfg(not(feature = "wasm"))]
-        Runtime::Wasm(_) => return Err(Problem::WasmUnsupported),
+        Runtime::Wasm(_) => {
+            // Only WASM plugins make host calls.
+            let _ = host;
+            return Err(Problem::WasmUnsupported);
+        }
     };
     Ok((version, instance(manifest, envelope)))
 }

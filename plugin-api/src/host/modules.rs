@@ -140,6 +140,7 @@ fn load_module(spec: ModuleSpec) -> Result<Loaded, Problem> {
         policy: Policy::default(),
         call_timeout: DEFAULT_CALL_TIMEOUT,
         config: Some(Config::Inline(spec.config.clone())),
+        permissions: Default::default(),
     };
     let (info, dylib) = describe_dylib(&manifest)?;
     manifest.kind = info
@@ -154,6 +155,7 @@ fn load_module(spec: ModuleSpec) -> Result<Loaded, Problem> {
         instance: instance(&manifest, envelope),
         version: info.version,
         manifest,
+        host: Default::default(),
     })
 }
 

@@ -19,9 +19,11 @@
 //! - The store caps the linear memory of the instance, all its memories
 //!   together, at the manifest's `memory_limit_bytes`: growing past it
 //!   traps. It also bounds the number of instances, memories and tables.
-//! - No WASI and no host function: an import is satisfied by a function
-//!   that traps when called, naming the import, so a guest whose toolchain
-//!   linked WASI it never uses still runs. The imports are logged at load.
+//! - No WASI. The host calls of [`crate::host::calls`] are linked (each
+//!   checked against the plugin's permissions when called); any other
+//!   import is satisfied by a function that traps when called, naming the
+//!   import, so a guest whose toolchain linked WASI it never uses still
+//!   runs. The imports are logged at load.
 //! - A trap (deadline, memory, `unreachable`, an unknown import, an answer
 //!   out of bounds) throws the instance away; the next call gets a fresh
 //!   one, configured again, so a guest's in-memory state is a cache.
@@ -40,6 +42,7 @@ use prost::Message;
 use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap};
 
 use super::Problem;
+use super::calls::HostContext;
 use super::manifest::{Manifest, WasmLimits};
 use crate::envelope::{Envelope, ErrorCode, PluginError, Response};
 use mesos_proto::plugin::v1 as proto;
@@ -139,6 +142,13 @@ impl ResourceLimiter for Limits {
     }
 }
 
+/// What a store holds besides its instance: the limits it is held to,
+/// and the plugin's view of the host for its host calls.
+struct Guest {
+    limits: Limits,
+    host: HostContext,
+}
+
 /// An entry into the guest.
 #[derive(Clone, Copy)]
 enum Entry<'a> {
@@ -211,6 +221,7 @@ pub struct Wasm {
     /// What the instance was configured with, to configure a rebuilt one.
     configured: Mutex<Option<(String, Vec<u8>)>>,
     live: Mutex<Option<Live>>,
+    host: HostContext,
 }
 
 impl std::fmt::Debug for Wasm {
@@ -228,7 +239,12 @@ impl Wasm {
     /// Compiles (or loads from the cache) the module or component in
     /// `bytes` (binary or text), the manifest's checked artifact, and
     /// instantiates it once to check its exports.
-    pub fn open(manifest: &Manifest, limits: WasmLimits, bytes: &[u8]) -> Result<Self, Problem> {
+    pub fn open(
+        manifest: &Manifest,
+        limits: WasmLimits,
+        bytes: &[u8],
+        host: HostContext,
+    ) -> Result<Self, Problem> {
         let engine = engine()?;
         let binary = wat::parse_bytes(bytes).map_err(|e| Problem::Compile(e.to_string()))?;
         let compiled = if is_component(&binary) {
@@ -248,6 +264,7 @@ impl Wasm {
             ticks,
             configured: Mutex::new(None),
             live: Mutex::new(None),
+            host,
         };
         let live = plugin.instantiate().map_err(|e| match e {
             Instantiation::Abi(message) => Problem::Export(message),
@@ -304,8 +321,12 @@ impl Wasm {
             instances,
             memories,
         };
-        let mut store = Store::new(engine, limits);
-        store.limiter(|limits| limits);
+        let guest = Guest {
+            limits,
+            host: self.host.clone(),
+        };
+        let mut store = Store::new(engine, guest);
+        store.limiter(|guest| &mut guest.limits);
         match &self.compiled {
             Compiled::Core(core) => core
                 .instantiate(store, self.ticks)
@@ -403,12 +424,16 @@ impl Envelope for Wasm {
     }
 }
 
-/// Logs the imports a plugin gets as traps.
+/// Logs the imports a plugin gets as traps: all but the host calls.
 fn log_trapping_imports(plugin: &str, imports: &[String]) {
+    let imports: Vec<&String> = imports
+        .iter()
+        .filter(|i| !i.starts_with(core::HOST_MODULE) && !i.starts_with(component::HOST_INTERFACE))
+        .collect();
     if !imports.is_empty() {
         tracing::warn!(
             plugin,
-            imports = %imports.join(", "),
+            imports = %imports.iter().map(|i| i.as_str()).collect::<Vec<_>>().join(", "),
             "the plugin imports what this host does not provide (no WASI, no host functions); calling them traps"
         );
     }

@@ -104,6 +104,7 @@ fn dylib() -> Box<dyn Allocator> {
         policy: Policy::default(),
         call_timeout: Duration::from_secs(5),
         config: None,
+        permissions: Default::default(),
     })
     .expect("the dylib loads");
     // The dylib's allocator is one per process: every size below reuses

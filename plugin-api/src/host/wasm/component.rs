@@ -9,7 +9,7 @@ use wasmtime::Engine;
 use wasmtime::Store;
 use wasmtime::component::Linker;
 
-use super::{Entry, Exchange, Fault, Instantiation, Limits, cache, log_trapping_imports};
+use super::{Entry, Exchange, Fault, Guest, Instantiation, cache, log_trapping_imports};
 use crate::envelope::{ErrorCode, PluginError};
 use crate::host::Problem;
 use crate::host::manifest::Manifest;
@@ -22,14 +22,39 @@ mod bindings {
 }
 
 use bindings::exports::mesos::plugin::envelope::PluginError as GuestError;
+use bindings::mesos::plugin::host::{self as host_calls, Level};
 use bindings::{Plugin, PluginPre};
 
 /// The interface a plugin component exports.
 const INTERFACE: &str = "mesos:plugin/envelope@1.0.0";
 
+/// The interface of the host calls a component may import.
+pub const HOST_INTERFACE: &str = "mesos:plugin/host@1.0.0";
+
+impl host_calls::Host for Guest {
+    fn log(&mut self, level: Level, message: String) {
+        let level = match level {
+            Level::Error => 0,
+            Level::Warn => 1,
+            Level::Info => 2,
+            Level::Debug => 3,
+        };
+        self.host.log(level, &message);
+    }
+
+    fn set_cgroup_knob(
+        &mut self,
+        container_id: String,
+        knob: String,
+        value: String,
+    ) -> Result<(), String> {
+        self.host.set_cgroup_knob(&container_id, &knob, &value)
+    }
+}
+
 /// A compiled component, linked and ready to instantiate.
 pub(super) struct Component {
-    pre: PluginPre<Limits>,
+    pre: PluginPre<Guest>,
 }
 
 impl Component {
@@ -47,6 +72,8 @@ impl Component {
             .collect();
         log_trapping_imports(&manifest.name, &imports);
         let mut linker = Linker::new(engine);
+        Plugin::add_to_linker::<Guest, wasmtime::component::HasSelf<Guest>>(&mut linker, |g| g)
+            .map_err(|e| Problem::Instantiate(format!("{e:#}")))?;
         linker
             .define_unknown_imports_as_traps(&component)
             .map_err(|e| Problem::Instantiate(format!("{e:#}")))?;
@@ -67,7 +94,7 @@ impl Component {
 
     pub(super) fn instantiate(
         &self,
-        mut store: Store<Limits>,
+        mut store: Store<Guest>,
         ticks: u64,
     ) -> Result<Live, Instantiation> {
         // Start functions are guest code too.
@@ -82,7 +109,7 @@ impl Component {
 
 /// One instance and the store it lives in.
 pub(super) struct Live {
-    store: Store<Limits>,
+    store: Store<Guest>,
     plugin: Plugin,
 }
 

@@ -28,10 +28,21 @@
 //! (1 unimplemented, 2 invalid, 3 internal) and the bytes are a UTF-8
 //! message. The answer stays readable until the host's next entry; the
 //! host copies it out at once.
+//!
+//! The module may import the host calls of [`crate::host::calls`] from
+//! module `mesos_host`, strings as (pointer, length) pairs into its
+//! memory:
+//! - `log(level, msg_ptr, msg_len: i32)`, level 0 error to 3 debug;
+//! - `set_cgroup_knob(container_ptr, container_len, knob_ptr, knob_len,
+//!   value_ptr, value_len: i32) -> i32`: 0 done, 1 refused or failed (the
+//!   host's log says why).
+//!
+//! A host call naming bytes outside the memory, or text that is not
+//! UTF-8, traps.
 
-use wasmtime::{Engine, Instance, InstancePre, Linker, Memory, Module, Store, TypedFunc};
+use wasmtime::{Caller, Engine, Instance, InstancePre, Linker, Memory, Module, Store, TypedFunc};
 
-use super::{Entry, Exchange, Fault, Instantiation, Limits, cache, log_trapping_imports};
+use super::{Entry, Exchange, Fault, Guest, Instantiation, cache, log_trapping_imports};
 use crate::envelope::{ErrorCode, PluginError};
 use crate::host::Problem;
 use crate::host::manifest::Manifest;
@@ -39,11 +50,14 @@ use crate::host::manifest::Manifest;
 /// The value of the `mesos_plugin_abi` export this host speaks.
 pub const ABI_VERSION: i32 = 1;
 
+/// The import module of the host calls.
+pub const HOST_MODULE: &str = "mesos_host";
+
 type Entry4 = TypedFunc<(i32, i32, i32, i32), i32>;
 
 /// A compiled module, linked and ready to instantiate.
 pub(super) struct Core {
-    pre: InstancePre<Limits>,
+    pre: InstancePre<Guest>,
 }
 
 impl Core {
@@ -59,6 +73,7 @@ impl Core {
             .collect();
         log_trapping_imports(&manifest.name, &imports);
         let mut linker = Linker::new(engine);
+        link_host_calls(&mut linker).map_err(|e| Problem::Instantiate(format!("{e:#}")))?;
         linker
             .define_unknown_imports_as_traps(&module)
             .map_err(|e| Problem::Instantiate(format!("{e:#}")))?;
@@ -74,7 +89,7 @@ impl Core {
 
     pub(super) fn instantiate(
         &self,
-        mut store: Store<Limits>,
+        mut store: Store<Guest>,
         ticks: u64,
     ) -> Result<Live, Instantiation> {
         // A start function is guest code too.
@@ -115,7 +130,7 @@ impl Core {
 
 /// One instance and the store it lives in.
 pub(super) struct Live {
-    store: Store<Limits>,
+    store: Store<Guest>,
     memory: Memory,
     alloc: TypedFunc<i32, i32>,
     describe: TypedFunc<(), i32>,
@@ -212,6 +227,59 @@ impl Live {
     }
 }
 
+/// The host calls, as `mesos_host` functions.
+fn link_host_calls(linker: &mut Linker<Guest>) -> wasmtime::Result<()> {
+    linker.func_wrap(
+        HOST_MODULE,
+        "log",
+        |mut caller: Caller<'_, Guest>, level: i32, ptr: i32, len: i32| {
+            let message = guest_str(&mut caller, ptr, len)?;
+            caller
+                .data()
+                .host
+                .log(u32::try_from(level).unwrap_or(u32::MAX), &message);
+            Ok(())
+        },
+    )?;
+    linker.func_wrap(
+        HOST_MODULE,
+        "set_cgroup_knob",
+        |mut caller: Caller<'_, Guest>,
+         container_ptr: i32,
+         container_len: i32,
+         knob_ptr: i32,
+         knob_len: i32,
+         value_ptr: i32,
+         value_len: i32|
+         -> wasmtime::Result<i32> {
+            let container = guest_str(&mut caller, container_ptr, container_len)?;
+            let knob = guest_str(&mut caller, knob_ptr, knob_len)?;
+            let value = guest_str(&mut caller, value_ptr, value_len)?;
+            let done = caller
+                .data()
+                .host
+                .set_cgroup_knob(&container, &knob, &value);
+            Ok(if done.is_ok() { 0 } else { 1 })
+        },
+    )?;
+    Ok(())
+}
+
+/// The UTF-8 text at `ptr..ptr + len` of the caller's memory.
+fn guest_str(caller: &mut Caller<'_, Guest>, ptr: i32, len: i32) -> wasmtime::Result<String> {
+    let memory = caller
+        .get_export("memory")
+        .and_then(|export| export.into_memory())
+        .ok_or_else(|| wasmtime::Error::msg("a host call from a module without a memory"))?;
+    let start = usize::try_from(ptr as u32)?;
+    let end = start.checked_add(usize::try_from(len as u32)?);
+    let bytes = end
+        .and_then(|end| memory.data(&*caller).get(start..end))
+        .ok_or_else(|| wasmtime::Error::msg("a host call names bytes outside the memory"))?;
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| wasmtime::Error::msg("a host call's text is not UTF-8"))
+}
+
 fn missing(name: &str, what: &str) -> Instantiation {
     Instantiation::Abi(format!(
         "the module does not export `{name}` as {what} (ABI version {ABI_VERSION})"
@@ -220,7 +288,7 @@ fn missing(name: &str, what: &str) -> Instantiation {
 
 fn typed<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
     instance: &Instance,
-    store: &mut Store<Limits>,
+    store: &mut Store<Guest>,
     name: &str,
     signature: &str,
 ) -> Result<TypedFunc<P, R>, Instantiation> {
