@@ -388,6 +388,26 @@ fn an_import_the_host_does_not_provide_traps_when_called() {
         "{err}"
     );
 
+    // Granted, the same module gets its stdout line, clock and random.
+    let granted = tempfile::tempdir().unwrap();
+    let wasi = "[permissions]\nwasi = true\n";
+    let folder = plugin(granted.path(), name, &fixture("wasi-import.wat"), wasi);
+    isolator(&folder).prepare(&spec()).unwrap();
+    // A component is not given WASI.
+    let folder = plugin(
+        granted.path(),
+        name,
+        &fixture("wasi-import.component.wat"),
+        wasi,
+    );
+    let e = host::load(&folder).unwrap_err().to_string();
+    assert!(
+        e.contains(
+            "permissions: wasi gives a core module WASI preview 1; a component gets no WASI"
+        ),
+        "{e}"
+    );
+
     let folder = plugin(dir.path(), name, &fixture("wasi-import.component.wat"), "");
     let loaded = isolator(&folder);
     assert_eq!(loaded.usage("c1").unwrap(), Usage::default());
@@ -563,7 +583,7 @@ fn permissions_are_for_wasm_plugins_and_name_knobs() {
             "[permissions]\ncgroup_knobs = [\"../../etc/passwd\"]\n",
             "'../../etc/passwd' is not a cgroup control file name like cpu.shares",
         ),
-        ("[permissions]\nwasi = true\n", "unknown field `wasi`"),
+        ("[permissions]\nnetwork = true\n", "unknown field `network`"),
     ] {
         let folder = plugin(
             dir.path(),
@@ -604,4 +624,29 @@ fn a_host_call_naming_bytes_outside_the_memory_traps() {
         e.contains("isolator.prepare trapped: a host call names bytes outside the memory"),
         "{e}"
     );
+}
+
+#[test]
+fn granted_wasi_has_no_other_descriptor_and_checks_every_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "com.example.wasi_import";
+    let wasi = "[permissions]\nwasi = true\n";
+    for (from, to, expected) in [
+        (
+            "(call $fd_write (i32.const 1)",
+            "(call $fd_write (i32.const 3)",
+            "a WASI call failed",
+        ),
+        (
+            r#"(data (i32.const 2048) "\34\08\00\00\10\00\00\00")"#,
+            r#"(data (i32.const 2048) "\00\00\ff\00\10\00\00\00")"#,
+            "isolator.prepare trapped: a host call names bytes outside the memory",
+        ),
+    ] {
+        let text = fixture("wasi-import.wat").replace(from, to);
+        assert_ne!(text, fixture("wasi-import.wat"));
+        let folder = plugin(dir.path(), name, &text, wasi);
+        let e = isolator(&folder).prepare(&spec()).unwrap_err().to_string();
+        assert!(e.contains(expected), "{e}");
+    }
 }

@@ -278,6 +278,16 @@ impl Cluster {
             .map(|p| p.child.id())
     }
 
+    /// What agent `i` has logged so far.
+    pub fn agent_log(&self, i: usize) -> String {
+        let name = format!("agent-{i}");
+        self.processes
+            .iter()
+            .find(|p| p.name == name)
+            .and_then(|p| std::fs::read_to_string(&p.log).ok())
+            .unwrap_or_default()
+    }
+
     /// The work directory of agent `i`.
     pub fn agent_work_dir(&self, i: usize) -> PathBuf {
         self.dir.path().join(format!("agent-{i}"))

@@ -14,7 +14,9 @@
 //!   the agent runs on;
 //! - a WASM isolator granted `cpu.shares` sets it, through the host call,
 //!   in the cgroup of the container it prepares (`cgroups/cpu` before it
-//!   made the cgroup), and the task sees the value.
+//!   made the cgroup), and the task sees the value;
+//! - a core module granted `wasi` prints to stdout, which lands in the
+//!   agent's log, and the task runs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
 
@@ -255,4 +257,25 @@ async fn a_wasm_isolator_sets_a_granted_cgroup_knob_of_its_container() {
     .await;
     assert_eq!(status.state(), TaskState::TaskFinished, "{status:?}");
     assert!(plugins::agent_alive(&cluster));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_granted_wasi_prints_into_the_agent_log() {
+    let dir = plugin_dir(&[(
+        core("wasi-import.wat"),
+        WASI,
+        "[permissions]\nwasi = true\n",
+    )]);
+    let cluster = cluster(dir.path(), &format!("posix/cpu,posix/mem,{WASI}"));
+    let mut framework = Framework::subscribe(&cluster.master, "wasm-wasi", false)
+        .await
+        .unwrap();
+    let status = run(&mut framework, "wasi", "true").await;
+    assert_eq!(status.state(), TaskState::TaskFinished, "{status:?}");
+    let log = cluster.agent_log(0);
+    assert!(
+        log.lines()
+            .any(|l| l.contains("hello from WASI") && l.contains(WASI)),
+        "{log}"
+    );
 }

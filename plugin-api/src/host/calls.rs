@@ -172,6 +172,7 @@ mod tests {
     fn only_granted_knobs_of_the_calls_container_with_a_plain_value() {
         let granted = Permissions {
             cgroup_knobs: vec!["cpu.shares".into()],
+            ..Permissions::default()
         };
         let c1 = Some("c1");
         assert_eq!(check(&granted, c1, "c1", "cpu.shares", "512"), Ok(()));

@@ -33,6 +33,10 @@
 //! cgroup_knobs = ["cpu.shares"]       # knobs it may set in the cgroups
 //!                                     # of the containers it is called
 //!                                     # about
+//! wasi = true                         # a core module's WASI preview 1:
+//!                                     # stdout/stderr into the agent's
+//!                                     # log, clocks, random; no files,
+//!                                     # sockets or environment
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -165,6 +169,7 @@ struct Raw {
 #[serde(deny_unknown_fields)]
 struct RawPermissions {
     cgroup_knobs: Option<Vec<String>>,
+    wasi: Option<bool>,
 }
 
 /// What a WASM plugin may ask of the host besides answering calls.
@@ -173,6 +178,8 @@ pub struct Permissions {
     /// Cgroup control files (`cpu.shares`) it may write in the cgroups of
     /// the containers it is called about.
     pub cgroup_knobs: Vec<String>,
+    /// A core module gets a small WASI preview 1 (`host::wasm::wasi`).
+    pub wasi: bool,
 }
 
 /// A parsed, checked manifest; paths are resolved against its folder.
@@ -256,12 +263,11 @@ impl Manifest {
                 Runtime::Wasm(WasmLimits { memory_bytes })
             }
         };
-        let permissions = Permissions {
-            cgroup_knobs: raw
-                .permissions
-                .and_then(|p| p.cgroup_knobs)
-                .unwrap_or_default(),
-        };
+        let (cgroup_knobs, wasi) = raw
+            .permissions
+            .map(|p| (p.cgroup_knobs.unwrap_or_default(), p.wasi.unwrap_or(false)))
+            .unwrap_or_default();
+        let permissions = Permissions { cgroup_knobs, wasi };
         for knob in &permissions.cgroup_knobs {
             check_knob(knob).map_err(|e| format!("plugin '{}': permissions: {e}", raw.name))?;
         }

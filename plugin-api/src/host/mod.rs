@@ -79,6 +79,8 @@ pub enum Problem {
     Configure(PluginError),
     #[error("cannot start its thread: {0}")]
     Thread(String),
+    #[error("permissions: {0}")]
+    Permissions(String),
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -19,11 +19,13 @@
 //! - The store caps the linear memory of the instance, all its memories
 //!   together, at the manifest's `memory_limit_bytes`: growing past it
 //!   traps. It also bounds the number of instances, memories and tables.
-//! - No WASI. The host calls of [`crate::host::calls`] are linked (each
-//!   checked against the plugin's permissions when called); any other
-//!   import is satisfied by a function that traps when called, naming the
-//!   import, so a guest whose toolchain linked WASI it never uses still
-//!   runs. The imports are logged at load.
+//! - The host calls of [`crate::host::calls`] are linked (each checked
+//!   against the plugin's permissions when called), and for a core module
+//!   whose manifest grants `wasi`, a small WASI preview 1 (`wasi`: stdio
+//!   into the log, clocks, random; no files, sockets or environment). Any
+//!   other import is satisfied by a function that traps when called,
+//!   naming the import, so a guest whose toolchain linked WASI it never
+//!   uses still runs. The imports are logged at load.
 //! - A trap (deadline, memory, `unreachable`, an unknown import, an answer
 //!   out of bounds) throws the instance away; the next call gets a fresh
 //!   one, configured again, so a guest's in-memory state is a cache.
@@ -33,6 +35,7 @@
 mod cache;
 pub mod component;
 pub mod core;
+mod wasi;
 
 use std::borrow::Cow;
 use std::sync::{Mutex, OnceLock, PoisonError};
@@ -248,6 +251,11 @@ impl Wasm {
         let engine = engine()?;
         let binary = wat::parse_bytes(bytes).map_err(|e| Problem::Compile(e.to_string()))?;
         let compiled = if is_component(&binary) {
+            if manifest.permissions.wasi {
+                return Err(Problem::Permissions(
+                    "wasi gives a core module WASI preview 1; a component gets no WASI".into(),
+                ));
+            }
             Compiled::Component(component::Component::open(engine, manifest, &binary)?)
         } else {
             Compiled::Core(core::Core::open(engine, manifest, &binary)?)

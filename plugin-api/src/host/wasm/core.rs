@@ -67,13 +67,18 @@ impl Core {
         binary: &[u8],
     ) -> Result<Self, Problem> {
         let module: Module = cache::compile(engine, &manifest.artifact, &manifest.sha256, binary)?;
+        let granted = |module: &str| manifest.permissions.wasi && module == super::wasi::MODULE;
         let imports: Vec<String> = module
             .imports()
+            .filter(|i| !granted(i.module()))
             .map(|i| format!("{}::{}", i.module(), i.name()))
             .collect();
         log_trapping_imports(&manifest.name, &imports);
         let mut linker = Linker::new(engine);
         link_host_calls(&mut linker).map_err(|e| Problem::Instantiate(format!("{e:#}")))?;
+        if manifest.permissions.wasi {
+            super::wasi::link(&mut linker).map_err(|e| Problem::Instantiate(format!("{e:#}")))?;
+        }
         linker
             .define_unknown_imports_as_traps(&module)
             .map_err(|e| Problem::Instantiate(format!("{e:#}")))?;
@@ -267,17 +272,48 @@ fn link_host_calls(linker: &mut Linker<Guest>) -> wasmtime::Result<()> {
 
 /// The UTF-8 text at `ptr..ptr + len` of the caller's memory.
 fn guest_str(caller: &mut Caller<'_, Guest>, ptr: i32, len: i32) -> wasmtime::Result<String> {
+    String::from_utf8(read_bytes(caller, ptr, len)?)
+        .map_err(|_| wasmtime::Error::msg("a host call's text is not UTF-8"))
+}
+
+/// The caller's memory, and the range `ptr..ptr + len` of it (both read
+/// as unsigned), if the range is inside.
+fn guest_range(
+    caller: &mut Caller<'_, Guest>,
+    ptr: i32,
+    len: usize,
+) -> wasmtime::Result<(Memory, std::ops::Range<usize>)> {
     let memory = caller
         .get_export("memory")
         .and_then(|export| export.into_memory())
         .ok_or_else(|| wasmtime::Error::msg("a host call from a module without a memory"))?;
-    let start = usize::try_from(ptr as u32)?;
-    let end = start.checked_add(usize::try_from(len as u32)?);
-    let bytes = end
-        .and_then(|end| memory.data(&*caller).get(start..end))
-        .ok_or_else(|| wasmtime::Error::msg("a host call names bytes outside the memory"))?;
-    String::from_utf8(bytes.to_vec())
-        .map_err(|_| wasmtime::Error::msg("a host call's text is not UTF-8"))
+    let start = ptr as u32 as usize;
+    start
+        .checked_add(len)
+        .filter(|end| *end <= memory.data_size(&*caller))
+        .map(|end| (memory, start..end))
+        .ok_or_else(|| wasmtime::Error::msg("a host call names bytes outside the memory"))
+}
+
+/// The bytes at `ptr..ptr + len` of the caller's memory.
+pub(super) fn read_bytes(
+    caller: &mut Caller<'_, Guest>,
+    ptr: i32,
+    len: i32,
+) -> wasmtime::Result<Vec<u8>> {
+    let (memory, range) = guest_range(caller, ptr, len as u32 as usize)?;
+    Ok(memory.data(&*caller)[range].to_vec())
+}
+
+/// Writes `bytes` at `ptr` of the caller's memory.
+pub(super) fn write_bytes(
+    caller: &mut Caller<'_, Guest>,
+    ptr: i32,
+    bytes: &[u8],
+) -> wasmtime::Result<()> {
+    let (memory, range) = guest_range(caller, ptr, bytes.len())?;
+    memory.data_mut(&mut *caller)[range].copy_from_slice(bytes);
+    Ok(())
 }
 
 fn missing(name: &str, what: &str) -> Instantiation {
