@@ -24,6 +24,7 @@ use crate::isolator::{
 };
 
 mod allocator;
+mod books;
 mod hook;
 mod image;
 mod network;

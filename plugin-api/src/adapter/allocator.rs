@@ -9,6 +9,11 @@
 //! did not subscribe with, or for more than the agent has is dropped,
 //! logged, and handed back to the plugin as recovered, so that its books
 //! still balance.
+//!
+//! A cycle that fails leaves the plugin's books unknown (it applied part
+//! of the journal, or it is a WASM instance rebuilt empty after a trap):
+//! the next cycle sends `reset` and, instead of the journal, the events
+//! that rebuild the whole cluster from the adapter's own [`Books`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,6 +23,7 @@ use std::time::{Duration, Instant};
 use mesos_proto::plugin::v1::{self as proto, allocator_event::Event};
 use mesos_resources::Resources;
 
+use super::books::Books;
 use super::{Policy, Remote};
 use crate::abi::method::allocator as method;
 use crate::allocator::{AgentSpec, Allocator, FrameworkSpec, Grant, QuotaConfig};
@@ -52,8 +58,8 @@ impl LoadedAllocator {
             plugin: self.clone(),
             journal: Vec::new(),
             epoch: Instant::now(),
-            agents: HashMap::new(),
-            frameworks: HashMap::new(),
+            books: Books::default(),
+            reset: false,
         })
     }
 }
@@ -66,10 +72,11 @@ pub struct PluginAllocator {
     journal: Vec<proto::AllocatorEvent>,
     /// Zero of the millisecond clock the plugin sees.
     epoch: Instant,
-    /// What grants are checked against: each agent's total ...
-    agents: HashMap<String, Resources>,
-    /// ... and each framework's roles.
-    frameworks: HashMap<String, Vec<String>>,
+    /// The cluster as the master told it, and what the plugin granted:
+    /// what grants are checked against, and what a reset rebuilds.
+    books: Books,
+    /// The last cycle failed: the next one rebuilds the plugin's books.
+    reset: bool,
 }
 
 /// Milliseconds from `epoch` to `at`, saturating.
@@ -122,11 +129,7 @@ impl Allocator for PluginAllocator {
     }
 
     fn add_framework(&mut self, framework: FrameworkSpec, used: &[(String, Resources)]) {
-        let roles = match framework.roles.is_empty() {
-            true => vec!["*".to_string()],
-            false => framework.roles.clone(),
-        };
-        self.frameworks.insert(framework.id.clone(), roles);
+        self.books.add_framework(&framework, used);
         self.record(Event::AddFramework(proto::allocator_event::AddFramework {
             framework_id: framework.id,
             roles: framework.roles,
@@ -136,7 +139,7 @@ impl Allocator for PluginAllocator {
     }
 
     fn remove_framework(&mut self, framework_id: &str) {
-        self.frameworks.remove(framework_id);
+        self.books.remove_framework(framework_id);
         self.record(Event::RemoveFramework(
             proto::allocator_event::RemoveFramework {
                 framework_id: framework_id.to_string(),
@@ -145,6 +148,7 @@ impl Allocator for PluginAllocator {
     }
 
     fn set_framework_active(&mut self, framework_id: &str, active: bool) {
+        self.books.set_framework_active(framework_id, active);
         self.record(Event::SetFrameworkActive(
             proto::allocator_event::SetFrameworkActive {
                 framework_id: framework_id.to_string(),
@@ -154,7 +158,7 @@ impl Allocator for PluginAllocator {
     }
 
     fn add_agent(&mut self, agent: AgentSpec, used: &[(String, Resources)]) {
-        self.agents.insert(agent.id.clone(), agent.total.clone());
+        self.books.add_agent(&agent, used);
         self.record(Event::AddAgent(proto::allocator_event::AddAgent {
             agent_id: agent.id,
             hostname: agent.hostname,
@@ -164,13 +168,14 @@ impl Allocator for PluginAllocator {
     }
 
     fn remove_agent(&mut self, agent_id: &str) {
-        self.agents.remove(agent_id);
+        self.books.remove_agent(agent_id);
         self.record(Event::RemoveAgent(proto::allocator_event::RemoveAgent {
             agent_id: agent_id.to_string(),
         }));
     }
 
     fn set_agent_active(&mut self, agent_id: &str, active: bool) {
+        self.books.set_agent_active(agent_id, active);
         self.record(Event::SetAgentActive(
             proto::allocator_event::SetAgentActive {
                 agent_id: agent_id.to_string(),
@@ -187,6 +192,7 @@ impl Allocator for PluginAllocator {
         refuse: Option<Duration>,
         now: Instant,
     ) {
+        self.books.release(framework_id, agent_id, resources);
         let refuse_ms = refuse.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         self.record_at(
             Event::RecoverResources(proto::allocator_event::RecoverResources {
@@ -206,12 +212,8 @@ impl Allocator for PluginAllocator {
         consumed: &Resources,
         converted: &Resources,
     ) {
-        if let Some(total) = self.agents.get_mut(agent_id)
-            && let Some(mut left) = total.checked_sub(consumed)
-        {
-            left.add(converted);
-            *total = left;
-        }
+        self.books
+            .convert(agent_id, framework_id, consumed, converted);
         self.record(Event::ConvertResources(
             proto::allocator_event::ConvertResources {
                 agent_id: agent_id.to_string(),
@@ -223,14 +225,17 @@ impl Allocator for PluginAllocator {
     }
 
     fn suppress(&mut self, framework_id: &str, roles: &[String]) {
+        self.books.suppress(framework_id, roles, true);
         self.record(Event::Suppress(Self::roles(framework_id, roles)));
     }
 
     fn revive(&mut self, framework_id: &str, roles: &[String]) {
+        self.books.suppress(framework_id, roles, false);
         self.record(Event::Revive(Self::roles(framework_id, roles)));
     }
 
     fn set_weights(&mut self, weights: &[(String, f64)]) {
+        self.books.set_weights(weights);
         self.record(Event::SetWeights(proto::allocator_event::SetWeights {
             weights: weights
                 .iter()
@@ -243,6 +248,7 @@ impl Allocator for PluginAllocator {
     }
 
     fn update_quota(&mut self, quota: QuotaConfig) {
+        self.books.update_quota(&quota);
         self.record(Event::UpdateQuota(proto::allocator_event::UpdateQuota {
             role: quota.role,
             guarantees: quantities(&quota.guarantees),
@@ -252,24 +258,44 @@ impl Allocator for PluginAllocator {
 
     /// One call with the journal. The journal is spent whatever the
     /// answer: a plugin that failed halfway through it cannot be told
-    /// which events it applied, so it is not told twice. A failure makes
-    /// no offers this cycle and is logged with the plugin's name.
+    /// which events it applied, so the next cycle rebuilds its books
+    /// instead. A failure makes no offers this cycle and is logged with
+    /// the plugin's name.
     fn allocate(&mut self, now: Instant) -> Vec<Grant> {
-        let request = proto::AllocateRequest {
-            events: std::mem::take(&mut self.journal),
-            now_ms: millis(self.epoch, now),
+        let now_ms = millis(self.epoch, now);
+        let journal = std::mem::take(&mut self.journal);
+        let request = match self.reset {
+            false => proto::AllocateRequest {
+                events: journal,
+                now_ms,
+                reset: false,
+            },
+            true => {
+                tracing::info!(
+                    allocator = self.plugin.name(),
+                    frameworks = self.books.frameworks.len(),
+                    agents = self.books.agents.len(),
+                    "rebuilding the allocator's books"
+                );
+                proto::AllocateRequest {
+                    events: self.books.snapshot(now_ms),
+                    now_ms,
+                    reset: true,
+                }
+            }
         };
-        let response = match self
+        let answer = self
             .plugin
             .remote
-            .call::<proto::AllocateResponse>(method::ALLOCATE, &request)
-        {
+            .call::<proto::AllocateResponse>(method::ALLOCATE, &request);
+        self.reset = !matches!(answer, Ok(Some(_)));
+        let response = match answer {
             Ok(Some(response)) => response,
             Ok(None) => return Vec::new(),
             Err(message) => {
                 tracing::error!(
                     allocator = self.plugin.name(),
-                    "{message}; no offers this cycle"
+                    "{message}; no offers this cycle, and its books are rebuilt in the next"
                 );
                 return Vec::new();
             }
@@ -287,6 +313,8 @@ impl Allocator for PluginAllocator {
             match self.check(&grant, on_agent) {
                 Ok(()) => {
                     on_agent.add(&grant.resources);
+                    self.books
+                        .hold(&grant.framework_id, &grant.agent_id, &grant.resources);
                     grants.push(grant);
                 }
                 Err(why) => {
@@ -314,11 +342,18 @@ impl PluginAllocator {
     /// Whether `grant` can be offered, given what this cycle already
     /// granted on its agent.
     fn check(&self, grant: &Grant, granted: &Resources) -> Result<(), String> {
-        let total = self.agents.get(&grant.agent_id).ok_or("unknown agent")?;
-        let roles = self
+        let total = &self
+            .books
+            .agents
+            .get(&grant.agent_id)
+            .ok_or("unknown agent")?
+            .total;
+        let roles = &self
+            .books
             .frameworks
             .get(&grant.framework_id)
-            .ok_or("unknown framework")?;
+            .ok_or("unknown framework")?
+            .roles;
         if !roles.contains(&grant.role) {
             return Err(format!("the framework has no role '{}'", grant.role));
         }
@@ -440,5 +475,109 @@ mod tests {
             .count();
         assert_eq!(recovered, 4);
         assert!((1000..2000).contains(&seen[1].now_ms), "{}", seen[1].now_ms);
+    }
+
+    /// Fails the cycles whose number (from 0) is in `failing`; keeps the
+    /// requests; grants nothing.
+    struct Failing {
+        failing: Vec<usize>,
+        requests: Arc<Mutex<Vec<proto::AllocateRequest>>>,
+    }
+
+    impl Envelope for Failing {
+        fn call(&self, _: &str, request: &[u8]) -> Result<Response, PluginError> {
+            let request = proto::AllocateRequest::decode(request).unwrap();
+            let mut requests = self.requests.lock().unwrap();
+            requests.push(request);
+            if self.failing.contains(&(requests.len() - 1)) {
+                return Err(PluginError::internal("wasm trap: unreachable"));
+            }
+            let grants = match requests.len() {
+                1 => vec![grant("f1", "a1", "web", 1.0)],
+                _ => Vec::new(),
+            };
+            Ok(Response::from(
+                proto::AllocateResponse { grants }.encode_to_vec(),
+            ))
+        }
+    }
+
+    #[test]
+    fn a_failed_cycle_is_followed_by_a_rebuild_of_the_plugins_books() {
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let envelope = Failing {
+            failing: vec![1, 2],
+            requests: requests.clone(),
+        };
+        let policy = Policy {
+            quarantine_after: 0,
+            ..Policy::default()
+        };
+        let plugin = Arc::new(LoadedAllocator::new("p", Box::new(envelope), policy));
+        let mut allocator = plugin.start().unwrap();
+        let t0 = Instant::now();
+        allocator.add_framework(
+            FrameworkSpec {
+                id: "f1".into(),
+                roles: vec!["web".into(), "batch".into()],
+                suppressed_roles: Vec::new(),
+            },
+            &[],
+        );
+        allocator.add_agent(
+            AgentSpec {
+                id: "a1".into(),
+                hostname: "h1".into(),
+                total: Resources::from(cpus(4.0)),
+            },
+            &[],
+        );
+        assert_eq!(allocator.allocate(t0).len(), 1, "f1 holds 1 cpu of a1");
+        allocator.suppress("f1", &["batch".to_string()]);
+        allocator.set_weights(&[("web".into(), 2.0)]);
+        allocator.remove_framework("gone");
+        assert!(allocator.allocate(t0).is_empty(), "cycle 1 fails");
+        assert!(allocator.allocate(t0).is_empty(), "so does its rebuild");
+        allocator.set_agent_active("a1", false);
+        allocator.allocate(t0);
+
+        let seen = requests.lock().unwrap();
+        assert!(!seen[0].reset && !seen[1].reset);
+        for rebuild in &seen[2..4] {
+            assert!(rebuild.reset);
+            let events: Vec<&Event> = rebuild
+                .events
+                .iter()
+                .filter_map(|e| e.event.as_ref())
+                .collect();
+            let Event::SetWeights(weights) = events[0] else {
+                panic!("{events:?}");
+            };
+            assert_eq!(weights.weights[0].weight, 2.0);
+            let Event::AddFramework(framework) = events[1] else {
+                panic!("{events:?}");
+            };
+            assert_eq!(framework.roles, ["web", "batch"]);
+            assert_eq!(framework.suppressed_roles, ["batch"]);
+            let Event::AddAgent(agent) = events[2] else {
+                panic!("{events:?}");
+            };
+            assert_eq!(
+                (agent.agent_id.as_str(), agent.hostname.as_str()),
+                ("a1", "h1")
+            );
+            assert_eq!(agent.used.len(), 1, "what f1 was granted");
+            assert_eq!(agent.used[0].id, "f1");
+            assert_eq!(
+                Resources::from(agent.used[0].resources.clone()).scalar("cpus"),
+                1.0
+            );
+        }
+        // The second rebuild also carries what happened since.
+        assert_eq!(seen[2].events.len(), 3);
+        assert!(matches!(
+            seen[3].events.last().and_then(|e| e.event.as_ref()),
+            Some(Event::SetAgentActive(a)) if !a.active
+        ));
     }
 }

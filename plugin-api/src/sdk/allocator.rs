@@ -6,7 +6,10 @@
 //! The master reaches the plugin once per allocation cycle: an
 //! `allocator.allocate` call carrying every event since the previous one.
 //! [`AllocatorHost`] replays them on the allocator in order, runs
-//! [`Allocator::allocate`] and answers with its grants.
+//! [`Allocator::allocate`] and answers with its grants. A request marked
+//! `reset` (the master's books rebuild after a failed cycle) starts from
+//! a fresh allocator, configured again: this is how an allocator that
+//! panicked comes back.
 
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -50,6 +53,8 @@ pub fn allocator_info<P: AllocatorPlugin>() -> proto::PluginInfo {
 pub struct AllocatorHost<P> {
     state: Mutex<P>,
     epoch: Instant,
+    /// What `configure` got, for a fresh allocator after a reset.
+    config: Mutex<Vec<u8>>,
 }
 
 impl<P: AllocatorPlugin> Default for AllocatorHost<P> {
@@ -57,6 +62,7 @@ impl<P: AllocatorPlugin> Default for AllocatorHost<P> {
         Self {
             state: Mutex::new(P::default()),
             epoch: Instant::now(),
+            config: Mutex::new(Vec::new()),
         }
     }
 }
@@ -72,7 +78,9 @@ impl<P: AllocatorPlugin> AllocatorHost<P> {
     }
 
     pub fn configure(&self, config: &[u8]) -> Result<(), PluginError> {
-        self.plugin()?.configure(config)
+        self.plugin()?.configure(config)?;
+        *self.config.lock().unwrap_or_else(PoisonError::into_inner) = config.to_vec();
+        Ok(())
     }
 
     /// Decodes the request of `method`, runs it, encodes the response.
@@ -84,7 +92,7 @@ impl<P: AllocatorPlugin> AllocatorHost<P> {
     }
 
     /// A plugin that panicked may have applied half an event: its books
-    /// are not trusted again, and every later call fails.
+    /// are not trusted again, and every later call fails until a reset.
     fn plugin(&self) -> Result<std::sync::MutexGuard<'_, P>, PluginError> {
         self.state.lock().map_err(|_: PoisonError<_>| {
             PluginError::internal("the allocator panicked earlier and its state is lost")
@@ -95,6 +103,14 @@ impl<P: AllocatorPlugin> AllocatorHost<P> {
         &self,
         request: proto::AllocateRequest,
     ) -> Result<proto::AllocateResponse, PluginError> {
+        if request.reset {
+            // A panic poisoned the lock with half an event applied; the
+            // fresh allocator replaces all of that.
+            self.state.clear_poison();
+            let mut fresh = P::default();
+            fresh.configure(&self.config.lock().unwrap_or_else(PoisonError::into_inner))?;
+            *self.state.lock().unwrap_or_else(PoisonError::into_inner) = fresh;
+        }
         let mut plugin = self.plugin()?;
         for event in request.events {
             let at = self.at(event.at_ms);
@@ -227,4 +243,150 @@ macro_rules! export_allocator {
 
         $crate::export_entry!(MesosPluginAllocatorExport);
     };
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::allocator::Grant;
+    use prost::Message;
+
+    /// Offers each whole agent once, to the first framework; panics when
+    /// an agent named `boom` is added.
+    #[derive(Default)]
+    struct Tally {
+        frameworks: Vec<String>,
+        agents: BTreeMap<String, (Resources, bool)>,
+    }
+
+    impl Allocator for Tally {
+        fn name(&self) -> &str {
+            "tally"
+        }
+        fn add_framework(&mut self, framework: FrameworkSpec, _: &[(String, Resources)]) {
+            self.frameworks.push(framework.id);
+        }
+        fn remove_framework(&mut self, _: &str) {}
+        fn set_framework_active(&mut self, _: &str, _: bool) {}
+        fn add_agent(&mut self, agent: AgentSpec, used: &[(String, Resources)]) {
+            assert_ne!(agent.id, "boom", "an agent called boom");
+            self.agents
+                .insert(agent.id, (agent.total, !used.is_empty()));
+        }
+        fn remove_agent(&mut self, _: &str) {}
+        fn set_agent_active(&mut self, _: &str, _: bool) {}
+        fn recover_resources(
+            &mut self,
+            _: &str,
+            _: &str,
+            _: &Resources,
+            _: Option<Duration>,
+            _: Instant,
+        ) {
+        }
+        fn convert_resources(&mut self, _: &str, _: Option<&str>, _: &Resources, _: &Resources) {}
+        fn suppress(&mut self, _: &str, _: &[String]) {}
+        fn revive(&mut self, _: &str, _: &[String]) {}
+        fn set_weights(&mut self, _: &[(String, f64)]) {}
+        fn update_quota(&mut self, _: QuotaConfig) {}
+        fn allocate(&mut self, _: Instant) -> Vec<Grant> {
+            let Some(framework) = self.frameworks.first() else {
+                return Vec::new();
+            };
+            let mut grants = Vec::new();
+            for (id, (total, held)) in &mut self.agents {
+                if !*held {
+                    *held = true;
+                    grants.push(Grant {
+                        framework_id: framework.clone(),
+                        agent_id: id.clone(),
+                        role: "*".into(),
+                        resources: total.clone(),
+                    });
+                }
+            }
+            grants
+        }
+    }
+
+    impl AllocatorPlugin for Tally {
+        const NAME: &'static str = "com.example.tally";
+        const VERSION: &'static str = "1";
+    }
+
+    fn event(event: Event) -> proto::AllocatorEvent {
+        proto::AllocatorEvent {
+            at_ms: 0,
+            event: Some(event),
+        }
+    }
+
+    fn framework(id: &str) -> proto::AllocatorEvent {
+        event(Event::AddFramework(proto::allocator_event::AddFramework {
+            framework_id: id.into(),
+            ..Default::default()
+        }))
+    }
+
+    fn agent(id: &str, used_by: Option<&str>) -> proto::AllocatorEvent {
+        event(Event::AddAgent(proto::allocator_event::AddAgent {
+            agent_id: id.into(),
+            used: used_by
+                .map(|f| proto::Holding {
+                    id: f.into(),
+                    resources: Vec::new(),
+                })
+                .into_iter()
+                .collect(),
+            ..Default::default()
+        }))
+    }
+
+    fn allocate(
+        host: &AllocatorHost<Tally>,
+        events: Vec<proto::AllocatorEvent>,
+        reset: bool,
+    ) -> Result<Vec<String>, String> {
+        let request = proto::AllocateRequest {
+            events,
+            now_ms: 0,
+            reset,
+        };
+        host.call(method::ALLOCATE, &request.encode_to_vec())
+            .map(|bytes| {
+                proto::AllocateResponse::decode(&*bytes)
+                    .unwrap()
+                    .grants
+                    .into_iter()
+                    .map(|g| g.agent_id)
+                    .collect()
+            })
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_reset_brings_back_an_allocator_that_panicked() {
+        let (_, host) = AllocatorHost::<Tally>::in_process(b"").unwrap();
+        assert_eq!(
+            allocate(&host, vec![framework("f1"), agent("a1", None)], false).unwrap(),
+            ["a1"]
+        );
+        let e = allocate(&host, vec![agent("boom", None)], false).unwrap_err();
+        assert!(e.contains("an agent called boom"), "{e}");
+        let e = allocate(&host, vec![agent("a2", None)], false).unwrap_err();
+        assert!(
+            e.contains("the allocator panicked earlier and its state is lost"),
+            "{e}"
+        );
+        // The master's rebuild: a1 is held by f1, a2 is new.
+        let rebuild = vec![framework("f1"), agent("a1", Some("f1")), agent("a2", None)];
+        assert_eq!(allocate(&host, rebuild, true).unwrap(), ["a2"]);
+        assert_eq!(
+            allocate(&host, Vec::new(), false).unwrap(),
+            Vec::<String>::new()
+        );
+    }
 }

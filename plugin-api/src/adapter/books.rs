@@ -1,0 +1,277 @@
+//! The master's view of the cluster that an allocator plugin's adapter
+//! keeps: enough to check the plugin's grants, and to rebuild the plugin's
+//! books from nothing when a cycle failed (a WASM instance rebuilt after a
+//! trap starts empty; any plugin that failed halfway through a journal
+//! has applied an unknown part of it). The rebuild is a journal of its
+//! own ([`Books::snapshot`]): the weights and quotas, every framework,
+//! then every agent with what each framework holds there, as a master
+//! that just failed over would tell a fresh allocator. Offer filters
+//! (`refuse_seconds`) are not kept: like a failed-over Mesos master, a
+//! rebuilt allocator may offer a refused agent again at once.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use mesos_proto::plugin::v1::{self as proto, allocator_event::Event};
+use mesos_resources::Resources;
+
+use crate::allocator::{AgentSpec, FrameworkSpec, QuotaConfig};
+
+#[derive(Debug)]
+pub(super) struct FrameworkBook {
+    /// `*` for a framework that named none.
+    pub roles: Vec<String>,
+    pub suppressed: BTreeSet<String>,
+    pub active: bool,
+}
+
+#[derive(Debug)]
+pub(super) struct AgentBook {
+    pub hostname: String,
+    pub total: Resources,
+    pub active: bool,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Books {
+    pub frameworks: BTreeMap<String, FrameworkBook>,
+    pub agents: BTreeMap<String, AgentBook>,
+    /// What each framework holds on each agent: (framework, agent).
+    held: BTreeMap<(String, String), Resources>,
+    weights: Vec<(String, f64)>,
+    quotas: BTreeMap<String, QuotaConfig>,
+}
+
+impl Books {
+    pub fn add_framework(&mut self, framework: &FrameworkSpec, used: &[(String, Resources)]) {
+        let roles = match framework.roles.is_empty() {
+            true => vec!["*".to_string()],
+            false => framework.roles.clone(),
+        };
+        self.remove_framework(&framework.id);
+        self.frameworks.insert(
+            framework.id.clone(),
+            FrameworkBook {
+                roles,
+                suppressed: framework.suppressed_roles.iter().cloned().collect(),
+                active: true,
+            },
+        );
+        for (agent, resources) in used {
+            self.hold(&framework.id, agent, resources);
+        }
+    }
+
+    pub fn remove_framework(&mut self, framework_id: &str) {
+        self.frameworks.remove(framework_id);
+        self.held
+            .retain(|(framework, _), _| framework != framework_id);
+    }
+
+    pub fn add_agent(&mut self, agent: &AgentSpec, used: &[(String, Resources)]) {
+        self.remove_agent(&agent.id);
+        self.agents.insert(
+            agent.id.clone(),
+            AgentBook {
+                hostname: agent.hostname.clone(),
+                total: agent.total.clone(),
+                active: true,
+            },
+        );
+        for (framework, resources) in used {
+            self.hold(framework, &agent.id, resources);
+        }
+    }
+
+    pub fn remove_agent(&mut self, agent_id: &str) {
+        self.agents.remove(agent_id);
+        self.held.retain(|(_, agent), _| agent != agent_id);
+    }
+
+    pub fn set_framework_active(&mut self, framework_id: &str, active: bool) {
+        if let Some(framework) = self.frameworks.get_mut(framework_id) {
+            framework.active = active;
+        }
+    }
+
+    pub fn set_agent_active(&mut self, agent_id: &str, active: bool) {
+        if let Some(agent) = self.agents.get_mut(agent_id) {
+            agent.active = active;
+        }
+    }
+
+    /// `roles` empty means all of the framework's.
+    pub fn suppress(&mut self, framework_id: &str, roles: &[String], suppressed: bool) {
+        let Some(framework) = self.frameworks.get_mut(framework_id) else {
+            return;
+        };
+        let roles = match roles.is_empty() {
+            true => framework.roles.clone(),
+            false => roles.to_vec(),
+        };
+        for role in roles {
+            if suppressed {
+                framework.suppressed.insert(role);
+            } else {
+                framework.suppressed.remove(&role);
+            }
+        }
+    }
+
+    pub fn hold(&mut self, framework_id: &str, agent_id: &str, resources: &Resources) {
+        self.held
+            .entry((framework_id.to_string(), agent_id.to_string()))
+            .or_default()
+            .add(resources);
+    }
+
+    /// Resources given back; what the books do not hold is ignored.
+    pub fn release(&mut self, framework_id: &str, agent_id: &str, resources: &Resources) {
+        let key = (framework_id.to_string(), agent_id.to_string());
+        let Some(held) = self.held.get_mut(&key) else {
+            return;
+        };
+        match held.checked_sub(resources) {
+            Some(left) if left.is_empty() => {
+                self.held.remove(&key);
+            }
+            Some(left) => *held = left,
+            None => {
+                tracing::debug!(
+                    framework = framework_id,
+                    agent = agent_id,
+                    "recovered resources the books do not hold"
+                );
+            }
+        }
+    }
+
+    /// `consumed` became `converted`: a framework's holding, or the
+    /// agent's total for free resources.
+    pub fn convert(
+        &mut self,
+        agent_id: &str,
+        framework_id: Option<&str>,
+        consumed: &Resources,
+        converted: &Resources,
+    ) {
+        let swap = |resources: &mut Resources| {
+            if let Some(mut left) = resources.checked_sub(consumed) {
+                left.add(converted);
+                *resources = left;
+            }
+        };
+        match framework_id {
+            Some(framework) => {
+                if let Some(held) = self
+                    .held
+                    .get_mut(&(framework.to_string(), agent_id.to_string()))
+                {
+                    swap(held);
+                }
+            }
+            None => {
+                if let Some(agent) = self.agents.get_mut(agent_id) {
+                    swap(&mut agent.total);
+                }
+            }
+        }
+    }
+
+    pub fn set_weights(&mut self, weights: &[(String, f64)]) {
+        for (role, weight) in weights {
+            self.weights.retain(|(r, _)| r != role);
+            self.weights.push((role.clone(), *weight));
+        }
+    }
+
+    pub fn update_quota(&mut self, quota: &QuotaConfig) {
+        if quota.guarantees.is_empty() && quota.limits.is_empty() {
+            self.quotas.remove(&quota.role);
+        } else {
+            self.quotas.insert(quota.role.clone(), quota.clone());
+        }
+    }
+
+    /// The events that rebuild these books in an empty allocator, all at
+    /// `at_ms`.
+    pub fn snapshot(&self, at_ms: u64) -> Vec<proto::AllocatorEvent> {
+        let quantities = |pairs: &[(String, f64)]| {
+            pairs
+                .iter()
+                .map(|(name, value)| proto::Quantity {
+                    name: name.clone(),
+                    value: *value,
+                })
+                .collect()
+        };
+        let mut events = Vec::new();
+        if !self.weights.is_empty() {
+            events.push(Event::SetWeights(proto::allocator_event::SetWeights {
+                weights: self
+                    .weights
+                    .iter()
+                    .map(|(role, weight)| proto::RoleWeight {
+                        role: role.clone(),
+                        weight: *weight,
+                    })
+                    .collect(),
+            }));
+        }
+        for quota in self.quotas.values() {
+            events.push(Event::UpdateQuota(proto::allocator_event::UpdateQuota {
+                role: quota.role.clone(),
+                guarantees: quantities(&quota.guarantees),
+                limits: quantities(&quota.limits),
+            }));
+        }
+        // Frameworks first: an agent's holdings name them.
+        for (id, framework) in &self.frameworks {
+            events.push(Event::AddFramework(proto::allocator_event::AddFramework {
+                framework_id: id.clone(),
+                roles: framework.roles.clone(),
+                suppressed_roles: framework.suppressed.iter().cloned().collect(),
+                used: Vec::new(),
+            }));
+            if !framework.active {
+                events.push(Event::SetFrameworkActive(
+                    proto::allocator_event::SetFrameworkActive {
+                        framework_id: id.clone(),
+                        active: false,
+                    },
+                ));
+            }
+        }
+        for (id, agent) in &self.agents {
+            let used = self
+                .held
+                .iter()
+                .filter(|((_, held_on), _)| held_on == id)
+                .map(|((framework, _), resources)| proto::Holding {
+                    id: framework.clone(),
+                    resources: resources.as_slice().to_vec(),
+                })
+                .collect();
+            events.push(Event::AddAgent(proto::allocator_event::AddAgent {
+                agent_id: id.clone(),
+                hostname: agent.hostname.clone(),
+                total: agent.total.as_slice().to_vec(),
+                used,
+            }));
+            if !agent.active {
+                events.push(Event::SetAgentActive(
+                    proto::allocator_event::SetAgentActive {
+                        agent_id: id.clone(),
+                        active: false,
+                    },
+                ));
+            }
+        }
+        events
+            .into_iter()
+            .map(|event| proto::AllocatorEvent {
+                at_ms,
+                event: Some(event),
+            })
+            .collect()
+    }
+}
