@@ -650,3 +650,50 @@ fn granted_wasi_has_no_other_descriptor_and_checks_every_address() {
         assert!(e.contains(expected), "{e}");
     }
 }
+
+#[test]
+fn a_wasm_allocator_that_trapped_gets_its_books_rebuilt() {
+    use mesos_plugin_api::allocator::{AgentSpec, Allocator, FrameworkSpec};
+    use mesos_proto::v1;
+    let dir = tempfile::tempdir().unwrap();
+    let name = "com.example.flaky_allocator";
+    let folder = plugin(dir.path(), name, &fixture("flaky-allocator.wat"), "");
+    let manifest = std::fs::read_to_string(folder.join("plugin.toml"))
+        .unwrap()
+        .replace("kind = \"isolator\"", "kind = \"allocator\"");
+    std::fs::write(folder.join("plugin.toml"), manifest).unwrap();
+    let loaded = host::load(&folder).unwrap();
+    let mut allocator = loaded.allocator().unwrap().start().unwrap();
+    let cpus = |value| {
+        vec![v1::Resource {
+            name: "cpus".into(),
+            r#type: v1::value::Type::Scalar as i32,
+            scalar: Some(v1::value::Scalar { value }),
+            ..Default::default()
+        }]
+    };
+    allocator.add_framework(
+        FrameworkSpec {
+            id: "f1".into(),
+            roles: Vec::new(),
+            suppressed_roles: Vec::new(),
+        },
+        &[],
+    );
+    allocator.add_agent(
+        AgentSpec {
+            id: "a1".into(),
+            hostname: "a1".into(),
+            total: cpus(4.0).into(),
+        },
+        &[],
+    );
+    let now = std::time::Instant::now();
+    assert!(allocator.allocate(now).is_empty(), "the cycle traps");
+    let grants = allocator.allocate(now);
+    assert_eq!(grants.len(), 1, "the rebuilt instance got the reset");
+    assert_eq!(
+        (grants[0].framework_id.as_str(), grants[0].agent_id.as_str()),
+        ("f1", "a1")
+    );
+}
