@@ -35,8 +35,9 @@ pub(super) struct AgentBook {
 pub(super) struct Books {
     pub frameworks: BTreeMap<String, FrameworkBook>,
     pub agents: BTreeMap<String, AgentBook>,
-    /// What each framework holds on each agent: (framework, agent).
-    held: BTreeMap<(String, String), Resources>,
+    /// What each framework holds on each agent, by agent: an agent's
+    /// removal and the rebuild's per-agent holdings cost no scan.
+    held: BTreeMap<String, BTreeMap<String, Resources>>,
     weights: Vec<(String, f64)>,
     quotas: BTreeMap<String, QuotaConfig>,
 }
@@ -62,9 +63,14 @@ impl Books {
     }
 
     pub fn remove_framework(&mut self, framework_id: &str) {
-        self.frameworks.remove(framework_id);
-        self.held
-            .retain(|(framework, _), _| framework != framework_id);
+        // Only a framework the books knew holds anything: a new one costs
+        // no scan of the agents.
+        if self.frameworks.remove(framework_id).is_some() {
+            for on_agent in self.held.values_mut() {
+                on_agent.remove(framework_id);
+            }
+            self.held.retain(|_, on_agent| !on_agent.is_empty());
+        }
     }
 
     pub fn add_agent(&mut self, agent: &AgentSpec, used: &[(String, Resources)]) {
@@ -84,7 +90,7 @@ impl Books {
 
     pub fn remove_agent(&mut self, agent_id: &str) {
         self.agents.remove(agent_id);
-        self.held.retain(|(_, agent), _| agent != agent_id);
+        self.held.remove(agent_id);
     }
 
     pub fn set_framework_active(&mut self, framework_id: &str, active: bool) {
@@ -119,20 +125,27 @@ impl Books {
 
     pub fn hold(&mut self, framework_id: &str, agent_id: &str, resources: &Resources) {
         self.held
-            .entry((framework_id.to_string(), agent_id.to_string()))
+            .entry(agent_id.to_string())
+            .or_default()
+            .entry(framework_id.to_string())
             .or_default()
             .add(resources);
     }
 
     /// Resources given back; what the books do not hold is ignored.
     pub fn release(&mut self, framework_id: &str, agent_id: &str, resources: &Resources) {
-        let key = (framework_id.to_string(), agent_id.to_string());
-        let Some(held) = self.held.get_mut(&key) else {
+        let Some(on_agent) = self.held.get_mut(agent_id) else {
+            return;
+        };
+        let Some(held) = on_agent.get_mut(framework_id) else {
             return;
         };
         match held.checked_sub(resources) {
             Some(left) if left.is_empty() => {
-                self.held.remove(&key);
+                on_agent.remove(framework_id);
+                if on_agent.is_empty() {
+                    self.held.remove(agent_id);
+                }
             }
             Some(left) => *held = left,
             None => {
@@ -164,7 +177,8 @@ impl Books {
             Some(framework) => {
                 if let Some(held) = self
                     .held
-                    .get_mut(&(framework.to_string(), agent_id.to_string()))
+                    .get_mut(agent_id)
+                    .and_then(|on_agent| on_agent.get_mut(framework))
                 {
                     swap(held);
                 }
@@ -244,9 +258,10 @@ impl Books {
         for (id, agent) in &self.agents {
             let used = self
                 .held
-                .iter()
-                .filter(|((_, held_on), _)| held_on == id)
-                .map(|((framework, _), resources)| proto::Holding {
+                .get(id)
+                .into_iter()
+                .flatten()
+                .map(|(framework, resources)| proto::Holding {
                     id: framework.clone(),
                     resources: resources.as_slice().to_vec(),
                 })
