@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use mesos_proto::plugin::v1::{self as proto, allocator_event::Event};
 use mesos_resources::Resources;
 
-use super::books::Books;
+use super::books::{self, Books};
 use super::{Policy, Remote};
 use crate::abi::method::allocator as method;
 use crate::allocator::{AgentSpec, Allocator, FrameworkSpec, Grant, QuotaConfig};
@@ -89,16 +89,6 @@ fn holdings(used: &[(String, Resources)]) -> Vec<proto::Holding> {
         .map(|(id, resources)| proto::Holding {
             id: id.clone(),
             resources: resources.as_slice().to_vec(),
-        })
-        .collect()
-}
-
-fn quantities(pairs: &[(String, f64)]) -> Vec<proto::Quantity> {
-    pairs
-        .iter()
-        .map(|(name, value)| proto::Quantity {
-            name: name.clone(),
-            value: *value,
         })
         .collect()
 }
@@ -236,24 +226,12 @@ impl Allocator for PluginAllocator {
 
     fn set_weights(&mut self, weights: &[(String, f64)]) {
         self.books.set_weights(weights);
-        self.record(Event::SetWeights(proto::allocator_event::SetWeights {
-            weights: weights
-                .iter()
-                .map(|(role, weight)| proto::RoleWeight {
-                    role: role.clone(),
-                    weight: *weight,
-                })
-                .collect(),
-        }));
+        self.record(books::weights_event(weights));
     }
 
     fn update_quota(&mut self, quota: QuotaConfig) {
         self.books.update_quota(&quota);
-        self.record(Event::UpdateQuota(proto::allocator_event::UpdateQuota {
-            role: quota.role,
-            guarantees: quantities(&quota.guarantees),
-            limits: quantities(&quota.limits),
-        }));
+        self.record(books::quota_event(&quota));
     }
 
     /// One call with the journal. The journal is spent whatever the

@@ -209,35 +209,11 @@ impl Books {
     /// The events that rebuild these books in an empty allocator, all at
     /// `at_ms`.
     pub fn snapshot(&self, at_ms: u64) -> Vec<proto::AllocatorEvent> {
-        let quantities = |pairs: &[(String, f64)]| {
-            pairs
-                .iter()
-                .map(|(name, value)| proto::Quantity {
-                    name: name.clone(),
-                    value: *value,
-                })
-                .collect()
-        };
         let mut events = Vec::new();
         if !self.weights.is_empty() {
-            events.push(Event::SetWeights(proto::allocator_event::SetWeights {
-                weights: self
-                    .weights
-                    .iter()
-                    .map(|(role, weight)| proto::RoleWeight {
-                        role: role.clone(),
-                        weight: *weight,
-                    })
-                    .collect(),
-            }));
+            events.push(weights_event(&self.weights));
         }
-        for quota in self.quotas.values() {
-            events.push(Event::UpdateQuota(proto::allocator_event::UpdateQuota {
-                role: quota.role.clone(),
-                guarantees: quantities(&quota.guarantees),
-                limits: quantities(&quota.limits),
-            }));
-        }
+        events.extend(self.quotas.values().map(quota_event));
         // Frameworks first: an agent's holdings name them.
         for (id, framework) in &self.frameworks {
             events.push(Event::AddFramework(proto::allocator_event::AddFramework {
@@ -289,4 +265,35 @@ impl Books {
             })
             .collect()
     }
+}
+
+/// `SetWeights`, as the master's call and as the rebuild send it.
+pub(super) fn weights_event(weights: &[(String, f64)]) -> Event {
+    Event::SetWeights(proto::allocator_event::SetWeights {
+        weights: weights
+            .iter()
+            .map(|(role, weight)| proto::RoleWeight {
+                role: role.clone(),
+                weight: *weight,
+            })
+            .collect(),
+    })
+}
+
+/// `UpdateQuota`, as the master's call and as the rebuild send it.
+pub(super) fn quota_event(quota: &QuotaConfig) -> Event {
+    let quantities = |pairs: &[(String, f64)]| {
+        pairs
+            .iter()
+            .map(|(name, value)| proto::Quantity {
+                name: name.clone(),
+                value: *value,
+            })
+            .collect()
+    };
+    Event::UpdateQuota(proto::allocator_event::UpdateQuota {
+        role: quota.role.clone(),
+        guarantees: quantities(&quota.guarantees),
+        limits: quantities(&quota.limits),
+    })
 }

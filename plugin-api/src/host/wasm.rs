@@ -434,15 +434,16 @@ impl Envelope for Wasm {
 
 /// Logs the imports a plugin gets as traps: all but the host calls.
 fn log_trapping_imports(plugin: &str, imports: &[String]) {
-    let imports: Vec<&String> = imports
+    let imports: Vec<&str> = imports
         .iter()
+        .map(String::as_str)
         .filter(|i| !i.starts_with(core::HOST_MODULE) && !i.starts_with(component::HOST_INTERFACE))
         .collect();
     if !imports.is_empty() {
         tracing::warn!(
             plugin,
-            imports = %imports.iter().map(|i| i.as_str()).collect::<Vec<_>>().join(", "),
-            "the plugin imports what this host does not provide (no WASI, no host functions); calling them traps"
+            imports = %imports.join(", "),
+            "the plugin imports what this host does not give it (WASI unless granted to a core module, unknown host calls); calling them traps"
         );
     }
 }
