@@ -172,9 +172,8 @@ fn main() -> Result<(), String> {
             std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))
         };
         let module = read("env-isolator.wat")?;
-        let component =
-            mesos_plugin_api::contract::in_component_shell(&module, &read("component-shell.wat")?)
-                .ok_or("env-isolator.wat holds no module")?;
+        let component = mesos_plugin_api::contract::in_component_shell(&module)
+            .ok_or("env-isolator.wat holds no module")?;
         wasm("wasm", &module, &spec, &request, builtin)?;
         wasm("component", &component, &spec, &request, builtin)?;
     }

@@ -42,14 +42,11 @@ pub fn artifact(lib: &str) -> PathBuf {
         .join(format!("lib{lib}.so"))
 }
 
-/// The component form of a core module's text: the module placed inside
-/// `shell` (the text of `plugins/wasm-fixtures/component-shell.wat`)
-/// where it says `;; @core`. This is how the WAT fixtures get a component
-/// form without a second copy of their logic.
-/// `None` if `core` holds no `(module`.
-pub fn in_component_shell(core: &str, shell: &str) -> Option<String> {
-    let module = &core[core.find("(module")? + "(module".len()..];
-    Some(shell.replacen(";; @core", &format!("(core module $plugin{module}"), 1))
+/// The component form of a core module's text ([`host::shell`]): how
+/// the WAT fixtures get a component form without a second copy of their
+/// logic. `None` if `core` holds no `(module`.
+pub fn in_component_shell(core: &str) -> Option<String> {
+    host::shell::in_component_shell(core)
 }
 
 /// The host settings both forms get.

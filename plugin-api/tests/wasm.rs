@@ -40,9 +40,7 @@ impl Form {
     fn of(self, core: &str) -> String {
         match self {
             Form::Core => core.to_string(),
-            Form::Component => {
-                contract::in_component_shell(core, &fixture("component-shell.wat")).unwrap()
-            }
+            Form::Component => contract::in_component_shell(core).unwrap(),
         }
     }
 }
@@ -695,5 +693,40 @@ fn a_wasm_allocator_that_trapped_gets_its_books_rebuilt() {
     assert_eq!(
         (grants[0].framework_id.as_str(), grants[0].agent_id.as_str()),
         ("f1", "a1")
+    );
+}
+
+#[test]
+fn a_core_module_in_binary_componentizes_into_a_working_component() {
+    use mesos_plugin_api::host::shell::componentize;
+    let dir = tempfile::tempdir().unwrap();
+    let name = "com.example.env_isolator";
+    // A binary module with a name of its own, as toolchains write them.
+    let core =
+        wat::parse_str(fixture("env-isolator.wat").replacen("(module", "(module $env_isolator", 1))
+            .unwrap();
+    let component = componentize(&core).unwrap();
+    assert_eq!(
+        &component[4..8],
+        &[0x0d, 0x00, 0x01, 0x00],
+        "a component's preamble"
+    );
+    let folder = dir.path().join(name);
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("plugin.wasm"), &component).unwrap();
+    let sha = format!("{:x}", Sha256::digest(&component));
+    std::fs::write(
+        folder.join("plugin.toml"),
+        format!("name = \"{name}\"\nkind = \"isolator\"\nruntime = \"wasm\"\nartifact = \"plugin.wasm\"\nsha256 = \"{sha}\"\n"),
+    )
+    .unwrap();
+    let launch = isolator(&folder).prepare(&spec()).unwrap();
+    assert_eq!(launch.env[0].0, "PLUGIN_GREETING");
+
+    assert_eq!(componentize(&component).unwrap_err(), "already a component");
+    assert!(
+        componentize(b"not wasm")
+            .unwrap_err()
+            .starts_with("not a module")
     );
 }

@@ -73,13 +73,10 @@ pub fn wasm_fixture(file: &str) -> String {
 }
 
 /// The component form of the core-module fixture `file`: the module in
-/// `component-shell.wat`.
+/// component shell (`plugin-api/wit/component-shell.wat`).
 pub fn wasm_component(file: &str) -> String {
-    mesos_plugin_api::contract::in_component_shell(
-        &wasm_fixture(file),
-        &wasm_fixture("component-shell.wat"),
-    )
-    .unwrap_or_else(|| panic!("{file} holds no module"))
+    mesos_plugin_api::contract::in_component_shell(&wasm_fixture(file))
+        .unwrap_or_else(|| panic!("{file} holds no module"))
 }
 
 /// What goes into one plugin folder.

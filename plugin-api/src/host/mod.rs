@@ -12,6 +12,7 @@ pub mod calls;
 pub mod dylib;
 pub mod manifest;
 pub mod modules;
+pub mod shell;
 #[cfg(feature = "wasm")]
 pub mod wasm;
 

@@ -79,7 +79,7 @@ fn engine() -> Result<&'static Engine, Problem> {
 
 /// Whether `binary` is a component rather than a core module: the
 /// preamble's layer field (bytes 6 and 7) is 1 for components.
-fn is_component(binary: &[u8]) -> bool {
+pub(crate) fn is_component(binary: &[u8]) -> bool {
     binary.get(6..8) == Some(&[1, 0])
 }
 

@@ -1,7 +1,9 @@
 //! The contract suite against this plugin's built-in, dylib and WASM
 //! forms. The WASM ones are this very source built for
 //! `wasm32-unknown-unknown` (when that target is installed; the test says
-//! so when it is not), `plugins/wasm-fixtures/env-isolator.wat`, written
+//! so when it is not), as a core module and wrapped by
+//! `host::shell::componentize` as a component,
+//! `plugins/wasm-fixtures/env-isolator.wat`, written
 //! by hand, the same module as a component of the `mesos:plugin` world,
 //! and `plugins/c-env-isolator`, C compiled by Debian's clang-14 with
 //! wasi-libc: the last three need no Rust wasm32 target.
@@ -65,9 +67,7 @@ fn the_wasm_form_answers_as_the_built_in_and_dylib_forms() {
 fn the_component_form_answers_as_the_built_in_and_dylib_forms() {
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wasm-fixtures");
     let read = |file: &str| std::fs::read_to_string(fixtures.join(file)).unwrap();
-    let component =
-        contract::in_component_shell(&read("env-isolator.wat"), &read("component-shell.wat"))
-            .unwrap();
+    let component = contract::in_component_shell(&read("env-isolator.wat")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let artifact = dir.path().join("env_isolator.component.wat");
     std::fs::write(&artifact, component).unwrap();
@@ -160,4 +160,11 @@ fn the_same_source_built_for_wasm_answers_as_its_dylib() {
         wasm[1].contains(r#"("PLUGIN_CONTAINER_ID", "c1")"#),
         "{wasm:#?}"
     );
+    // The same build, wrapped as a component by the shell, answers alike.
+    let core = std::fs::read(&built).unwrap();
+    let component = mesos_plugin_api::host::shell::componentize(&core).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = dir.path().join("env_isolator.component.wasm");
+    std::fs::write(&artifact, component).unwrap();
+    assert_eq!(wasm_answers_as_the_dylib(&artifact), wasm);
 }

@@ -1,7 +1,9 @@
 ;; A component of the `mesos:plugin/plugin@1.0.0` world (plugin-api/wit/plugin.wit)
 ;; around a core module speaking the core-module ABI (plugin-api/src/host/wasm/core.rs).
-;; The tests put a fixture's module where `@core` is (as `(core module $plugin ...)`),
-;; so every core fixture has a component form without a second copy of its logic.
+;; `host::shell` puts a module where `@core` is (as `(core module $plugin ...)`): so
+;; every core fixture has a component form without a second copy of its logic, and
+;; `mesos-plugin-componentize` makes a component of any core-module plugin (one built
+;; by the Rust SDK for wasm32, or by clang).
 ;;
 ;; The `$shell` module translates. Arguments arrive, by the canonical ABI, in the
 ;; shell's own memory (its `realloc` is a bump allocator there); the shell copies
