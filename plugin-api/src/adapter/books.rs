@@ -57,8 +57,12 @@ impl Books {
                 active: true,
             },
         );
+        // As the allocators count them: a holding on an agent not added
+        // yet comes again with that agent's own `used`.
         for (agent, resources) in used {
-            self.hold(&framework.id, agent, resources);
+            if self.agents.contains_key(agent) {
+                self.hold(&framework.id, agent, resources);
+            }
         }
     }
 
@@ -83,6 +87,8 @@ impl Books {
                 active: true,
             },
         );
+        // A framework not added (yet) still holds them: the rebuild tells
+        // them as the master did, and they stay out of offers.
         for (framework, resources) in used {
             self.hold(framework, &agent.id, resources);
         }
@@ -296,4 +302,71 @@ pub(super) fn quota_event(quota: &QuotaConfig) -> Event {
         guarantees: quantities(&quota.guarantees),
         limits: quantities(&quota.limits),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use mesos_proto::v1;
+
+    fn cpus(value: f64) -> Resources {
+        Resources::from(vec![v1::Resource {
+            name: "cpus".into(),
+            r#type: v1::value::Type::Scalar as i32,
+            scalar: Some(v1::value::Scalar { value }),
+            ..Default::default()
+        }])
+    }
+
+    /// What the rebuild says the agents hold, by framework, in cpus.
+    fn held_in_snapshot(books: &Books) -> Vec<(String, f64)> {
+        books
+            .snapshot(0)
+            .into_iter()
+            .filter_map(|e| match e.event {
+                Some(Event::AddAgent(agent)) => Some(agent.used),
+                _ => None,
+            })
+            .flatten()
+            .map(|h| (h.id, Resources::from(h.resources).scalar("cpus")))
+            .collect()
+    }
+
+    #[test]
+    fn a_holding_told_by_both_framework_and_agent_counts_once() {
+        let mut books = Books::default();
+        let framework = FrameworkSpec {
+            id: "f1".into(),
+            roles: Vec::new(),
+            suppressed_roles: Vec::new(),
+        };
+        // The master's order after a failover: frameworks first, with
+        // what they hold on agents not added yet, then the agents.
+        books.add_framework(&framework, &[("a1".into(), cpus(1.0))]);
+        let agent = AgentSpec {
+            id: "a1".into(),
+            hostname: "a1".into(),
+            total: cpus(4.0),
+        };
+        books.add_agent(
+            &agent,
+            &[("f1".into(), cpus(1.0)), ("f9".into(), cpus(2.0))],
+        );
+        assert_eq!(
+            held_in_snapshot(&books),
+            [("f1".to_string(), 1.0), ("f9".to_string(), 2.0)]
+        );
+        books.remove_agent("a1");
+        books.add_agent(&agent, &[("f1".into(), cpus(1.0))]);
+        assert_eq!(held_in_snapshot(&books), [("f1".to_string(), 1.0)]);
+
+        books.release("f1", "a1", &cpus(0.5));
+        assert_eq!(held_in_snapshot(&books), [("f1".to_string(), 0.5)]);
+        books.release("f1", "a1", &cpus(0.5));
+        assert!(held_in_snapshot(&books).is_empty());
+        books.hold("f1", "a1", &cpus(2.0));
+        books.remove_framework("f1");
+        assert!(held_in_snapshot(&books).is_empty());
+    }
 }
