@@ -338,9 +338,6 @@ impl CommandExecutor {
         tracing::info!(task = %task.task_id.value, pid = ?process.pid(), "task started");
         let started = Instant::now();
         let check_status = policies.check.as_ref().map(checks::check::initial_status);
-        let mut running_status = status_of(&task.task_id, TaskState::TaskRunning, None);
-        running_status.check_status = check_status;
-        self.session.send(running_status).await?;
         // In an image, command checks see what the task sees (as in Mesos);
         // under an OCI runtime the pid is the runtime's, so they do not.
         let policies = match (&self.rootfs, process.pid()) {
@@ -354,6 +351,8 @@ impl CommandExecutor {
             _ => policies,
         };
         let checkers = policies.spawn(started, (), &self.checks_tx);
+        // Tracked before anything can fail: should the agent die while the
+        // update is on its way, the executor still takes the task down.
         self.task = Some(Running {
             process,
             kill_policy: task.kill_policy,
@@ -363,6 +362,9 @@ impl CommandExecutor {
                 ..Default::default()
             },
         });
+        let mut running_status = status_of(&task.task_id, TaskState::TaskRunning, None);
+        running_status.check_status = check_status;
+        self.session.send(running_status).await?;
         Ok(())
     }
 
