@@ -20,7 +20,14 @@ fn image_root() -> tempfile::TempDir {
     root
 }
 
+/// The dylib's instance is one per process, as in the agent: tests that
+/// configure it with different roots take turns.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn compare(root: &Path, images: &[&str]) -> Result<Vec<String>, String> {
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let scratch = tempfile::tempdir().unwrap();
     contract::compare_image_store::<ImageDirs>(
         &contract::artifact("image_dirs"),
