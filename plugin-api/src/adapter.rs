@@ -9,15 +9,15 @@
 //! [`Watchdog`] that bounds how long a call may take.
 
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use mesos_proto::plugin::v1 as proto;
 use prost::Message;
 
 use crate::abi::method;
-use crate::envelope::{Envelope, ErrorCode, PluginError, Response};
+use crate::envelope::{Envelope, ErrorCode, PluginError};
 use crate::isolator::{
     ContainerSpec, Isolator, IsolatorError, LaunchInfo, Limitation, LimitationKind, Namespace,
     Usage,
@@ -30,12 +30,14 @@ mod image;
 mod network;
 mod rootfs;
 mod volume;
+mod watchdog;
 pub use allocator::{LoadedAllocator, PluginAllocator};
 pub use hook::PluginHook;
 pub use image::PluginImageStore;
 pub use network::PluginNetwork;
 pub use rootfs::PluginRootfsBackend;
 pub use volume::PluginVolumeDriver;
+pub use watchdog::Watchdog;
 
 /// What a plugin's failure does to the operation that called it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -329,106 +331,6 @@ impl Isolator for PluginIsolator {
     }
 }
 
-type Job = Box<dyn FnOnce() + Send>;
-
-/// Runs a plugin's calls on a thread of its own and waits for each at
-/// most `timeout`. Native code cannot be stopped, so a call that overruns
-/// is abandoned (its thread stays blocked) and the plugin is marked
-/// wedged: later calls fail at once instead of queueing behind it.
-pub struct Watchdog {
-    timeout: Duration,
-    inner: Arc<dyn Envelope>,
-    /// Held for the length of a call, so the timeout measures the
-    /// plugin's own time, not a wait behind another caller.
-    jobs: Mutex<mpsc::Sender<Job>>,
-    wedged: AtomicBool,
-}
-
-impl std::fmt::Debug for Watchdog {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Watchdog")
-            .field("timeout", &self.timeout)
-            .field("wedged", &self.wedged)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Watchdog {
-    pub fn new(plugin: &str, timeout: Duration, inner: Arc<dyn Envelope>) -> std::io::Result<Self> {
-        let (jobs, queue) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name(format!("plugin:{plugin}"))
-            .spawn(move || {
-                for job in queue {
-                    job();
-                }
-            })?;
-        Ok(Self {
-            timeout,
-            inner,
-            jobs: Mutex::new(jobs),
-            wedged: AtomicBool::new(false),
-        })
-    }
-
-    pub fn is_wedged(&self) -> bool {
-        self.wedged.load(Ordering::Relaxed)
-    }
-
-    /// Runs `f` on the plugin's thread; `what` names it in errors.
-    pub fn run<T: Send + 'static>(
-        &self,
-        what: &str,
-        f: impl FnOnce() -> Result<T, PluginError> + Send + 'static,
-    ) -> Result<T, PluginError> {
-        let wedged = || {
-            PluginError::new(
-                ErrorCode::Unavailable,
-                "wedged: an earlier call never returned; restart the agent to reload it",
-            )
-        };
-        if self.is_wedged() {
-            return Err(wedged());
-        }
-        let jobs = self.jobs.lock().unwrap_or_else(PoisonError::into_inner);
-        if self.is_wedged() {
-            return Err(wedged());
-        }
-        let (reply, answer) = mpsc::sync_channel(1);
-        let job: Job = Box::new(move || {
-            // The caller may have given up; nobody to tell then.
-            let _ = reply.send(f());
-        });
-        if jobs.send(job).is_err() {
-            return Err(PluginError::internal("the plugin's thread is gone"));
-        }
-        match answer.recv_timeout(self.timeout) {
-            Ok(result) => result,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                self.wedged.store(true, Ordering::Relaxed);
-                Err(PluginError::new(
-                    ErrorCode::Timeout,
-                    format!(
-                        "{what} did not return within {} ms; the plugin is wedged",
-                        self.timeout.as_millis()
-                    ),
-                ))
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => Err(PluginError::internal(format!(
-                "{what} ended without an answer"
-            ))),
-        }
-    }
-}
-
-impl Envelope for Watchdog {
-    fn call(&self, method: &str, request: &[u8]) -> Result<Response, PluginError> {
-        let inner = Arc::clone(&self.inner);
-        let (name, request) = (method.to_string(), request.to_vec());
-        self.run(method, move || inner.call(&name, &request))
-    }
-}
-
 /// `P`, a plugin of the SDK's kind `K`, in the host's process behind a
 /// watchdog: the envelope of its built-in form, and its name.
 fn in_process<P, K>(
@@ -511,6 +413,8 @@ pub fn builtin_image_store<P: crate::sdk::ImageStorePlugin>(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use crate::envelope::Response;
+    use std::sync::Mutex;
 
     /// Answers every call with the next of `answers`, then repeats the last.
     struct Scripted(Mutex<Vec<Result<Vec<u8>, PluginError>>>);

@@ -11,7 +11,9 @@
 //! let seen = contract::compare_volume_driver::<MyDriver>(&contract::artifact("my_driver"), b"config", contract::Limits::default())?;
 //! let seen = contract::compare_rootfs_backend::<MyBackend>(&contract::artifact("my_backend"), b"config", scratch_dir, contract::Limits::default())?;
 //! let seen = contract::compare_image_store::<MyStore>(&contract::artifact("my_store"), b"config", &["app:1"], scratch_dir, contract::Limits::default())?;
+//! let seen = contract::compare_network::<MyNetwork>(&contract::artifact("my_network"), b"config", contract::Limits::default())?;
 //! let seen = contract::compare_wasm::<MyIsolator>(Path::new("my_isolator.wasm"), contract::Limits::default())?;
+//! let seen = contract::compare_allocator_wasm::<MyAllocator>(Path::new("my_allocator.wasm"), contract::Limits::default())?;
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -32,6 +34,9 @@ use crate::sdk::{
     RootfsBackendPlugin, VolumeDriverPlugin,
 };
 use crate::volume::{VolumeDriver, VolumeSpec};
+
+mod network;
+pub use network::{compare_network, observe_network};
 
 /// Where cargo put the `cdylib` of library `lib` for the running test:
 /// beside the test binary.
@@ -205,6 +210,27 @@ fn load_form(
     limits: Limits,
     config: Option<&[u8]>,
 ) -> Result<host::Loaded, String> {
+    load_granted(
+        name,
+        kind,
+        runtime,
+        artifact,
+        limits,
+        config,
+        manifest::Permissions::default(),
+    )
+}
+
+/// [`load_form`] with `permissions` granted.
+fn load_granted(
+    name: &str,
+    kind: manifest::Kind,
+    runtime: manifest::Runtime,
+    artifact: &Path,
+    limits: Limits,
+    config: Option<&[u8]>,
+    permissions: manifest::Permissions,
+) -> Result<host::Loaded, String> {
     let bytes = std::fs::read(artifact).map_err(|e| format!("{}: {e}", artifact.display()))?;
     host::load_manifest(manifest::Manifest {
         name: name.to_string(),
@@ -216,7 +242,7 @@ fn load_form(
         policy: limits.policy,
         call_timeout: limits.call_timeout,
         config: config.map(|c| manifest::Config::Inline(c.to_vec())),
-        permissions: Default::default(),
+        permissions,
     })
     .map_err(|e| e.to_string())
 }
@@ -693,4 +719,79 @@ pub fn compare_allocator<P: AllocatorPlugin>(
         .and_then(|a| a.start())
         .ok_or("dylib form: loaded as another kind")?;
     same(in_process, observe_allocator(&mut allocator), "dylib")
+}
+
+/// [`compare_allocator`] against the WASM form of `P`: a core module
+/// built for `wasm32-wasip1` ([`build_wasm`]) and granted WASI, whose
+/// clock the SDK's allocator host needs (`Instant::now` has none on
+/// `wasm32-unknown-unknown`).
+#[cfg(feature = "wasm")]
+pub fn compare_allocator_wasm<P: AllocatorPlugin>(
+    artifact: &Path,
+    limits: Limits,
+) -> Result<Vec<String>, String> {
+    let native = observe_allocator(&mut P::default());
+    let wasm = load_granted(
+        P::NAME,
+        manifest::Kind::Allocator,
+        manifest::Runtime::Wasm(manifest::WasmLimits::default()),
+        artifact,
+        limits,
+        None,
+        manifest::Permissions {
+            wasi: true,
+            ..Default::default()
+        },
+    )
+    .map_err(|e| format!("WASM form: {e}"))?;
+    let mut allocator = wasm
+        .allocator()
+        .and_then(|a| a.start())
+        .ok_or("WASM form: loaded as another kind")?;
+    same(native, observe_allocator(&mut allocator), "WASM")
+}
+
+/// Builds the plugin crate at `crate_dir` for `target` (release) into the
+/// running test's target directory and returns its `<lib>.wasm`: how a
+/// plugin's tests get the WASM form of the source they test. `Ok(None)`,
+/// said on stdout, when the toolchain lacks the target (`rustup target
+/// add <target>` adds it).
+pub fn build_wasm(crate_dir: &Path, lib: &str, target: &str) -> Result<Option<PathBuf>, String> {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = std::process::Command::new(rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .map_err(|e| format!("cannot run rustc: {e}"))?;
+    let sysroot = String::from_utf8_lossy(&sysroot.stdout).trim().to_string();
+    if !Path::new(&sysroot)
+        .join("lib/rustlib")
+        .join(target)
+        .is_dir()
+    {
+        println!(
+            "NOT BUILT: the WASM form of {lib} needs `rustup target add {target}`; \
+             the test goes on without it"
+        );
+        return Ok(None);
+    }
+    // target/<profile>/deps/<the test>: the target directory is three up.
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let target_dir = exe
+        .ancestors()
+        .nth(3)
+        .ok_or("the test runs outside a target directory")?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .current_dir(crate_dir)
+        .args(["build", "--quiet", "--release", "--target", target])
+        .arg("--target-dir")
+        .arg(target_dir)
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!("building {lib} for {target}: {status}"));
+    }
+    Ok(Some(
+        target_dir.join(format!("{target}/release/{lib}.wasm")),
+    ))
 }

@@ -1,17 +1,13 @@
 //! The bin-packing allocator answers the same built in, through the
-//! envelope and as the `cdylib`, and packs: one agent is offered at a
-//! time, the first that still has room.
+//! envelope, as the `cdylib` and, when the `wasm32-wasip1` target is
+//! installed, as a WASM module built from the same source; and packs: one
+//! agent is offered at a time, the first that still has room.
 
 use bin_packing_allocator::BinPacking;
 use mesos_plugin_api::contract::{self, Limits};
 
-#[test]
-fn every_form_packs_the_first_agent_first() {
-    let seen = contract::compare_allocator::<BinPacking>(
-        &contract::artifact("bin_packing_allocator"),
-        Limits::default(),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+/// What every form must offer, cycle by cycle.
+fn assert_packs(seen: &[String]) {
     let lines: Vec<&str> = seen.iter().map(String::as_str).collect();
     assert_eq!(
         lines,
@@ -30,4 +26,32 @@ fn every_form_packs_the_first_agent_first() {
             "",
         ]
     );
+}
+
+#[test]
+fn every_form_packs_the_first_agent_first() {
+    let seen = contract::compare_allocator::<BinPacking>(
+        &contract::artifact("bin_packing_allocator"),
+        Limits::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_packs(&seen);
+}
+
+/// The same source as a WASM module: the SDK's allocator host reads the
+/// clock through the WASI its manifest grants.
+#[test]
+fn the_same_source_built_for_wasm_packs_alike() {
+    let built = contract::build_wasm(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
+        "bin_packing_allocator",
+        "wasm32-wasip1",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let Some(built) = built else {
+        return;
+    };
+    let seen = contract::compare_allocator_wasm::<BinPacking>(&built, Limits::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_packs(&seen);
 }

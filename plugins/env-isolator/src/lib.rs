@@ -16,14 +16,16 @@ impl IsolatorPlugin for EnvIsolator {
         &self,
         request: proto::PrepareRequest,
     ) -> Result<proto::PrepareResponse, PluginError> {
-        let var = |name: &str, value: &str| proto::EnvironmentVariable {
+        // The request is ours: its container ID moves into the answer
+        // rather than being copied.
+        let var = |name: &str, value: String| proto::EnvironmentVariable {
             name: name.to_string(),
-            value: value.to_string(),
+            value,
         };
         Ok(proto::PrepareResponse {
             env: vec![
-                var("PLUGIN_GREETING", "hello-from-plugin"),
-                var("PLUGIN_CONTAINER_ID", &request.container_id),
+                var("PLUGIN_GREETING", "hello-from-plugin".to_string()),
+                var("PLUGIN_CONTAINER_ID", request.container_id),
             ],
             labels: vec![mesos::Label {
                 key: "com.example.env_isolator".to_string(),

@@ -110,44 +110,15 @@ fn the_c_form_compiled_to_wasm_answers_as_the_others() {
     assert!(c[1].contains(r#"("PLUGIN_CONTAINER_ID", "c1")"#), "{c:#?}");
 }
 
-/// This crate built for `wasm32-unknown-unknown` into the test's own
-/// target directory; `None`, said on stdout, without that target.
+/// This crate built for `wasm32-unknown-unknown`; `None`, said on
+/// stdout, without that target.
 fn build_rust_form() -> Option<std::path::PathBuf> {
-    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let sysroot = std::process::Command::new(rustc)
-        .args(["--print", "sysroot"])
-        .output()
-        .unwrap();
-    let sysroot = String::from_utf8_lossy(&sysroot.stdout).trim().to_string();
-    if !std::path::Path::new(&sysroot)
-        .join("lib/rustlib/wasm32-unknown-unknown")
-        .is_dir()
-    {
-        println!(
-            "NOT BUILT: the Rust WASM form needs `rustup target add wasm32-unknown-unknown`; \
-             the WAT and C forms stand in for it"
-        );
-        return None;
-    }
-    // target/<profile>/deps/<this test>: the target directory is three up.
-    let exe = std::env::current_exe().unwrap();
-    let target_dir = exe.ancestors().nth(3).unwrap();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = std::process::Command::new(cargo)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args([
-            "build",
-            "--quiet",
-            "--release",
-            "--target",
-            "wasm32-unknown-unknown",
-        ])
-        .arg("--target-dir")
-        .arg(target_dir)
-        .status()
-        .unwrap();
-    assert!(status.success(), "building the WASM form");
-    Some(target_dir.join("wasm32-unknown-unknown/release/env_isolator.wasm"))
+    contract::build_wasm(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
+        "env_isolator",
+        "wasm32-unknown-unknown",
+    )
+    .unwrap()
 }
 
 #[test]

@@ -111,6 +111,12 @@ impl NetworkPlugin for VethNetwork {
         let key = (request.container_id.clone(), request.ifname.clone());
         let number = {
             let mut leases = self.leases.lock().unwrap_or_else(PoisonError::into_inner);
+            if leases.contains_key(&key) {
+                return Err(PluginError::invalid(format!(
+                    "{} of container {} is attached already",
+                    key.1, key.0
+                )));
+            }
             let taken: Vec<u32> = leases.values().copied().collect();
             let number = (2..=254).find(|n| !taken.contains(n)).ok_or_else(|| {
                 PluginError::internal(format!("no address left in {prefix}.0/24"))
@@ -124,24 +130,36 @@ impl NetworkPlugin for VethNetwork {
         // Created inside the container's namespace, with the host's end
         // sent to this process's (the agent's) namespace.
         let pid = std::process::id().to_string();
-        let result = ip(
+        let release = || {
+            self.leases
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&key);
+        };
+        if let Err(e) = ip(
             Some(netns),
             &[
                 "link", "add", ifname, "type", "veth", "peer", "name", &host, "netns", &pid,
             ],
+        ) {
+            release();
+            return Err(e);
+        }
+        let result = ip(
+            Some(netns),
+            &["addr", "add", &format!("{address}/24"), "dev", ifname],
         )
-        .and_then(|()| {
-            ip(
-                Some(netns),
-                &["addr", "add", &format!("{address}/24"), "dev", ifname],
-            )
-        })
         .and_then(|()| ip(Some(netns), &["link", "set", ifname, "up"]))
         .and_then(|()| {
-            ip(
+            // A container on several networks has one default route: the
+            // first network's. Later ones are reached on their own /24.
+            match ip(
                 Some(netns),
                 &["route", "add", "default", "via", &gateway, "dev", ifname],
-            )
+            ) {
+                Err(e) if e.message.contains("File exists") => Ok(()),
+                other => other,
+            }
         })
         .and_then(|()| {
             ip(
@@ -157,10 +175,10 @@ impl NetworkPlugin for VethNetwork {
             )
         });
         if let Err(e) = result {
-            self.leases
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remove(&key);
+            // Nothing half-made stays: the pair goes, and the host's route
+            // and address with it.
+            let _ = ip(Some(netns), &["link", "del", ifname]);
+            release();
             return Err(e);
         }
         Ok(proto::AttachResponse {
