@@ -229,9 +229,11 @@ impl Isolator for PluginIsolator {
         else {
             return Ok(LaunchInfo::default());
         };
-        if !response.labels.is_empty() {
-            // The agent's launch info has no place for labels yet.
-            tracing::debug!(plugin = self.remote.name, labels = ?response.labels, "labels not applied");
+        if response.labels.iter().any(|label| label.key.is_empty()) {
+            return Err(IsolatorError::Failed {
+                isolator: self.remote.name,
+                message: "prepare answered a label without a key".to_string(),
+            });
         }
         let clone_namespaces = response
             .clone_namespaces
@@ -253,6 +255,11 @@ impl Isolator for PluginIsolator {
                 .map(|var| (var.name, var.value))
                 .collect(),
             clone_namespaces,
+            labels: response
+                .labels
+                .into_iter()
+                .map(|label| (label.key, label.value))
+                .collect(),
             ..Default::default()
         })
     }

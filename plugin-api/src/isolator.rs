@@ -109,6 +109,10 @@ pub struct LaunchInfo {
     /// the isolator asks for the mount namespace too. Unlike
     /// `file_binds`, a missing target fails the launch.
     pub binds: Vec<Bind>,
+    /// Labels (key, optional value) added to the container's tasks, as a
+    /// task label decorator hook's are: what the agent's `/state` and the
+    /// executor see. Mesos's isolators have no such output.
+    pub labels: Vec<(String, Option<String>)>,
 }
 
 /// A host directory bound at `target` in the container's mount namespace.
@@ -191,6 +195,7 @@ impl LaunchInfo {
             both(self.effective_capabilities, other.effective_capabilities);
         self.no_new_privileges |= other.no_new_privileges;
         self.seccomp_filters.extend(other.seccomp_filters);
+        self.labels.extend(other.labels);
         // One network namespace and hostname per container: the first
         // isolator's.
         if self.network_namespace.is_none() {

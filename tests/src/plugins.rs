@@ -169,3 +169,41 @@ pub fn build_c_env_isolator(dir: &Path) -> Option<PathBuf> {
         _ => panic!("{} failed: {stderr}", script.display()),
     }
 }
+
+/// The task `id` in the first agent's /state, wherever it is listed.
+pub fn state_task(cluster: &Cluster, id: &str) -> serde_json::Value {
+    use serde_json::Value;
+    fn find(value: &Value, id: &str) -> Option<Value> {
+        match value {
+            Value::Object(object) => {
+                if object.get("id").and_then(Value::as_str) == Some(id)
+                    && object.contains_key("executor_id")
+                {
+                    return Some(value.clone());
+                }
+                object.values().find_map(|v| find(v, id))
+            }
+            Value::Array(items) => items.iter().find_map(|v| find(v, id)),
+            _ => None,
+        }
+    }
+    let state = crate::raw_http::get(&cluster.agents[0], "/state").unwrap();
+    let state: Value = serde_json::from_slice(&state.body).unwrap();
+    find(&state, id).unwrap_or_else(|| panic!("task {id} not in the agent's state: {state}"))
+}
+
+/// A task's labels in /state, as (key, value) pairs.
+pub fn task_labels(task: &serde_json::Value) -> Vec<(String, String)> {
+    task["labels"]
+        .as_array()
+        .map(|labels| {
+            labels
+                .iter()
+                .map(|l| {
+                    let text = |k: &str| l[k].as_str().unwrap_or_default().to_string();
+                    (text("key"), text("value"))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}

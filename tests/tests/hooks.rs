@@ -70,42 +70,6 @@ async fn run(framework: &mut Framework, task: v1::TaskInfo) -> v1::TaskStatus {
     plugins::run_task(framework, task).await
 }
 
-/// The task `id` in the agent's /state, wherever it is listed.
-fn state_task(cluster: &Cluster, id: &str) -> Value {
-    fn find(value: &Value, id: &str) -> Option<Value> {
-        match value {
-            Value::Object(object) => {
-                if object.get("id").and_then(Value::as_str) == Some(id)
-                    && object.contains_key("executor_id")
-                {
-                    return Some(value.clone());
-                }
-                object.values().find_map(|v| find(v, id))
-            }
-            Value::Array(items) => items.iter().find_map(|v| find(v, id)),
-            _ => None,
-        }
-    }
-    let state = mesos_tests::raw_http::get(&cluster.agents[0], "/state").unwrap();
-    let state: Value = serde_json::from_slice(&state.body).unwrap();
-    find(&state, id).unwrap_or_else(|| panic!("task {id} not in the agent's state: {state}"))
-}
-
-fn labels(task: &Value) -> Vec<(String, String)> {
-    task["labels"]
-        .as_array()
-        .map(|labels| {
-            labels
-                .iter()
-                .map(|l| {
-                    let text = |k: &str| l[k].as_str().unwrap_or_default().to_string();
-                    (text("key"), text("value"))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn pair(k: &str, v: &str) -> (String, String) {
     (k.to_string(), v.to_string())
 }
@@ -128,7 +92,7 @@ async fn a_mesos_task_gets_the_hooks_variables_and_label() {
     assert_eq!(status.state(), TaskState::TaskFinished, "{status:?}");
     // The hook's label follows the task's own.
     assert_eq!(
-        labels(&state_task(&cluster, "hooked")),
+        plugins::task_labels(&plugins::state_task(&cluster, "hooked")),
         [pair("team", "a"), pair("hooked", "true")]
     );
     // The status decorator labelled the update the framework got.
@@ -173,7 +137,7 @@ async fn every_task_of_a_group_gets_the_hooks_label() {
     for (id, status) in done {
         assert_eq!(status.state(), TaskState::TaskFinished, "{status:?}");
         assert_eq!(
-            labels(&state_task(&cluster, &id)),
+            plugins::task_labels(&plugins::state_task(&cluster, &id)),
             [pair("team", "a"), pair("hooked", "true")]
         );
     }
@@ -190,7 +154,10 @@ async fn failing_hook_is_skipped(mode: &str, extra: &str) {
     for id in ["first", "second"] {
         let status = run(&mut framework, task(id, "test -z \"$HOOKED\"")).await;
         assert_eq!(status.state(), TaskState::TaskFinished, "{status:?}");
-        assert_eq!(labels(&state_task(&cluster, id)), [pair("team", "a")]);
+        assert_eq!(
+            plugins::task_labels(&plugins::state_task(&cluster, id)),
+            [pair("team", "a")]
+        );
     }
 }
 
@@ -312,7 +279,7 @@ async fn a_docker_container_gets_the_hooks_variables_and_label() {
     assert!(env.contains(&"HOOKED=1"), "{env:?}");
     assert!(env.contains(&"HOOKED_CONTAINERIZER=docker"), "{env:?}");
     assert_eq!(
-        labels(&state_task(&cluster, "docker")),
+        plugins::task_labels(&plugins::state_task(&cluster, "docker")),
         [pair("team", "a"), pair("hooked", "true")]
     );
 

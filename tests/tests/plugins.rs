@@ -70,6 +70,14 @@ async fn a_task_sees_the_variable_its_plugin_isolator_set() {
     )
     .await;
     assert_eq!(status.state(), TaskState::TaskFinished, "{status:?}");
+    // And the label it answered is the task's.
+    assert_eq!(
+        plugins::task_labels(&plugins::state_task(&cluster, "greeting")),
+        [(
+            "com.example.env_isolator".to_string(),
+            "prepared".to_string()
+        )]
+    );
     // The same check fails for a value the plugin did not set, so the
     // task above passed because of the plugin.
     let status = run(&mut framework, "other", "test \"$PLUGIN_GREETING\" = other").await;

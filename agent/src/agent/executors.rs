@@ -17,7 +17,7 @@ use super::model::{
     Executor, ExecutorState, FrameworkState, MAX_COMPLETED_FRAMEWORKS, Task, Termination,
 };
 use super::tasks::{DOCKER_EXECUTOR, agent_status};
-use super::{Agent, Command, ExecutorKey, Handle};
+use super::{Agent, Command, ExecutorKey, Handle, Labels};
 use crate::command::CommandLine;
 use crate::executor_env::ExecutorEnv;
 use crate::launcher::{self, LaunchSpec};
@@ -310,25 +310,59 @@ impl Agent {
             .unwrap_or(self.config.shutdown_grace_period)
     }
 
+    /// Adds the isolators' labels to the executor's tasks, queued ones
+    /// (before the executor, which subscribes after its launch, gets them)
+    /// and launched ones, and checkpoints them so a restarted agent shows
+    /// them too. A label a task has already is not added twice.
+    fn label_tasks(&mut self, key: &ExecutorKey, labels: &Labels) {
+        let Some(executor) = self.executor_mut(key) else {
+            return;
+        };
+        let tasks = executor
+            .queued
+            .iter_mut()
+            .chain(executor.launched.values_mut().map(|task| &mut task.info));
+        let mut labelled = Vec::new();
+        for task in tasks {
+            let have = &mut task.labels.get_or_insert_with(Default::default).labels;
+            for (key, value) in labels {
+                let label = v1::Label {
+                    key: key.clone(),
+                    value: value.clone(),
+                };
+                if !have.contains(&label) {
+                    have.push(label);
+                }
+            }
+            labelled.push(task.clone());
+        }
+        for task in &labelled {
+            self.checkpoint_task(key, task);
+        }
+    }
+
     pub(super) fn executor_launched(
         &mut self,
         key: &ExecutorKey,
         container_id: &str,
-        result: Result<u32, String>,
+        result: Result<(u32, Labels), String>,
     ) {
         self.launches.remove(container_id);
         let current = self
             .executor_mut(key)
             .filter(|e| e.container_id == container_id);
         match (current, result) {
-            (Some(executor), Ok(pid)) => {
+            (Some(executor), Ok((pid, labels))) => {
                 tracing::info!(%key, container = container_id, pid, "executor started");
                 executor.pid = Some(pid);
                 if executor.state == ExecutorState::Terminating {
                     destroy(pid);
                 }
+                if !labels.is_empty() {
+                    self.label_tasks(key, &labels);
+                }
             }
-            (None, Ok(pid)) => {
+            (None, Ok((pid, _))) => {
                 tracing::warn!(
                     %key, container = container_id,
                     "destroying a container the agent no longer tracks"
@@ -677,7 +711,7 @@ impl Run {
             let _ = durable.await;
         }
         let (child, result) = match self.launch(spec).await {
-            Ok((child, pid)) => (Some(child), Ok(pid)),
+            Ok((child, pid, labels)) => (Some(child), Ok((pid, labels))),
             Err(message) => (None, Err(message)),
         };
         let launched = Command::ExecutorLaunched {
@@ -699,8 +733,12 @@ impl Run {
     }
 
     /// Creates the sandbox, fetches the URIs into it and forks the
-    /// executor; file work and the fork run on the blocking pool.
-    async fn launch(&self, spec: LaunchSpec) -> Result<(tokio::process::Child, u32), String> {
+    /// executor; file work and the fork run on the blocking pool. Returns
+    /// the executor, its pid and the labels the isolators added.
+    async fn launch(
+        &self,
+        spec: LaunchSpec,
+    ) -> Result<(tokio::process::Child, u32, Labels), String> {
         let work_dir = self.work_dir.clone();
         let agent_id = self.agent_id.clone();
         let key = self.key.clone();
@@ -779,8 +817,9 @@ impl Run {
             },
         );
         let (hooks, pre_launch) = (self.hooks.clone(), self.pre_launch.clone());
-        let child = tokio::task::spawn_blocking(move || {
+        let (child, labels) = tokio::task::spawn_blocking(move || {
             let mut spec = spec;
+            let mut labels = Vec::new();
             if let Some(launch) = pre_launch {
                 let docker = launch.containerizer == Containerizer::Docker;
                 let added = hooks.pre_launch(launch)?;
@@ -801,6 +840,7 @@ impl Run {
                 spec.hostname = info.hostname;
                 spec.file_binds = info.file_binds;
                 spec.binds = info.binds;
+                labels = info.labels;
             }
             // The executor of an image task needs root's capabilities to
             // set the task's rootfs up: as in Mesos, the sets are the
@@ -832,14 +872,14 @@ impl Run {
                     "cannot checkpoint the executor's pid; a restarted agent will not recover it: {e}"
                 );
             }
-            Ok::<_, String>(child)
+            Ok::<_, String>((child, labels))
         })
         .await
         .map_err(|e| format!("the launch was aborted: {e}"))??;
         let pid = child
             .id()
             .ok_or("the executor exited before its pid was known")?;
-        Ok((child, pid))
+        Ok((child, pid, labels))
     }
 
     async fn report(&self, handle: &Handle, command: Command) {

@@ -35,6 +35,9 @@ use crate::error::ApiError;
 use crate::status_updates::StatusUpdateManager;
 pub use containers::ContainerView;
 use model::{Counters, Framework};
+
+/// Labels the isolators added to a container's tasks: key, optional value.
+pub(crate) type Labels = Vec<(String, Option<String>)>;
 pub use recovery::{Recovered, load as recover};
 
 /// How often subscribed executors get a HEARTBEAT event. Mesos waits 30
@@ -172,8 +175,9 @@ pub enum Command {
     ExecutorLaunched {
         key: ExecutorKey,
         container_id: String,
-        /// The pid, or why the launch failed.
-        result: Result<u32, String>,
+        /// The pid and the labels the isolators added to the container's
+        /// tasks, or why the launch failed.
+        result: Result<(u32, Labels), String>,
     },
     ExecutorExited {
         key: ExecutorKey,
