@@ -47,6 +47,22 @@ pub fn artifact(lib: &str) -> PathBuf {
         .join(format!("lib{lib}.so"))
 }
 
+/// Whether the test runs as root, which kernel-facing plugins (mounts,
+/// namespaces) need to be observed. Not as root, it prints why the test
+/// (`what`) is skipped and answers `Ok(false)`; under `CI=true`, where
+/// tests run as root and a skip is a failure, it is an error.
+pub fn root_or_skip(what: &str) -> Result<bool, String> {
+    use std::os::unix::fs::MetadataExt;
+    if std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
+        return Ok(true);
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        return Err(format!("{what} needs root, and CI runs as root"));
+    }
+    eprintln!("SKIPPED: {what} needs root");
+    Ok(false)
+}
+
 /// The component form of a core module's text ([`host::shell`]): how
 /// the WAT fixtures get a component form without a second copy of their
 /// logic. `None` if `core` holds no `(module`.
@@ -195,9 +211,17 @@ fn load_dylib(
     kind: manifest::Kind,
     artifact: &Path,
     limits: Limits,
+    config: Option<&[u8]>,
 ) -> Result<host::Loaded, String> {
-    load_form(name, kind, manifest::Runtime::Dylib, artifact, limits, None)
-        .map_err(|e| format!("dylib form: {e}"))
+    load_form(
+        name,
+        kind,
+        manifest::Runtime::Dylib,
+        artifact,
+        limits,
+        config,
+    )
+    .map_err(|e| format!("dylib form: {e}"))
 }
 
 /// The form of plugin `name` of `kind` that `runtime` loads from
@@ -262,7 +286,7 @@ fn same(a: Vec<String>, b: Vec<String>, form: &str) -> Result<Vec<String>, Strin
 pub fn compare<P: IsolatorPlugin>(artifact: &Path, limits: Limits) -> Result<Vec<String>, String> {
     let builtin = adapter::builtin::<P>(&[], limits.call_timeout, limits.policy)
         .map_err(|e| format!("built-in form: {e}"))?;
-    let dylib = load_dylib(P::NAME, manifest::Kind::Isolator, artifact, limits)?;
+    let dylib = load_dylib(P::NAME, manifest::Kind::Isolator, artifact, limits, None)?;
     let isolator = dylib
         .isolator()
         .ok_or("dylib form: loaded as another kind")?;
@@ -296,7 +320,7 @@ pub fn compare_wasm<P: IsolatorPlugin>(
 pub fn compare_hook<P: HookPlugin>(artifact: &Path, limits: Limits) -> Result<Vec<String>, String> {
     let builtin = adapter::builtin_hook::<P>(&[], limits.call_timeout, limits.policy)
         .map_err(|e| format!("built-in form: {e}"))?;
-    let dylib = load_dylib(P::NAME, manifest::Kind::Hook, artifact, limits)?;
+    let dylib = load_dylib(P::NAME, manifest::Kind::Hook, artifact, limits, None)?;
     let hook = dylib.hook().ok_or("dylib form: loaded as another kind")?;
     same(observe_hook(&builtin), observe_hook(&*hook), "dylib")
 }
@@ -345,15 +369,13 @@ pub fn compare_volume_driver<P: VolumeDriverPlugin>(
 ) -> Result<Vec<String>, String> {
     let builtin = adapter::builtin_volume_driver::<P>(config, limits.call_timeout, limits.policy)
         .map_err(|e| format!("built-in form: {e}"))?;
-    let dylib = load_form(
+    let dylib = load_dylib(
         P::NAME,
         manifest::Kind::VolumeDriver,
-        manifest::Runtime::Dylib,
         artifact,
         limits,
         Some(config),
-    )
-    .map_err(|e| format!("dylib form: {e}"))?;
+    )?;
     let driver = dylib
         .volume_driver()
         .ok_or("dylib form: loaded as another kind")?;
@@ -514,15 +536,13 @@ pub fn compare_rootfs_backend<P: RootfsBackendPlugin>(
 ) -> Result<Vec<String>, String> {
     let builtin = adapter::builtin_rootfs_backend::<P>(config, limits.call_timeout, limits.policy)
         .map_err(|e| format!("built-in form: {e}"))?;
-    let dylib = load_form(
+    let dylib = load_dylib(
         P::NAME,
         manifest::Kind::RootfsBackend,
-        manifest::Runtime::Dylib,
         artifact,
         limits,
         Some(config),
-    )
-    .map_err(|e| format!("dylib form: {e}"))?;
+    )?;
     let backend = dylib
         .rootfs_backend()
         .ok_or("dylib form: loaded as another kind")?;
@@ -588,15 +608,13 @@ pub fn compare_image_store<P: ImageStorePlugin>(
 ) -> Result<Vec<String>, String> {
     let builtin = adapter::builtin_image_store::<P>(config, limits.call_timeout, limits.policy)
         .map_err(|e| format!("built-in form: {e}"))?;
-    let dylib = load_form(
+    let dylib = load_dylib(
         P::NAME,
         manifest::Kind::ImageStore,
-        manifest::Runtime::Dylib,
         artifact,
         limits,
         Some(config),
-    )
-    .map_err(|e| format!("dylib form: {e}"))?;
+    )?;
     let store = dylib
         .image_store()
         .ok_or("dylib form: loaded as another kind")?;
@@ -713,7 +731,7 @@ pub fn compare_allocator<P: AllocatorPlugin>(
         .start()
         .ok_or("in-process form: already started")?;
     let in_process = same(native, observe_allocator(&mut enveloped), "in-process")?;
-    let dylib = load_dylib(P::NAME, manifest::Kind::Allocator, artifact, limits)?;
+    let dylib = load_dylib(P::NAME, manifest::Kind::Allocator, artifact, limits, None)?;
     let mut allocator = dylib
         .allocator()
         .and_then(|a| a.start())

@@ -115,7 +115,10 @@ async fn the_env_isolator_sets_the_variable(plugin_dir: &Path) {
     assert_eq!(status.state(), TaskState::TaskFinished, "{status:?}");
     assert_eq!(
         plugins::task_labels(&plugins::state_task(&cluster, "greeting")),
-        [("com.example.env_isolator".to_string(), "prepared".to_string())],
+        [(
+            "com.example.env_isolator".to_string(),
+            "prepared".to_string()
+        )],
         "the label the plugin answered"
     );
     // The same check fails for a value the plugin did not set, so the

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{Limits, load_form, same};
+use super::{Limits, load_dylib, same};
 use crate::adapter;
 use crate::host::manifest;
 use crate::network::{Attachment, Network};
@@ -134,15 +134,13 @@ pub fn compare_network<P: NetworkPlugin>(
 ) -> Result<Vec<String>, String> {
     let builtin = adapter::builtin_network::<P>(config, limits.call_timeout, limits.policy)
         .map_err(|e| format!("built-in form: {e}"))?;
-    let dylib = load_form(
+    let dylib = load_dylib(
         P::NAME,
         manifest::Kind::Network,
-        manifest::Runtime::Dylib,
         artifact,
         limits,
         Some(config),
-    )
-    .map_err(|e| format!("dylib form: {e}"))?;
+    )?;
     let network = dylib
         .network()
         .ok_or("dylib form: loaded as another kind")?;

@@ -4,22 +4,12 @@
 //! Namespaces and veth pairs need root.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::os::unix::fs::MetadataExt;
-
 use mesos_plugin_api::contract::{self, Limits};
 use veth_network::VethNetwork;
 
 /// Root, or a printed reason to skip, which fails under `CI=true`.
 fn as_root() -> bool {
-    if std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "the veth network needs root for namespaces, and CI runs as root"
-    );
-    eprintln!("SKIPPED: the veth network needs root for namespaces");
-    false
+    contract::root_or_skip("the veth network (namespaces)").unwrap()
 }
 
 #[test]
