@@ -447,6 +447,28 @@ mod tests {
     }
 
     #[test]
+    fn labels_are_passed_on_and_a_label_needs_a_key() {
+        let answer = |key: &str| {
+            let response = proto::PrepareResponse {
+                labels: vec![mesos_proto::v1::Label {
+                    key: key.into(),
+                    value: None,
+                }],
+                ..Default::default()
+            };
+            isolator(vec![Ok(response.encode_to_vec())], Policy::default())
+        };
+        let spec = ContainerSpec {
+            container_id: "c".into(),
+            ..Default::default()
+        };
+        let info = answer("team").prepare(&spec).unwrap();
+        assert_eq!(info.labels, [("team".to_string(), None)]);
+        let err = answer("").prepare(&spec).unwrap_err().to_string();
+        assert!(err.contains("a label without a key"), "{err}");
+    }
+
+    #[test]
     fn only_faults_count_towards_quarantine() {
         let policy = Policy {
             on_failure: FailurePolicy::FailClosed,

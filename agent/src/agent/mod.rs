@@ -35,10 +35,10 @@ use crate::error::ApiError;
 use crate::status_updates::StatusUpdateManager;
 pub use containers::ContainerView;
 use model::{Counters, Framework};
+pub use recovery::{Recovered, load as recover};
 
 /// Labels the isolators added to a container's tasks: key, optional value.
 pub(crate) type Labels = Vec<(String, Option<String>)>;
-pub use recovery::{Recovered, load as recover};
 
 /// How often subscribed executors get a HEARTBEAT event. Mesos waits 30
 /// minutes; a short interval makes a vanished executor's connection fail
