@@ -220,33 +220,14 @@ fn load_dylib(
         artifact,
         limits,
         config,
+        manifest::Permissions::default(),
     )
     .map_err(|e| format!("dylib form: {e}"))
 }
 
 /// The form of plugin `name` of `kind` that `runtime` loads from
-/// `artifact`.
+/// `artifact`, with `permissions` granted.
 fn load_form(
-    name: &str,
-    kind: manifest::Kind,
-    runtime: manifest::Runtime,
-    artifact: &Path,
-    limits: Limits,
-    config: Option<&[u8]>,
-) -> Result<host::Loaded, String> {
-    load_granted(
-        name,
-        kind,
-        runtime,
-        artifact,
-        limits,
-        config,
-        manifest::Permissions::default(),
-    )
-}
-
-/// [`load_form`] with `permissions` granted.
-fn load_granted(
     name: &str,
     kind: manifest::Kind,
     runtime: manifest::Runtime,
@@ -310,6 +291,7 @@ pub fn compare_wasm<P: IsolatorPlugin>(
         artifact,
         limits,
         None,
+        manifest::Permissions::default(),
     )
     .map_err(|e| format!("WASM form: {e}"))?;
     let isolator = wasm.isolator().ok_or("WASM form: loaded as another kind")?;
@@ -749,7 +731,7 @@ pub fn compare_allocator_wasm<P: AllocatorPlugin>(
     limits: Limits,
 ) -> Result<Vec<String>, String> {
     let native = observe_allocator(&mut P::default());
-    let wasm = load_granted(
+    let wasm = load_form(
         P::NAME,
         manifest::Kind::Allocator,
         manifest::Runtime::Wasm(manifest::WasmLimits::default()),
