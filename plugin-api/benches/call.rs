@@ -53,18 +53,13 @@ impl Isolator for Native {
         Ok(())
     }
     fn prepare(&self, spec: &ContainerSpec) -> Result<LaunchInfo, IsolatorError> {
-        // The plugin answers a label too, which a built-in would build
-        // as well (the agent has no place for it yet).
-        black_box((
-            "com.example.env_isolator".to_string(),
-            "prepared".to_string(),
-        ));
         Ok(LaunchInfo {
             cgroup_procs: Vec::new(),
             env: vec![
                 ("PLUGIN_GREETING".into(), "hello-from-plugin".into()),
                 ("PLUGIN_CONTAINER_ID".into(), spec.container_id.clone()),
             ],
+            labels: vec![("com.example.env_isolator".into(), Some("prepared".into()))],
             ..Default::default()
         })
     }
