@@ -22,9 +22,13 @@
 //!   last (what a fault costs the next call);
 //! - the same three for the component form (the module inside
 //!   `component-shell.wat`: the canonical ABI's lifting and lowering, and
-//!   the shell's copies between its memory and the module's).
+//!   the shell's copies between its memory and the module's);
+//! - the same three for `plugins/env-isolator` built by the SDK for
+//!   `wasm32-wasip2`, a component of Rust (the SDK's protobuf codec inside
+//!   the guest), when that build is there.
 //!
 //! Run: `cargo build --release -p env-isolator &&
+//! (cd plugins/env-isolator && cargo build --release --target wasm32-wasip2) &&
 //! cargo bench -p mesos-plugin-api --features wasm --bench call`
 //! (or point MESOS_PLUGIN_LIB at a libenv_isolator.so).
 
@@ -182,8 +186,39 @@ fn main() -> Result<(), String> {
         let module = read("env-isolator.wat")?;
         let component = mesos_plugin_api::contract::in_component_shell(&module)
             .ok_or("env-isolator.wat holds no module")?;
-        wasm("wasm", &module, &spec, &request, builtin)?;
-        wasm("component", &component, &spec, &request, builtin)?;
+        wasm(
+            "wasm",
+            "env-isolator.wat",
+            module.as_bytes(),
+            &spec,
+            &request,
+            builtin,
+        )?;
+        let shelled = component.as_bytes();
+        wasm(
+            "component",
+            "env-isolator.wat",
+            shelled,
+            &spec,
+            &request,
+            builtin,
+        )?;
+        let wasip2 = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/wasm32-wasip2/release/env_isolator.wasm");
+        match std::fs::read(&wasip2) {
+            Ok(rust) => wasm(
+                "rust component",
+                "env_isolator.wasm",
+                &rust,
+                &spec,
+                &request,
+                builtin,
+            )?,
+            Err(_) => println!(
+                "rust component rows skipped: {} not found (cd plugins/env-isolator && cargo build --release --target wasm32-wasip2)",
+                wasip2.display()
+            ),
+        }
     }
     Ok(())
 }
@@ -246,12 +281,14 @@ fn dylib(
     Ok(())
 }
 
-/// The WASM rows of one form of the env isolator (`text`), compiled into
-/// a temporary plugin folder (its compile cache goes there too).
+/// The WASM rows of one form of the env isolator (`bytes`, text or
+/// binary), compiled into a temporary plugin folder as `file` (its compile
+/// cache goes there too).
 #[cfg(feature = "wasm")]
 fn wasm(
     form: &str,
-    text: &str,
+    file: &str,
+    bytes: &[u8],
     spec: &ContainerSpec,
     request: &[u8],
     builtin: f64,
@@ -259,15 +296,15 @@ fn wasm(
     use mesos_plugin_api::host::wasm::Wasm;
 
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let artifact = dir.path().join("env-isolator.wat");
-    std::fs::write(&artifact, text).map_err(|e| e.to_string())?;
+    let artifact = dir.path().join(file);
+    std::fs::write(&artifact, bytes).map_err(|e| e.to_string())?;
     let limits = manifest::WasmLimits::default();
     let manifest = manifest::Manifest {
         name: "com.example.env_isolator".into(),
         kind: manifest::Kind::Isolator,
         runtime: manifest::Runtime::Wasm(limits),
         artifact,
-        sha256: host::sha256_hex(text.as_bytes()),
+        sha256: host::sha256_hex(bytes),
         api_versions: vec![mesos_plugin_api::abi::API_VERSION.into()],
         policy: Policy::default(),
         call_timeout: Duration::from_secs(5),
@@ -276,7 +313,7 @@ fn wasm(
     };
 
     let host = host::calls::HostContext::new(&manifest, Default::default());
-    let plugin = Wasm::open(&manifest, limits, text.as_bytes(), host).map_err(|e| e.to_string())?;
+    let plugin = Wasm::open(&manifest, limits, bytes, host).map_err(|e| e.to_string())?;
     plugin
         .configure(mesos_plugin_api::abi::API_VERSION, Vec::new())
         .map_err(|e| e.to_string())?;

@@ -722,9 +722,9 @@ pub fn compare_allocator<P: AllocatorPlugin>(
 }
 
 /// [`compare_allocator`] against the WASM form of `P`: a core module
-/// built for `wasm32-wasip1` ([`build_wasm`]) and granted WASI, whose
-/// clock the SDK's allocator host needs (`Instant::now` has none on
-/// `wasm32-unknown-unknown`).
+/// built for `wasm32-wasip1` or a component built for `wasm32-wasip2`
+/// ([`build_wasm`]), granted WASI, whose clock the SDK's allocator host
+/// needs (`Instant::now` has none on `wasm32-unknown-unknown`).
 #[cfg(feature = "wasm")]
 pub fn compare_allocator_wasm<P: AllocatorPlugin>(
     artifact: &Path,

@@ -10,7 +10,9 @@
 //! writes `export_allocator!(MyAllocator);`. Built as a
 //! `cdylib`, the crate then exports the C entry point of [`crate::abi`],
 //! with every call guarded so that a panic becomes an `INTERNAL` error
-//! instead of unwinding into the host. The same type runs in-process
+//! instead of unwinding into the host; built for `wasm32-wasip2`, a
+//! component of the `mesos:plugin` world; for another `wasm32` target, a
+//! core module of the host's core-module ABI. The same type runs in-process
 //! through [`InProcess`], which is how the contract tests compare forms.
 #![allow(unsafe_code)]
 
@@ -19,12 +21,15 @@ use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 mod allocator;
+#[cfg(all(target_arch = "wasm32", target_env = "p2"))]
+#[doc(hidden)]
+pub mod component_guest;
 mod hook;
 mod image;
 mod network;
 mod rootfs;
 mod volume;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", not(target_env = "p2")))]
 #[doc(hidden)]
 pub mod wasm_guest;
 pub use allocator::{AllocatorHost, AllocatorPlugin, allocator_info};
@@ -433,8 +438,10 @@ macro_rules! export_kind {
 }
 
 /// The entry points of an [`Exported`] plugin; used by the `export_*!`
-/// macros. Built for `wasm32`, the core-module exports of WASM plugins
-/// (see `sdk::wasm_guest`); otherwise the C entry point of a dylib.
+/// macros. Built for `wasm32-wasip2`, a component's exports (see
+/// `sdk::component_guest`); for another `wasm32` target, the core-module
+/// exports of WASM plugins (see `sdk::wasm_guest`); otherwise the C entry
+/// point of a dylib.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! export_entry {
@@ -448,7 +455,17 @@ macro_rules! export_entry {
             &VTABLE
         }
 
-        #[cfg(target_arch = "wasm32")]
+        #[cfg(all(target_arch = "wasm32", target_env = "p2"))]
+        #[allow(unsafe_code)]
+        const _: () = {
+            // The export macro takes a name, not a generic type.
+            type MesosPluginComponent = $crate::sdk::component_guest::Component<$plugin>;
+            $crate::sdk::component_guest::export_component!(
+                MesosPluginComponent with_types_in $crate::sdk::component_guest
+            );
+        };
+
+        #[cfg(all(target_arch = "wasm32", not(target_env = "p2")))]
         #[allow(unsafe_code)]
         const _: () = {
             #[unsafe(no_mangle)]

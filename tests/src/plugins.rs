@@ -170,6 +170,17 @@ pub fn build_c_env_isolator(dir: &Path) -> Option<PathBuf> {
     }
 }
 
+/// Builds the plugin crate `plugins/<folder>` for `wasm32-wasip2` into a
+/// component (`<lib>.wasm`): `None`, said on stdout, when the toolchain
+/// lacks that target.
+pub fn build_rust_component(folder: &str, lib: &str) -> Option<PathBuf> {
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../plugins")
+        .join(folder);
+    mesos_plugin_api::contract::build_wasm(&crate_dir, lib, "wasm32-wasip2")
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// The task `id` in the first agent's /state, wherever it is listed.
 pub fn state_task(cluster: &Cluster, id: &str) -> serde_json::Value {
     use serde_json::Value;

@@ -3,15 +3,17 @@
 //! a real agent from `--plugin_dir`:
 //! - a task under `--isolation=posix/cpu,posix/mem,com.example.env_isolator`
 //!   sees the variable the WASM isolator set, in its WAT forms (module and
-//!   component) and in its C form (`plugins/c-env-isolator`, compiled by
-//!   clang-14 with wasi-libc);
+//!   component), in its C form (`plugins/c-env-isolator`, compiled by
+//!   clang-14 with wasi-libc) and in its Rust form (`plugins/env-isolator`
+//!   built for `wasm32-wasip2`, a component);
 //! - a looping WASM isolator under `fail_open` is stopped at its deadline
 //!   and the task runs anyway, twice (the instance is rebuilt); under
 //!   `fail_closed` each launch fails at the deadline, none is refused as
 //!   wedged;
 //! - a trapping, a memory-hogging and a WASI-calling component each fail
 //!   every launch with TASK_FAILED naming the plugin and the fault, and
-//!   the agent runs on;
+//!   the agent runs on; a panicking Rust component granted `wasi`, with
+//!   the panic's message;
 //! - a WASM isolator granted `cpu.shares` sets it, through the host call,
 //!   in the cgroup of the container it prepares (`cgroups/cpu` before it
 //!   made the cgroup), and the task sees the value;
@@ -84,6 +86,29 @@ async fn a_task_sees_the_variable_its_wasm_component_isolator_set() {
 async fn a_task_sees_the_variable_its_c_wasm_isolator_set() {
     let build = tempfile::tempdir().unwrap();
     let Some(artifact) = plugins::build_c_env_isolator(build.path()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    plugins::install(
+        dir.path(),
+        &Plugin {
+            name: ENV,
+            kind: "isolator",
+            runtime: "wasm",
+            artifact: "env_isolator.wasm",
+            bytes: &std::fs::read(&artifact).unwrap(),
+            extra: "",
+        },
+    );
+    the_env_isolator_sets_the_variable(dir.path()).await;
+}
+
+/// The same isolator's Rust source (`plugins/env-isolator`, the one the
+/// dylib tests load), built for `wasm32-wasip2`: a component straight
+/// from `cargo build`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_sees_the_variable_its_rust_component_isolator_set() {
+    let Some(artifact) = plugins::build_rust_component("env-isolator", "env_isolator") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -264,6 +289,49 @@ async fn a_wasm_isolator_sets_a_granted_cgroup_knob_of_its_container() {
     )
     .await;
     assert_eq!(status.state(), TaskState::TaskFinished, "{status:?}");
+    assert!(plugins::agent_alive(&cluster));
+}
+
+/// A Rust component that panics in prepare, granted `wasi`: the launch
+/// fails with the panic's message, which is also in the agent's log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_rust_component_fails_the_launch_with_its_message() {
+    let Some(artifact) = plugins::build_rust_component("panicking-isolator", "panicking_isolator")
+    else {
+        return;
+    };
+    let name = "com.example.panicking_isolator";
+    let dir = tempfile::tempdir().unwrap();
+    plugins::install(
+        dir.path(),
+        &Plugin {
+            name,
+            kind: "isolator",
+            runtime: "wasm",
+            artifact: "panicking_isolator.wasm",
+            bytes: &std::fs::read(&artifact).unwrap(),
+            extra: "[permissions]\nwasi = true\n",
+        },
+    );
+    let cluster = cluster(dir.path(), &format!("posix/cpu,posix/mem,{name}"));
+    let mut framework = Framework::subscribe(&cluster.master, "wasm-panic", false)
+        .await
+        .unwrap();
+    let status = run(&mut framework, "panics", "true").await;
+    assert_eq!(status.state(), TaskState::TaskFailed, "{status:?}");
+    let message = status.message.clone().unwrap_or_default();
+    assert!(
+        message.contains(name)
+            && message.contains("isolator.prepare trapped")
+            && message.contains("refusing to prepare"),
+        "{status:?}"
+    );
+    let log = cluster.agent_log(0);
+    assert!(
+        log.lines()
+            .any(|l| l.contains("panicked at") && l.contains(name)),
+        "{log}"
+    );
     assert!(plugins::agent_alive(&cluster));
 }
 

@@ -33,10 +33,11 @@
 //! cgroup_knobs = ["cpu.shares"]       # knobs it may set in the cgroups
 //!                                     # of the containers it is called
 //!                                     # about
-//! wasi = true                         # a core module's WASI preview 1:
-//!                                     # stdout/stderr into the agent's
-//!                                     # log, clocks, random; no files,
-//!                                     # sockets or environment
+//! wasi = true                         # a small WASI (preview 1 for a
+//!                                     # core module, 0.2 for a
+//!                                     # component): stdout/stderr into
+//!                                     # the agent's log, clocks, random;
+//!                                     # no files, sockets or environment
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -178,7 +179,8 @@ pub struct Permissions {
     /// Cgroup control files (`cpu.shares`) it may write in the cgroups of
     /// the containers it is called about.
     pub cgroup_knobs: Vec<String>,
-    /// A core module gets a small WASI preview 1 (`host::wasm::wasi`).
+    /// A small WASI: preview 1 for a core module, 0.2 for a component
+    /// (`host::wasm::wasi`, `host::wasm::wasi_p2`).
     pub wasi: bool,
 }
 

@@ -20,9 +20,10 @@
 //!   together, at the manifest's `memory_limit_bytes`: growing past it
 //!   traps. It also bounds the number of instances, memories and tables.
 //! - The host calls of [`crate::host::calls`] are linked (each checked
-//!   against the plugin's permissions when called), and for a core module
-//!   whose manifest grants `wasi`, a small WASI preview 1 (`wasi`: stdio
-//!   into the log, clocks, random; no files, sockets or environment). Any
+//!   against the plugin's permissions when called), and when the manifest
+//!   grants `wasi`, a small WASI: preview 1 for a core module (`wasi`),
+//!   0.2 for a component (`wasi_p2`); stdio into the log, clocks, random;
+//!   no files, sockets or environment. Any
 //!   other import is satisfied by a function that traps when called,
 //!   naming the import, so a guest whose toolchain linked WASI it never
 //!   uses still runs. The imports are logged at load.
@@ -36,6 +37,7 @@ mod cache;
 pub mod component;
 pub mod core;
 mod wasi;
+mod wasi_p2;
 
 use std::borrow::Cow;
 use std::sync::{Mutex, OnceLock, PoisonError};
@@ -146,10 +148,40 @@ impl ResourceLimiter for Limits {
 }
 
 /// What a store holds besides its instance: the limits it is held to,
-/// and the plugin's view of the host for its host calls.
+/// the plugin's view of the host for its host calls, and what it wrote to
+/// standard error during the current entry.
 struct Guest {
     limits: Limits,
     host: HostContext,
+    stderr: String,
+}
+
+/// How much of its standard error a faulting entry's error quotes: a
+/// panic's message and location fit.
+const STDERR_TAIL: usize = 512;
+
+impl Guest {
+    /// Logs each line of `bytes` written to standard output (`stream` 1,
+    /// as information) or standard error (2, as warnings), and keeps the
+    /// end of what went to standard error, for the error of a trap that
+    /// follows (a Rust panic prints, then traps).
+    fn print(&mut self, stream: u32, bytes: &[u8]) {
+        let text = String::from_utf8_lossy(bytes);
+        let level = if stream == 2 { 1 } else { 2 };
+        for line in text.lines() {
+            self.host.log(level, line);
+        }
+        if stream == 2 {
+            self.stderr.push_str(&text);
+            if self.stderr.len() > STDERR_TAIL {
+                let mut cut = self.stderr.len() - STDERR_TAIL;
+                while !self.stderr.is_char_boundary(cut) {
+                    cut += 1;
+                }
+                self.stderr.drain(..cut);
+            }
+        }
+    }
 }
 
 /// An entry into the guest.
@@ -212,6 +244,15 @@ enum Live {
     Component(component::Live),
 }
 
+impl Live {
+    fn guest(&mut self) -> &mut Guest {
+        match self {
+            Self::Core(live) => live.guest(),
+            Self::Component(live) => live.guest(),
+        }
+    }
+}
+
 /// A loaded WASM plugin: its compiled artifact, and the instance calls go
 /// to (none after a fault, until the next call rebuilds it).
 pub struct Wasm {
@@ -251,11 +292,6 @@ impl Wasm {
         let engine = engine()?;
         let binary = wat::parse_bytes(bytes).map_err(|e| Problem::Compile(e.to_string()))?;
         let compiled = if is_component(&binary) {
-            if manifest.permissions.wasi {
-                return Err(Problem::Permissions(
-                    "wasi gives a core module WASI preview 1; a component gets no WASI".into(),
-                ));
-            }
             Compiled::Component(component::Component::open(engine, manifest, &binary)?)
         } else {
             Compiled::Core(core::Core::open(engine, manifest, &binary)?)
@@ -332,6 +368,7 @@ impl Wasm {
         let guest = Guest {
             limits,
             host: self.host.clone(),
+            stderr: String::new(),
         };
         let mut store = Store::new(engine, guest);
         store.limiter(|guest| &mut guest.limits);
@@ -361,8 +398,9 @@ impl Wasm {
                 api: api.as_bytes(),
                 config: &config,
             };
-            self.exchange(&mut live, entry)
-                .map_err(|fault| self.fault(fault))
+            let exchange = self.exchange(&mut live, entry);
+            exchange
+                .map_err(|fault| self.fault(fault, &mut live))
                 .and_then(|answer| answer)
                 .map_err(|e| {
                     PluginError::internal(format!("the rebuilt instance's configure failed: {e}"))
@@ -387,8 +425,8 @@ impl Wasm {
         match self.exchange(live, entry) {
             Ok(answer) => answer,
             Err(fault) => {
+                let error = self.fault(fault, live);
                 *slot = None;
-                let error = self.fault(fault);
                 tracing::warn!(plugin = %self.name, "{error}; the instance is dropped");
                 Err(error)
             }
@@ -396,13 +434,23 @@ impl Wasm {
     }
 
     fn exchange(&self, live: &mut Live, entry: Entry<'_>) -> Exchange {
+        live.guest().stderr.clear();
         match live {
             Live::Core(live) => live.exchange(entry, self.ticks),
             Live::Component(live) => live.exchange(entry, self.ticks),
         }
     }
 
-    fn fault(&self, fault: Fault) -> PluginError {
+    /// The error of `fault` in an entry into `live`.
+    fn fault(&self, fault: Fault, live: &mut Live) -> PluginError {
+        // What the guest said on its way down (a panic's message) is the
+        // best clue to a trap.
+        let said = live.guest().stderr.trim();
+        let said = if said.is_empty() {
+            String::new()
+        } else {
+            format!("; it wrote to stderr: {said}")
+        };
         match fault {
             Fault::Trap { what, error } => {
                 if matches!(error.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
@@ -414,7 +462,10 @@ impl Wasm {
                         ),
                     )
                 } else {
-                    PluginError::internal(format!("{what} trapped: {}", describe_error(&error)))
+                    PluginError::internal(format!(
+                        "{what} trapped: {}{said}",
+                        describe_error(&error)
+                    ))
                 }
             }
             Fault::Answer(message) => PluginError::internal(message),
@@ -443,7 +494,7 @@ fn log_trapping_imports(plugin: &str, imports: &[String]) {
         tracing::warn!(
             plugin,
             imports = %imports.join(", "),
-            "the plugin imports what this host does not give it (WASI unless granted to a core module, unknown host calls); calling them traps"
+            "the plugin imports what this host does not give it (WASI unless granted, or beyond the grant; unknown host calls); calling them traps"
         );
     }
 }

@@ -1,7 +1,8 @@
 //! The bin-packing allocator answers the same built in, through the
-//! envelope, as the `cdylib` and, when the `wasm32-wasip1` target is
-//! installed, as a WASM module built from the same source; and packs: one
-//! agent is offered at a time, the first that still has room.
+//! envelope, as the `cdylib` and, when the `wasm32-wasip1` and
+//! `wasm32-wasip2` targets are installed, as a WASM core module and a
+//! component built from the same source; and packs: one agent is offered
+//! at a time, the first that still has room.
 
 use bin_packing_allocator::BinPacking;
 use mesos_plugin_api::contract::{self, Limits};
@@ -38,20 +39,32 @@ fn every_form_packs_the_first_agent_first() {
     assert_packs(&seen);
 }
 
-/// The same source as a WASM module: the SDK's allocator host reads the
-/// clock through the WASI its manifest grants.
-#[test]
-fn the_same_source_built_for_wasm_packs_alike() {
+/// The same source built for WASM `target`, compared with the others.
+/// The SDK's allocator host reads the clock through the WASI its manifest
+/// grants.
+fn packs_alike_built_for(target: &str) {
     let built = contract::build_wasm(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
         "bin_packing_allocator",
-        "wasm32-wasip1",
+        target,
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let Some(built) = built else {
         return;
     };
     let seen = contract::compare_allocator_wasm::<BinPacking>(&built, Limits::default())
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap_or_else(|e| panic!("{target}: {e}"));
     assert_packs(&seen);
+}
+
+/// A core module, the clock from WASI preview 1.
+#[test]
+fn the_same_source_built_for_wasm_packs_alike() {
+    packs_alike_built_for("wasm32-wasip1");
+}
+
+/// A component, the clock from WASI 0.2.
+#[test]
+fn the_same_source_built_as_a_component_packs_alike() {
+    packs_alike_built_for("wasm32-wasip2");
 }

@@ -1,8 +1,9 @@
 //! The contract suite against this plugin's built-in, dylib and WASM
 //! forms. The WASM ones are this very source built for
-//! `wasm32-unknown-unknown` (when that target is installed; the test says
-//! so when it is not), as a core module and wrapped by
-//! `host::shell::componentize` as a component,
+//! `wasm32-unknown-unknown`, as a core module and wrapped by
+//! `host::shell::componentize` as a component, and built for
+//! `wasm32-wasip2`, a component straight from `cargo build` (each when
+//! its target is installed; the test says so when it is not),
 //! `plugins/wasm-fixtures/env-isolator.wat`, written
 //! by hand, the same module as a component of the `mesos:plugin` world,
 //! and `plugins/c-env-isolator`, C compiled by Debian's clang-14 with
@@ -110,20 +111,20 @@ fn the_c_form_compiled_to_wasm_answers_as_the_others() {
     assert!(c[1].contains(r#"("PLUGIN_CONTAINER_ID", "c1")"#), "{c:#?}");
 }
 
-/// This crate built for `wasm32-unknown-unknown`; `None`, said on
-/// stdout, without that target.
-fn build_rust_form() -> Option<std::path::PathBuf> {
+/// This crate built for WASM `target`; `None`, said on stdout, without
+/// that target.
+fn build_rust_form(target: &str) -> Option<std::path::PathBuf> {
     contract::build_wasm(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
         "env_isolator",
-        "wasm32-unknown-unknown",
+        target,
     )
     .unwrap()
 }
 
 #[test]
 fn the_same_source_built_for_wasm_answers_as_its_dylib() {
-    let Some(built) = build_rust_form() else {
+    let Some(built) = build_rust_form("wasm32-unknown-unknown") else {
         return;
     };
     let wasm = wasm_answers_as_the_dylib(&built);
@@ -138,4 +139,18 @@ fn the_same_source_built_for_wasm_answers_as_its_dylib() {
     let artifact = dir.path().join("env_isolator.component.wasm");
     std::fs::write(&artifact, component).unwrap();
     assert_eq!(wasm_answers_as_the_dylib(&artifact), wasm);
+}
+
+#[test]
+fn the_same_source_built_for_wasip2_is_a_component_that_answers_as_its_dylib() {
+    let Some(built) = build_rust_form("wasm32-wasip2") else {
+        return;
+    };
+    let bytes = std::fs::read(&built).unwrap();
+    assert_eq!(&bytes[4..8], b"\x0d\x00\x01\x00", "a component's preamble");
+    let component = wasm_answers_as_the_dylib(&built);
+    assert!(
+        component[1].contains(r#"("PLUGIN_CONTAINER_ID", "c1")"#),
+        "{component:#?}"
+    );
 }

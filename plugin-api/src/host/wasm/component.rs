@@ -74,6 +74,10 @@ impl Component {
         let mut linker = Linker::new(engine);
         Plugin::add_to_linker::<Guest, wasmtime::component::HasSelf<Guest>>(&mut linker, |g| g)
             .map_err(|e| Problem::Instantiate(format!("{e:#}")))?;
+        if manifest.permissions.wasi {
+            super::wasi_p2::link(&mut linker)
+                .map_err(|e| Problem::Instantiate(format!("{e:#}")))?;
+        }
         linker
             .define_unknown_imports_as_traps(&component)
             .map_err(|e| Problem::Instantiate(format!("{e:#}")))?;
@@ -114,6 +118,10 @@ pub(super) struct Live {
 }
 
 impl Live {
+    pub(super) fn guest(&mut self) -> &mut Guest {
+        self.store.data_mut()
+    }
+
     pub(super) fn exchange(&mut self, entry: Entry<'_>, ticks: u64) -> Exchange {
         let trap = |error| Fault::Trap {
             what: entry.name().into_owned(),

@@ -144,6 +144,10 @@ pub(super) struct Live {
 }
 
 impl Live {
+    pub(super) fn guest(&mut self) -> &mut Guest {
+        self.store.data_mut()
+    }
+
     /// One entry: inputs in, answer out.
     pub(super) fn exchange(&mut self, entry: Entry<'_>, ticks: u64) -> Exchange {
         let what = entry.name();

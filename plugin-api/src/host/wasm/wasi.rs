@@ -9,13 +9,14 @@
 
 use std::io::Read;
 use std::sync::OnceLock;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use wasmtime::{Caller, Linker};
 
 use super::Guest;
 use super::core::{read_bytes, write_bytes};
 
+/// The import module of preview 1.
 pub(super) const MODULE: &str = "wasi_snapshot_preview1";
 
 const SUCCESS: i32 = 0;
@@ -52,11 +53,7 @@ pub(super) fn link(linker: &mut Linker<Guest>) -> wasmtime::Result<()> {
                 let room = MAX_BYTES.saturating_sub(text.len() as u32);
                 text.extend(read_bytes(&mut caller, ptr as i32, len.min(room) as i32)?);
             }
-            let level = if fd == 2 { 1 } else { 2 };
-            let host = caller.data().host.clone();
-            for line in String::from_utf8_lossy(&text).lines() {
-                host.log(level, line);
-            }
+            caller.data_mut().print(fd as u32, &text);
             write_bytes(&mut caller, written, &(text.len() as u32).to_le_bytes())?;
             Ok(SUCCESS)
         },
@@ -95,10 +92,8 @@ pub(super) fn link(linker: &mut Linker<Guest>) -> wasmtime::Result<()> {
             if len > MAX_BYTES {
                 return Ok(EINVAL);
             }
-            let mut bytes = vec![0u8; len as usize];
-            std::fs::File::open("/dev/urandom")
-                .and_then(|mut f| f.read_exact(&mut bytes))
-                .map_err(|e| wasmtime::Error::msg(format!("random_get: /dev/urandom: {e}")))?;
+            let bytes = random_bytes(len as usize)
+                .map_err(|e| wasmtime::Error::msg(format!("random_get: {e}")))?;
             write_bytes(&mut caller, buf, &bytes)?;
             Ok(SUCCESS)
         },
@@ -108,10 +103,8 @@ pub(super) fn link(linker: &mut Linker<Guest>) -> wasmtime::Result<()> {
         "clock_time_get",
         |mut caller: Caller<'_, Guest>, clock: i32, _precision: i64, time: i32| {
             let nanos = match clock {
-                0 => SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos()),
-                1 => started().elapsed().as_nanos(),
+                0 => wall_clock().as_nanos(),
+                1 => monotonic_nanos().into(),
                 _ => return Ok(EINVAL),
             };
             let nanos = u64::try_from(nanos).unwrap_or(u64::MAX);
@@ -144,8 +137,26 @@ pub(super) fn link(linker: &mut Linker<Guest>) -> wasmtime::Result<()> {
     Ok(())
 }
 
-/// The monotonic clock's zero.
-fn started() -> Instant {
+/// The monotonic clock, in nanoseconds since the first time it was read
+/// (both previews).
+pub(super) fn monotonic_nanos() -> u64 {
     static STARTED: OnceLock<Instant> = OnceLock::new();
-    *STARTED.get_or_init(Instant::now)
+    let started = *STARTED.get_or_init(Instant::now);
+    u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The time since the Unix epoch (both previews).
+pub(super) fn wall_clock() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// `len` bytes from the kernel's generator (both previews).
+pub(super) fn random_bytes(len: usize) -> std::io::Result<Vec<u8>> {
+    let mut bytes = vec![0u8; len];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| std::io::Error::new(e.kind(), format!("/dev/urandom: {e}")))?;
+    Ok(bytes)
 }
