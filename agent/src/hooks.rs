@@ -11,8 +11,9 @@
 //! decorators run on the agent loop, as Mesos's do on its actor, because
 //! what they change (a task's labels, an executor's environment) is
 //! recorded there before anything else happens to the task; the
-//! pre-launch hook runs with the launch, off the loop.
+//! post-fetch and pre-launch hooks run with the launch, off the loop.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use mesos_plugin_api::hook::{Decoration, Hook, PreLaunch};
@@ -143,6 +144,18 @@ impl Hooks {
                     task = %status.task_id.value,
                     "status not decorated: {e}"
                 ),
+            }
+        }
+    }
+
+    /// `slave_post_fetch_hook`: container `container_id`'s URIs are in
+    /// its sandbox `directory`, and it has not started. Each hook is told
+    /// in turn; a failure is logged, as in Mesos.
+    pub fn post_fetch(&self, container_id: &str, directory: &Path) {
+        let directory = directory.display().to_string();
+        for hook in self.hooks.iter() {
+            if let Err(e) = hook.slave_post_fetch_hook(container_id, &directory) {
+                tracing::warn!(container = %container_id, "post-fetch hook failed: {e}");
             }
         }
     }

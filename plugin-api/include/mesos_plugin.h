@@ -21,7 +21,7 @@
  *   "hook": "hook.slave_run_task_label_decorator",
  *     "hook.slave_executor_environment_decorator",
  *     "hook.slave_pre_launch_decorator", "hook.slave_task_status_decorator",
- *     "hook.slave_remove_executor_hook".
+ *     "hook.slave_post_fetch_hook", "hook.slave_remove_executor_hook".
  * Answer MESOS_PLUGIN_UNIMPLEMENTED for any method you do not implement;
  * the host then applies Mesos's default (for a hook: no change).
  */

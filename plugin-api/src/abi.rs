@@ -104,6 +104,7 @@ pub mod method {
             "hook.slave_executor_environment_decorator";
         pub const PRE_LAUNCH_DECORATOR: &str = "hook.slave_pre_launch_decorator";
         pub const TASK_STATUS_DECORATOR: &str = "hook.slave_task_status_decorator";
+        pub const POST_FETCH_HOOK: &str = "hook.slave_post_fetch_hook";
         pub const REMOVE_EXECUTOR_HOOK: &str = "hook.slave_remove_executor_hook";
     }
 

@@ -129,7 +129,9 @@ pub fn observe(isolator: &dyn Isolator) -> Vec<String> {
 /// What the agent can observe of a hook over one task's life, each
 /// call's result or error as text, in this order: run-task labels,
 /// executor environment, pre-launch of a Mesos container, pre-launch of a
-/// Docker container, status, remove executor.
+/// Docker container, status, remove executor, and post-fetch with what
+/// the sandbox then holds (a scratch one in the temporary directory, with
+/// one fetched file).
 pub fn observe_hook(hook: &dyn Hook) -> Vec<String> {
     let label = |key: &str, value: &str| v1::Label {
         key: key.into(),
@@ -202,7 +204,31 @@ pub fn observe_hook(hook: &dyn Hook) -> Vec<String> {
             hook.slave_remove_executor_hook(&framework, &executor)
                 .map_err(text)
         ),
+        observe_post_fetch(hook),
     ]
+}
+
+/// The post-fetch hook's result on a sandbox holding `artifact.txt`, and
+/// the sandbox's [`tree`] after it.
+fn observe_post_fetch(hook: &dyn Hook) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static SANDBOXES: AtomicU32 = AtomicU32::new(0);
+    let sandbox = std::env::temp_dir().join(format!(
+        "mesos-hook-contract-{}-{}",
+        std::process::id(),
+        SANDBOXES.fetch_add(1, Ordering::Relaxed)
+    ));
+    let made = std::fs::create_dir_all(&sandbox)
+        .and_then(|()| std::fs::write(sandbox.join("artifact.txt"), "fetched"));
+    if let Err(e) = made {
+        return format!("no scratch sandbox: {e}");
+    }
+    let result = hook
+        .slave_post_fetch_hook("c1", &sandbox.display().to_string())
+        .map_err(|e| e.to_string());
+    let seen = format!("{result:?} {:?}", tree(&sandbox));
+    let _ = std::fs::remove_dir_all(&sandbox);
+    seen
 }
 
 /// The dylib form of plugin `name` of `kind`, loaded from `artifact`.

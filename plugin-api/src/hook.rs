@@ -1,7 +1,7 @@
 //! The hook: Mesos's agent hook points, where a plugin decorates what the
 //! agent is about to do (a task's labels, an executor's environment, a
 //! container's environment and labels, a status update) or is told that
-//! something happened (an executor was removed).
+//! something happened (a sandbox was fetched, an executor was removed).
 //!
 //! The agent calls the hooks named by `--hooks` in that order, and each
 //! sees what the previous one returned. Every method defaults to "no
@@ -109,6 +109,16 @@ pub trait Hook: Send + Sync {
         _status: &v1::TaskStatus,
     ) -> Result<StatusDecoration, HookError> {
         Ok(StatusDecoration::default())
+    }
+
+    /// The URIs of container `container_id` were fetched into `directory`,
+    /// its sandbox on the host; the container has not started.
+    fn slave_post_fetch_hook(
+        &self,
+        _container_id: &str,
+        _directory: &str,
+    ) -> Result<(), HookError> {
+        Ok(())
     }
 
     /// An executor was removed.

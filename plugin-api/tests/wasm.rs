@@ -370,42 +370,40 @@ fn modules_that_do_not_speak_the_abi_are_refused_at_load() {
     assert!(matches!(p, Problem::Compile(_)), "{p}");
 }
 
-#[test]
-fn an_import_the_host_does_not_provide_traps_when_called() {
+/// Loads `text` as plugin `name` with `manifest_extra` and checks that
+/// only prepare, which calls `import`, fails: trapping, naming it.
+fn only_prepare_traps_naming(name: &str, text: &str, manifest_extra: &str, import: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let name = "com.example.wasi_import";
-    let folder = plugin(dir.path(), name, &fixture("wasi-import.wat"), "");
-    let loaded = isolator(&folder);
-    // Loaded: only prepare calls the import.
+    let loaded = isolator(&plugin(dir.path(), name, text, manifest_extra));
     assert_eq!(loaded.usage("c1").unwrap(), Usage::default());
     let err = loaded.prepare(&spec()).unwrap_err().to_string();
     assert!(
-        err.contains(name)
-            && err.contains("isolator.prepare trapped")
-            && err.contains("wasi_snapshot_preview1::fd_write"),
+        err.contains(name) && err.contains("isolator.prepare trapped") && err.contains(import),
         "{err}"
     );
+}
+
+#[test]
+fn an_import_the_host_does_not_provide_traps_when_called() {
+    let name = "com.example.wasi_import";
+    let module = fixture("wasi-import.wat");
+    only_prepare_traps_naming(name, &module, "", "wasi_snapshot_preview1::fd_write");
 
     // Granted, the same module gets its stdout line, clock and random.
     let granted = tempfile::tempdir().unwrap();
     let wasi = "[permissions]\nwasi = true\n";
-    let folder = plugin(granted.path(), name, &fixture("wasi-import.wat"), wasi);
+    let folder = plugin(granted.path(), name, &module, wasi);
     isolator(&folder).prepare(&spec()).unwrap();
 
     // A component's import the grant does not serve (an interface of
     // WASI 0.2 outside `wit/wasi-granted.wit`) traps, granted or not.
+    let component = fixture("wasi-import.component.wat");
     for manifest_extra in ["", wasi] {
-        let dir = tempfile::tempdir().unwrap();
-        let text = fixture("wasi-import.component.wat");
-        let folder = plugin(dir.path(), name, &text, manifest_extra);
-        let loaded = isolator(&folder);
-        assert_eq!(loaded.usage("c1").unwrap(), Usage::default());
-        let err = loaded.prepare(&spec()).unwrap_err().to_string();
-        assert!(
-            err.contains(name)
-                && err.contains("isolator.prepare trapped")
-                && err.contains("wasi:random/insecure@0.2.0"),
-            "{err}"
+        only_prepare_traps_naming(
+            name,
+            &component,
+            manifest_extra,
+            "wasi:random/insecure@0.2.0",
         );
     }
 }

@@ -3,7 +3,8 @@
 //! - a mesos command task sees the variables the hook added to its
 //!   executor and container, the agent's /state shows the hook's label on
 //!   the task (each task of a group too), and the framework gets it on
-//!   the task's status;
+//!   the task's status; the post-fetch hook saw the fetched URI in the
+//!   sandbox before the task started;
 //! - a DOCKER task's Engine container gets the hook's variables and label;
 //! - an unknown hook name stops the agent at start, naming it;
 //! - a hook that panics or hangs is skipped: the task runs undecorated;
@@ -81,14 +82,22 @@ async fn a_mesos_task_gets_the_hooks_variables_and_label() {
     let mut framework = Framework::subscribe(&cluster.master, "hooks", false)
         .await
         .unwrap();
-    let status = run(
-        &mut framework,
-        task(
-            "hooked",
-            "test \"$HOOKED\" = 1 && test \"$HOOKED_CONTAINERIZER\" = mesos",
-        ),
-    )
-    .await;
+    // A URI to fetch: the post-fetch hook lists it in `.hooked`.
+    let files = tempfile::tempdir().unwrap();
+    let artifact = files.path().join("artifact.txt");
+    std::fs::write(&artifact, "fetched").unwrap();
+    let mut hooked = task(
+        "hooked",
+        "test \"$HOOKED\" = 1 && test \"$HOOKED_CONTAINERIZER\" = mesos \
+         && grep -qx artifact.txt .hooked && test \"$(cat artifact.txt)\" = fetched",
+    );
+    if let Some(command) = hooked.command.as_mut() {
+        command.uris.push(v1::command_info::Uri {
+            value: artifact.display().to_string(),
+            ..Default::default()
+        });
+    }
+    let status = run(&mut framework, hooked).await;
     assert_eq!(status.state(), TaskState::TaskFinished, "{status:?}");
     // The hook's label follows the task's own.
     assert_eq!(

@@ -88,19 +88,26 @@ async fn a_task_sees_the_variable_its_c_wasm_isolator_set() {
     let Some(artifact) = plugins::build_c_env_isolator(build.path()) else {
         return;
     };
+    let dir = built_plugin_dir(ENV, &artifact, "");
+    the_env_isolator_sets_the_variable(dir.path()).await;
+}
+
+/// A `--plugin_dir` holding the built WASM plugin `name` at `artifact`.
+fn built_plugin_dir(name: &str, artifact: &Path, extra: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
+    let file = artifact.file_name().unwrap().to_string_lossy();
     plugins::install(
         dir.path(),
         &Plugin {
-            name: ENV,
+            name,
             kind: "isolator",
             runtime: "wasm",
-            artifact: "env_isolator.wasm",
-            bytes: &std::fs::read(&artifact).unwrap(),
-            extra: "",
+            artifact: &file,
+            bytes: &std::fs::read(artifact).unwrap(),
+            extra,
         },
     );
-    the_env_isolator_sets_the_variable(dir.path()).await;
+    dir
 }
 
 /// The same isolator's Rust source (`plugins/env-isolator`, the one the
@@ -111,18 +118,7 @@ async fn a_task_sees_the_variable_its_rust_component_isolator_set() {
     let Some(artifact) = plugins::build_rust_component("env-isolator", "env_isolator") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    plugins::install(
-        dir.path(),
-        &Plugin {
-            name: ENV,
-            kind: "isolator",
-            runtime: "wasm",
-            artifact: "env_isolator.wasm",
-            bytes: &std::fs::read(&artifact).unwrap(),
-            extra: "",
-        },
-    );
+    let dir = built_plugin_dir(ENV, &artifact, "");
     the_env_isolator_sets_the_variable(dir.path()).await;
 }
 
@@ -301,18 +297,7 @@ async fn a_panicking_rust_component_fails_the_launch_with_its_message() {
         return;
     };
     let name = "com.example.panicking_isolator";
-    let dir = tempfile::tempdir().unwrap();
-    plugins::install(
-        dir.path(),
-        &Plugin {
-            name,
-            kind: "isolator",
-            runtime: "wasm",
-            artifact: "panicking_isolator.wasm",
-            bytes: &std::fs::read(&artifact).unwrap(),
-            extra: "[permissions]\nwasi = true\n",
-        },
-    );
+    let dir = built_plugin_dir(name, &artifact, "[permissions]\nwasi = true\n");
     let cluster = cluster(dir.path(), &format!("posix/cpu,posix/mem,{name}"));
     let mut framework = Framework::subscribe(&cluster.master, "wasm-panic", false)
         .await

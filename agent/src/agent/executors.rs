@@ -820,6 +820,8 @@ impl Run {
         let (child, labels) = tokio::task::spawn_blocking(move || {
             let mut spec = spec;
             let mut labels = Vec::new();
+            // As in Mesos, after every fetch, with URIs or not.
+            hooks.post_fetch(&container.container_id, &spec.sandbox);
             if let Some(launch) = pre_launch {
                 let docker = launch.containerizer == Containerizer::Docker;
                 let added = hooks.pre_launch(launch)?;

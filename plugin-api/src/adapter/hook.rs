@@ -147,6 +147,16 @@ impl Hook for PluginHook {
             .unwrap_or_default())
     }
 
+    fn slave_post_fetch_hook(&self, container_id: &str, directory: &str) -> Result<(), HookError> {
+        let request = proto::PostFetchRequest {
+            container_id: container_id.to_string(),
+            directory: directory.to_string(),
+        };
+        self.remote
+            .call::<proto::PostFetchResponse>(method::POST_FETCH_HOOK, &request)
+            .map(drop)
+    }
+
     fn slave_remove_executor_hook(
         &self,
         framework: &v1::FrameworkInfo,

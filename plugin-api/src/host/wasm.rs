@@ -445,11 +445,18 @@ impl Wasm {
     fn fault(&self, fault: Fault, live: &mut Live) -> PluginError {
         // What the guest said on its way down (a panic's message) is the
         // best clue to a trap.
-        let said = live.guest().stderr.trim();
-        let said = if said.is_empty() {
+        // One line, as a status message shows it.
+        let lines: Vec<&str> = live
+            .guest()
+            .stderr
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        let said = if lines.is_empty() {
             String::new()
         } else {
-            format!("; it wrote to stderr: {said}")
+            format!("; it wrote to stderr: {}", lines.join(" | "))
         };
         match fault {
             Fault::Trap { what, error } => {

@@ -6,10 +6,10 @@
 use super::{Kind, PluginError, kind, method::hook as method, proto, run};
 use crate::abi::API_VERSION;
 use proto::{
-    ExecutorEnvironmentDecoratorRequest, ExecutorEnvironmentDecoratorResponse,
-    PreLaunchDecoratorRequest, PreLaunchDecoratorResponse, RemoveExecutorRequest,
-    RemoveExecutorResponse, RunTaskLabelDecoratorRequest, RunTaskLabelDecoratorResponse,
-    TaskStatusDecoratorRequest, TaskStatusDecoratorResponse,
+    ExecutorEnvironmentDecoratorRequest, ExecutorEnvironmentDecoratorResponse, PostFetchRequest,
+    PostFetchResponse, PreLaunchDecoratorRequest, PreLaunchDecoratorResponse,
+    RemoveExecutorRequest, RemoveExecutorResponse, RunTaskLabelDecoratorRequest,
+    RunTaskLabelDecoratorResponse, TaskStatusDecoratorRequest, TaskStatusDecoratorResponse,
 };
 
 /// A hook written against the plugin envelope. One instance serves every
@@ -60,6 +60,15 @@ pub trait HookPlugin: Default + Send + Sync + 'static {
         Err(PluginError::unimplemented(method::TASK_STATUS_DECORATOR))
     }
 
+    /// The sandbox holds the container's fetched URIs; the container has
+    /// not started.
+    fn slave_post_fetch_hook(
+        &self,
+        _request: PostFetchRequest,
+    ) -> Result<PostFetchResponse, PluginError> {
+        Err(PluginError::unimplemented(method::POST_FETCH_HOOK))
+    }
+
     fn slave_remove_executor_hook(
         &self,
         _request: RemoveExecutorRequest,
@@ -97,6 +106,7 @@ pub fn hook_dispatch<P: HookPlugin>(
         method::TASK_STATUS_DECORATOR => {
             run(method, request, |r| plugin.slave_task_status_decorator(r))
         }
+        method::POST_FETCH_HOOK => run(method, request, |r| plugin.slave_post_fetch_hook(r)),
         method::REMOVE_EXECUTOR_HOOK => {
             run(method, request, |r| plugin.slave_remove_executor_hook(r))
         }

@@ -5,7 +5,9 @@
 //! - every container gets `HOOKED=1` and `HOOKED_CONTAINERIZER=mesos` (or
 //!   `docker`) in its environment, and a Docker container the label
 //!   `hooked=true`;
-//! - every status update gets the label `hooked=true`.
+//! - every status update gets the label `hooked=true`;
+//! - every sandbox gets a file `.hooked` once its URIs are fetched,
+//!   listing what the sandbox then holds, one name a line.
 //!
 //! Configured with the text `panic` it panics in every hook instead, and
 //! with `hang` it never returns: fixtures showing that a failing hook does
@@ -26,6 +28,8 @@ const HANG: u8 = 2;
 
 const LABEL: (&str, &str) = ("hooked", "true");
 const VAR: (&str, &str) = ("HOOKED", "1");
+/// The file the post-fetch hook leaves in a sandbox.
+const MARKER: &str = ".hooked";
 
 impl LabelHook {
     fn check(&self, hook: &str) {
@@ -121,6 +125,26 @@ impl HookPlugin for LabelHook {
             ],
             labels: vec![label(LABEL)],
         })
+    }
+
+    fn slave_post_fetch_hook(
+        &self,
+        request: proto::PostFetchRequest,
+    ) -> Result<proto::PostFetchResponse, PluginError> {
+        self.check("post-fetch");
+        let sandbox = std::path::Path::new(&request.directory);
+        let listed = |e: std::io::Error| {
+            PluginError::internal(format!("sandbox {}: {e}", request.directory))
+        };
+        let mut names = std::fs::read_dir(sandbox)
+            .map_err(listed)?
+            .map(|entry| entry.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(listed)?;
+        names.sort();
+        let text: String = names.iter().map(|n| format!("{n}\n")).collect();
+        std::fs::write(sandbox.join(MARKER), text).map_err(listed)?;
+        Ok(proto::PostFetchResponse {})
     }
 
     fn slave_task_status_decorator(

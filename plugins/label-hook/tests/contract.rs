@@ -27,4 +27,11 @@ fn both_forms_decorate_alike() {
     assert!(seen[4].contains(r#"key: "hooked""#), "{seen:#?}");
     // Not implemented: Mesos's default.
     assert_eq!(seen[5], "Ok(())", "remove executor");
+    // The marker lists what was fetched.
+    assert!(
+        seen[6].starts_with("Ok(()) [")
+            && seen[6].contains(r#" .hooked artifact.txt\n""#)
+            && seen[6].contains(" artifact.txt fetched"),
+        "{seen:#?}"
+    );
 }

@@ -8,8 +8,9 @@
 //! the call as a trap. There are no files and no sockets: anything else a
 //! component imports stays a trap.
 //!
-//! Nothing here keeps state: the streams are three fixed handles and every
-//! pollable is ready, so a resource's handle is its meaning.
+//! Nothing here keeps state of its own: the streams are three fixed
+//! handles and every pollable is ready, so a resource's handle is its
+//! meaning.
 
 use wasmtime::component::{HasSelf, Linker, Resource, ResourceType};
 
@@ -23,6 +24,7 @@ mod bindings {
         imports: {
             "wasi:cli/exit.exit": trappable,
             "wasi:random/random.get-random-bytes": trappable,
+            "wasi:random/random.get-random-u64": trappable,
         },
     });
 }
@@ -222,12 +224,12 @@ impl random::Host for Guest {
             .map_err(|e| wasmtime::Error::msg(format!("get-random-bytes: {e}")))
     }
 
-    fn get_random_u64(&mut self) -> u64 {
-        let bytes = random_bytes(8).unwrap_or_default();
-        bytes
-            .try_into()
-            .map(u64::from_le_bytes)
-            .unwrap_or_else(|_| monotonic_nanos())
+    fn get_random_u64(&mut self) -> wasmtime::Result<u64> {
+        let mut word = [0u8; 8];
+        let bytes =
+            random_bytes(8).map_err(|e| wasmtime::Error::msg(format!("get-random-u64: {e}")))?;
+        word.copy_from_slice(&bytes);
+        Ok(u64::from_le_bytes(word))
     }
 }
 
