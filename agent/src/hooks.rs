@@ -76,6 +76,46 @@ impl Hooks {
         self.hooks.is_empty()
     }
 
+    /// `slave_resources_decorator`, then `slave_attributes_decorator`:
+    /// the starting agent's resources, then its attributes, replaced by
+    /// each hook's answer in turn. An answer with an invalid resource or
+    /// a nameless attribute is logged and skipped, as a failed hook is.
+    pub fn decorate_agent(&self, agent: &mut v1::AgentInfo) {
+        for hook in self.hooks.iter() {
+            match hook.slave_resources_decorator(agent) {
+                Ok(Some(resources)) => {
+                    let invalid = resources.iter().find_map(|r| {
+                        mesos_resources::validate_resource(r)
+                            .err()
+                            .map(|e| format!("resource '{}': {e}", r.name))
+                    });
+                    match invalid {
+                        None => agent.resources = resources,
+                        Some(e) => tracing::warn!(
+                            hook = hook.name(),
+                            "the agent's resources are not decorated: {e}"
+                        ),
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!("the agent's resources are not decorated: {e}"),
+            }
+        }
+        for hook in self.hooks.iter() {
+            match hook.slave_attributes_decorator(agent) {
+                Ok(Some(attributes)) if attributes.iter().any(|a| a.name.is_empty()) => {
+                    tracing::warn!(
+                        hook = hook.name(),
+                        "the agent's attributes are not decorated: an attribute has no name"
+                    );
+                }
+                Ok(Some(attributes)) => agent.attributes = attributes,
+                Ok(None) => {}
+                Err(e) => tracing::warn!("the agent's attributes are not decorated: {e}"),
+            }
+        }
+    }
+
     /// `slave_run_task_label_decorator`: replaces the task's labels with
     /// each hook's answer in turn.
     pub fn decorate_task_labels(
@@ -337,6 +377,74 @@ mod tests {
             .map(|l| l.value.unwrap())
             .collect();
         assert_eq!(by, ["a", "b"]);
+    }
+
+    /// Answers the agent's resources and attributes with `cpus` and an
+    /// attribute named `attribute`.
+    struct Agent {
+        cpus: f64,
+        attribute: &'static str,
+    }
+
+    impl Hook for Agent {
+        fn name(&self) -> &str {
+            "agent"
+        }
+
+        fn slave_resources_decorator(
+            &self,
+            _: &v1::AgentInfo,
+        ) -> Result<Option<Vec<v1::Resource>>, HookError> {
+            Ok(Some(vec![v1::Resource {
+                name: "cpus".into(),
+                r#type: v1::value::Type::Scalar as i32,
+                scalar: Some(v1::value::Scalar { value: self.cpus }),
+                ..Default::default()
+            }]))
+        }
+
+        fn slave_attributes_decorator(
+            &self,
+            agent: &v1::AgentInfo,
+        ) -> Result<Option<Vec<v1::Attribute>>, HookError> {
+            let mut attributes = agent.attributes.clone();
+            attributes.push(v1::Attribute {
+                name: self.attribute.into(),
+                r#type: v1::value::Type::Text as i32,
+                text: Some(v1::value::Text { value: "x".into() }),
+                ..Default::default()
+            });
+            Ok(Some(attributes))
+        }
+    }
+
+    #[test]
+    fn agent_decorators_chain_and_skip_invalid_answers() {
+        let chain = Hooks::new(vec![
+            Arc::new(Agent {
+                cpus: 2.0,
+                attribute: "a",
+            }),
+            // A negative scalar and a nameless attribute: both skipped.
+            Arc::new(Agent {
+                cpus: -1.0,
+                attribute: "",
+            }),
+            Arc::new(Agent {
+                cpus: 3.0,
+                attribute: "b",
+            }),
+        ]);
+        let mut agent = v1::AgentInfo::default();
+        chain.decorate_agent(&mut agent);
+        let cpus: Vec<f64> = agent
+            .resources
+            .iter()
+            .filter_map(|r| r.scalar.as_ref().map(|s| s.value))
+            .collect();
+        assert_eq!(cpus, [3.0]);
+        let names: Vec<&str> = agent.attributes.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
     }
 
     #[test]

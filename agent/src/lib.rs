@@ -76,7 +76,7 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
         local.ip()
     };
     let endpoint = SocketAddr::new(advertised, local.port()).to_string();
-    let agent_info = v1::AgentInfo {
+    let mut agent_info = v1::AgentInfo {
         hostname: flags
             .hostname
             .clone()
@@ -194,6 +194,15 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
         .map_err(|e| AgentError::Flag(format!("--hooks: {e}")))?;
     if !hooks.is_empty() {
         tracing::info!(?hooks, "hooks");
+        // As in Mesos, before the agent recovers, checks its volumes
+        // against its resources or registers.
+        let decorating = hooks.clone();
+        agent_info = tokio::task::spawn_blocking(move || {
+            decorating.decorate_agent(&mut agent_info);
+            agent_info
+        })
+        .await
+        .map_err(|e| AgentError::Startup(e.to_string()))?;
     }
     let fetcher_config = fetcher::FetcherConfig {
         cache_dir: flags.fetcher_cache_dir.clone(),

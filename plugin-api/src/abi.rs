@@ -99,6 +99,8 @@ pub mod method {
 
     /// Method names of the hook kind (Mesos's hook names).
     pub mod hook {
+        pub const RESOURCES_DECORATOR: &str = "hook.slave_resources_decorator";
+        pub const ATTRIBUTES_DECORATOR: &str = "hook.slave_attributes_decorator";
         pub const RUN_TASK_LABEL_DECORATOR: &str = "hook.slave_run_task_label_decorator";
         pub const EXECUTOR_ENVIRONMENT_DECORATOR: &str =
             "hook.slave_executor_environment_decorator";

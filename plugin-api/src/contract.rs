@@ -129,9 +129,9 @@ pub fn observe(isolator: &dyn Isolator) -> Vec<String> {
 /// What the agent can observe of a hook over one task's life, each
 /// call's result or error as text, in this order: run-task labels,
 /// executor environment, pre-launch of a Mesos container, pre-launch of a
-/// Docker container, status, remove executor, and post-fetch with what
-/// the sandbox then holds (a scratch one in the temporary directory, with
-/// one fetched file).
+/// Docker container, status, remove executor, post-fetch with what the
+/// sandbox then holds (a scratch one in the temporary directory, with one
+/// fetched file), and the agent's resources and attributes.
 pub fn observe_hook(hook: &dyn Hook) -> Vec<String> {
     let label = |key: &str, value: &str| v1::Label {
         key: key.into(),
@@ -172,6 +172,17 @@ pub fn observe_hook(hook: &dyn Hook) -> Vec<String> {
         state: v1::TaskState::TaskRunning as i32,
         ..Default::default()
     };
+    let agent = v1::AgentInfo {
+        hostname: "a1".into(),
+        resources: cpus_mem(1.0, 128.0).into_vec(),
+        attributes: vec![v1::Attribute {
+            name: "rack".into(),
+            r#type: v1::value::Type::Text as i32,
+            text: Some(v1::value::Text { value: "r1".into() }),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
     let text = |e: crate::hook::HookError| e.to_string();
     vec![
         format!(
@@ -205,6 +216,11 @@ pub fn observe_hook(hook: &dyn Hook) -> Vec<String> {
                 .map_err(text)
         ),
         observe_post_fetch(hook),
+        format!("{:?}", hook.slave_resources_decorator(&agent).map_err(text)),
+        format!(
+            "{:?}",
+            hook.slave_attributes_decorator(&agent).map_err(text)
+        ),
     ]
 }
 

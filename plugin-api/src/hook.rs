@@ -1,6 +1,7 @@
 //! The hook: Mesos's agent hook points, where a plugin decorates what the
-//! agent is about to do (a task's labels, an executor's environment, a
-//! container's environment and labels, a status update) or is told that
+//! agent is about to do (its own resources and attributes, a task's
+//! labels, an executor's environment, a container's environment and
+//! labels, a status update) or is told that
 //! something happened (a sandbox was fetched, an executor was removed).
 //!
 //! The agent calls the hooks named by `--hooks` in that order, and each
@@ -77,6 +78,24 @@ pub enum HookError {
 pub trait Hook: Send + Sync {
     /// The name `--hooks` selects it by.
     fn name(&self) -> &str;
+
+    /// The agent is starting (before it recovers or registers): its new
+    /// resources.
+    fn slave_resources_decorator(
+        &self,
+        _agent: &v1::AgentInfo,
+    ) -> Result<Option<Vec<v1::Resource>>, HookError> {
+        Ok(None)
+    }
+
+    /// The agent is starting, its resources decorated: its new
+    /// attributes.
+    fn slave_attributes_decorator(
+        &self,
+        _agent: &v1::AgentInfo,
+    ) -> Result<Option<Vec<v1::Attribute>>, HookError> {
+        Ok(None)
+    }
 
     /// A task is about to be handed to its executor: its new labels.
     fn slave_run_task_label_decorator(

@@ -18,6 +18,8 @@ pub use arithmetic::Resources;
 #[cfg(unix)]
 pub use detect::{default_disk_mb, default_mem_mb, meminfo_total_mb, with_detected_defaults};
 pub use display::reserved_role;
+/// Mesos's checks on one resource, as `--resources` gets them.
+pub use normalise::validate as validate_resource;
 pub use parse::{parse_attributes, parse_resources};
 pub use render::{StateJson, StateTotals, attributes_state_json, state_json};
 

@@ -101,7 +101,7 @@ pub(crate) fn is_empty(r: &v1::Resource) -> bool {
 
 /// Mesos's checks on a single resource: a name, a value matching the
 /// type, no negative or non-finite scalar, no text.
-pub(crate) fn validate(r: &v1::Resource) -> Result<(), String> {
+pub fn validate(r: &v1::Resource) -> Result<(), String> {
     if r.name.is_empty() {
         return Err("empty name".into());
     }

@@ -4,7 +4,8 @@
 //!   executor and container, the agent's /state shows the hook's label on
 //!   the task (each task of a group too), and the framework gets it on
 //!   the task's status; the post-fetch hook saw the fetched URI in the
-//!   sandbox before the task started;
+//!   sandbox before the task started; the agent registered with the
+//!   attribute and resource the hook added;
 //! - a DOCKER task's Engine container gets the hook's variables and label;
 //! - an unknown hook name stops the agent at start, naming it;
 //! - a hook that panics or hangs is skipped: the task runs undecorated;
@@ -104,6 +105,13 @@ async fn a_mesos_task_gets_the_hooks_variables_and_label() {
         plugins::task_labels(&plugins::state_task(&cluster, "hooked")),
         [pair("team", "a"), pair("hooked", "true")]
     );
+    // The agent registered with the resource and attribute the hook
+    // added to its own.
+    let state = cluster.state();
+    let agent = &state["slaves"][0];
+    assert_eq!(agent["attributes"]["hooked"], "true", "{agent}");
+    assert_eq!(agent["resources"]["hooked"], 1.0, "{agent}");
+    assert!(agent["resources"]["cpus"].as_f64() > Some(0.0), "{agent}");
     // The status decorator labelled the update the framework got.
     let status_labels = status.labels.unwrap_or_default().labels;
     assert!(

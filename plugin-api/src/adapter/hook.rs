@@ -147,6 +147,32 @@ impl Hook for PluginHook {
             .unwrap_or_default())
     }
 
+    fn slave_resources_decorator(
+        &self,
+        agent: &v1::AgentInfo,
+    ) -> Result<Option<Vec<v1::Resource>>, HookError> {
+        let request = proto::ResourcesDecoratorRequest {
+            agent: Some(agent.clone()),
+        };
+        let response = self
+            .remote
+            .call::<proto::ResourcesDecoratorResponse>(method::RESOURCES_DECORATOR, &request)?;
+        Ok(response.and_then(|r| r.resources).map(|r| r.resources))
+    }
+
+    fn slave_attributes_decorator(
+        &self,
+        agent: &v1::AgentInfo,
+    ) -> Result<Option<Vec<v1::Attribute>>, HookError> {
+        let request = proto::AttributesDecoratorRequest {
+            agent: Some(agent.clone()),
+        };
+        let response = self
+            .remote
+            .call::<proto::AttributesDecoratorResponse>(method::ATTRIBUTES_DECORATOR, &request)?;
+        Ok(response.and_then(|r| r.attributes).map(|a| a.attributes))
+    }
+
     fn slave_post_fetch_hook(&self, container_id: &str, directory: &str) -> Result<(), HookError> {
         let request = proto::PostFetchRequest {
             container_id: container_id.to_string(),

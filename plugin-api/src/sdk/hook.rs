@@ -6,10 +6,12 @@
 use super::{Kind, PluginError, kind, method::hook as method, proto, run};
 use crate::abi::API_VERSION;
 use proto::{
-    ExecutorEnvironmentDecoratorRequest, ExecutorEnvironmentDecoratorResponse, PostFetchRequest,
-    PostFetchResponse, PreLaunchDecoratorRequest, PreLaunchDecoratorResponse,
-    RemoveExecutorRequest, RemoveExecutorResponse, RunTaskLabelDecoratorRequest,
-    RunTaskLabelDecoratorResponse, TaskStatusDecoratorRequest, TaskStatusDecoratorResponse,
+    AttributesDecoratorRequest, AttributesDecoratorResponse, ExecutorEnvironmentDecoratorRequest,
+    ExecutorEnvironmentDecoratorResponse, PostFetchRequest, PostFetchResponse,
+    PreLaunchDecoratorRequest, PreLaunchDecoratorResponse, RemoveExecutorRequest,
+    RemoveExecutorResponse, ResourcesDecoratorRequest, ResourcesDecoratorResponse,
+    RunTaskLabelDecoratorRequest, RunTaskLabelDecoratorResponse, TaskStatusDecoratorRequest,
+    TaskStatusDecoratorResponse,
 };
 
 /// A hook written against the plugin envelope. One instance serves every
@@ -62,6 +64,22 @@ pub trait HookPlugin: Default + Send + Sync + 'static {
 
     /// The sandbox holds the container's fetched URIs; the container has
     /// not started.
+    /// The agent's resources are replaced by the answer's, where set.
+    fn slave_resources_decorator(
+        &self,
+        _request: ResourcesDecoratorRequest,
+    ) -> Result<ResourcesDecoratorResponse, PluginError> {
+        Err(PluginError::unimplemented(method::RESOURCES_DECORATOR))
+    }
+
+    /// The agent's attributes are replaced by the answer's, where set.
+    fn slave_attributes_decorator(
+        &self,
+        _request: AttributesDecoratorRequest,
+    ) -> Result<AttributesDecoratorResponse, PluginError> {
+        Err(PluginError::unimplemented(method::ATTRIBUTES_DECORATOR))
+    }
+
     fn slave_post_fetch_hook(
         &self,
         _request: PostFetchRequest,
@@ -94,6 +112,12 @@ pub fn hook_dispatch<P: HookPlugin>(
     request: &[u8],
 ) -> Result<Vec<u8>, PluginError> {
     match method {
+        method::RESOURCES_DECORATOR => {
+            run(method, request, |r| plugin.slave_resources_decorator(r))
+        }
+        method::ATTRIBUTES_DECORATOR => {
+            run(method, request, |r| plugin.slave_attributes_decorator(r))
+        }
         method::RUN_TASK_LABEL_DECORATOR => run(method, request, |r| {
             plugin.slave_run_task_label_decorator(r)
         }),

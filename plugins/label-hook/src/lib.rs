@@ -1,5 +1,7 @@
 //! An example hook plugin, written as a third party would, with only the
 //! public SDK. It marks what it touches:
+//! - the agent gets the attribute `hooked:true` and one unit of the
+//!   resource `hooked`;
 //! - every task gets the label `hooked=true`;
 //! - every executor's environment gets `HOOKED=1`;
 //! - every container gets `HOOKED=1` and `HOOKED_CONTAINERIZER=mesos` (or
@@ -67,6 +69,43 @@ impl HookPlugin for LabelHook {
         };
         self.mode.store(mode, Ordering::Relaxed);
         Ok(())
+    }
+
+    fn slave_resources_decorator(
+        &self,
+        request: proto::ResourcesDecoratorRequest,
+    ) -> Result<proto::ResourcesDecoratorResponse, PluginError> {
+        self.check("resources");
+        // The answer replaces the resources: keep the agent's.
+        let mut resources = request.agent.map(|a| a.resources).unwrap_or_default();
+        resources.push(mesos::Resource {
+            name: LABEL.0.to_string(),
+            r#type: mesos::value::Type::Scalar as i32,
+            scalar: Some(mesos::value::Scalar { value: 1.0 }),
+            ..Default::default()
+        });
+        Ok(proto::ResourcesDecoratorResponse {
+            resources: Some(proto::ResourceList { resources }),
+        })
+    }
+
+    fn slave_attributes_decorator(
+        &self,
+        request: proto::AttributesDecoratorRequest,
+    ) -> Result<proto::AttributesDecoratorResponse, PluginError> {
+        self.check("attributes");
+        let mut attributes = request.agent.map(|a| a.attributes).unwrap_or_default();
+        attributes.push(mesos::Attribute {
+            name: LABEL.0.to_string(),
+            r#type: mesos::value::Type::Text as i32,
+            text: Some(mesos::value::Text {
+                value: LABEL.1.to_string(),
+            }),
+            ..Default::default()
+        });
+        Ok(proto::AttributesDecoratorResponse {
+            attributes: Some(proto::AttributeList { attributes }),
+        })
     }
 
     fn slave_run_task_label_decorator(

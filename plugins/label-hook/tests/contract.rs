@@ -34,4 +34,13 @@ fn both_forms_decorate_alike() {
             && seen[6].contains(" artifact.txt fetched"),
         "{seen:#?}"
     );
+    // The agent keeps its resources and attributes and gets the hook's.
+    assert!(
+        seen[7].contains(r#"name: "cpus""#) && seen[7].contains(r#"name: "hooked""#),
+        "{seen:#?}"
+    );
+    assert!(
+        seen[8].contains(r#"name: "rack""#) && seen[8].contains(r#"name: "hooked""#),
+        "{seen:#?}"
+    );
 }
