@@ -56,9 +56,12 @@ mesos_flags::flags! {
         /// Directory of plugins: each folder with a plugin.toml is loaded and
         /// checked at start (a bad one stops the agent).
         plugin_dir: Option<PathBuf>,
-        /// Mesos's module list, JSON inline or file://<path>: each library is
+        /// Mesos's module list, JSON inline, file://<path> or /<path>: each library is
         /// a dylib plugin holding one module, named as in --isolation or --hooks.
         modules: Option<String>,
+        /// A directory of module lists as --modules takes them, read in
+        /// name order; not together with --modules.
+        modules_dir: Option<PathBuf>,
         /// Hooks, in call order (each sees what the previous one returned):
         /// names of hook plugins from --plugin_dir.
         hooks: Option<Hooks>,

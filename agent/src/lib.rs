@@ -100,9 +100,17 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
         disk_usage: Arc::new(gc::statvfs_usage),
     });
     let nested = nested::NestedContainers::default();
-    let (plugin_dir, modules) = (flags.plugin_dir.clone(), flags.modules.clone());
+    let (plugin_dir, modules, modules_dir) = (
+        flags.plugin_dir.clone(),
+        flags.modules.clone(),
+        flags.modules_dir.clone(),
+    );
     let plugins = tokio::task::spawn_blocking(move || {
-        mesos_plugin_api::host::load_all(plugin_dir.as_deref(), modules.as_deref())
+        mesos_plugin_api::host::load_all(
+            plugin_dir.as_deref(),
+            modules.as_deref(),
+            modules_dir.as_deref(),
+        )
     })
     .await
     .map_err(|e| AgentError::Startup(e.to_string()))?

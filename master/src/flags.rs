@@ -27,9 +27,12 @@ mesos_flags::flags! {
         /// Directory of plugins: each folder with a plugin.toml is loaded and
         /// checked at start (a bad one stops the master).
         plugin_dir: Option<PathBuf>,
-        /// Mesos's module list, JSON inline or file://<path>: each library is
+        /// Mesos's module list, JSON inline, file://<path> or /<path>: each library is
         /// a dylib plugin holding one module (an allocator for --allocator).
         modules: Option<String>,
+        /// A directory of module lists as --modules takes them, read in
+        /// name order; not together with --modules.
+        modules_dir: Option<PathBuf>,
         /// Role weights, `role1=2,role2=3` (deprecated in Mesos in favour of
         /// UPDATE_WEIGHTS; roles not listed weigh 1).
         weights: Option<String>,

@@ -27,9 +27,17 @@ pub const BUILD_DATE: &str = "";
 
 /// Binds the port and serves until the process ends.
 pub async fn run(flags: MasterFlags) -> Result<(), MasterError> {
-    let (plugin_dir, modules) = (flags.plugin_dir.clone(), flags.modules.clone());
+    let (plugin_dir, modules, modules_dir) = (
+        flags.plugin_dir.clone(),
+        flags.modules.clone(),
+        flags.modules_dir.clone(),
+    );
     let plugins = tokio::task::spawn_blocking(move || {
-        mesos_plugin_api::host::load_all(plugin_dir.as_deref(), modules.as_deref())
+        mesos_plugin_api::host::load_all(
+            plugin_dir.as_deref(),
+            modules.as_deref(),
+            modules_dir.as_deref(),
+        )
     })
     .await
     .map_err(|e| MasterError::Flag(format!("plugins: {e}")))?

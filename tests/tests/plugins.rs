@@ -194,28 +194,41 @@ fn modules_json(library: &Path, module: &str) -> String {
     )
 }
 
+/// The module list in each of the ways Mesos takes it: `file://`, a plain
+/// absolute path, and `--modules_dir` (its files in name order).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_modules_flag_loads_a_plugin_as_mesos_loaded_modules() {
-    let json = tempfile::NamedTempFile::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
     let library = plugin_libs().join("libenv_isolator.so");
-    std::fs::write(json.path(), modules_json(&library, ENV)).unwrap();
-    let cluster = Cluster::start_with(cluster::Options {
-        agent_flags: vec![
-            format!("--modules=file://{}", json.path().display()),
-            format!("--isolation=posix/cpu,posix/mem,{ENV}"),
-        ],
-        ..cluster::Options::default()
-    });
-    let mut framework = Framework::subscribe(&cluster.master, "modules", false)
-        .await
-        .unwrap();
-    let status = run(
-        &mut framework,
-        "greeting",
-        "test \"$PLUGIN_GREETING\" = hello-from-plugin",
-    )
-    .await;
-    assert_eq!(status.state(), TaskState::TaskFinished, "{status:?}");
+    let json = dir.path().join("10-env.json");
+    std::fs::write(&json, modules_json(&library, ENV)).unwrap();
+    for flag in [
+        format!("--modules=file://{}", json.display()),
+        format!("--modules={}", json.display()),
+        format!("--modules_dir={}", dir.path().display()),
+    ] {
+        let cluster = Cluster::start_with(cluster::Options {
+            agent_flags: vec![
+                flag.clone(),
+                format!("--isolation=posix/cpu,posix/mem,{ENV}"),
+            ],
+            ..cluster::Options::default()
+        });
+        let mut framework = Framework::subscribe(&cluster.master, "modules", false)
+            .await
+            .unwrap();
+        let status = run(
+            &mut framework,
+            "greeting",
+            "test \"$PLUGIN_GREETING\" = hello-from-plugin",
+        )
+        .await;
+        assert_eq!(
+            status.state(),
+            TaskState::TaskFinished,
+            "{flag}: {status:?}"
+        );
+    }
 }
 
 #[test]
@@ -235,6 +248,24 @@ fn bad_modules_stop_the_agent_at_start_naming_them() {
     ]);
     assert!(
         out.contains("--modules") && out.contains("by name only"),
+        "{out}"
+    );
+    // Both flags, as Mesos refuses them; a bad file of --modules_dir,
+    // named.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("10-env.json"), modules_json(&library, ENV)).unwrap();
+    let out = cluster::agent_start_failure(&[
+        format!("--modules={}", modules_json(&library, ENV)),
+        format!("--modules_dir={}", dir.path().display()),
+    ]);
+    assert!(
+        out.contains("--modules: cannot be used together with --modules_dir"),
+        "{out}"
+    );
+    std::fs::write(dir.path().join("20-bad.json"), "{").unwrap();
+    let out = cluster::agent_start_failure(&[format!("--modules_dir={}", dir.path().display())]);
+    assert!(
+        out.contains("--modules_dir: ") && out.contains("20-bad.json: EOF"),
         "{out}"
     );
     // The same plugin from a folder and from --modules.

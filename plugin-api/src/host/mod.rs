@@ -94,8 +94,9 @@ pub enum LoadError {
     Plugin { plugin: String, problem: Problem },
     #[error("two plugins are named '{0}'")]
     Duplicate(String),
-    #[error("--modules: {0}")]
-    Modules(String),
+    /// `--modules` or `--modules_dir`, named by `flag`.
+    #[error("{flag}: {message}")]
+    Modules { flag: &'static str, message: String },
 }
 
 /// A plugin ready for use.
@@ -188,17 +189,28 @@ impl Loaded {
     }
 }
 
-/// Loads the plugins of a daemon's `--plugin_dir` and `--modules`: the
-/// folders first, then the modules, one name once.
+/// Loads the plugins of a daemon's `--plugin_dir` and `--modules` (or
+/// `--modules_dir`, not both, as in Mesos): the folders first, then the
+/// modules, one name once.
 pub fn load_all(
     plugin_dir: Option<&Path>,
     modules: Option<&str>,
+    modules_dir: Option<&Path>,
 ) -> Result<Vec<Loaded>, LoadError> {
+    let modules_error = |flag| move |message| LoadError::Modules { flag, message };
+    let specs = match (modules, modules_dir) {
+        (Some(_), Some(_)) => Err(modules_error("--modules")(
+            "cannot be used together with --modules_dir".to_string(),
+        )),
+        (Some(value), None) => modules::parse(value).map_err(modules_error("--modules")),
+        (None, Some(dir)) => modules::parse_dir(dir).map_err(modules_error("--modules_dir")),
+        (None, None) => Ok(Vec::new()),
+    }?;
     let mut loaded = match plugin_dir {
         Some(dir) => load_dir(dir)?,
         None => Vec::new(),
     };
-    for plugin in modules.map(modules::load).transpose()?.unwrap_or_default() {
+    for plugin in modules::load(specs)? {
         if loaded.iter().any(|p| p.name() == plugin.name()) {
             return Err(LoadError::Duplicate(plugin.manifest.name));
         }

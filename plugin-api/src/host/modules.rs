@@ -1,6 +1,7 @@
 //! Mesos's `--modules` flag, for operators who load plugins the way they
-//! loaded Mesos modules: JSON, inline or `file://<path>`, listing
-//! libraries and the modules each holds.
+//! loaded Mesos modules: JSON, inline, `file://<path>` or an absolute
+//! path, listing libraries and the modules each holds; or `--modules_dir`,
+//! a folder of such files, read in name order.
 //!
 //! ```json
 //! {"libraries": [{"file": "/usr/lib/mesos/libenv_isolator.so",
@@ -14,7 +15,7 @@
 //! manifest, so no sha256 to check and no failure policy to choose: each
 //! kind gets its default, as a `plugin.toml` without those lines would.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -63,15 +64,45 @@ pub struct ModuleSpec {
     pub config: Vec<u8>,
 }
 
-/// Parses the flag's value (the JSON, or `file://` and a path to it).
+/// Parses the flag's value (the JSON, or `file://` and a path to it, or
+/// an absolute path, as Mesos's JSON flags take).
 pub fn parse(value: &str) -> Result<Vec<ModuleSpec>, String> {
-    let text = match value.strip_prefix("file://") {
+    let path = value
+        .strip_prefix("file://")
+        .or_else(|| value.starts_with('/').then_some(value));
+    match path {
         Some(path) => {
-            std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+            parse_json(&text).map_err(|e| format!("{path}: {e}"))
         }
-        None => value.to_string(),
-    };
-    let modules: Modules = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        None => parse_json(value),
+    }
+}
+
+/// Parses every file of `dir` (`--modules_dir`), in name order, as one
+/// list. An error names the file.
+pub fn parse_dir(dir: &Path) -> Result<Vec<ModuleSpec>, String> {
+    let unreadable = |e: std::io::Error| format!("{}: {e}", dir.display());
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(unreadable)? {
+        let path = entry.map_err(unreadable)?.path();
+        if path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    let mut specs = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        specs.extend(parse_json(&text).map_err(|e| format!("{}: {e}", file.display()))?);
+    }
+    Ok(specs)
+}
+
+fn parse_json(text: &str) -> Result<Vec<ModuleSpec>, String> {
+    let modules: Modules = serde_json::from_str(text).map_err(|e| e.to_string())?;
     let mut specs = Vec::new();
     for library in modules.libraries {
         let file = match (library.file, library.name) {
@@ -112,9 +143,8 @@ pub fn parse(value: &str) -> Result<Vec<ModuleSpec>, String> {
     Ok(specs)
 }
 
-/// Loads every module the flag's value lists, in its order.
-pub fn load(value: &str) -> Result<Vec<Loaded>, LoadError> {
-    let specs = parse(value).map_err(LoadError::Modules)?;
+/// Loads every module of `specs`, in order.
+pub fn load(specs: Vec<ModuleSpec>) -> Result<Vec<Loaded>, LoadError> {
     specs
         .into_iter()
         .map(|spec| {
@@ -179,6 +209,27 @@ mod tests {
                 config: br#"{"a":"1"}"#.to_vec(),
             }]
         );
+    }
+
+    #[test]
+    fn a_modules_dir_is_read_in_name_order_and_a_path_is_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let list = |name: &str| {
+            format!(
+                r#"{{"libraries": [{{"file": "/lib/{name}.so", "modules": [{{"name": "{name}"}}]}}]}}"#
+            )
+        };
+        std::fs::write(dir.path().join("b.json"), list("b")).unwrap();
+        std::fs::write(dir.path().join("a.json"), list("a")).unwrap();
+        std::fs::create_dir(dir.path().join("c.d")).unwrap();
+        let names = |specs: Vec<ModuleSpec>| specs.into_iter().map(|s| s.name).collect::<Vec<_>>();
+        assert_eq!(names(parse_dir(dir.path()).unwrap()), ["a", "b"]);
+        let b = dir.path().join("b.json").display().to_string();
+        assert_eq!(names(parse(&b).unwrap()), ["b"]);
+        assert_eq!(names(parse(&format!("file://{b}")).unwrap()), ["b"]);
+        std::fs::write(dir.path().join("b.json"), "{").unwrap();
+        let err = parse_dir(dir.path()).unwrap_err();
+        assert!(err.contains("b.json: EOF"), "{err}");
     }
 
     #[test]
