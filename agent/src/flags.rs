@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use mesos_flags::{Bytes, Duration, FlagValue};
+use mesos_flags::{Bytes, Duration, FlagValue, Hooks};
 
 mesos_flags::flags! {
     /// Flags of mesos-agent.
@@ -176,30 +176,6 @@ impl FlagValue for Isolation {
         let names = split_list(s);
         // Plugin names are known only once --plugin_dir is loaded.
         mesos_isolators::registry::validate_builtin(&names).map_err(|e| e.to_string())?;
-        Ok(Self(names))
-    }
-
-    fn render_flag(&self) -> String {
-        self.0.join(",")
-    }
-}
-
-/// `--hooks`: hook names, in call order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Hooks(pub Vec<String>);
-
-impl FlagValue for Hooks {
-    fn parse_flag(s: &str) -> Result<Self, String> {
-        let names = split_list(s);
-        // Whether a name is a hook is known only once --plugin_dir is
-        // loaded; a hook run twice would decorate twice.
-        if let Some(twice) = names
-            .iter()
-            .enumerate()
-            .find_map(|(i, n)| names[..i].contains(n).then_some(n))
-        {
-            return Err(format!("hook '{twice}' is named twice"));
-        }
         Ok(Self(names))
     }
 

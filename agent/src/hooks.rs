@@ -40,36 +40,10 @@ impl Hooks {
         }
     }
 
-    /// The hook plugins `names` select, in that order. A name that is not
-    /// a loaded hook plugin is an error naming it.
+    /// The hook plugins `names` select, in that order
+    /// ([`mesos_plugin_api::host::select_hooks`]).
     pub fn resolve(names: &[String], plugins: &[Loaded]) -> Result<Self, String> {
-        let mut hooks = Vec::with_capacity(names.len());
-        for name in names {
-            let plugin = plugins.iter().find(|p| p.name() == name);
-            match plugin.map(|p| (p, p.hook())) {
-                Some((_, Some(hook))) => hooks.push(hook),
-                Some((plugin, None)) => {
-                    return Err(format!(
-                        "'{name}' is a plugin of kind '{}', not a hook",
-                        plugin.manifest.kind.as_str()
-                    ));
-                }
-                None => {
-                    let available: Vec<&str> = plugins
-                        .iter()
-                        .filter(|p| p.hook().is_some())
-                        .map(Loaded::name)
-                        .collect();
-                    let available = if available.is_empty() {
-                        "none loaded; hooks are plugins from --plugin_dir".to_string()
-                    } else {
-                        format!("loaded: {}", available.join(", "))
-                    };
-                    return Err(format!("unknown hook '{name}' ({available})"));
-                }
-            }
-        }
-        Ok(Self::new(hooks))
+        mesos_plugin_api::host::select_hooks(names, plugins).map(Self::new)
     }
 
     pub fn is_empty(&self) -> bool {

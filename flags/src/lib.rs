@@ -15,7 +15,7 @@ mod load;
 mod values;
 
 pub use load::{FlagSpec, Loaded, check_default, collect_raw, render_help, resolve};
-pub use values::{Bytes, Duration, FlagValue};
+pub use values::{Bytes, Duration, FlagValue, Hooks};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FlagsError {

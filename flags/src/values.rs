@@ -231,6 +231,35 @@ impl FlagValue for Bytes {
     }
 }
 
+/// `--hooks` (master and agent): hook plugin names, in call order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hooks(pub Vec<String>);
+
+impl FlagValue for Hooks {
+    fn parse_flag(s: &str) -> Result<Self, String> {
+        let names: Vec<String> = s
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+            .collect();
+        // Whether a name is a hook is known only once the plugins are
+        // loaded; a hook run twice would decorate twice.
+        if let Some(twice) = names
+            .iter()
+            .enumerate()
+            .find_map(|(i, n)| names[..i].contains(n).then_some(n))
+        {
+            return Err(format!("hook '{twice}' is named twice"));
+        }
+        Ok(Self(names))
+    }
+
+    fn render_flag(&self) -> String {
+        self.0.join(",")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

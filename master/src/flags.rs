@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use mesos_flags::Duration;
+use mesos_flags::{Duration, Hooks};
 
 mesos_flags::flags! {
     /// Flags of mesos-master.
@@ -33,6 +33,9 @@ mesos_flags::flags! {
         /// A directory of module lists as --modules takes them, read in
         /// name order; not together with --modules.
         modules_dir: Option<PathBuf>,
+        /// Hooks, in call order (each sees what the previous one returned):
+        /// names of hook plugins from --plugin_dir or --modules.
+        hooks: Option<Hooks>,
         /// Role weights, `role1=2,role2=3` (deprecated in Mesos in favour of
         /// UPDATE_WEIGHTS; roles not listed weigh 1).
         weights: Option<String>,

@@ -18,7 +18,8 @@
  * Kinds ("kinds" of PluginInfo, "kind" of plugin.toml) and their methods:
  *   "isolator": "isolator.recover", "isolator.prepare", "isolator.update",
  *     "isolator.limitation", "isolator.usage", "isolator.cleanup".
- *   "hook": "hook.slave_resources_decorator",
+ *   "hook": "hook.master_launch_task_label_decorator",
+ *     "hook.master_slave_lost_hook", "hook.slave_resources_decorator",
  *     "hook.slave_attributes_decorator", "hook.slave_run_task_label_decorator",
  *     "hook.slave_executor_environment_decorator",
  *     "hook.slave_pre_launch_decorator", "hook.slave_task_status_decorator",

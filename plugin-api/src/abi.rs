@@ -97,8 +97,12 @@ pub mod method {
     pub const USAGE: &str = "isolator.usage";
     pub const CLEANUP: &str = "isolator.cleanup";
 
-    /// Method names of the hook kind (Mesos's hook names).
+    /// Method names of the hook kind (Mesos's hook names), the master's
+    /// and the agent's.
     pub mod hook {
+        pub const MASTER_LAUNCH_TASK_LABEL_DECORATOR: &str =
+            "hook.master_launch_task_label_decorator";
+        pub const MASTER_SLAVE_LOST_HOOK: &str = "hook.master_slave_lost_hook";
         pub const RESOURCES_DECORATOR: &str = "hook.slave_resources_decorator";
         pub const ATTRIBUTES_DECORATOR: &str = "hook.slave_attributes_decorator";
         pub const RUN_TASK_LABEL_DECORATOR: &str = "hook.slave_run_task_label_decorator";

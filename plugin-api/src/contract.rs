@@ -131,7 +131,8 @@ pub fn observe(isolator: &dyn Isolator) -> Vec<String> {
 /// executor environment, pre-launch of a Mesos container, pre-launch of a
 /// Docker container, status, remove executor, post-fetch with what the
 /// sandbox then holds (a scratch one in the temporary directory, with one
-/// fetched file), and the agent's resources and attributes.
+/// fetched file), the agent's resources and attributes, and the master's
+/// task labels and agent-lost hook.
 pub fn observe_hook(hook: &dyn Hook) -> Vec<String> {
     let label = |key: &str, value: &str| v1::Label {
         key: key.into(),
@@ -221,6 +222,12 @@ pub fn observe_hook(hook: &dyn Hook) -> Vec<String> {
             "{:?}",
             hook.slave_attributes_decorator(&agent).map_err(text)
         ),
+        format!(
+            "{:?}",
+            hook.master_launch_task_label_decorator(&task, &framework, &agent)
+                .map_err(text)
+        ),
+        format!("{:?}", hook.master_slave_lost_hook(&agent).map_err(text)),
     ]
 }
 

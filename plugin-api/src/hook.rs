@@ -1,11 +1,12 @@
-//! The hook: Mesos's agent hook points, where a plugin decorates what the
-//! agent is about to do (its own resources and attributes, a task's
-//! labels, an executor's environment, a container's environment and
-//! labels, a status update) or is told that
-//! something happened (a sandbox was fetched, an executor was removed).
+//! The hook: Mesos's hook points, where a plugin decorates what a daemon
+//! is about to do (the master: a task it sends to its agent; the agent:
+//! its own resources and attributes, a task's labels, an executor's
+//! environment, a container's environment and labels, a status update)
+//! or is told that something happened (the master: an agent was lost; the
+//! agent: a sandbox was fetched, an executor was removed).
 //!
-//! The agent calls the hooks named by `--hooks` in that order, and each
-//! sees what the previous one returned. Every method defaults to "no
+//! Each daemon calls the hooks named by its `--hooks` in that order, and
+//! each sees what the previous one returned. Every method defaults to "no
 //! change" (`Ok(None)` or an empty [`Decoration`]), which is also what the
 //! host applies when a plugin answers "unimplemented". Hooks decorate, they
 //! do not decide: the agent logs a hook's error and goes on without it,
@@ -78,6 +79,22 @@ pub enum HookError {
 pub trait Hook: Send + Sync {
     /// The name `--hooks` selects it by.
     fn name(&self) -> &str;
+
+    /// The master is about to send a task it accepted to its agent: the
+    /// task's new labels, as the agent gets them.
+    fn master_launch_task_label_decorator(
+        &self,
+        _task: &v1::TaskInfo,
+        _framework: &v1::FrameworkInfo,
+        _agent: &v1::AgentInfo,
+    ) -> Result<Option<v1::Labels>, HookError> {
+        Ok(None)
+    }
+
+    /// The master removed an agent as lost.
+    fn master_slave_lost_hook(&self, _agent: &v1::AgentInfo) -> Result<(), HookError> {
+        Ok(())
+    }
 
     /// The agent is starting (before it recovers or registers): its new
     /// resources.

@@ -278,9 +278,17 @@ impl Cluster {
             .map(|p| p.child.id())
     }
 
+    /// What the master has logged so far.
+    pub fn master_log(&self) -> String {
+        self.log_of("master")
+    }
+
     /// What agent `i` has logged so far.
     pub fn agent_log(&self, i: usize) -> String {
-        let name = format!("agent-{i}");
+        self.log_of(&format!("agent-{i}"))
+    }
+
+    fn log_of(&self, name: &str) -> String {
         self.processes
             .iter()
             .find(|p| p.name == name)

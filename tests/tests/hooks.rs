@@ -7,6 +7,9 @@
 //!   sandbox before the task started; the agent registered with the
 //!   attribute and resource the hook added;
 //! - a DOCKER task's Engine container gets the hook's variables and label;
+//! - the master's `--hooks`: the task the agent gets carries the master
+//!   hook's label (the master's own record does not, as in Mesos), and an
+//!   agent marked gone reaches the agent-lost hook;
 //! - an unknown hook name stops the agent at start, naming it;
 //! - a hook that panics or hangs is skipped: the task runs undecorated;
 //!   only a `fail_closed` pre-launch hook fails the launch.
@@ -120,6 +123,74 @@ async fn a_mesos_task_gets_the_hooks_variables_and_label() {
             .any(|l| l.key == "hooked" && l.value.as_deref() == Some("true")),
         "{status_labels:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_masters_hooks_label_the_agents_copy_and_hear_of_a_lost_agent() {
+    let dir = plugin_dir("", "");
+    let cluster = Cluster::start_with(cluster::Options {
+        master_flags: vec![
+            "--allocation_interval=100ms".into(),
+            format!("--plugin_dir={}", dir.path().display()),
+            format!("--hooks={HOOK}"),
+        ],
+        ..cluster::Options::default()
+    });
+    let mut framework = Framework::subscribe(&cluster.master, "master-hooks", false)
+        .await
+        .unwrap();
+    let status = run(&mut framework, task("decorated", "true")).await;
+    assert_eq!(status.state(), TaskState::TaskFinished, "{status:?}");
+    assert_eq!(
+        plugins::task_labels(&plugins::state_task(&cluster, "decorated")),
+        [pair("team", "a"), pair("master_hooked", "true")],
+        "the agent's copy"
+    );
+    let state = cluster.state();
+    let task = state["completed_frameworks"]
+        .as_array()
+        .into_iter()
+        .chain(state["frameworks"].as_array())
+        .flatten()
+        .flat_map(|f| {
+            f["tasks"]
+                .as_array()
+                .into_iter()
+                .chain(f["completed_tasks"].as_array())
+        })
+        .flatten()
+        .find(|t| t["id"] == "decorated")
+        .cloned()
+        .unwrap_or_else(|| panic!("the master lists the task: {state}"));
+    assert_eq!(
+        plugins::task_labels(&task),
+        [pair("team", "a")],
+        "the master's record"
+    );
+
+    let agent_id = state["slaves"][0]["id"].as_str().unwrap().to_string();
+    let gone = format!(
+        r#"{{"type":"MARK_AGENT_GONE","mark_agent_gone":{{"agent_id":{{"value":"{agent_id}"}}}}}}"#
+    );
+    let answer = mesos_tests::raw_http::request(
+        &cluster.master,
+        "POST",
+        "/api/v1",
+        &[("Content-Type", "application/json")],
+        gone.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let said = format!("{HOOK}: agent {agent_id} (");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !cluster.master_log().contains(&said) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            cluster.master_log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

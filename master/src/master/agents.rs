@@ -401,7 +401,8 @@ impl Master {
             self.lose_task(&framework_id, &task_id, agent_id, reason, message);
         }
         self.allocator.remove_agent(agent_id);
-        if let Some(agent) = self.agents.remove(agent_id)
+        let removed = self.agents.remove(agent_id);
+        if let Some(agent) = &removed
             && self
                 .agent_pids
                 .get(&agent.pid)
@@ -409,6 +410,7 @@ impl Master {
         {
             self.agent_pids.remove(&agent.pid);
         }
+        let info = removed.map(|agent| agent.info);
         let time = wire::now_secs();
         self.unreachable_agents.insert(agent_id.to_string(), time);
         self.record(Change::Unreachable {
@@ -428,6 +430,9 @@ impl Master {
         };
         for framework_id in frameworks {
             self.send_event(&framework_id, &event);
+        }
+        if let Some(info) = info {
+            self.config.hooks.agent_lost(&info);
         }
     }
 

@@ -510,6 +510,16 @@ impl Master {
         let Some(framework) = self.record_task(framework_id, agent_id, &task, needed) else {
             return;
         };
+        let mut task = task;
+        if !self.config.hooks.is_empty()
+            && let Some(agent) = self.agents.get(agent_id)
+        {
+            // As in Mesos, the agent's copy only: the master's record keeps
+            // the framework's labels.
+            self.config
+                .hooks
+                .decorate_launch(&mut task, &framework, &agent.info);
+        }
         let run = internal::RunTask { framework, task };
         self.counters.tasks_launched += 1;
         if !self.send_to_agent(agent_id, master_to_agent::Message::RunTask(Box::new(run))) {

@@ -65,6 +65,8 @@ pub struct Config {
     pub cluster: Option<String>,
     /// Effective flags, for `/flags` and `/master/state`.
     pub flags: Vec<(String, String)>,
+    /// `--hooks`.
+    pub hooks: crate::hooks::Hooks,
 }
 
 /// A request to the master loop.

@@ -724,6 +724,7 @@ mod tests {
             max_completed_tasks_per_framework: 1000,
             cluster: None,
             flags: Vec::new(),
+            hooks: Default::default(),
         };
         let allocator = crate::allocator::by_name("HierarchicalDRF").unwrap();
         Master::new(config, allocator)

@@ -147,6 +147,35 @@ impl Hook for PluginHook {
             .unwrap_or_default())
     }
 
+    fn master_launch_task_label_decorator(
+        &self,
+        task: &v1::TaskInfo,
+        framework: &v1::FrameworkInfo,
+        agent: &v1::AgentInfo,
+    ) -> Result<Option<v1::Labels>, HookError> {
+        let request = proto::MasterLaunchTaskLabelDecoratorRequest {
+            task: Some(task.clone()),
+            framework: Some(framework.clone()),
+            agent: Some(agent.clone()),
+        };
+        let response = self
+            .remote
+            .call::<proto::MasterLaunchTaskLabelDecoratorResponse>(
+                method::MASTER_LAUNCH_TASK_LABEL_DECORATOR,
+                &request,
+            )?;
+        Ok(response.and_then(|r| r.labels))
+    }
+
+    fn master_slave_lost_hook(&self, agent: &v1::AgentInfo) -> Result<(), HookError> {
+        let request = proto::MasterSlaveLostRequest {
+            agent: Some(agent.clone()),
+        };
+        self.remote
+            .call::<proto::MasterSlaveLostResponse>(method::MASTER_SLAVE_LOST_HOOK, &request)
+            .map(drop)
+    }
+
     fn slave_resources_decorator(
         &self,
         agent: &v1::AgentInfo,

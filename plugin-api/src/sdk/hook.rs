@@ -1,17 +1,19 @@
 //! The hook kind of the SDK: implement [`HookPlugin`] and write
-//! `export_hook!(MyHook);`. Each method is one of Mesos's agent hook
-//! points; leave out the ones you do not need (they answer
-//! "unimplemented", which the agent takes as "no change").
+//! `export_hook!(MyHook);`. Each method is one of Mesos's hook points,
+//! the master's (`master_*`) or the agent's (`slave_*`); leave out the
+//! ones you do not need (they answer "unimplemented", which the daemon
+//! takes as "no change").
 
 use super::{Kind, PluginError, kind, method::hook as method, proto, run};
 use crate::abi::API_VERSION;
 use proto::{
     AttributesDecoratorRequest, AttributesDecoratorResponse, ExecutorEnvironmentDecoratorRequest,
-    ExecutorEnvironmentDecoratorResponse, PostFetchRequest, PostFetchResponse,
-    PreLaunchDecoratorRequest, PreLaunchDecoratorResponse, RemoveExecutorRequest,
-    RemoveExecutorResponse, ResourcesDecoratorRequest, ResourcesDecoratorResponse,
-    RunTaskLabelDecoratorRequest, RunTaskLabelDecoratorResponse, TaskStatusDecoratorRequest,
-    TaskStatusDecoratorResponse,
+    ExecutorEnvironmentDecoratorResponse, MasterLaunchTaskLabelDecoratorRequest,
+    MasterLaunchTaskLabelDecoratorResponse, MasterSlaveLostRequest, MasterSlaveLostResponse,
+    PostFetchRequest, PostFetchResponse, PreLaunchDecoratorRequest, PreLaunchDecoratorResponse,
+    RemoveExecutorRequest, RemoveExecutorResponse, ResourcesDecoratorRequest,
+    ResourcesDecoratorResponse, RunTaskLabelDecoratorRequest, RunTaskLabelDecoratorResponse,
+    TaskStatusDecoratorRequest, TaskStatusDecoratorResponse,
 };
 
 /// A hook written against the plugin envelope. One instance serves every
@@ -64,6 +66,24 @@ pub trait HookPlugin: Default + Send + Sync + 'static {
 
     /// The sandbox holds the container's fetched URIs; the container has
     /// not started.
+    /// The labels of the task the agent gets are replaced by the answer's,
+    /// where set.
+    fn master_launch_task_label_decorator(
+        &self,
+        _request: MasterLaunchTaskLabelDecoratorRequest,
+    ) -> Result<MasterLaunchTaskLabelDecoratorResponse, PluginError> {
+        Err(PluginError::unimplemented(
+            method::MASTER_LAUNCH_TASK_LABEL_DECORATOR,
+        ))
+    }
+
+    fn master_slave_lost_hook(
+        &self,
+        _request: MasterSlaveLostRequest,
+    ) -> Result<MasterSlaveLostResponse, PluginError> {
+        Err(PluginError::unimplemented(method::MASTER_SLAVE_LOST_HOOK))
+    }
+
     /// The agent's resources are replaced by the answer's, where set.
     fn slave_resources_decorator(
         &self,
@@ -112,6 +132,12 @@ pub fn hook_dispatch<P: HookPlugin>(
     request: &[u8],
 ) -> Result<Vec<u8>, PluginError> {
     match method {
+        method::MASTER_LAUNCH_TASK_LABEL_DECORATOR => run(method, request, |r| {
+            plugin.master_launch_task_label_decorator(r)
+        }),
+        method::MASTER_SLAVE_LOST_HOOK => {
+            run(method, request, |r| plugin.master_slave_lost_hook(r))
+        }
         method::RESOURCES_DECORATOR => {
             run(method, request, |r| plugin.slave_resources_decorator(r))
         }

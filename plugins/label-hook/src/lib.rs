@@ -1,5 +1,7 @@
 //! An example hook plugin, written as a third party would, with only the
 //! public SDK. It marks what it touches:
+//! - in the master, every task on its way to its agent gets the label
+//!   `master_hooked=true`, and a lost agent is said on standard error;
 //! - the agent gets the attribute `hooked:true` and one unit of the
 //!   resource `hooked`;
 //! - every task gets the label `hooked=true`;
@@ -30,6 +32,7 @@ const HANG: u8 = 2;
 
 const LABEL: (&str, &str) = ("hooked", "true");
 const VAR: (&str, &str) = ("HOOKED", "1");
+const MASTER_LABEL: (&str, &str) = ("master_hooked", "true");
 /// The file the post-fetch hook leaves in a sandbox.
 const MARKER: &str = ".hooked";
 
@@ -69,6 +72,29 @@ impl HookPlugin for LabelHook {
         };
         self.mode.store(mode, Ordering::Relaxed);
         Ok(())
+    }
+
+    fn master_launch_task_label_decorator(
+        &self,
+        request: proto::MasterLaunchTaskLabelDecoratorRequest,
+    ) -> Result<proto::MasterLaunchTaskLabelDecoratorResponse, PluginError> {
+        self.check("master labels");
+        let mut labels = request.task.and_then(|t| t.labels).unwrap_or_default();
+        labels.labels.push(label(MASTER_LABEL));
+        Ok(proto::MasterLaunchTaskLabelDecoratorResponse {
+            labels: Some(labels),
+        })
+    }
+
+    fn master_slave_lost_hook(
+        &self,
+        request: proto::MasterSlaveLostRequest,
+    ) -> Result<proto::MasterSlaveLostResponse, PluginError> {
+        self.check("agent lost");
+        let agent = request.agent.unwrap_or_default();
+        let id = agent.id.map(|id| id.value).unwrap_or_default();
+        eprintln!("{}: agent {id} ({}) lost", Self::NAME, agent.hostname);
+        Ok(proto::MasterSlaveLostResponse {})
     }
 
     fn slave_resources_decorator(

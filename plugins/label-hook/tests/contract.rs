@@ -43,4 +43,10 @@ fn both_forms_decorate_alike() {
         seen[8].contains(r#"name: "rack""#) && seen[8].contains(r#"name: "hooked""#),
         "{seen:#?}"
     );
+    // The master's copy of the task keeps its labels and gets the hook's.
+    assert!(
+        seen[9].contains(r#"key: "team""#) && seen[9].contains(r#"key: "master_hooked""#),
+        "{seen:#?}"
+    );
+    assert_eq!(seen[10], "Ok(())", "agent lost");
 }
