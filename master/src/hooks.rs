@@ -52,6 +52,22 @@ impl Hooks {
         }
     }
 
+    /// `master_launch_task_resource_decorator`: the resources of `task`,
+    /// launched on `offered`, replaced by each hook's answer in turn,
+    /// before the master checks them.
+    pub fn decorate_launch_resources(&self, task: &mut v1::TaskInfo, offered: &[v1::Resource]) {
+        for hook in self.hooks.iter() {
+            match hook.master_launch_task_resource_decorator(task, offered) {
+                Ok(Some(resources)) => task.resources = resources,
+                Ok(None) => {}
+                Err(e) => tracing::warn!(
+                    task = %task.task_id.value,
+                    "resources not decorated: {e}"
+                ),
+            }
+        }
+    }
+
     /// `master_slave_lost_hook`.
     pub fn agent_lost(&self, agent: &v1::AgentInfo) {
         for hook in self.hooks.iter() {

@@ -19,6 +19,7 @@
  *   "isolator": "isolator.recover", "isolator.prepare", "isolator.update",
  *     "isolator.limitation", "isolator.usage", "isolator.cleanup".
  *   "hook": "hook.master_launch_task_label_decorator",
+ *     "hook.master_launch_task_resource_decorator",
  *     "hook.master_slave_lost_hook", "hook.slave_resources_decorator",
  *     "hook.slave_attributes_decorator", "hook.slave_run_task_label_decorator",
  *     "hook.slave_executor_environment_decorator",

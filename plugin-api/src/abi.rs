@@ -102,6 +102,8 @@ pub mod method {
     pub mod hook {
         pub const MASTER_LAUNCH_TASK_LABEL_DECORATOR: &str =
             "hook.master_launch_task_label_decorator";
+        pub const MASTER_LAUNCH_TASK_RESOURCE_DECORATOR: &str =
+            "hook.master_launch_task_resource_decorator";
         pub const MASTER_SLAVE_LOST_HOOK: &str = "hook.master_slave_lost_hook";
         pub const RESOURCES_DECORATOR: &str = "hook.slave_resources_decorator";
         pub const ATTRIBUTES_DECORATOR: &str = "hook.slave_attributes_decorator";

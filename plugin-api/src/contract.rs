@@ -132,7 +132,7 @@ pub fn observe(isolator: &dyn Isolator) -> Vec<String> {
 /// Docker container, status, remove executor, post-fetch with what the
 /// sandbox then holds (a scratch one in the temporary directory, with one
 /// fetched file), the agent's resources and attributes, and the master's
-/// task labels and agent-lost hook.
+/// task labels, agent-lost hook and task resources.
 pub fn observe_hook(hook: &dyn Hook) -> Vec<String> {
     let label = |key: &str, value: &str| v1::Label {
         key: key.into(),
@@ -228,6 +228,11 @@ pub fn observe_hook(hook: &dyn Hook) -> Vec<String> {
                 .map_err(text)
         ),
         format!("{:?}", hook.master_slave_lost_hook(&agent).map_err(text)),
+        format!(
+            "{:?}",
+            hook.master_launch_task_resource_decorator(&task, &agent.resources)
+                .map_err(text)
+        ),
     ]
 }
 

@@ -91,6 +91,16 @@ pub trait Hook: Send + Sync {
         Ok(None)
     }
 
+    /// The master got a task to launch on `offered`, before it checks the
+    /// task: its new resources.
+    fn master_launch_task_resource_decorator(
+        &self,
+        _task: &v1::TaskInfo,
+        _offered: &[v1::Resource],
+    ) -> Result<Option<Vec<v1::Resource>>, HookError> {
+        Ok(None)
+    }
+
     /// The master removed an agent as lost.
     fn master_slave_lost_hook(&self, _agent: &v1::AgentInfo) -> Result<(), HookError> {
         Ok(())

@@ -7,9 +7,10 @@
 //!   sandbox before the task started; the agent registered with the
 //!   attribute and resource the hook added;
 //! - a DOCKER task's Engine container gets the hook's variables and label;
-//! - the master's `--hooks`: the task the agent gets carries the master
-//!   hook's label (the master's own record does not, as in Mesos), and an
-//!   agent marked gone reaches the agent-lost hook;
+//! - the master's `--hooks`: a task launched on the agent's `hooked`
+//!   resource takes a unit of it, the task the agent gets carries the
+//!   master hook's label (the master's own record does not, as in Mesos),
+//!   and an agent marked gone reaches the agent-lost hook;
 //! - an unknown hook name stops the agent at start, naming it;
 //! - a hook that panics or hangs is skipped: the task runs undecorated;
 //!   only a `fail_closed` pre-launch hook fails the launch.
@@ -126,14 +127,16 @@ async fn a_mesos_task_gets_the_hooks_variables_and_label() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_masters_hooks_label_the_agents_copy_and_hear_of_a_lost_agent() {
+async fn the_masters_hooks_decorate_a_launch_and_hear_of_a_lost_agent() {
     let dir = plugin_dir("", "");
+    let hooks = vec![
+        format!("--plugin_dir={}", dir.path().display()),
+        format!("--hooks={HOOK}"),
+    ];
     let cluster = Cluster::start_with(cluster::Options {
-        master_flags: vec![
-            "--allocation_interval=100ms".into(),
-            format!("--plugin_dir={}", dir.path().display()),
-            format!("--hooks={HOOK}"),
-        ],
+        master_flags: [vec!["--allocation_interval=100ms".into()], hooks.clone()].concat(),
+        // The agent's hook gives it the `hooked` resource.
+        agent_flags: hooks,
         ..cluster::Options::default()
     });
     let mut framework = Framework::subscribe(&cluster.master, "master-hooks", false)
@@ -143,8 +146,12 @@ async fn the_masters_hooks_label_the_agents_copy_and_hear_of_a_lost_agent() {
     assert_eq!(status.state(), TaskState::TaskFinished, "{status:?}");
     assert_eq!(
         plugins::task_labels(&plugins::state_task(&cluster, "decorated")),
-        [pair("team", "a"), pair("master_hooked", "true")],
-        "the agent's copy"
+        [
+            pair("team", "a"),
+            pair("master_hooked", "true"),
+            pair("hooked", "true")
+        ],
+        "the agent's copy: the master's hook, then the agent's"
     );
     let state = cluster.state();
     let task = state["completed_frameworks"]
@@ -167,6 +174,7 @@ async fn the_masters_hooks_label_the_agents_copy_and_hear_of_a_lost_agent() {
         [pair("team", "a")],
         "the master's record"
     );
+    assert_eq!(task["resources"]["hooked"], 1.0, "{task}");
 
     let agent_id = state["slaves"][0]["id"].as_str().unwrap().to_string();
     let gone = format!(

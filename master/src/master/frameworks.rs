@@ -436,11 +436,20 @@ impl Master {
             offered.add(resources);
         }
 
+        let hooks = self.config.hooks.clone();
+        let offered_list = if hooks.is_empty() {
+            Vec::new()
+        } else {
+            offered.as_slice().to_vec()
+        };
         let mut remaining = offered;
         for operation in accept.operations {
             match operation.r#type() {
                 v1::offer::operation::Type::Launch => {
-                    for task in operation.launch.map(|l| l.task_infos).unwrap_or_default() {
+                    for mut task in operation.launch.map(|l| l.task_infos).unwrap_or_default() {
+                        // Before the checks, as in Mesos: the decorated
+                        // resources are what is checked and booked.
+                        hooks.decorate_launch_resources(&mut task, &offered_list);
                         self.launch(framework_id, &agent_id, task, &mut remaining);
                     }
                 }

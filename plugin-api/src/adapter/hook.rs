@@ -167,6 +167,24 @@ impl Hook for PluginHook {
         Ok(response.and_then(|r| r.labels))
     }
 
+    fn master_launch_task_resource_decorator(
+        &self,
+        task: &v1::TaskInfo,
+        offered: &[v1::Resource],
+    ) -> Result<Option<Vec<v1::Resource>>, HookError> {
+        let request = proto::MasterLaunchTaskResourceDecoratorRequest {
+            task: Some(task.clone()),
+            offered: offered.to_vec(),
+        };
+        let response = self
+            .remote
+            .call::<proto::MasterLaunchTaskResourceDecoratorResponse>(
+                method::MASTER_LAUNCH_TASK_RESOURCE_DECORATOR,
+                &request,
+            )?;
+        Ok(response.and_then(|r| r.resources).map(|r| r.resources))
+    }
+
     fn master_slave_lost_hook(&self, agent: &v1::AgentInfo) -> Result<(), HookError> {
         let request = proto::MasterSlaveLostRequest {
             agent: Some(agent.clone()),

@@ -9,7 +9,8 @@ use crate::abi::API_VERSION;
 use proto::{
     AttributesDecoratorRequest, AttributesDecoratorResponse, ExecutorEnvironmentDecoratorRequest,
     ExecutorEnvironmentDecoratorResponse, MasterLaunchTaskLabelDecoratorRequest,
-    MasterLaunchTaskLabelDecoratorResponse, MasterSlaveLostRequest, MasterSlaveLostResponse,
+    MasterLaunchTaskLabelDecoratorResponse, MasterLaunchTaskResourceDecoratorRequest,
+    MasterLaunchTaskResourceDecoratorResponse, MasterSlaveLostRequest, MasterSlaveLostResponse,
     PostFetchRequest, PostFetchResponse, PreLaunchDecoratorRequest, PreLaunchDecoratorResponse,
     RemoveExecutorRequest, RemoveExecutorResponse, ResourcesDecoratorRequest,
     ResourcesDecoratorResponse, RunTaskLabelDecoratorRequest, RunTaskLabelDecoratorResponse,
@@ -77,6 +78,17 @@ pub trait HookPlugin: Default + Send + Sync + 'static {
         ))
     }
 
+    /// The task's resources, before the master checks them, are replaced
+    /// by the answer's, where set.
+    fn master_launch_task_resource_decorator(
+        &self,
+        _request: MasterLaunchTaskResourceDecoratorRequest,
+    ) -> Result<MasterLaunchTaskResourceDecoratorResponse, PluginError> {
+        Err(PluginError::unimplemented(
+            method::MASTER_LAUNCH_TASK_RESOURCE_DECORATOR,
+        ))
+    }
+
     fn master_slave_lost_hook(
         &self,
         _request: MasterSlaveLostRequest,
@@ -134,6 +146,9 @@ pub fn hook_dispatch<P: HookPlugin>(
     match method {
         method::MASTER_LAUNCH_TASK_LABEL_DECORATOR => run(method, request, |r| {
             plugin.master_launch_task_label_decorator(r)
+        }),
+        method::MASTER_LAUNCH_TASK_RESOURCE_DECORATOR => run(method, request, |r| {
+            plugin.master_launch_task_resource_decorator(r)
         }),
         method::MASTER_SLAVE_LOST_HOOK => {
             run(method, request, |r| plugin.master_slave_lost_hook(r))

@@ -1,7 +1,9 @@
 //! An example hook plugin, written as a third party would, with only the
 //! public SDK. It marks what it touches:
-//! - in the master, every task on its way to its agent gets the label
-//!   `master_hooked=true`, and a lost agent is said on standard error;
+//! - in the master, every task launched on offers holding the resource
+//!   `hooked` takes one unit of it, every task on its way to its agent
+//!   gets the label `master_hooked=true`, and a lost agent is said on
+//!   standard error;
 //! - the agent gets the attribute `hooked:true` and one unit of the
 //!   resource `hooked`;
 //! - every task gets the label `hooked=true`;
@@ -48,6 +50,17 @@ impl LabelHook {
     }
 }
 
+/// One unit of the resource `hooked`, which the agent gets and each task
+/// takes.
+fn hooked_unit() -> mesos::Resource {
+    mesos::Resource {
+        name: LABEL.0.to_string(),
+        r#type: mesos::value::Type::Scalar as i32,
+        scalar: Some(mesos::value::Scalar { value: 1.0 }),
+        ..Default::default()
+    }
+}
+
 fn label((key, value): (&str, &str)) -> mesos::Label {
     mesos::Label {
         key: key.to_string(),
@@ -86,6 +99,21 @@ impl HookPlugin for LabelHook {
         })
     }
 
+    fn master_launch_task_resource_decorator(
+        &self,
+        request: proto::MasterLaunchTaskResourceDecoratorRequest,
+    ) -> Result<proto::MasterLaunchTaskResourceDecoratorResponse, PluginError> {
+        self.check("master resources");
+        if !request.offered.iter().any(|r| r.name == LABEL.0) {
+            return Ok(proto::MasterLaunchTaskResourceDecoratorResponse { resources: None });
+        }
+        let mut resources = request.task.map(|t| t.resources).unwrap_or_default();
+        resources.push(hooked_unit());
+        Ok(proto::MasterLaunchTaskResourceDecoratorResponse {
+            resources: Some(proto::ResourceList { resources }),
+        })
+    }
+
     fn master_slave_lost_hook(
         &self,
         request: proto::MasterSlaveLostRequest,
@@ -104,12 +132,7 @@ impl HookPlugin for LabelHook {
         self.check("resources");
         // The answer replaces the resources: keep the agent's.
         let mut resources = request.agent.map(|a| a.resources).unwrap_or_default();
-        resources.push(mesos::Resource {
-            name: LABEL.0.to_string(),
-            r#type: mesos::value::Type::Scalar as i32,
-            scalar: Some(mesos::value::Scalar { value: 1.0 }),
-            ..Default::default()
-        });
+        resources.push(hooked_unit());
         Ok(proto::ResourcesDecoratorResponse {
             resources: Some(proto::ResourceList { resources }),
         })

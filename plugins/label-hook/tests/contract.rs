@@ -49,4 +49,6 @@ fn both_forms_decorate_alike() {
         "{seen:#?}"
     );
     assert_eq!(seen[10], "Ok(())", "agent lost");
+    // Offers without the resource `hooked` leave the task's alone.
+    assert_eq!(seen[11], "Ok(None)", "task resources");
 }
