@@ -310,12 +310,16 @@ impl Agent {
             .unwrap_or(self.config.shutdown_grace_period)
     }
 
-    /// Adds the isolators' labels to the executor's tasks, queued ones
-    /// (before the executor, which subscribes after its launch, gets them)
-    /// and launched ones, and checkpoints them so a restarted agent shows
-    /// them too. A label a task has already is not added twice.
-    fn label_tasks(&mut self, key: &ExecutorKey, labels: &Labels) {
-        let Some(executor) = self.executor_mut(key) else {
+    /// Adds the isolators' labels for container `container_id` to its
+    /// executor's tasks, queued ones (the executor, forked after this,
+    /// gets them with the labels) and launched ones, and checkpoints them
+    /// so a restarted agent shows them too. A label a task has already is
+    /// not added twice.
+    pub(super) fn label_tasks(&mut self, key: &ExecutorKey, container_id: &str, labels: &Labels) {
+        let Some(executor) = self
+            .executor_mut(key)
+            .filter(|e| e.container_id == container_id)
+        else {
             return;
         };
         let tasks = executor
@@ -345,24 +349,21 @@ impl Agent {
         &mut self,
         key: &ExecutorKey,
         container_id: &str,
-        result: Result<(u32, Labels), String>,
+        result: Result<u32, String>,
     ) {
         self.launches.remove(container_id);
         let current = self
             .executor_mut(key)
             .filter(|e| e.container_id == container_id);
         match (current, result) {
-            (Some(executor), Ok((pid, labels))) => {
+            (Some(executor), Ok(pid)) => {
                 tracing::info!(%key, container = container_id, pid, "executor started");
                 executor.pid = Some(pid);
                 if executor.state == ExecutorState::Terminating {
                     destroy(pid);
                 }
-                if !labels.is_empty() {
-                    self.label_tasks(key, &labels);
-                }
             }
-            (None, Ok((pid, _))) => {
+            (None, Ok(pid)) => {
                 tracing::warn!(
                     %key, container = container_id,
                     "destroying a container the agent no longer tracks"
@@ -710,8 +711,8 @@ impl Run {
         if let Some(durable) = durable {
             let _ = durable.await;
         }
-        let (child, result) = match self.launch(spec).await {
-            Ok((child, pid, labels)) => (Some(child), Ok((pid, labels))),
+        let (child, result) = match self.launch(spec, &handle).await {
+            Ok((child, pid)) => (Some(child), Ok(pid)),
             Err(message) => (None, Err(message)),
         };
         let launched = Command::ExecutorLaunched {
@@ -732,13 +733,16 @@ impl Run {
         self.report(&handle, exited).await;
     }
 
-    /// Creates the sandbox, fetches the URIs into it and forks the
-    /// executor; file work and the fork run on the blocking pool. Returns
-    /// the executor, its pid and the labels the isolators added.
+    /// Creates the sandbox, fetches the URIs into it, prepares the
+    /// container and forks the executor; file work, plugin calls and the
+    /// fork run on the blocking pool. The isolators' labels go to the
+    /// agent loop (through `handle`) before the fork. Returns the executor
+    /// and its pid.
     async fn launch(
         &self,
         spec: LaunchSpec,
-    ) -> Result<(tokio::process::Child, u32, Labels), String> {
+        handle: &Handle,
+    ) -> Result<(tokio::process::Child, u32), String> {
         let work_dir = self.work_dir.clone();
         let agent_id = self.agent_id.clone();
         let key = self.key.clone();
@@ -817,7 +821,9 @@ impl Run {
             },
         );
         let (hooks, pre_launch) = (self.hooks.clone(), self.pre_launch.clone());
-        let (child, labels) = tokio::task::spawn_blocking(move || {
+        let prepared_isolation = isolation.clone();
+        let prepared_container = container.container_id.clone();
+        let (spec, labels) = tokio::task::spawn_blocking(move || {
             let mut spec = spec;
             let mut labels = Vec::new();
             // As in Mesos, after every fetch, with URIs or not.
@@ -854,10 +860,26 @@ impl Run {
                     launch.to_json(),
                 );
             }
+            Ok::<_, String>((spec, labels))
+        })
+        .await
+        .map_err(|e| format!("the launch was aborted: {e}"))??;
+        if !labels.is_empty() {
+            let labelled = Command::IsolatorLabels {
+                key: self.key.clone(),
+                container_id: self.container_id.clone(),
+                labels,
+            };
+            if handle.send(labelled).await.is_err() {
+                prepared_isolation.cleanup(&prepared_container);
+                return Err("the agent is shutting down".to_string());
+            }
+        }
+        let child = tokio::task::spawn_blocking(move || {
             let child = match launcher::launch(&spec) {
                 Ok(child) => child,
                 Err(e) => {
-                    isolation.cleanup(&container.container_id);
+                    prepared_isolation.cleanup(&prepared_container);
                     return Err(e.to_string());
                 }
             };
@@ -874,14 +896,14 @@ impl Run {
                     "cannot checkpoint the executor's pid; a restarted agent will not recover it: {e}"
                 );
             }
-            Ok::<_, String>((child, labels))
+            Ok::<_, String>(child)
         })
         .await
         .map_err(|e| format!("the launch was aborted: {e}"))??;
         let pid = child
             .id()
             .ok_or("the executor exited before its pid was known")?;
-        Ok((child, pid, labels))
+        Ok((child, pid))
     }
 
     async fn report(&self, handle: &Handle, command: Command) {

@@ -172,12 +172,19 @@ pub enum Command {
         key: ExecutorKey,
         conn: u64,
     },
+    /// The isolators prepared container `container_id` and answered
+    /// labels for its tasks; sent before the executor is forked, so that
+    /// it never subscribes to tasks without them.
+    IsolatorLabels {
+        key: ExecutorKey,
+        container_id: String,
+        labels: Labels,
+    },
     ExecutorLaunched {
         key: ExecutorKey,
         container_id: String,
-        /// The pid and the labels the isolators added to the container's
-        /// tasks, or why the launch failed.
-        result: Result<(u32, Labels), String>,
+        /// The pid, or why the launch failed.
+        result: Result<u32, String>,
     },
     ExecutorExited {
         key: ExecutorKey,
@@ -426,6 +433,11 @@ impl Agent {
             }
             Command::InvalidStatusUpdate => self.counters.invalid_status_updates += 1,
             Command::ExecutorStreamClosed { key, conn } => self.executor_stream_closed(&key, conn),
+            Command::IsolatorLabels {
+                key,
+                container_id,
+                labels,
+            } => self.label_tasks(&key, &container_id, &labels),
             Command::ExecutorLaunched {
                 key,
                 container_id,
