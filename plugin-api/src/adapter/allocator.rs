@@ -6,16 +6,16 @@
 //!
 //! Grants are checked before the master sees them: a grant for an agent
 //! or framework the plugin was never told of, for a role the framework
-//! did not subscribe with, or for more than the agent has is dropped,
-//! logged, and handed back to the plugin as recovered, so that its books
-//! still balance.
+//! did not subscribe with, or for more than the agent has free (its total
+//! less what the frameworks hold there, earlier grants of the same cycle
+//! included) is dropped, logged, and handed back to the plugin as
+//! recovered, so that its books still balance.
 //!
 //! A cycle that fails leaves the plugin's books unknown (it applied part
 //! of the journal, or it is a WASM instance rebuilt empty after a trap):
 //! the next cycle sends `reset` and, instead of the journal, the events
 //! that rebuild the whole cluster from the adapter's own [`Books`].
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -183,16 +183,7 @@ impl Allocator for PluginAllocator {
         now: Instant,
     ) {
         self.books.release(framework_id, agent_id, resources);
-        let refuse_ms = refuse.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        self.record_at(
-            Event::RecoverResources(proto::allocator_event::RecoverResources {
-                framework_id: framework_id.to_string(),
-                agent_id: agent_id.to_string(),
-                resources: resources.as_slice().to_vec(),
-                refuse_ms,
-            }),
-            now,
-        );
+        self.journal_recovery(framework_id, agent_id, resources, refuse, now);
     }
 
     fn convert_resources(
@@ -278,7 +269,6 @@ impl Allocator for PluginAllocator {
                 return Vec::new();
             }
         };
-        let mut granted: HashMap<String, Resources> = HashMap::new();
         let mut grants = Vec::with_capacity(response.grants.len());
         for grant in response.grants {
             let grant = Grant {
@@ -287,10 +277,8 @@ impl Allocator for PluginAllocator {
                 role: grant.role,
                 resources: Resources::from(grant.resources),
             };
-            let on_agent = granted.entry(grant.agent_id.clone()).or_default();
-            match self.check(&grant, on_agent) {
+            match self.check(&grant) {
                 Ok(()) => {
-                    on_agent.add(&grant.resources);
                     self.books
                         .hold(&grant.framework_id, &grant.agent_id, &grant.resources);
                     grants.push(grant);
@@ -302,13 +290,15 @@ impl Allocator for PluginAllocator {
                         agent = %grant.agent_id,
                         "grant dropped: {why}"
                     );
+                    // The plugin counts it as given: it hears it back. The
+                    // books never held it.
                     let Grant {
                         framework_id,
                         agent_id,
                         resources,
                         ..
                     } = grant;
-                    self.recover_resources(&framework_id, &agent_id, &resources, None, now);
+                    self.journal_recovery(&framework_id, &agent_id, &resources, None, now);
                 }
             }
         }
@@ -317,9 +307,30 @@ impl Allocator for PluginAllocator {
 }
 
 impl PluginAllocator {
-    /// Whether `grant` can be offered, given what this cycle already
-    /// granted on its agent.
-    fn check(&self, grant: &Grant, granted: &Resources) -> Result<(), String> {
+    /// Tells the plugin, with the next cycle, that `resources` are back.
+    fn journal_recovery(
+        &mut self,
+        framework_id: &str,
+        agent_id: &str,
+        resources: &Resources,
+        refuse: Option<Duration>,
+        now: Instant,
+    ) {
+        let refuse_ms = refuse.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        self.record_at(
+            Event::RecoverResources(proto::allocator_event::RecoverResources {
+                framework_id: framework_id.to_string(),
+                agent_id: agent_id.to_string(),
+                resources: resources.as_slice().to_vec(),
+                refuse_ms,
+            }),
+            now,
+        );
+    }
+
+    /// Whether `grant` can be offered: its agent has it free, given what
+    /// the frameworks hold there (this cycle's grants included).
+    fn check(&self, grant: &Grant) -> Result<(), String> {
         let total = &self
             .books
             .agents
@@ -338,10 +349,16 @@ impl PluginAllocator {
         if grant.resources.is_empty() {
             return Err("no resources".to_string());
         }
-        let mut wanted = granted.clone();
-        wanted.add(&grant.resources);
-        if !total.contains(&wanted) {
-            return Err(format!("more than the agent has: {}", grant.resources));
+        // Held resources carry the role they are allocated to; the total
+        // does not.
+        let held = self.books.held_on(&grant.agent_id).unallocated();
+        let mut wanted = held.clone();
+        wanted.add(&grant.resources.unallocated());
+        if !total.unallocated().contains(&wanted) {
+            return Err(format!(
+                "more than the agent has free: {} wanted, {held} held of {total}",
+                grant.resources
+            ));
         }
         Ok(())
     }
@@ -444,7 +461,14 @@ mod tests {
             assert_eq!(seen[0].events.len(), 2, "both events in the one call");
         }
         // The four dropped grants go back to the plugin with the next cycle.
-        allocator.allocate(t0 + Duration::from_secs(1));
+        // The same grants again: f1 holds 1.5 of the agent's 2 cpus now, so
+        // only 0.5 more fits.
+        let offered: Vec<f64> = allocator
+            .allocate(t0 + Duration::from_secs(1))
+            .iter()
+            .map(|g| g.resources.scalar("cpus"))
+            .collect();
+        assert_eq!(offered, [0.5], "what earlier cycles granted is not free");
         let seen = requests.lock().unwrap();
         let recovered = seen[1]
             .events

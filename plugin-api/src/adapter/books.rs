@@ -138,6 +138,15 @@ impl Books {
             .add(resources);
     }
 
+    /// What the frameworks hold on `agent_id`, together.
+    pub fn held_on(&self, agent_id: &str) -> Resources {
+        let mut held = Resources::default();
+        for resources in self.held.get(agent_id).into_iter().flat_map(|f| f.values()) {
+            held.add(resources);
+        }
+        held
+    }
+
     /// Resources given back; what the books do not hold is ignored.
     pub fn release(&mut self, framework_id: &str, agent_id: &str, resources: &Resources) {
         let Some(on_agent) = self.held.get_mut(agent_id) else {
