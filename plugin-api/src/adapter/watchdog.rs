@@ -11,7 +11,8 @@
 //! thread for the next call, the caller for the answer. Calls made in a
 //! row (`usage` of every container when statistics are asked for) then
 //! cost a few cache misses each; a call after a quiet spell still pays
-//! one wake-up.
+//! one wake-up, but only one: the caller, seeing the plugin's thread
+//! asleep, polls long enough for it to wake, run and answer.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
@@ -26,6 +27,11 @@ type Job = Box<dyn FnOnce() + Send>;
 /// enough that an idle plugin costs nothing measurable.
 const SPIN: Duration = Duration::from_micros(20);
 
+/// How long the caller polls for the answer when it had to wake the
+/// plugin's thread: the wake-up itself takes tens of microseconds on a
+/// VM, and sleeping meanwhile would add a second one on the way back.
+const COLD_SPIN: Duration = Duration::from_micros(150);
+
 /// Runs a plugin's calls on its own thread, each for at most `timeout`.
 pub struct Watchdog {
     timeout: Duration,
@@ -34,6 +40,8 @@ pub struct Watchdog {
     /// plugin's own time, not a wait behind another caller.
     jobs: Mutex<mpsc::Sender<Job>>,
     wedged: AtomicBool,
+    /// Set while the plugin's thread sleeps waiting for a call.
+    asleep: Arc<AtomicBool>,
     /// [`SPIN`], or zero on a single CPU, where polling would only delay
     /// the thread it waits for.
     spin: Duration,
@@ -53,14 +61,17 @@ impl Watchdog {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let spin = if cpus > 1 { SPIN } else { Duration::ZERO };
         let (jobs, queue) = mpsc::channel::<Job>();
+        let asleep = Arc::new(AtomicBool::new(false));
+        let thread_asleep = Arc::clone(&asleep);
         std::thread::Builder::new()
             .name(format!("plugin:{plugin}"))
-            .spawn(move || serve(&queue, spin))?;
+            .spawn(move || serve(&queue, spin, &thread_asleep))?;
         Ok(Self {
             timeout,
             inner,
             jobs: Mutex::new(jobs),
             wedged: AtomicBool::new(false),
+            asleep,
             spin,
         })
     }
@@ -94,10 +105,16 @@ impl Watchdog {
             let _ = reply.send(f());
         });
         let started = Instant::now();
+        let cold = self.asleep.load(Ordering::Acquire);
         if jobs.send(job).is_err() {
             return Err(PluginError::internal("the plugin's thread is gone"));
         }
-        let polled = poll(self.spin.min(self.timeout), || match answer.try_recv() {
+        let window = match (self.spin.is_zero(), cold) {
+            (true, _) => Duration::ZERO,
+            (false, true) => COLD_SPIN,
+            (false, false) => self.spin,
+        };
+        let polled = poll(window.min(self.timeout), || match answer.try_recv() {
             Err(TryRecvError::Empty) => None,
             Ok(result) => Some(Ok(result)),
             Err(TryRecvError::Disconnected) => Some(Err(RecvTimeoutError::Disconnected)),
@@ -133,13 +150,19 @@ impl Envelope for Watchdog {
 }
 
 /// The plugin's thread: runs jobs until the watchdog is dropped.
-fn serve(queue: &Receiver<Job>, spin: Duration) {
+fn serve(queue: &Receiver<Job>, spin: Duration, asleep: &AtomicBool) {
     loop {
         let polled = poll(spin, || match queue.try_recv() {
             Err(TryRecvError::Empty) => None,
             other => Some(other.ok()),
         });
-        let Some(job) = polled.unwrap_or_else(|| queue.recv().ok()) else {
+        let job = polled.unwrap_or_else(|| {
+            asleep.store(true, Ordering::Release);
+            let job = queue.recv().ok();
+            asleep.store(false, Ordering::Release);
+            job
+        });
+        let Some(job) = job else {
             return;
         };
         job();
@@ -195,10 +218,13 @@ mod tests {
             let bytes = i.to_le_bytes();
             assert_eq!(&*dog.call("echo", &bytes).expect("answer"), &bytes);
         }
-        // Longer than both sides poll: the plugin's thread sleeps, and
-        // must still be woken by the next call.
+        // Longer than both sides poll: the plugin's thread sleeps (the
+        // caller then polls longer), and must still be woken by the next
+        // call.
         std::thread::sleep(SPIN * 50);
+        assert!(dog.asleep.load(Ordering::Acquire));
         assert_eq!(&*dog.call("echo", b"again").expect("answer"), b"again");
+        assert!(!dog.asleep.load(Ordering::Acquire), "awake after a call");
         let error = dog.call("fail", b"").expect_err("an error");
         assert_eq!(error.code, ErrorCode::Invalid);
         assert!(!dog.is_wedged());
