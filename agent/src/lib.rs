@@ -17,7 +17,6 @@ pub mod fetcher;
 pub mod files;
 pub mod flags;
 pub mod gc;
-pub mod hooks;
 pub mod host_calls;
 mod http;
 pub mod images;
@@ -198,7 +197,7 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
         .as_ref()
         .map(|h| h.0.as_slice())
         .unwrap_or_default();
-    let hooks = hooks::Hooks::resolve(hook_names, &plugins)
+    let hooks = mesos_plugin_api::hooks::Hooks::resolve(hook_names, &plugins)
         .map_err(|e| AgentError::Flag(format!("--hooks: {e}")))?;
     if !hooks.is_empty() {
         tracing::info!(?hooks, "hooks");

@@ -6,7 +6,6 @@
 pub mod allocator;
 pub mod error;
 pub mod flags;
-pub mod hooks;
 mod http;
 mod link;
 pub mod master;
@@ -60,13 +59,13 @@ pub async fn run(flags: MasterFlags) -> Result<(), MasterError> {
         .as_ref()
         .map(|h| h.0.as_slice())
         .unwrap_or_default();
-    let hooks = mesos_plugin_api::host::select_hooks(hook_names, &plugins)
+    let hooks = mesos_plugin_api::hooks::Hooks::resolve(hook_names, &plugins)
         .map_err(|e| MasterError::Flag(format!("--hooks: {e}")))?;
-    let (listener, mut config) = bind(&flags).await?;
     if !hooks.is_empty() {
-        config.hooks = hooks::Hooks::new(hooks);
-        tracing::info!(hooks = ?config.hooks, "hooks");
+        tracing::info!(?hooks, "hooks");
     }
+    let (listener, mut config) = bind(&flags).await?;
+    config.hooks = hooks;
     let store: Box<dyn registry::Store> = match (flags.registry.as_str(), &flags.work_dir) {
         ("in_memory", _) => Box::new(registry::InMemory),
         (_, Some(work_dir)) => Box::new(registry::InFile::new(work_dir)),
@@ -164,7 +163,7 @@ pub async fn bind(
         max_completed_tasks_per_framework: flags.max_completed_tasks_per_framework,
         cluster: flags.cluster.clone(),
         flags: flags.to_pairs(),
-        hooks: hooks::Hooks::default(),
+        hooks: mesos_plugin_api::hooks::Hooks::default(),
     };
     Ok((listener, config))
 }

@@ -11,7 +11,7 @@
 //! [`sdk`]), a WASM component of the `wit/plugin.wit` world or a core
 //! module through the hand-lowered ABI of `host::wasm::core` (feature
 //! `wasm`), loaded by [`host`] (feature `host`) and adapted to the traits
-//! by [`adapter`].
+//! by [`adapter`]. A daemon calls its `--hooks` through [`hooks`].
 
 pub mod abi;
 pub mod adapter;
@@ -21,6 +21,7 @@ pub mod context;
 pub mod contract;
 pub mod envelope;
 pub mod hook;
+pub mod hooks;
 #[cfg(feature = "host")]
 pub mod host;
 pub mod image;

@@ -682,7 +682,7 @@ struct Run {
     isolation: crate::isolation::Isolation,
     /// The executor's and its first tasks' resources, for the isolators.
     resources: mesos_resources::Resources,
-    hooks: crate::hooks::Hooks,
+    hooks: mesos_plugin_api::hooks::Hooks,
     /// What the pre-launch hooks are told; `None` without hooks.
     pre_launch: Option<PreLaunch>,
     /// The command task that runs in a container image.

@@ -88,7 +88,7 @@ pub struct Config {
     /// `--image_providers`: container images, when enabled.
     pub images: Option<crate::images::Images>,
     /// `--hooks`, resolved.
-    pub hooks: crate::hooks::Hooks,
+    pub hooks: mesos_plugin_api::hooks::Hooks,
     /// `--containerizers`, in order.
     pub containerizers: Vec<String>,
     /// `--oci_runtime`, when `oci` is among them.

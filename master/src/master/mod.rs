@@ -66,7 +66,7 @@ pub struct Config {
     /// Effective flags, for `/flags` and `/master/state`.
     pub flags: Vec<(String, String)>,
     /// `--hooks`.
-    pub hooks: crate::hooks::Hooks,
+    pub hooks: mesos_plugin_api::hooks::Hooks,
 }
 
 /// A request to the master loop.

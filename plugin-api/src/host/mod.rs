@@ -225,38 +225,6 @@ pub fn load_all(
     Ok(loaded)
 }
 
-/// The hook plugins `names` select (`--hooks`), in that order. A name
-/// that is not a loaded hook plugin is an error naming it.
-pub fn select_hooks(names: &[String], plugins: &[Loaded]) -> Result<Vec<Arc<dyn Hook>>, String> {
-    let mut hooks = Vec::with_capacity(names.len());
-    for name in names {
-        let plugin = plugins.iter().find(|p| p.name() == name);
-        match plugin.map(|p| (p, p.hook())) {
-            Some((_, Some(hook))) => hooks.push(hook),
-            Some((plugin, None)) => {
-                return Err(format!(
-                    "'{name}' is a plugin of kind '{}', not a hook",
-                    plugin.manifest.kind.as_str()
-                ));
-            }
-            None => {
-                let available: Vec<&str> = plugins
-                    .iter()
-                    .filter(|p| p.hook().is_some())
-                    .map(Loaded::name)
-                    .collect();
-                let available = if available.is_empty() {
-                    "none loaded; hooks are plugins from --plugin_dir".to_string()
-                } else {
-                    format!("loaded: {}", available.join(", "))
-                };
-                return Err(format!("unknown hook '{name}' ({available})"));
-            }
-        }
-    }
-    Ok(hooks)
-}
-
 /// Loads every plugin folder under `dir`, in name order.
 pub fn load_dir(dir: &Path) -> Result<Vec<Loaded>, LoadError> {
     let dir_error = |e: std::io::Error| LoadError::Dir {

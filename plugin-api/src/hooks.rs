@@ -1,24 +1,27 @@
-//! The hooks of `--hooks`, called in that order at Mesos's agent hook
-//! points; each sees what the previous one returned.
+//! The hooks a daemon's `--hooks` names, called in that order at Mesos's
+//! hook points (what Mesos's hook manager does); each sees what the
+//! previous one returned. The master uses the `master_*` points, the
+//! agent the others.
 //!
-//! A hook decorates: its error is logged and the agent goes on as if it
-//! had not been called (Mesos's hook manager does the same). The plugin's
+//! A hook decorates: its error is logged and the daemon goes on as if it
+//! had not been called, as Mesos's hook manager does. The plugin's
 //! failure policy has already turned a `fail_open` failure into "no
 //! change"; only a `fail_closed` pre-launch hook can fail a launch, as
 //! Mesos's Docker pre-launch hook can.
 //!
 //! Calls are synchronous and bounded by each plugin's watchdog. The
-//! decorators run on the agent loop, as Mesos's do on its actor, because
-//! what they change (a task's labels, an executor's environment) is
-//! recorded there before anything else happens to the task; the
-//! post-fetch and pre-launch hooks run with the launch, off the loop.
+//! master's run on its loop, as on Mesos's actor. The agent's decorators
+//! run on the agent loop, because what they change (a task's labels, an
+//! executor's environment) is recorded there before anything else happens
+//! to the task; the post-fetch and pre-launch hooks run with the launch,
+//! off the loop.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use mesos_plugin_api::hook::{Decoration, Hook, PreLaunch};
-use mesos_plugin_api::host::Loaded;
 use mesos_proto::v1;
+
+use crate::hook::{Decoration, Hook, PreLaunch};
 
 #[derive(Clone, Default)]
 pub struct Hooks {
@@ -40,16 +43,84 @@ impl Hooks {
         }
     }
 
-    /// The hook plugins `names` select, in that order
-    /// ([`mesos_plugin_api::host::select_hooks`]).
-    pub fn resolve(names: &[String], plugins: &[Loaded]) -> Result<Self, String> {
-        mesos_plugin_api::host::select_hooks(names, plugins).map(Self::new)
+    /// The hook plugins `names` select, in that order. A name that is not
+    /// a loaded hook plugin is an error naming it.
+    #[cfg(feature = "host")]
+    pub fn resolve(names: &[String], plugins: &[crate::host::Loaded]) -> Result<Self, String> {
+        let mut hooks = Vec::with_capacity(names.len());
+        for name in names {
+            let plugin = plugins.iter().find(|p| p.name() == name);
+            match plugin.map(|p| (p, p.hook())) {
+                Some((_, Some(hook))) => hooks.push(hook),
+                Some((plugin, None)) => {
+                    return Err(format!(
+                        "'{name}' is a plugin of kind '{}', not a hook",
+                        plugin.manifest.kind.as_str()
+                    ));
+                }
+                None => {
+                    let available: Vec<&str> = plugins
+                        .iter()
+                        .filter(|p| p.hook().is_some())
+                        .map(crate::host::Loaded::name)
+                        .collect();
+                    let available = if available.is_empty() {
+                        "none loaded; hooks are plugins from --plugin_dir".to_string()
+                    } else {
+                        format!("loaded: {}", available.join(", "))
+                    };
+                    return Err(format!("unknown hook '{name}' ({available})"));
+                }
+            }
+        }
+        Ok(Self::new(hooks))
     }
 
     pub fn is_empty(&self) -> bool {
         self.hooks.is_empty()
     }
 
+    /// `master_launch_task_label_decorator`: the labels of `task`, on its
+    /// way to its agent, replaced by each hook's answer in turn.
+    pub fn decorate_launch(
+        &self,
+        task: &mut v1::TaskInfo,
+        framework: &v1::FrameworkInfo,
+        agent: &v1::AgentInfo,
+    ) {
+        for hook in self.hooks.iter() {
+            match hook.master_launch_task_label_decorator(task, framework, agent) {
+                Ok(Some(labels)) => task.labels = Some(labels),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(task = %task.task_id.value, "labels not decorated: {e}"),
+            }
+        }
+    }
+
+    /// `master_launch_task_resource_decorator`: the resources of `task`,
+    /// launched on `offered`, replaced by each hook's answer in turn,
+    /// before the master checks them.
+    pub fn decorate_launch_resources(&self, task: &mut v1::TaskInfo, offered: &[v1::Resource]) {
+        for hook in self.hooks.iter() {
+            match hook.master_launch_task_resource_decorator(task, offered) {
+                Ok(Some(resources)) => task.resources = resources,
+                Ok(None) => {}
+                Err(e) => tracing::warn!(
+                    task = %task.task_id.value,
+                    "resources not decorated: {e}"
+                ),
+            }
+        }
+    }
+
+    /// `master_slave_lost_hook`.
+    pub fn agent_lost(&self, agent: &v1::AgentInfo) {
+        for hook in self.hooks.iter() {
+            if let Err(e) = hook.master_slave_lost_hook(agent) {
+                tracing::warn!(agent = %agent.hostname, "{e}");
+            }
+        }
+    }
     /// `slave_resources_decorator`, then `slave_attributes_decorator`:
     /// the starting agent's resources, then its attributes, replaced by
     /// each hook's answer in turn. An answer with an invalid resource or
@@ -188,11 +259,7 @@ impl Hooks {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use mesos_plugin_api::adapter::{LoadedAllocator, PluginHook, PluginIsolator, Policy};
-    use mesos_plugin_api::envelope::{Envelope, PluginError, Response};
-    use mesos_plugin_api::hook::{Containerizer, HookError};
-    use mesos_plugin_api::host::Instance;
-    use mesos_plugin_api::host::manifest::{Kind, Manifest, Runtime};
+    use crate::hook::{Containerizer, HookError};
 
     /// Appends `key=<its name>` to the labels and `<name>=1` to the
     /// container's environment; fails when told to.
@@ -241,7 +308,15 @@ mod tests {
     }
 
     /// A plugin of `kind` named `name` that answers nothing.
-    fn loaded(name: &str, kind: Kind) -> Loaded {
+    #[cfg(feature = "host")]
+    fn loaded(name: &str, kind: crate::host::manifest::Kind) -> crate::host::Loaded {
+        use crate::adapter::{
+            LoadedAllocator, PluginHook, PluginImageStore, PluginIsolator, PluginNetwork,
+            PluginRootfsBackend, PluginVolumeDriver, Policy,
+        };
+        use crate::envelope::{Envelope, PluginError, Response};
+        use crate::host::manifest::{Kind, Manifest, Runtime};
+        use crate::host::{Instance, Loaded};
         struct Silent;
         impl Envelope for Silent {
             fn call(&self, method: &str, _: &[u8]) -> Result<Response, PluginError> {
@@ -278,36 +353,32 @@ mod tests {
                     Box::new(Silent),
                     policy,
                 ))),
-                Kind::Network => Instance::Network(Arc::new(
-                    mesos_plugin_api::adapter::PluginNetwork::new(name, Box::new(Silent), policy),
-                )),
-                Kind::VolumeDriver => Instance::VolumeDriver(Arc::new(
-                    mesos_plugin_api::adapter::PluginVolumeDriver::new(
-                        name,
-                        Box::new(Silent),
-                        policy,
-                    ),
-                )),
-                Kind::ImageStore => Instance::ImageStore(Arc::new(
-                    mesos_plugin_api::adapter::PluginImageStore::new(
-                        name,
-                        Box::new(Silent),
-                        policy,
-                    ),
-                )),
-                Kind::RootfsBackend => Instance::RootfsBackend(Arc::new(
-                    mesos_plugin_api::adapter::PluginRootfsBackend::new(
-                        name,
-                        Box::new(Silent),
-                        policy,
-                    ),
-                )),
+                Kind::Network => {
+                    Instance::Network(Arc::new(PluginNetwork::new(name, Box::new(Silent), policy)))
+                }
+                Kind::VolumeDriver => Instance::VolumeDriver(Arc::new(PluginVolumeDriver::new(
+                    name,
+                    Box::new(Silent),
+                    policy,
+                ))),
+                Kind::ImageStore => Instance::ImageStore(Arc::new(PluginImageStore::new(
+                    name,
+                    Box::new(Silent),
+                    policy,
+                ))),
+                Kind::RootfsBackend => Instance::RootfsBackend(Arc::new(PluginRootfsBackend::new(
+                    name,
+                    Box::new(Silent),
+                    policy,
+                ))),
             },
         }
     }
 
+    #[cfg(feature = "host")]
     #[test]
     fn names_resolve_to_loaded_hooks_in_order() {
+        use crate::host::manifest::Kind;
         let plugins = [
             loaded("com.example.a", Kind::Hook),
             loaded("com.example.iso", Kind::Isolator),
