@@ -121,6 +121,7 @@ impl Hooks {
             }
         }
     }
+
     /// `slave_resources_decorator`, then `slave_attributes_decorator`:
     /// the starting agent's resources, then its attributes, replaced by
     /// each hook's answer in turn. An answer with an invalid resource or
