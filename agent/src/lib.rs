@@ -192,15 +192,10 @@ pub async fn run(flags: AgentFlags) -> Result<(), AgentError> {
         None
     };
     let images = images.map(|images| images.with_oci(oci.clone()));
-    let hook_names = flags
-        .hooks
-        .as_ref()
-        .map(|h| h.0.as_slice())
-        .unwrap_or_default();
-    let hooks = mesos_plugin_api::hooks::Hooks::resolve(hook_names, &plugins)
-        .map_err(|e| AgentError::Flag(format!("--hooks: {e}")))?;
+    let hooks =
+        mesos_plugin_api::hooks::Hooks::resolve(mesos_flags::Hooks::names(&flags.hooks), &plugins)
+            .map_err(|e| AgentError::Flag(format!("--hooks: {e}")))?;
     if !hooks.is_empty() {
-        tracing::info!(?hooks, "hooks");
         // As in Mesos, before the agent recovers, checks its volumes
         // against its resources or registers.
         let decorating = hooks.clone();

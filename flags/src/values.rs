@@ -235,6 +235,13 @@ impl FlagValue for Bytes {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hooks(pub Vec<String>);
 
+impl Hooks {
+    /// The names the flag gives, none when it is not set.
+    pub fn names(flag: &Option<Hooks>) -> &[String] {
+        flag.as_ref().map_or(&[], |hooks| &hooks.0)
+    }
+}
+
 impl FlagValue for Hooks {
     fn parse_flag(s: &str) -> Result<Self, String> {
         let names: Vec<String> = s

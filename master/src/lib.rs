@@ -54,16 +54,9 @@ pub async fn run(flags: MasterFlags) -> Result<(), MasterError> {
     }
     let allocators: Vec<_> = plugins.iter().filter_map(|p| p.allocator()).collect();
     let allocator = allocator_from_flags(&flags, &allocators)?;
-    let hook_names = flags
-        .hooks
-        .as_ref()
-        .map(|h| h.0.as_slice())
-        .unwrap_or_default();
-    let hooks = mesos_plugin_api::hooks::Hooks::resolve(hook_names, &plugins)
-        .map_err(|e| MasterError::Flag(format!("--hooks: {e}")))?;
-    if !hooks.is_empty() {
-        tracing::info!(?hooks, "hooks");
-    }
+    let hooks =
+        mesos_plugin_api::hooks::Hooks::resolve(mesos_flags::Hooks::names(&flags.hooks), &plugins)
+            .map_err(|e| MasterError::Flag(format!("--hooks: {e}")))?;
     let (listener, mut config) = bind(&flags).await?;
     config.hooks = hooks;
     let store: Box<dyn registry::Store> = match (flags.registry.as_str(), &flags.work_dir) {

@@ -43,8 +43,9 @@ impl Hooks {
         }
     }
 
-    /// The hook plugins `names` select, in that order. A name that is not
-    /// a loaded hook plugin is an error naming it.
+    /// The hook plugins `names` select, in that order (logged when there
+    /// are any). A name that is not a loaded hook plugin is an error
+    /// naming it.
     #[cfg(feature = "host")]
     pub fn resolve(names: &[String], plugins: &[crate::host::Loaded]) -> Result<Self, String> {
         let mut hooks = Vec::with_capacity(names.len());
@@ -73,7 +74,11 @@ impl Hooks {
                 }
             }
         }
-        Ok(Self::new(hooks))
+        let hooks = Self::new(hooks);
+        if !hooks.is_empty() {
+            tracing::info!(?hooks, "hooks");
+        }
+        Ok(hooks)
     }
 
     pub fn is_empty(&self) -> bool {
